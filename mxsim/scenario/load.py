@@ -1,0 +1,811 @@
+"""Scenario files (SCENARIO.md, format version 1) -> a checked, frozen `ScenarioSpec`.
+
+Every problem is a `ScenarioError` with the file and line it is about, and unknown keys
+get a "did you mean" hint, because a scenario is written by hand and run in CI where a
+silently ignored typo would make a gate pass for the wrong reason.
+
+The loader only checks and converts what the file says. Delegations, glue and default
+servers that a scenario leaves out are the world's business (`mxsim.world`).
+
+Decisions the contract leaves open:
+
+- `answer` lines that give no TTL get 900 seconds. Names in `answer` text are absolute
+  whether or not they end with a dot (a server may serve several zones, so there is no
+  single origin to make them relative to); `@` is the root.
+- Zone text is read like a master file with the zone's origin. When it gives no TTL
+  that dnspython can use (no `$TTL`, no earlier TTL, no SOA), it is read as if it began
+  with `$TTL 900`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from enum import StrEnum
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TypeVar
+
+import dns.exception
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rrset
+import dns.zone
+import dns.zonefile
+
+from mxsim.errors import ScenarioError
+from mxsim.scenario.spec import (
+    AaSpec,
+    AuthorityMode,
+    BackendSpec,
+    CaseSpec,
+    ExpectSpec,
+    HostSpec,
+    ResolverSpec,
+    ScenarioSpec,
+    ServerChoice,
+    ServerSpec,
+    SmtpKind,
+    TtlMode,
+    ZoneSpec,
+)
+from mxsim.scenario.yamlnodes import Entry, Mapping, Node, did_you_mean, parse_document
+from mxsim.units import parse_duration, parse_probability
+
+SUPPORTED_VERSIONS = (1,)
+DEFAULT_TTL = 900
+MTA_PROFILES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
+DEFAULT_REJECT_CODE = 554
+DEFAULT_TEMPFAIL_CODE = 421
+
+_TOP_KEYS = (
+    "mxsim",
+    "name",
+    "description",
+    "recipient",
+    "expect",
+    "zones",
+    "servers",
+    "hosts",
+    "resolver",
+    "mta",
+    "cases",
+)
+_EXPECT_KEYS = ("deliver_to", "min_success", "max_delay")
+_ZONE_FILE_KEYS = ("file",)
+_SERVER_KEYS = ("address", "zones", "nsid", "backends")
+_BACKEND_KEYS = (
+    "weight",
+    "nsid",
+    "answer",
+    "aa",
+    "authority",
+    "ttl",
+    "rcode",
+    "drop",
+    "delay",
+    "tcp",
+    "edns",
+)
+_AA_KEYS = ("rd", "nord")
+_HOST_KEYS = ("smtp", "banner", "code", "text", "delay", "starttls")
+_RESOLVER_KEYS = ("cache", "server_choice")
+_CASE_KEYS = ("description", "pin")
+
+_DEFAULT_HOST = "default"
+_BUNDLED_SUFFIX = ".yaml"
+# Shell patterns and host names: letters, digits, the glob characters and name punctuation.
+_HOST_PATTERN = re.compile(r"^[A-Za-z0-9_.*?!\[\]-]+$")
+_RECIPIENT = re.compile(r"^[^@\s]+@([^@\s]+)$")
+# dnspython prefixes its syntax errors with "<filename>:<line>: ".
+_DNS_WHERE = re.compile(r"^<[^>]*>:(\d+): (.*)$", re.DOTALL)
+_NO_TTL = "Missing default TTL value"
+
+_E = TypeVar("_E", bound=StrEnum)
+_T = TypeVar("_T")
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def load_scenario(source: str | Path) -> ScenarioSpec:
+    """Load a scenario from a .yaml path, or by the name of a bundled scenario."""
+    path = Path(source)
+    if isinstance(source, str) and not path.is_file() and _is_plain_name(source):
+        return _load_bundled(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(_not_found(str(source)), file=str(source), line=None) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read the scenario: {exc}", file=str(path), line=None) from None
+    return _load(text, str(path), path.parent, path.stem)
+
+
+def load_scenario_text(
+    text: str, file: str = "<string>", base_dir: Path | None = None
+) -> ScenarioSpec:
+    """Load a scenario from YAML text; `file` names it in errors, `base_dir` anchors `file:`."""
+    stem = Path(file).stem if not file.startswith("<") else "scenario"
+    return _load(text, file, base_dir if base_dir is not None else Path("."), stem)
+
+
+def bundled_scenarios() -> list[str]:
+    """Names of the scenarios shipped in `mxsim/scenarios`, sorted."""
+    folder = _bundled_folder()
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name.removesuffix(_BUNDLED_SUFFIX)
+        for entry in folder.iterdir()
+        if entry.name.endswith(_BUNDLED_SUFFIX) and entry.is_file()
+    )
+
+
+def _bundled_folder() -> Traversable:
+    # Anchored on the `mxsim` package so `scenarios` works with or without an __init__.py.
+    return files("mxsim").joinpath("scenarios")
+
+
+def _is_plain_name(source: str) -> bool:
+    return "/" not in source and "\\" not in source and not source.endswith((".yaml", ".yml"))
+
+
+def _not_found(source: str) -> str:
+    names = bundled_scenarios()
+    if _is_plain_name(source):
+        listing = ", ".join(names) if names else "none"
+        return f"no scenario file and no bundled scenario named `{source}` (bundled: {listing})"
+    return "no such scenario file"
+
+
+def _load_bundled(name: str) -> ScenarioSpec:
+    names = bundled_scenarios()
+    if name not in names:
+        hint = f"; {did_you_mean(name, names)}" if names else ""
+        raise ScenarioError(_not_found(name) + hint, file=name, line=None)
+    folder = _bundled_folder()
+    resource = folder.joinpath(name + _BUNDLED_SUFFIX)
+    return _load(resource.read_text(encoding="utf-8"), str(resource), folder, name)
+
+
+# -- the document -------------------------------------------------------------------------
+
+
+def _load(text: str, file: str, base: Traversable, default_name: str) -> ScenarioSpec:
+    root = parse_document(text, file)
+    top = root.mapping("the scenario")
+    version = _version(top, root)
+    top.check_keys(_TOP_KEYS, "the scenario")
+    zones: tuple[ZoneSpec, ...] = _section(top, "zones", lambda node: _zones(node, base), ())
+    servers: tuple[ServerSpec, ...] = _section(
+        top, "servers", lambda node: _servers(node, zones), ()
+    )
+    return ScenarioSpec(
+        name=_section(top, "name", lambda node: _one_line(node, "`name`"), default_name),
+        source=file,
+        version=version,
+        description=_section(top, "description", _description, ""),
+        recipient=_section(top, "recipient", _recipient, None),
+        expect=_section(top, "expect", _expect, ExpectSpec()),
+        zones=zones,
+        servers=servers,
+        hosts=_section(top, "hosts", _hosts, ()),
+        resolver=_section(top, "resolver", _resolver, ResolverSpec()),
+        mta=_section(top, "mta", _mta, MTA_PROFILES),
+        cases=_section(top, "cases", lambda node: _cases(node, servers), ()),
+        lines={entry.key: entry.line for entry in top},
+    )
+
+
+def _section(top: Mapping, key: str, read: Callable[[Node], _T], default: _T) -> _T:
+    entry = top.get(key)
+    if entry is None:
+        return default
+    return read(entry.value)
+
+
+def _version(top: Mapping, root: Node) -> int:
+    supported = ", ".join(str(version) for version in SUPPORTED_VERSIONS)
+    entry = top.get("mxsim")
+    if entry is None:
+        raise root.error(f"missing `mxsim: 1` (the format version; supported: {supported})")
+    value = entry.value.value if entry.value.is_scalar else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise entry.value.error(
+            f"expected the format version number for `mxsim`, got {entry.value.describe()}"
+        )
+    if value not in SUPPORTED_VERSIONS:
+        raise entry.value.error(
+            f"scenario format version {value} is not supported (supported versions: {supported})"
+        )
+    return value
+
+
+def _one_line(node: Node, what: str) -> str:
+    text = node.text(f"a string for {what}").strip()
+    if not text or "\n" in text:
+        raise node.error(f"expected a one-line, non-empty string for {what}")
+    return text
+
+
+def _description(node: Node) -> str:
+    return node.text("a string for `description`").strip()
+
+
+def _recipient(node: Node) -> str:
+    text = node.text("an address such as student@wa-students.org for `recipient`").strip()
+    match = _RECIPIENT.match(text)
+    if match is None:
+        raise node.error(f"expected an address such as student@wa-students.org, got {text!r}")
+    _domain_name(match.group(1), node, "the recipient's domain")
+    return text
+
+
+def _expect(node: Node) -> ExpectSpec:
+    mapping = node.mapping("`expect`", _EXPECT_KEYS)
+    return ExpectSpec(
+        deliver_to=_section(
+            mapping, "deliver_to", lambda item: _patterns(item, "`deliver_to`"), ()
+        ),
+        min_success=_section(
+            mapping, "min_success", lambda item: _probability(item, "`min_success`"), None
+        ),
+        max_delay=_section(mapping, "max_delay", lambda item: _duration(item, "`max_delay`"), None),
+    )
+
+
+def _patterns(node: Node, what: str) -> tuple[str, ...]:
+    patterns = []
+    for text, item in node.texts(f"host names or shell patterns for {what}"):
+        if not _HOST_PATTERN.match(text):
+            raise item.error(f"{text!r} is not a host name or a shell pattern")
+        patterns.append(text)
+    return tuple(patterns)
+
+
+# -- value converters ---------------------------------------------------------------------
+
+
+def _probability(node: Node, what: str) -> float:
+    value = node.value if node.is_scalar else None
+    try:
+        return parse_probability(value)
+    except ValueError:
+        raise node.error(
+            f"expected a probability between 0 and 1 for {what}, got {node.describe()}"
+        ) from None
+
+
+def _duration(node: Node, what: str) -> float:
+    value = node.value if node.is_scalar else None
+    if not isinstance(value, str | int | float):
+        raise node.error(f"expected a duration such as 30s, 5m, 2h or 4d for {what}")
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise node.error(f"{what}: {exc}") from None
+
+
+def _choice(node: Node, kinds: type[_E], what: str) -> _E:
+    text = node.text(f"a word for {what}")
+    choices = [kind.value for kind in kinds]
+    for kind in kinds:
+        if kind.value == text.lower():
+            return kind
+    close = did_you_mean(text, choices)
+    hint = f" ({close})" if close.startswith("did you mean") else ""
+    raise node.error(f"unknown {what} `{text}`{hint}; expected one of: {', '.join(choices)}")
+
+
+def _domain_name(text: str, where: Node | Entry, what: str) -> dns.name.Name:
+    """`text` as an absolute name; names in keys are absolute with or without the dot."""
+    try:
+        name = dns.name.from_text(text.strip())
+    except dns.exception.DNSException as exc:
+        raise where.error(f"{what} `{text}` is not a valid domain name: {exc}") from None
+    if not text.strip():
+        raise where.error(f"{what} is empty")
+    return name
+
+
+def _show(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True) or "."
+
+
+def _weight(node: Node) -> float:
+    value = node.number("`weight`")
+    if value <= 0:
+        raise node.error(f"a backend's `weight` must be a number > 0, got {node.describe()}")
+    return value
+
+
+# -- zones --------------------------------------------------------------------------------
+
+
+def _zones(node: Node, base: Traversable) -> tuple[ZoneSpec, ...]:
+    if node.is_null:
+        return ()
+    specs: dict[dns.name.Name, ZoneSpec] = {}
+    for entry in node.mapping("`zones` (zone origin -> zone text)"):
+        origin = _domain_name(entry.key, entry, "zone origin")
+        if origin in specs:
+            first = specs[origin].line
+            raise entry.error(
+                f"zone {_show(origin)} is defined twice (lines {first} and {entry.line})"
+            )
+        specs[origin] = _zone(origin, entry, base)
+    return tuple(specs.values())
+
+
+def _zone(origin: dns.name.Name, entry: Entry, base: Traversable) -> ZoneSpec:
+    value = entry.value
+    if value.is_mapping:
+        return _zone_from_file(origin, entry, base)
+    if value.is_null:
+        text, first_line = "", value.line
+    elif value.is_scalar:
+        # A `|` block's text starts on the line after the indicator; other scalars on theirs.
+        text = value.text("zone-file text")
+        first_line = value.line + 1 if value.is_literal_block else value.line
+    else:
+        raise value.error(
+            f"expected zone-file text or {{file: PATH}} for zone {_show(origin)}, "
+            f"got {value.describe()}"
+        )
+    try:
+        zone = _read_zone(text, origin)
+    except _DnsTextError as exc:
+        line = first_line + exc.line - 1 if exc.line is not None else entry.line
+        raise ScenarioError(
+            f"zone {_show(origin)}: {exc.detail}", file=value.file, line=line
+        ) from None
+    return ZoneSpec(origin=origin, zone=zone, line=entry.line)
+
+
+def _zone_from_file(origin: dns.name.Name, entry: Entry, base: Traversable) -> ZoneSpec:
+    mapping = entry.value.mapping(f"zone {_show(origin)}", _ZONE_FILE_KEYS)
+    file_entry = mapping.get("file")
+    if file_entry is None:
+        raise entry.value.error(f"zone {_show(origin)}: expected `file: PATH` or zone-file text")
+    relative = file_entry.value.text("a path for `file`")
+    resource = base.joinpath(relative)
+    shown = str(resource)
+    if not resource.is_file():
+        raise file_entry.value.error(f"zone {_show(origin)}: zone file {shown} does not exist")
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise file_entry.value.error(
+            f"zone {_show(origin)}: cannot read zone file {shown}: {exc}"
+        ) from None
+    try:
+        zone = _read_zone(text, origin)
+    except _DnsTextError as exc:
+        raise ScenarioError(
+            f"zone {_show(origin)}: {exc.detail}", file=shown, line=exc.line
+        ) from None
+    return ZoneSpec(origin=origin, zone=zone, line=entry.line, file=shown)
+
+
+def _read_zone(text: str, origin: dns.name.Name) -> dns.zone.Zone:
+    def parse(source: str) -> dns.zone.Zone:
+        # check_origin=False: the world adds the SOA and NS a short scenario leaves out.
+        return dns.zone.from_text(
+            source, origin=origin, relativize=False, check_origin=False, filename="<zone>"
+        )
+
+    try:
+        return _parse_dns_text(parse, text)
+    except _DnsTextError as exc:
+        if exc.detail != _NO_TTL:
+            raise
+    try:
+        return _parse_dns_text(parse, f"$TTL {DEFAULT_TTL}\n{text}")
+    except _DnsTextError as exc:
+        line = exc.line - 1 if exc.line is not None else None
+        raise _DnsTextError(line, exc.detail) from None
+
+
+class _DnsTextError(Exception):
+    """A dnspython syntax error, with the 1-based line within the text it read (if known)."""
+
+    def __init__(self, line: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.line = line
+        self.detail = detail
+
+
+def _parse_dns_text(parse: Callable[[str], _T], text: str) -> _T:
+    """Run a dnspython text parser; its errors become `_DnsTextError` with the right line.
+
+    dnspython reports the tokenizer's line, which is one past the faulty record when the
+    record's newline was already read. The record is on the line before exactly when the
+    text cut after that line fails the same way.
+    """
+    try:
+        return parse(text)
+    except dns.exception.DNSException as exc:
+        line, detail = _dns_where(exc)
+    if line is not None and line > 1 and _fails_alike(parse, text, line - 1, detail):
+        line -= 1
+    raise _DnsTextError(line, detail)
+
+
+def _dns_where(exc: dns.exception.DNSException) -> tuple[int | None, str]:
+    message = str(exc) or type(exc).__name__
+    match = _DNS_WHERE.match(message)
+    if match is None:
+        return None, " ".join(message.split())
+    return int(match.group(1)), " ".join(match.group(2).split())
+
+
+def _fails_alike(parse: Callable[[str], object], text: str, lines: int, detail: str) -> bool:
+    head = "".join(text.splitlines(keepends=True)[:lines])
+    try:
+        parse(head)
+    except dns.exception.DNSException as exc:
+        return _dns_where(exc)[1] == detail
+    return False
+
+
+# -- servers and backends -----------------------------------------------------------------
+
+
+def _servers(node: Node, zones: tuple[ZoneSpec, ...]) -> tuple[ServerSpec, ...]:
+    if node.is_null:
+        return ()
+    origins = {zone.origin: zone for zone in zones}
+    specs: dict[dns.name.Name, ServerSpec] = {}
+    for entry in node.mapping("`servers` (server name -> server)"):
+        name = _domain_name(entry.key, entry, "server name")
+        if name in specs:
+            first = specs[name].line
+            raise entry.error(
+                f"server {_show(name)} is defined twice (lines {first} and {entry.line})"
+            )
+        specs[name] = _server(name, entry, origins)
+    return tuple(specs.values())
+
+
+def _server(
+    name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec]
+) -> ServerSpec:
+    what = f"server {_show(name)}"
+    if entry.value.is_null:
+        raise entry.error(f"{what} needs an `address`")
+    mapping = entry.value.mapping(what, _SERVER_KEYS)
+    address = mapping.get("address")
+    if address is None:
+        raise entry.error(f"{what} needs an `address`")
+    return ServerSpec(
+        name=name,
+        line=entry.line,
+        addresses=_addresses(address.value, what),
+        zones=_section(mapping, "zones", lambda node: _served_zones(node, what, origins), ()),
+        backends=_section(mapping, "backends", lambda node: _backends(node, what), ()),
+        nsid=_section(mapping, "nsid", lambda node: node.text(f"a string for {what} `nsid`"), None),
+    )
+
+
+def _addresses(node: Node, what: str) -> tuple[str, ...]:
+    addresses: list[str] = []
+    for text, item in node.texts("addresses"):
+        try:
+            address = str(ipaddress.ip_address(text.strip()))
+        except ValueError:
+            raise item.error(f"{what}: `{text}` is not an IPv4 or IPv6 address") from None
+        if address in addresses:
+            raise item.error(f"{what}: address {address} is listed twice")
+        addresses.append(address)
+    if not addresses:
+        raise node.error(f"{what}: expected a list of addresses, got an empty list")
+    return tuple(addresses)
+
+
+def _served_zones(
+    node: Node, what: str, origins: dict[dns.name.Name, ZoneSpec]
+) -> tuple[dns.name.Name, ...]:
+    served: list[dns.name.Name] = []
+    for text, item in node.texts("zone origins"):
+        origin = _domain_name(text, item, "zone")
+        if origin not in origins:
+            hint = did_you_mean(_show(origin), [_show(known) for known in origins])
+            raise item.error(
+                f"{what} serves zone {_show(origin)}, which `zones` does not define; {hint}"
+            )
+        if origin not in served:
+            served.append(origin)
+    return tuple(served)
+
+
+def _backends(node: Node, server: str) -> tuple[BackendSpec, ...]:
+    if node.is_null:
+        return ()
+    return tuple(
+        _backend(entry, f"backend {entry.key} of {server}")
+        for entry in node.mapping(f"the backends of {server}")
+    )
+
+
+def _backend(entry: Entry, what: str) -> BackendSpec:
+    if entry.value.is_null:
+        return BackendSpec(name=entry.key, line=entry.line)
+    mapping = entry.value.mapping(what, _BACKEND_KEYS)
+
+    def field(key: str, read: Callable[[Node], _T], default: _T) -> _T:
+        return _section(mapping, key, read, default)
+
+    return BackendSpec(
+        name=entry.key,
+        line=entry.line,
+        weight=field("weight", _weight, 1.0),
+        nsid=field("nsid", lambda node: node.text(f"a string for {what} `nsid`"), None),
+        answer=field("answer", lambda node: _answers(node, what), ()),
+        aa=field("aa", lambda node: _aa(node, what), AaSpec()),
+        authority=field(
+            "authority",
+            lambda node: _choice(node, AuthorityMode, "`authority`"),
+            AuthorityMode.NORMAL,
+        ),
+        ttl=field("ttl", lambda node: _choice(node, TtlMode, "`ttl` mode"), TtlMode.FIXED),
+        rcode=field("rcode", _rcode, None),
+        drop=field("drop", lambda node: _probability(node, "`drop`"), 0.0),
+        delay=field("delay", lambda node: _duration(node, "`delay`"), 0.0),
+        tcp=field("tcp", lambda node: node.boolean("`tcp`"), True),
+        edns=field("edns", lambda node: node.boolean("`edns`"), True),
+    )
+
+
+def _aa(node: Node, what: str) -> AaSpec:
+    if node.is_scalar:
+        both = node.boolean("`aa` (true, false, or {rd: BOOL, nord: BOOL})")
+        return AaSpec(rd=both, nord=both)
+    mapping = node.mapping(f"`aa` of {what}", _AA_KEYS)
+    return AaSpec(
+        rd=_section(mapping, "rd", lambda item: item.boolean("`aa.rd`"), True),
+        nord=_section(mapping, "nord", lambda item: item.boolean("`aa.nord`"), True),
+    )
+
+
+def _rcode(node: Node) -> dns.rcode.Rcode:
+    text = node.text("an rcode name such as SERVFAIL for `rcode`").strip()
+    try:
+        return dns.rcode.from_text(text.upper())
+    except dns.exception.DNSException:
+        names = [rcode.name for rcode in dns.rcode.Rcode]
+        raise node.error(
+            f"unknown rcode `{text}`; {did_you_mean(text.upper(), names)}"
+            " (rcodes are names such as SERVFAIL, REFUSED, NXDOMAIN, FORMERR, NOTIMP)"
+        ) from None
+
+
+def _answers(
+    node: Node, what: str
+) -> tuple[tuple[dns.name.Name, tuple[dns.rrset.RRset, ...]], ...]:
+    answers: dict[dns.name.Name, tuple[dns.rrset.RRset, ...]] = {}
+    for entry in node.mapping(f"`answer` of {what} (name -> RR lines)"):
+        owner = _domain_name(entry.key, entry, "answer name")
+        if owner in answers:
+            raise entry.error(f"{what} has two answers for {_show(owner)}")
+        answers[owner] = _answer_rrsets(entry, owner)
+    return tuple(answers.items())
+
+
+def _answer_rrsets(entry: Entry, owner: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
+    value = entry.value
+    text = value.text(f"RR lines (owner [ttl] [IN] TYPE rdata) for the answer to {_show(owner)}")
+    first_line = value.line + 1 if value.is_literal_block else value.line
+
+    def parse(source: str) -> list[dns.rrset.RRset]:
+        return dns.zonefile.read_rrsets(
+            source,
+            rdclass=None,
+            default_ttl=DEFAULT_TTL,
+            origin=dns.name.root,
+            relativize=False,
+        )
+
+    try:
+        rrsets = _parse_dns_text(parse, text)
+    except _DnsTextError as exc:
+        line = first_line + exc.line - 1 if exc.line is not None else entry.line
+        raise ScenarioError(
+            f"answer for {_show(owner)}: {exc.detail}", file=value.file, line=line
+        ) from None
+    if not rrsets:
+        raise value.error(f"the answer for {_show(owner)} has no records")
+    return tuple(rrsets)
+
+
+# -- hosts, resolver, mta, cases ----------------------------------------------------------
+
+
+def _hosts(node: Node) -> tuple[HostSpec, ...]:
+    if node.is_null:
+        return ()
+    hosts = [_host(entry) for entry in node.mapping("`hosts` (address or pattern -> smtp)")]
+    # `default` applies after every other entry, wherever the file puts it.
+    return tuple(sorted(hosts, key=lambda host: host.key == _DEFAULT_HOST))
+
+
+def _host(entry: Entry) -> HostSpec:
+    key = entry.key.strip()
+    _check_host_key(key, entry)
+    what = f"host {key}"
+    if entry.value.is_null:
+        return HostSpec(key=key, line=entry.line)
+    mapping = entry.value.mapping(what, _HOST_KEYS)
+    smtp = _section(
+        mapping, "smtp", lambda node: _choice(node, SmtpKind, "smtp kind"), SmtpKind.ACCEPT
+    )
+    return HostSpec(
+        key=key,
+        line=entry.line,
+        smtp=smtp,
+        banner=_only_for(mapping, "banner", smtp, (SmtpKind.ACCEPT, SmtpKind.SLOW), _banner),
+        code=_reply_code(mapping, smtp),
+        text=_only_for(
+            mapping,
+            "text",
+            smtp,
+            (SmtpKind.REJECT, SmtpKind.TEMPFAIL),
+            lambda node: node.text("the reply text for `text`"),
+        ),
+        delay=_slow_delay(mapping, smtp, entry),
+        starttls=_section(mapping, "starttls", lambda node: node.boolean("`starttls`"), True),
+    )
+
+
+def _check_host_key(key: str, entry: Entry) -> None:
+    if key == _DEFAULT_HOST:
+        return
+    try:
+        ipaddress.ip_address(key)
+        return
+    except ValueError:
+        pass
+    if not _HOST_PATTERN.match(key):
+        raise entry.error(f"`{key}` is not an address, a host name, a shell pattern or `default`")
+
+
+def _only_for(
+    mapping: Mapping,
+    key: str,
+    smtp: SmtpKind,
+    kinds: tuple[SmtpKind, ...],
+    read: Callable[[Node], _T],
+) -> _T | None:
+    entry = mapping.get(key)
+    if entry is None:
+        return None
+    if smtp not in kinds:
+        allowed = " and ".join(f"smtp: {kind.value}" for kind in kinds)
+        raise entry.error(f"`{key}` applies to {allowed}, not to smtp: {smtp.value}")
+    return read(entry.value)
+
+
+def _banner(node: Node) -> str:
+    text = node.text('a greeting line such as "220 mx.example.com ESMTP" for `banner`')
+    if not text.startswith("220"):
+        raise node.error(
+            f'a banner is the whole 220 greeting line, e.g. "220 mx.example.com ESMTP"; got '
+            f"{text!r} (for a 4xx/5xx greeting use smtp: tempfail or reject with code and text)"
+        )
+    return text
+
+
+def _reply_code(mapping: Mapping, smtp: SmtpKind) -> int | None:
+    ranges = {
+        SmtpKind.REJECT: (500, DEFAULT_REJECT_CODE),
+        SmtpKind.TEMPFAIL: (400, DEFAULT_TEMPFAIL_CODE),
+    }
+    given = _only_for(mapping, "code", smtp, tuple(ranges), lambda node: node)
+    if smtp not in ranges:
+        return None
+    low, default = ranges[smtp]
+    if given is None:
+        return default
+    value = given.value if given.is_scalar else None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < low + 100:
+        raise given.error(
+            f"smtp: {smtp.value} needs a {low // 100}xx reply code, got {given.describe()}"
+        )
+    return value
+
+
+def _slow_delay(mapping: Mapping, smtp: SmtpKind, entry: Entry) -> float:
+    delay = _only_for(
+        mapping, "delay", smtp, (SmtpKind.SLOW,), lambda node: _duration(node, "`delay`")
+    )
+    if smtp is SmtpKind.SLOW and delay is None:
+        raise entry.error(f"host {entry.key} is smtp: slow and needs a `delay` (e.g. 90s)")
+    return delay or 0.0
+
+
+def _resolver(node: Node) -> ResolverSpec:
+    mapping = node.mapping("`resolver`", _RESOLVER_KEYS)
+    return ResolverSpec(
+        cache=_section(mapping, "cache", lambda item: item.boolean("`cache`"), True),
+        server_choice=_section(
+            mapping,
+            "server_choice",
+            lambda item: _choice(item, ServerChoice, "`server_choice`"),
+            ServerChoice.RANDOM,
+        ),
+    )
+
+
+def _mta(node: Node) -> tuple[str, ...]:
+    profiles: list[str] = []
+    for text, item in node.texts("MTA profiles"):
+        name = text.strip().lower()
+        if name not in MTA_PROFILES:
+            close = did_you_mean(name, MTA_PROFILES)
+            hint = f" ({close})" if close.startswith("did you mean") else ""
+            raise item.error(
+                f"unknown MTA profile `{text}`{hint}; expected one of: {', '.join(MTA_PROFILES)}"
+            )
+        if name in profiles:
+            raise item.error(f"MTA profile {name} is listed twice")
+        profiles.append(name)
+    if not profiles:
+        raise node.error("`mta` lists no profile; expected one of: " + ", ".join(MTA_PROFILES))
+    return tuple(profiles)
+
+
+def _cases(node: Node, servers: tuple[ServerSpec, ...]) -> tuple[CaseSpec, ...]:
+    if node.is_null:
+        return ()
+    by_name = {server.name: server for server in servers}
+    return tuple(_case(entry, by_name) for entry in node.mapping("`cases` (name -> case)"))
+
+
+def _case(entry: Entry, servers: dict[dns.name.Name, ServerSpec]) -> CaseSpec:
+    if entry.value.is_null:
+        return CaseSpec(name=entry.key, line=entry.line, pins=())
+    mapping = entry.value.mapping(f"case {entry.key}", _CASE_KEYS)
+    return CaseSpec(
+        name=entry.key,
+        line=entry.line,
+        pins=_section(mapping, "pin", lambda node: _pins(node, entry.key, servers), ()),
+        description=_section(
+            mapping, "description", lambda node: node.text("a string for `description`").strip(), ""
+        ),
+    )
+
+
+def _pins(
+    node: Node, case: str, servers: dict[dns.name.Name, ServerSpec]
+) -> tuple[tuple[dns.name.Name, str], ...]:
+    if node.is_null:
+        return ()
+    pins: list[tuple[dns.name.Name, str]] = []
+    for entry in node.mapping(f"`pin` of case {case} (server -> backend)"):
+        name = _domain_name(entry.key, entry, "server name")
+        server = servers.get(name)
+        if server is None:
+            hint = did_you_mean(_show(name), [_show(known) for known in servers])
+            raise entry.error(
+                f"case {case} pins server {_show(name)}, which `servers` does not define; {hint}"
+            )
+        pins.append((name, _pinned_backend(entry, case, server)))
+    return tuple(pins)
+
+
+def _pinned_backend(entry: Entry, case: str, server: ServerSpec) -> str:
+    backend = entry.value.text("a backend name").strip()
+    names = [spec.name for spec in server.backends]
+    if not names:
+        raise entry.value.error(
+            f"case {case} pins server {_show(server.name)}, which has no `backends`"
+        )
+    if backend not in names:
+        raise entry.value.error(
+            f"case {case}: server {_show(server.name)} has no backend `{backend}`; "
+            f"{did_you_mean(backend, names)}"
+        )
+    return backend
