@@ -401,7 +401,7 @@ def _read_zone(text: str, origin: dns.name.Name) -> dns.zone.Zone:
     try:
         return _parse_dns_text(parse, text)
     except _DnsTextError as exc:
-        if exc.detail != _NO_TTL:
+        if not exc.detail.startswith(_NO_TTL):
             raise
     try:
         return _parse_dns_text(parse, f"$TTL {DEFAULT_TTL}\n{text}")
@@ -432,7 +432,15 @@ def _parse_dns_text(parse: Callable[[str], _T], text: str) -> _T:
         line, detail = _dns_where(exc)
     if line is not None and line > 1 and _fails_alike(parse, text, line - 1, detail):
         line -= 1
-    raise _DnsTextError(line, detail)
+    raise _DnsTextError(line, _quote_line(detail, text, line))
+
+
+def _quote_line(detail: str, text: str, line: int | None) -> str:
+    # dnspython's messages ("Text input is malformed.") do not say which record it was.
+    lines = text.splitlines()
+    if line is None or not 1 <= line <= len(lines) or not lines[line - 1].strip():
+        return detail
+    return f"{detail} (in `{' '.join(lines[line - 1].split())}`)"
 
 
 def _dns_where(exc: dns.exception.DNSException) -> tuple[int | None, str]:
