@@ -303,13 +303,12 @@ def _choice(node: Node, kinds: type[_E], what: str) -> _E:
 
 def _domain_name(text: str, where: Node | Entry, what: str) -> dns.name.Name:
     """`text` as an absolute name; names in keys are absolute with or without the dot."""
-    try:
-        name = dns.name.from_text(text.strip())
-    except dns.exception.DNSException as exc:
-        raise where.error(f"{what} `{text}` is not a valid domain name: {exc}") from None
     if not text.strip():
         raise where.error(f"{what} is empty")
-    return name
+    try:
+        return dns.name.from_text(text.strip())
+    except dns.exception.DNSException as exc:
+        raise where.error(f"{what} `{text}` is not a valid domain name: {exc}") from None
 
 
 def _show(name: dns.name.Name) -> str:
