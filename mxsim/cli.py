@@ -1,0 +1,145 @@
+"""The `mxsim` command line: thin commands, one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mxsim import __version__
+from mxsim.errors import ExitCode, MxsimError
+from mxsim.mta.params import parse_overrides, read_main_cf
+from mxsim.mta.profiles import NAMES, PROFILES
+from mxsim.mta.results import Outcome
+
+app = typer.Typer(
+    name="mxsim",
+    help=(
+        "Where would mail to a domain go, under each real MTA's rules?\n\n"
+        "mxsim emulates a recursive resolver and the DNS lookups of Postfix, Exim, "
+        "OpenSMTPD and Sendmail (and plain RFC 5321) over a scenario: a small world of "
+        "zones, authoritative servers (farms included) and SMTP hosts. Start with\n\n"
+        "  mxsim trace wa-students-2017 --pin broken\n\n"
+        "and `mxsim scenarios` for the bundled worlds."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class TraceFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _fail(error: MxsimError) -> typer.Exit:
+    typer.echo(f"mxsim: error: {error}", err=True)
+    return typer.Exit(int(error.exit_code))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mxsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """mxsim: a mail-delivery path simulator."""
+
+
+@app.command()
+def trace(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or the name of a bundled one.")],
+    recipient: Annotated[str | None, typer.Option(
+        "--recipient", "-r", help="USER@DOMAIN; default: the scenario's `recipient`.")] = None,
+    mta: Annotated[list[str] | None, typer.Option(
+        "--mta", "-m",
+        help=f"MTA profile, repeatable: {', '.join(NAMES)}. Default: the scenario's `mta` list.")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "-o", help="Set an MTA parameter by the MTA's own name, e.g. -o smtp_mx_address_limit=3, "
+                   "or for one profile: -o exim:dns_cname_loops=2. Repeatable.")] = None,
+    mta_config: Annotated[Path | None, typer.Option(
+        "--mta-config", help="A Postfix main.cf (or `postconf -n` output): the parameters mxsim models "
+                             "are read from it; -o wins over it.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random draw (backends, shuffles).")] = 0,
+    pin: Annotated[list[str] | None, typer.Option(
+        "--pin", help="Force a farm's backend: SERVER=BACKEND, or the name of a case the scenario defines "
+                      "(e.g. --pin broken). Repeatable.")] = None,
+    output_format: Annotated[TraceFormat, typer.Option("--format", "-f", help="text or json.")] = TraceFormat.text,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show every query the resolver sent, not only the telling ones.")] = False,
+) -> None:
+    """One delivery attempt of one message, explained, under each MTA's rules.
+
+    Shows each DNS question the MTA asked with the answer and the authoritative server
+    and backend (NSID) behind it, each host tried and its result, the outcome with its
+    DSN code, the log lines the real MTA would write and what the bounce would say.
+
+    Exit codes: 0 delivered, 1 deferred, 2 bounced (the worst over the MTAs), 3 bad input.
+    """
+    from mxsim.commands.trace import TraceConfig, run_trace
+    from mxsim.report import trace_json, trace_text
+    from mxsim.scenario import load_scenario
+
+    try:
+        spec = load_scenario(scenario)
+        overrides: dict[str, str] = {}
+        if mta_config is not None:
+            known = [p.name for p in PROFILES["postfix"].PARAMS]
+            overrides.update({f"postfix:{k}": v for k, v in read_main_cf(mta_config, known).items()})
+        overrides.update(parse_overrides(option or []))
+        result = run_trace(TraceConfig(
+            spec=spec, mtas=tuple(m.lower() for m in mta or ()), recipient=recipient,
+            overrides=overrides, seed=seed, pins=tuple(pin or ()),
+        ))
+    except MxsimError as error:
+        raise _fail(error) from None
+    if output_format == TraceFormat.json:
+        sys.stdout.write(trace_json.render(result))
+    else:
+        sys.stdout.write(trace_text.render(result, verbose=verbose))
+    outcomes = {d.outcome for d in result.deliveries}
+    if Outcome.BOUNCED in outcomes:
+        raise typer.Exit(int(ExitCode.BOUNCED))
+    if Outcome.DEFERRED in outcomes:
+        raise typer.Exit(int(ExitCode.DEFERRED))
+
+
+@app.command()
+def scenarios() -> None:
+    """List the bundled scenarios with their one-line descriptions."""
+    from mxsim.scenario import bundled_scenarios, load_scenario
+
+    for name in bundled_scenarios():
+        spec = load_scenario(name)
+        first = (spec.description.strip().splitlines() or [""])[0]
+        typer.echo(f"{name:<28} {first}")
+
+
+@app.command()
+def params(
+    mta: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
+) -> None:
+    """List an MTA profile's parameters: name, default, meaning and the source of the default."""
+    from mxsim.mta.profiles import make_profile
+
+    try:
+        profile = make_profile(mta)
+    except MxsimError as error:
+        raise _fail(error) from None
+    typer.echo(profile.version)
+    for param in profile.PARAMS:
+        typer.echo(f"  {param.name} = {param.show(param.default)}")
+        typer.echo(f"      {param.doc} [{param.source}]")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""Time as an object passed in: virtual for the model, wall for the wire."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass: a virtual clock jumps, a wall clock has already moved."""
+
+
+class VirtualClock:
+    """Starts at `start` (seconds) and moves only when told; never backwards."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"a clock does not go backwards (advance by {seconds})")
+        self._now += seconds
+
+    def jump_to(self, when: float) -> None:
+        if when < self._now:
+            raise ValueError(f"a clock does not go backwards ({self._now} -> {when})")
+        self._now = when
+
+
+class WallClock:
+    """Monotonic seconds since creation; `advance` is a no-op since real time passed."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._start
+
+    def advance(self, seconds: float) -> None:
+        return None

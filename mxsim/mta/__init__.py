@@ -1,0 +1,1 @@
+"""MTAs: profiles of real MTAs' routing rules, and one delivery attempt under them."""

@@ -1,0 +1,274 @@
+"""Exim 4.96 (Debian bookworm) as MTA-FACTS.md describes it, with its own option names."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import dns.name
+
+from mxsim.mta.params import Kind, Param
+from mxsim.mta.profiles.base import (
+    AAAA,
+    KERNEL_SYN_TIMEOUT,
+    MX,
+    A,
+    Context,
+    Mx,
+    Profile,
+    addresses_in,
+    enhanced_code,
+    ip_literal,
+    log_time,
+    mx_records,
+    name_text,
+)
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno, StubAnswer
+from mxsim.transport.base import ConnectResult, SmtpSession, Step
+
+MAX_REROUTES = 5  # a guard; Exim itself stops when the name no longer changes
+# Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS (DEB-EXIM, MTA-FACTS Q5).
+DEBIAN_IGNORE_TARGET_HOSTS = (
+    "0.0.0.0", "127.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/8", "169.254.0.0/16",
+    "255.255.255.255", "::/128", "::1/128", "fc00::/7", "fe80::/10", "100::/64",
+)
+UNROUTEABLE = "Unrouteable address"
+NO_SMTP_SERVICE = "an MX or SRV record indicated no SMTP service"
+NON_EXISTENT = "all relevant MX records point to non-existent hosts"
+IP_MX = "all relevant MX records point to non-existent hosts or (invalidly) to IP addresses"
+LOOKUP_DEFERRED = "host lookup did not complete"
+
+
+class Exim(Profile):
+    name = "exim"
+    title = "Exim"
+    version = "Exim 4.96 (Debian bookworm defaults)"
+    PARAMS = (
+        Param("dns_cname_loops", Kind.INT, 1, "CNAME hops dns_lookup follows by asking again",
+              "MTA-FACTS Q1; globals.c L886"),
+        Param("hosts_max_try", Kind.INT, 5, "hosts/addresses tried per delivery",
+              "MTA-FACTS Q7; transports/smtp.c L185-191"),
+        Param("connect_timeout", Kind.DURATION, 300.0, "smtp transport connect timeout",
+              "MTA-FACTS Q8; transports/smtp.c L186"),
+        Param("command_timeout", Kind.DURATION, 300.0, "wait for the greeting and each reply",
+              "MTA-FACTS Q8; transports/smtp.c L2113"),
+        Param("hosts_try_fastopen", Kind.TEXT, "*", "TCP Fast Open; a dropped SYN then shows as an SMTP timeout",
+              "MTA-FACTS §6; LAB-NOTES Exim"),
+        Param("allow_mx_to_ip", Kind.BOOL, False, "accept MX records that name IP addresses",
+              "MTA-FACTS Q5; globals.c L344"),
+        Param("disable_ipv6", Kind.BOOL, False, "no AAAA lookups, no IPv6 connections",
+              "MTA-FACTS Q2"),
+        Param("ipv4_prefer", Kind.BOOL, False, "router option: IPv4 before IPv6",
+              "MTA-FACTS Q7"),
+        Param("ignore_target_hosts", Kind.LIST, DEBIAN_IGNORE_TARGET_HOSTS,
+              "router option: addresses treated as absent (Debian's list by default)",
+              "MTA-FACTS Q5; DEB-EXIM ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS"),
+        Param("retry", Kind.TEXT, "F,2h,15m; G,16h,1h,1.5; F,4d,6h", "the retry rule for every host",
+              "MTA-FACTS Q9; configure.default L939"),
+        Param("queue_interval", Kind.DURATION, 1800.0, "queue runner interval (Debian QUEUEINTERVAL)",
+              "MTA-FACTS Q9 (UNVERIFIED)"),
+        Param("delay_warning", Kind.DURATION, 86400.0, "delay warning after", "MTA-FACTS Q9; globals.c L823"),
+    )
+
+    def __init__(self, overrides: dict[str, str] | None = None) -> None:
+        super().__init__(overrides)
+        self._ignored = [ipaddress.ip_network(n, strict=False) for n in self.settings.items("ignore_target_hosts")]
+
+    # ---- routing: routers/dnslookup.c, host.c host_find_bydns -----------------------
+    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        current = domain
+        route = Route(RouteKind.FAILED, name_text(domain))
+        for _ in range(MAX_REROUTES):
+            route, fully_qualified = yield from self._route_once(ctx, current)
+            if route.failure is not None or fully_qualified == current:
+                break
+            # dnslookup.c L398-417: a different "fully qualified name" re-routes the address.
+            current = fully_qualified
+        if current != domain:
+            return Route(route.kind, route.domain, route.targets, route.failure,
+                         envelope_domain=name_text(current), notes=route.notes)
+        return route
+
+    def _lookup(self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[
+            tuple[StubAnswer, StubAnswer, dns.name.Name]]:
+        """dns.c dns_lookup: the first answer names the "fully qualified name"."""
+        hops = self.settings.integer("dns_cname_loops") + 1
+        first, answer = yield from ctx.follow(name, rdtype, hops)
+        cnames = first.cnames()
+        data = first.records(rdtype)
+        fully_qualified = cnames[-1][0] if cnames else data[0].name if data else name
+        return first, answer, fully_qualified
+
+    def _route_once(self, ctx: Context, domain: dns.name.Name) -> Step[tuple[Route, dns.name.Name]]:
+        _first, answer, fully_qualified = yield from self._lookup(ctx, domain, MX)
+        here = name_text(domain)
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.0.0", UNROUTEABLE)), domain
+        if answer.status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY):
+            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED)), domain
+        mxs = mx_records(answer)
+        if answer.status == Herrno.SUCCESS and not mxs:
+            note = f"CNAME loop for {here} encountered"
+            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED),
+                         notes=(note,)), domain
+        if answer.status == Herrno.NO_DATA:
+            targets, soft = yield from self._host(ctx, domain, 0)
+            if not targets:
+                failure = Failure(True, "4.0.0", LOOKUP_DEFERRED) if soft else Failure(False, "5.0.0", UNROUTEABLE)
+                return Route(RouteKind.IMPLICIT_MX, here, failure=failure), fully_qualified
+            return Route(RouteKind.IMPLICIT_MX, here, self._limit(self._v6_first(targets))), fully_qualified
+        return (yield from self._mx_route(ctx, domain, mxs)), fully_qualified
+
+    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx]) -> Step[Route]:
+        here = name_text(domain)
+        keyed = sorted(((mx.preference * 1000 + ctx.rng.randrange(500), mx) for mx in mxs), key=lambda k: k[0])
+        ordered: list[Mx] = []
+        for _key, mx in keyed:  # duplicates keep their lowest preference (host.c L2785-2916)
+            if all(existing.exchange != mx.exchange for existing in ordered):
+                ordered.append(mx)
+        first_is_null = bool(ordered) and ordered[0].is_null
+        targets: list[Target] = []
+        soft = False
+        saw_ip = False
+        for mx in ordered:
+            if mx.is_null:
+                continue
+            if ip_literal(mx.exchange) is not None and not self.settings.flag("allow_mx_to_ip"):
+                saw_ip = True  # dns_basic_lookup refuses to look up an IP address as a name
+                continue
+            found, host_soft = yield from self._host(ctx, mx.exchange, mx.preference)
+            targets.extend(found)
+            soft = soft or host_soft
+        if targets:
+            return Route(RouteKind.MX, here, self._limit(self._v6_first(targets)))
+        if first_is_null:
+            return Route(RouteKind.NULL_MX, here, failure=Failure(False, "5.0.0", NO_SMTP_SERVICE))
+        if soft:
+            return Route(RouteKind.MX, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED))
+        words = IP_MX if saw_ip else NON_EXISTENT
+        return Route(RouteKind.MX, here, failure=Failure(False, "5.0.0", words))
+
+    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[tuple[list[Target], bool]]:
+        """host.c set_address_from_dns: AAAA then A; the host takes its canonical name."""
+        literal = ip_literal(host)
+        if literal is not None:
+            return [Target(name_text(host), literal, preference, name_text(host))], False
+        families = (A,) if self.settings.flag("disable_ipv6") else (AAAA, A)
+        found: list[tuple[str, str]] = []
+        soft = False
+        canonical = name_text(host)
+        for rdtype in families:
+            _first, answer, _fqn = yield from self._lookup(ctx, host, rdtype)
+            records = answer.records(rdtype)
+            if records and not found:
+                canonical = name_text(records[0].name)  # host.c L2430-2433
+            found.extend((address, "v6" if rdtype == AAAA else "v4") for address in addresses_in(answer, rdtype))
+            if answer.status == Herrno.TRY_AGAIN:
+                soft = True
+        usable = [(address, family) for address, family in found if not self._ignored_address(address)]
+        # Random order per host, A records +500: IPv6 first unless ipv4_prefer (L2435-2460).
+        prefer_v4 = self.settings.flag("ipv4_prefer")
+        usable.sort(key=lambda item: ctx.rng.randrange(500) + (500 if (item[1] == "v4") != prefer_v4 else 0))
+        targets = [Target(canonical, address, preference, name_text(host)) for address, _family in usable]
+        return targets, soft and not found
+
+    def _ignored_address(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip.version == net.version and ip in net for net in self._ignored)
+
+    def _v6_first(self, targets: list[Target]) -> list[Target]:
+        """The final pass: IPv6 ahead of IPv4 within each MX preference (host.c L3104-3140)."""
+        if self.settings.flag("ipv4_prefer"):
+            return targets
+        return sorted(targets, key=lambda t: (t.preference, ":" not in t.address))
+
+    def _limit(self, targets: list[Target]) -> tuple[Target, ...]:
+        limit = self.settings.integer("hosts_max_try")
+        return tuple(targets[:limit] if limit > 0 else targets)
+
+    # ---- the attempt: transports/smtp.c ---------------------------------------------
+    def connect_timeout(self) -> float:
+        if self._fastopen():
+            return KERNEL_SYN_TIMEOUT  # TFO: connect() returns at once; the SYN retries decide
+        return min(self.settings.seconds("connect_timeout"), KERNEL_SYN_TIMEOUT)
+
+    def greeting_timeout(self) -> float:
+        return self.settings.seconds("command_timeout")
+
+    def _fastopen(self) -> bool:
+        return self.settings.text("hosts_try_fastopen").strip() not in ("", ":")
+
+    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
+        where = f"H={target.host} [{target.address}]"
+        if session.connect == ConnectResult.TIMEOUT:
+            if self._fastopen():
+                return AttemptResult.TIMEOUT, f"{where}: SMTP timeout after initial connection: Connection timed out"
+            return AttemptResult.TIMEOUT, f"{where} Connection timed out"
+        if session.connect == ConnectResult.REFUSED:
+            return AttemptResult.REFUSED, f"{where} Connection refused"
+        if session.connect == ConnectResult.UNREACHABLE:
+            return AttemptResult.UNREACHABLE, f"{where} Network is unreachable"
+        if session.greeting_timeout:
+            return AttemptResult.BANNER_TIMEOUT, f"{where}: SMTP timeout after initial connection: Connection timed out"
+        if session.greeting is None:
+            return AttemptResult.CLOSED, f"{where}: Remote host closed connection in response to initial connection"
+        if session.greeting.code >= 400:
+            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
+            return kind, (f"{where}: SMTP error from remote mail server after initial connection: "
+                          f"{session.greeting.line}")
+        return AttemptResult.ACCEPTED, f"{where} {session.greeting.line}"
+
+    def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
+        last = attempts[-1]
+        reason = last.reason.split(": ", 1)[1] if ": " in last.reason else last.reason.split("] ", 1)[-1]
+        if all(a.result == AttemptResult.REJECTED for a in attempts):
+            return Failure(False, enhanced_code((last.reply or "").partition(" ")[2], 5) or "5.0.0", reason)
+        return Failure(True, "4.0.0", reason)
+
+    # ---- words ------------------------------------------------------------------------
+    def expiry(self) -> float:
+        return 4 * 86400.0  # the rule's final F,4d: "retry timeout exceeded" after 4 days
+
+    def queue_id(self, rng: object) -> str:
+        import random as _random
+        assert isinstance(rng, _random.Random)
+        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        head = "".join(rng.choice(alphabet) for _ in range(6))
+        tail = "".join(rng.choice(alphabet) for _ in range(2))
+        return f"{head}-{rng.randrange(1_000_000):06d}-{tail}"
+
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
+        """mainlog lines (deliver.c, transports/smtp.c write_logs)."""
+        lines: list[str] = []
+        for attempt in delivery.attempts:
+            stamp = log_time(attempt.at + attempt.elapsed).strftime("%Y-%m-%d %H:%M:%S")
+            if attempt.result != AttemptResult.ACCEPTED:
+                lines.append(f"{stamp} {queue_id} {attempt.reason}")
+        stamp = log_time(delivery.started + delivery.elapsed).strftime("%Y-%m-%d %H:%M:%S")
+        address = delivery.envelope_recipient
+        parent = f" <{delivery.recipient}>" if address != delivery.recipient else ""
+        for note in delivery.route.notes:
+            lines.append(f"{stamp} {note}")
+        if delivery.delivered_to is not None:
+            target = delivery.delivered_to
+            greeting = delivery.attempts[-1].reply or ""
+            lines.append(f'{stamp} {queue_id} => {address}{parent} R=dnslookup T=remote_smtp '
+                         f'H={target.host} [{target.address}] C="250 OK" ({greeting})')
+        elif delivery.outcome == "deferred":
+            code = _errno(delivery.attempts[-1].result) if delivery.attempts else "-1"
+            router = "R=dnslookup T=remote_smtp" if delivery.attempts else "R=dnslookup"
+            lines.append(f"{stamp} {queue_id} == {address}{parent} {router} defer ({code}): {delivery.reason}")
+        else:
+            lines.append(f"{stamp} {queue_id} ** {address}{parent}: {delivery.reason}")
+        return tuple(lines)
+
+    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
+        if deferred:
+            return f"{recipient}\n    {failure.text}\n    retry timeout exceeded"
+        return f"{recipient}\n    {failure.text}"
+
+
+def _errno(result: AttemptResult) -> str:
+    # Linux errno for connect failures; Exim's own negative codes are not modelled.
+    return {AttemptResult.TIMEOUT: "110", AttemptResult.REFUSED: "111",
+            AttemptResult.UNREACHABLE: "101"}.get(result, "-1")

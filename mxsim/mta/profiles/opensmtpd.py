@@ -1,0 +1,169 @@
+"""OpenSMTPD 6.8.0p2 (Debian bookworm) as MTA-FACTS.md describes it.
+
+Its parameters have no main.cf-style names; they take smtpd.conf's words where one
+exists (`queue ttl`, `bounce warn-interval`, `limit mta family`).
+"""
+
+from __future__ import annotations
+
+import random
+
+import dns.name
+
+from mxsim.mta.params import Kind, Param
+from mxsim.mta.profiles.base import (
+    AAAA,
+    KERNEL_SYN_TIMEOUT,
+    MX,
+    A,
+    Context,
+    Mx,
+    Profile,
+    addresses_in,
+    ip_literal,
+    log_time,
+    mx_records,
+    name_text,
+)
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno, Library
+from mxsim.transport.base import ConnectResult, SmtpSession, Step
+
+IO_TIMEOUT = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
+NO_MX = "No MX found for domain"
+NETWORK_ERROR = "Network error on destination MXs"
+
+
+class OpenSmtpd(Profile):
+    name = "opensmtpd"
+    title = "OpenSMTPD"
+    version = "OpenSMTPD 6.8.0p2 (Debian bookworm defaults)"
+    library = Library.LIBASR
+    PARAMS = (
+        Param("queue_ttl", Kind.DURATION, 4 * 86400.0, "smtpd.conf `queue ttl`: expiry",
+              "MTA-FACTS Q9; smtpd.h L62, config.c L64", unit="d"),
+        Param("bounce_warn_interval", Kind.DURATION, 4 * 3600.0, "first delay warning",
+              "MTA-FACTS Q9; config.c L83", unit="h"),
+        Param("mta_family", Kind.CHOICE, "any", "smtpd.conf `limit mta family`",
+              "MTA-FACTS Q7", choices=("any", "inet4", "inet6")),
+        Param("ipv6_configured", Kind.BOOL, True,
+              "the host has a non-loopback IPv6 address (getaddrinfo AI_ADDRCONFIG asks AAAA)",
+              "MTA-FACTS Q2; LAB-NOTES OpenSMTPD (AI_ADDRCONFIG)"),
+        Param("io_timeout", Kind.DURATION, IO_TIMEOUT, "connect and greeting timeout",
+              "MTA-FACTS Q8; mta_session.c L553"),
+    )
+
+    # ---- routing: dns.c dns_dispatch_mx, mta.c mta_on_mx -------------------------
+    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        answer = yield from ctx.lookup(domain, MX)
+        here = name_text(domain)
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.1.2", "Domain does not exist"))
+        if answer.status == Herrno.TRY_AGAIN:
+            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.4.3", "Temporary failure in MX lookup"))
+        if answer.status == Herrno.NO_RECOVERY:
+            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.1.2", "Invalid domain name"))
+        mxs = mx_records(answer)
+        if not mxs:
+            # "fallback to host if no MX is found": the ORIGINAL name, preference 0.
+            targets: list[Target] = yield from self._host(ctx, domain, 0)
+            if not targets:
+                return Route(RouteKind.IMPLICIT_MX, here, failure=Failure(True, "4.4.4", NO_MX))
+            return Route(RouteKind.IMPLICIT_MX, here, tuple(targets))
+        targets = []
+        # Insertion sort on preference; equal preferences keep the order DNS gave: no shuffle.
+        for mx in sorted(mxs, key=lambda m: m.preference):
+            targets.extend((yield from self._mx_host(ctx, mx)))
+        if not targets:
+            # 6.8 knows no null MX: "0 ." is a host named "" without addresses.
+            kind = RouteKind.NULL_MX if any(mx.is_null for mx in mxs) else RouteKind.MX
+            return Route(kind, here, failure=Failure(True, "4.4.4", NO_MX))
+        return Route(RouteKind.MX, here, tuple(targets))
+
+    def _mx_host(self, ctx: Context, mx: Mx) -> Step[list[Target]]:
+        if mx.is_null:
+            return []
+        return (yield from self._host(ctx, mx.exchange, mx.preference))
+
+    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[list[Target]]:
+        """getaddrinfo_async(AF_UNSPEC, AI_ADDRCONFIG): libasr asks inet6, then inet4."""
+        literal = ip_literal(host)
+        if literal is not None:
+            return [Target(name_text(host), literal, preference, name_text(host))]
+        family = self.settings.text("mta_family")
+        families: list[dns.rdatatype.RdataType] = []
+        if self.settings.flag("ipv6_configured") and family != "inet4":
+            families.append(AAAA)
+        if family != "inet6":
+            families.append(A)
+        targets: list[Target] = []
+        for rdtype in families:
+            answer = yield from ctx.lookup(host, rdtype)
+            targets.extend(Target(name_text(host), address, preference, name_text(host))
+                           for address in addresses_in(answer, rdtype))
+        return targets
+
+    # ---- the attempt: mta_session.c ------------------------------------------------------
+    def connect_timeout(self) -> float:
+        return min(self.settings.seconds("io_timeout"), KERNEL_SYN_TIMEOUT)
+
+    def greeting_timeout(self) -> float:
+        return self.settings.seconds("io_timeout")
+
+    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
+        if session.connect == ConnectResult.TIMEOUT:
+            return AttemptResult.TIMEOUT, "mta error reason=Connection timeout"
+        if session.connect == ConnectResult.REFUSED:
+            return AttemptResult.REFUSED, "mta error reason=IO Error: Connection refused"
+        if session.connect == ConnectResult.UNREACHABLE:
+            return AttemptResult.UNREACHABLE, "mta error reason=IO Error: Network is unreachable"
+        if session.greeting_timeout:
+            return AttemptResult.BANNER_TIMEOUT, "mta error reason=IO Error: Connection timeout"
+        if session.greeting is None:
+            return AttemptResult.CLOSED, "mta error reason=Connection closed unexpectedly"
+        if session.greeting.code >= 400:
+            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
+            return kind, f"mta error reason=Bad greeting: {session.greeting.line}"
+        return AttemptResult.ACCEPTED, f"mta connected: {session.greeting.line}"
+
+    def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
+        # Each failed route is disabled and the next MX tried; none left: TempFail (mta.c L1113-1146).
+        return Failure(True, self.deferral_dsn(attempts[-1]), NETWORK_ERROR)
+
+    # ---- words ------------------------------------------------------------------------
+    def expiry(self) -> float:
+        return self.settings.seconds("queue_ttl")
+
+    def queue_id(self, rng: random.Random) -> str:
+        return f"{rng.getrandbits(64):016x}"
+
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
+        session = queue_id[:16]
+        lines = []
+        for attempt in delivery.attempts:
+            stamp = log_time(attempt.at).strftime("%b %e %H:%M:%S")
+            lines.append(f"{stamp} mxsim smtpd[4242]: {session} mta connecting "
+                         f"address=smtp://{attempt.address}:25 host={attempt.address}")
+            if attempt.result != AttemptResult.ACCEPTED:
+                lines.append(f"{stamp} mxsim smtpd[4242]: {session} {attempt.reason}")
+        stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
+        if delivery.delivered_to is not None:
+            result, stat = "Ok", "250 2.0.0 Ok"
+        elif delivery.outcome == "deferred":
+            result, stat = "TempFail", delivery.reason
+        else:
+            result, stat = "PermFail", delivery.reason
+        if not delivery.attempts:
+            lines.append(f"{stamp} mxsim smtpd[4242]: smtp-out: Failed to resolve MX for "
+                         f"[relay:{delivery.route.domain},smtp]: {delivery.reason}")
+        lines.append(
+            f'{stamp} mxsim smtpd[4242]: {session} mta delivery evpid={queue_id} '
+            f'from=<postmaster@mxsim.invalid> to=<{delivery.envelope_recipient}> rcpt=<-> '
+            f'source="127.0.0.1" relay="{delivery.route.domain}" delay={round(delivery.elapsed)}s '
+            f'result="{result}" stat="{stat}"')
+        return tuple(lines)
+
+    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
+        if deferred:
+            return f"{recipient}: Envelope expired (last error: {failure.text})"
+        return f"{recipient}: {failure.text}"

@@ -1,0 +1,262 @@
+"""Postfix 3.7 (Debian bookworm) as MTA-FACTS.md describes it, with its own parameter names."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import dns.name
+
+from mxsim.mta.params import Kind, Param
+from mxsim.mta.profiles.base import (
+    AAAA,
+    KERNEL_SYN_TIMEOUT,
+    MX,
+    A,
+    Context,
+    Mx,
+    Profile,
+    addresses_in,
+    enhanced_code,
+    ip_literal,
+    log_time,
+    mx_records,
+    name_text,
+)
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno, StubAnswer
+from mxsim.transport.base import ConnectResult, SmtpSession, Step
+from mxsim.units import format_duration
+
+MAX_CNAME_QUERIES = 10  # dns_lookup.c dns_lookup_x: for (count = 0; count < 10; ...)
+# dns_strerror(): the words Postfix puts after "Name service error for name=... type=...:"
+HERRNO_TEXT = {
+    Herrno.HOST_NOT_FOUND: "Host not found",
+    Herrno.TRY_AGAIN: "Host not found, try again",
+    Herrno.NO_RECOVERY: "Non-recoverable error",
+    Herrno.NO_DATA: "Host found but no data record of requested type",
+}
+
+
+class Postfix(Profile):
+    name = "postfix"
+    title = "Postfix"
+    version = "Postfix 3.7 (Debian bookworm defaults)"
+    PARAMS = (
+        Param("smtp_mx_address_limit", Kind.INT, 5, "addresses tried per delivery; 0: no limit",
+              "MTA-FACTS Q7; mail_params.h L290"),
+        Param("smtp_mx_session_limit", Kind.INT, 2, "SMTP sessions per delivery (handshake failures do not count)",
+              "MTA-FACTS Q7; mail_params.h L296"),
+        Param("smtp_connect_timeout", Kind.DURATION, 30.0, "TCP connect timeout",
+              "MTA-FACTS Q8; mail_params.h L1072"),
+        Param("smtp_helo_timeout", Kind.DURATION, 300.0, "wait for the greeting and the EHLO reply",
+              "MTA-FACTS Q8; mail_params.h L1076"),
+        Param("inet_protocols", Kind.CHOICE, "all", "address families: all looks up A then AAAA",
+              "MTA-FACTS Q2; Debian main.cf; util/inet_proto.c L238-244",
+              choices=("all", "ipv4", "ipv6", "ipv4, ipv6", "ipv6, ipv4")),
+        Param("smtp_address_preference", Kind.CHOICE, "any", "family preference among addresses",
+              "MTA-FACTS Q7; mail_params.h L3588", choices=("any", "ipv4", "ipv6")),
+        Param("smtp_randomize_addresses", Kind.BOOL, True, "shuffle addresses of equal preference",
+              "MTA-FACTS Q7; mail_params.h L1182"),
+        Param("smtp_skip_5xx_greeting", Kind.BOOL, True, "a 5xx greeting moves on to the next MX",
+              "MTA-FACTS Q8; smtp_proto.c L366-376"),
+        Param("ignore_mx_lookup_error", Kind.BOOL, False, "fall back to A/AAAA after an MX lookup error",
+              "MTA-FACTS Q2; mail_params.h L1132"),
+        Param("smtp_cname_overrides_servername", Kind.BOOL, False,
+              "log the CNAME target instead of the name looked up", "MTA-FACTS Q1; mail_params.h L3321"),
+        Param("minimal_backoff_time", Kind.DURATION, 300.0, "least wait before a retry",
+              "MTA-FACTS Q9; mail_params.h L770-782"),
+        Param("maximal_backoff_time", Kind.DURATION, 4000.0, "longest wait before a retry",
+              "MTA-FACTS Q9; mail_params.h L770-782"),
+        Param("queue_run_delay", Kind.DURATION, 300.0, "deferred queue scan interval",
+              "MTA-FACTS Q9; mail_params.h L770-782"),
+        Param("maximal_queue_lifetime", Kind.DURATION, 5 * 86400.0, "bounce after this long in the queue",
+              "MTA-FACTS Q9; mail_params.h L780-789", unit="d"),
+        Param("bounce_queue_lifetime", Kind.DURATION, 5 * 86400.0, "lifetime of bounces",
+              "MTA-FACTS Q9", unit="d"),
+        Param("delay_warning_time", Kind.DURATION, 0.0, "delay warning after; 0: never",
+              "MTA-FACTS Q9; mail_params.h L792-793", unit="h"),
+    )
+
+    # ---- routing: smtp_addr.c smtp_domain_addr -------------------------------------------
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
+        protocols = self.settings.text("inet_protocols").replace(" ", "")
+        return {"ipv4": (A,), "ipv6": (AAAA,)}.get(protocols, (A, AAAA))
+
+    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        _first, answer = yield from ctx.follow(domain, MX, MAX_CNAME_QUERIES)
+        status = answer.status
+        mxs = mx_records(answer)
+        if status == Herrno.SUCCESS and not mxs:
+            # Ten CNAME-only answers: "Name server loop", DNS_NOTFOUND, not an error.
+            status = Herrno.NO_DATA
+        if status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY) and not self.settings.flag("ignore_mx_lookup_error"):
+            return self._lookup_failure(domain, answer)
+        if status == Herrno.SUCCESS:
+            if any(mx.is_null for mx in mxs):
+                # dns_get_answer: any empty exchange aborts the whole answer (DNS_NULLMX).
+                return Route(RouteKind.NULL_MX, name_text(domain), failure=Failure(
+                    False, "5.1.0", f"Domain {name_text(domain)} does not accept mail (nullMX)"))
+            return (yield from self._mx_route(ctx, domain, mxs))
+        # DNS_NOTFOUND (NXDOMAIN, NODATA, CNAME loop): implicit MX on the ORIGINAL name.
+        targets, failure = yield from self._addresses(ctx, domain, 0, name_text(domain))
+        if not targets:
+            assert failure is not None
+            return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure)
+        return self._self_check(Route(RouteKind.IMPLICIT_MX, name_text(domain), self._order(ctx, targets)))
+
+    def _lookup_failure(self, name: dns.name.Name, answer: StubAnswer, rdtype: str = "MX") -> Route:
+        failure = self._name_service_error(name, answer, rdtype)
+        return Route(RouteKind.FAILED, name_text(name), failure=failure)
+
+    def _name_service_error(self, name: dns.name.Name, answer: StubAnswer, rdtype: str) -> Failure:
+        status = answer.status
+        words = (f"Host or domain name not found. Name service error for "
+                 f"name={name_text(name)} type={rdtype}: {HERRNO_TEXT.get(status, 'Host not found')}")
+        if status == Herrno.TRY_AGAIN:
+            return Failure(True, "4.4.3", words)
+        if status == Herrno.NO_RECOVERY:
+            return Failure(False, "5.4.3", words)
+        return Failure(False, "5.4.4", words)
+
+    def _addresses(
+        self, ctx: Context, host: dns.name.Name, preference: int, logged: str
+    ) -> Step[tuple[list[Target], Failure | None]]:
+        """smtp_host_addr / smtp_addr_one: every family in turn; the last error is kept."""
+        literal = ip_literal(host)
+        if literal is not None:
+            # valid_rr_name warns "numeric domain name in resource data of MX record" and
+            # smtp_addr_one converts it directly (dns_lookup.c L699-727).
+            return [Target(logged, literal, preference, name_text(host))], None
+        targets: list[Target] = []
+        failure: Failure | None = None
+        for rdtype in self.families():
+            _first, answer = yield from ctx.follow(host, rdtype, MAX_CNAME_QUERIES)
+            found = addresses_in(answer, rdtype)
+            shown = self._logged_name(logged, answer, rdtype)
+            targets.extend(Target(shown, address, preference, name_text(host)) for address in found)
+            if not found:
+                # dns_lookup_rv keeps the last result when statuses tie: AAAA's words win.
+                status_answer = answer if answer.status != Herrno.SUCCESS else _no_data(answer)
+                failure = self._name_service_error(host, status_answer, dns.rdatatype.to_text(rdtype))
+        return targets, failure
+
+    def _logged_name(self, logged: str, answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> str:
+        if not self.settings.flag("smtp_cname_overrides_servername"):
+            return logged
+        records = answer.records(rdtype)
+        return name_text(records[0].name) if records else logged
+
+    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx]) -> Step[Route]:
+        targets: list[Target] = []
+        last_failure: Failure | None = None
+        soft = False
+        notes = []
+        for mx in sorted(mxs, key=lambda m: m.preference):
+            if ip_literal(mx.exchange) is not None:
+                notes.append(f"warning: numeric domain name in resource data of MX record for "
+                             f"{name_text(domain)}: {name_text(mx.exchange)}")
+            found, failure = yield from self._addresses(ctx, mx.exchange, mx.preference, name_text(mx.exchange))
+            targets.extend(found)
+            if not found and failure is not None:
+                last_failure = failure
+                soft = soft or failure.temporary
+        if not targets:
+            assert last_failure is not None
+            # smtp_addr.c L597-608: hard unless some lookup failed softly.
+            failure = Failure(soft, "4.4.3" if soft else last_failure.dsn, last_failure.text)
+            notes.append(f"warning: no MX host for {name_text(domain)} has a valid address record")
+            return Route(RouteKind.MX, name_text(domain), failure=failure, notes=tuple(notes))
+        return self._self_check(Route(RouteKind.MX, name_text(domain), self._order(ctx, targets),
+                                      notes=tuple(notes)))
+
+    def _order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
+        """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit (Q7)."""
+        ordered = list(targets)
+        if self.settings.flag("smtp_randomize_addresses"):
+            ctx.rng.shuffle(ordered)
+        ordered.sort(key=lambda t: t.preference)  # list.sort is stable: ties stay shuffled
+        preference = self.settings.text("smtp_address_preference")
+        if preference != "any":
+            want_v6 = preference == "ipv6"
+            ordered.sort(key=lambda t: (t.preference, (":" in t.address) != want_v6))
+        limit = self.settings.integer("smtp_mx_address_limit")
+        return tuple(ordered[:limit] if limit > 0 else ordered)
+
+    def _self_check(self, route: Route) -> Route:
+        """smtp_find_self: the loopback is among inet_interfaces = all (Q5)."""
+        first = route.targets[0] if route.targets else None
+        if first is not None and ipaddress.ip_address(first.address).is_loopback:
+            return Route(route.kind, route.domain, failure=Failure(
+                False, "5.4.6", f"mail for {route.domain} loops back to myself"), notes=route.notes)
+        return route
+
+    # ---- the attempt: smtp_connect.c, smtp_proto.c, smtp_trouble.c --------------------
+    def connect_timeout(self) -> float:
+        return min(self.settings.seconds("smtp_connect_timeout"), KERNEL_SYN_TIMEOUT)
+
+    def greeting_timeout(self) -> float:
+        return self.settings.seconds("smtp_helo_timeout")
+
+    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
+        where = f"{target.host}[{target.address}]"
+        if session.connect == ConnectResult.CONNECTED and session.greeting_timeout:
+            return AttemptResult.BANNER_TIMEOUT, (
+                f"conversation with {where} timed out while receiving the initial server greeting")
+        if session.connect == ConnectResult.CONNECTED and session.greeting is None:
+            return AttemptResult.CLOSED, f"lost connection with {where} while receiving the initial server greeting"
+        if session.greeting is not None and session.greeting.code >= 400:
+            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
+            return kind, f"host {where} refused to talk to me: {session.greeting.line}"
+        return super().judge(target, session)
+
+    def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
+        last = attempts[-1]
+        if last.result == AttemptResult.REJECTED and not self.settings.flag("smtp_skip_5xx_greeting"):
+            return Failure(False, enhanced_code((last.reply or "").partition(" ")[2], 5) or "5.0.0", last.reason)
+        # A 5xx greeting with smtp_skip_5xx_greeting = yes is downgraded to 4xx.
+        return Failure(True, self.deferral_dsn(last), last.reason)
+
+    def deferral_dsn(self, attempt: Attempt) -> str:
+        if attempt.result in (AttemptResult.REJECTED, AttemptResult.TEMPFAIL):
+            return enhanced_code((attempt.reply or "").partition(" ")[2], 4) or "4.0.0"
+        return super().deferral_dsn(attempt)
+
+    # ---- words ------------------------------------------------------------------------
+    def expiry(self) -> float:
+        return self.settings.seconds("maximal_queue_lifetime")
+
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
+        """Debian syslog format; the delivery line's field order is log_adhoc.c L111-214."""
+        end = delivery.started + delivery.elapsed
+        stamp = log_time(end).strftime("%b %e %H:%M:%S")
+        prefix = f"{stamp} mxsim postfix/smtp[4242]: "
+        lines = [prefix + note for note in delivery.route.notes]
+        tried = delivery.attempts
+        for attempt in tried[:-1] if delivery.route.failure is None else ():
+            lines.append(prefix + f"{queue_id}: {attempt.reason}" if attempt.result == AttemptResult.REJECTED
+                         else prefix + attempt.reason)
+        if delivery.delivered_to is not None:
+            target = delivery.delivered_to
+            relay = f"{target.host}[{target.address}]:25"
+            status = "sent (250 2.0.0 Ok)"
+        else:
+            last = tried[-1] if tried else None
+            relay = f"{last.host}[{last.address}]:25" if last and last.result not in (
+                AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE) else "none"
+            status = f"{'deferred' if delivery.outcome == 'deferred' else 'bounced'} ({delivery.reason})"
+        delay = delivery.elapsed
+        lines.append(prefix + f"{queue_id}: to=<{delivery.envelope_recipient}>, relay={relay}, "
+                     f"delay={delay:.1f}, delays=0/0/{delay:.1f}/0, dsn={delivery.dsn}, status={status}")
+        return tuple(lines)
+
+    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
+        if deferred:
+            days = format_duration(self.expiry())
+            return (f"<{recipient}>: {failure.text} (Status: 5.{failure.dsn.split('.', 1)[1]}; "
+                    f"message expired after {days} in the deferred queue: the last reason is reported)")
+        return f"<{recipient}>: {failure.text} (Status: {failure.dsn})"
+
+
+def _no_data(answer: StubAnswer) -> StubAnswer:
+    """A SUCCESS answer with nothing of the type asked (a CNAME chain to NODATA)."""
+    return StubAnswer(answer.qname, answer.qtype, Herrno.NO_DATA, answer.response, answer.at, answer.resolved)

@@ -1,0 +1,191 @@
+"""Sendmail 8.17.1.9 (Debian bookworm's sendmail.mc) as MTA-FACTS.md describes it.
+
+The one rule that sets it apart: ruleset 3 canonifies the recipient's domain through
+DNS (`$[ ... $]`, getcanonname), so a CNAME'd domain is rewritten to the end of its
+chain in the envelope and the headers (MTA-FACTS Q10, confirmed by running it, §6).
+MTA-FACTS §6 warns that some Sendmail rows of §3 did not hold when run (null-MX and
+host-unknown texts, question order and count); issue 4's agreement tests settle them.
+"""
+
+from __future__ import annotations
+
+import dns.name
+
+from mxsim.mta.params import Kind, Param
+from mxsim.mta.profiles.base import (
+    AAAA,
+    KERNEL_SYN_TIMEOUT,
+    MX,
+    A,
+    Context,
+    Profile,
+    addresses_in,
+    ip_literal,
+    log_time,
+    mx_records,
+    name_text,
+)
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno
+from mxsim.transport.base import ConnectResult, SmtpSession, Step
+from mxsim.units import format_duration
+
+MAXCNAMEDEPTH = 10  # domain.c L64
+
+
+class Sendmail(Profile):
+    name = "sendmail"
+    title = "Sendmail"
+    version = "Sendmail 8.17.1.9 (Debian bookworm sendmail.mc)"
+    PARAMS = (
+        Param("nocanonify", Kind.BOOL, False, "FEATURE(`nocanonify'): no DNS canonicalisation of addresses",
+              "MTA-FACTS Q10; Debian sendmail.mc does not set it"),
+        Param("DontExpandCnames", Kind.BOOL, False, "do not replace a CNAME by its target",
+              "MTA-FACTS Q10; cf/README L4169-4181"),
+        Param("Timeout.iconnect", Kind.DURATION, 120.0, "connect timeout on a message's first attempt",
+              "MTA-FACTS Q8; Debian debian-mta.m4 confTO_ICONNECT 2m"),
+        Param("Timeout.connect", Kind.DURATION, 0.0, "connect timeout; 0: the kernel's",
+              "MTA-FACTS Q8; readcf.c L5491-5494"),
+        Param("Timeout.initial", Kind.DURATION, 300.0, "wait for the greeting", "MTA-FACTS Q8; readcf.c L5494"),
+        Param("Timeout.queuereturn", Kind.DURATION, 5 * 86400.0, "bounce after", "MTA-FACTS Q9; conf.c L351", unit="d"),
+        Param("Timeout.queuewarn", Kind.DURATION, 4 * 3600.0, "delay warning after", "MTA-FACTS Q9; cfhead.m4 L311",
+              unit="h"),
+        Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
+              "MTA-FACTS Q9; debian/local/sendmail.in L57", unit="m"),
+        Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
+              "MTA-FACTS Q5"),
+    )
+
+    # ---- ruleset 3 and getmxrr: domain.c ---------------------------------------------
+    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        canonical = domain
+        if not self.settings.flag("nocanonify"):
+            canonical = yield from self._canonify(ctx, domain)
+        rewritten = name_text(canonical) if canonical != domain else None
+        route = yield from self._getmxrr(ctx, canonical)
+        if rewritten is not None:
+            return Route(route.kind, route.domain, route.targets, route.failure,
+                         envelope_domain=rewritten, notes=route.notes)
+        return route
+
+    def _canonify(self, ctx: Context, name: dns.name.Name) -> Step[dns.name.Name]:
+        """dns_getcanonname: AAAA, then A, then MX; any CNAME's target replaces the name."""
+        current = name
+        for _depth in range(MAXCNAMEDEPTH):
+            restarted = False
+            for rdtype in (AAAA, A, MX):
+                answer = yield from ctx.lookup(current, rdtype)
+                cnames = answer.cnames()
+                if cnames and not self.settings.flag("DontExpandCnames"):
+                    current = cnames[-1][1]
+                    restarted = True
+                    break
+                if answer.status == Herrno.SUCCESS or answer.status == Herrno.HOST_NOT_FOUND:
+                    return current
+            if not restarted:
+                return current
+        return current
+
+    def _getmxrr(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        here = name_text(domain)
+        answer = yield from ctx.lookup(domain, MX)
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Route(RouteKind.FAILED, here, failure=Failure(
+                False, "5.1.2", f"Host unknown (Name server: {here}: host not found)"))
+        if answer.status == Herrno.TRY_AGAIN:
+            return Route(RouteKind.FAILED, here, failure=Failure(
+                True, "4.4.3", f"Name server: {here}.: host name lookup failure"))
+        mxs = mx_records(answer)
+        if len(mxs) == 1 and mxs[0].is_null and mxs[0].preference == 0:
+            return Route(RouteKind.NULL_MX, here, failure=Failure(
+                False, "5.1.10", "556 Host does not accept mail: MX 0 ."))
+        mxs = [mx for mx in mxs if not mx.is_null]
+        if not mxs:
+            # NO_DATA: trycanon; CNAME-only or NO_RECOVERY: the name as it is (hostsignature).
+            targets: list[Target] = yield from self._host(ctx, domain, 0)
+            if not targets:
+                return Route(RouteKind.IMPLICIT_MX, here, failure=Failure(
+                    False, "5.1.2", f"Host unknown (Name server: {here}: host not found)"))
+            return Route(RouteKind.IMPLICIT_MX, here, tuple(targets))
+        keyed = sorted(((mx.preference, ctx.rng.random(), mx) for mx in mxs), key=lambda k: (k[0], k[1]))
+        targets = []
+        for _pref, _tie, mx in keyed:
+            targets.extend((yield from self._host(ctx, mx.exchange, mx.preference)))
+        if not targets:
+            return Route(RouteKind.MX, here, failure=Failure(
+                False, "5.1.2", f"Host unknown (Name server: {name_text(keyed[0][2].exchange)}: host not found)"))
+        return Route(RouteKind.MX, here, tuple(targets))
+
+    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[list[Target]]:
+        """makeconnection: InetMode AF_INET6 first, then it retries with AF_INET (daemon.c)."""
+        literal = ip_literal(host)
+        if literal is not None:
+            return [Target(name_text(host), literal, preference, name_text(host))]
+        targets: list[Target] = []
+        for rdtype in (AAAA, A):
+            answer = yield from ctx.lookup(host, rdtype)
+            targets.extend(Target(name_text(host), address, preference, name_text(host))
+                           for address in addresses_in(answer, rdtype))
+        return targets
+
+    # ---- the attempt: daemon.c, usersmtp.c --------------------------------------------
+    def connect_timeout(self) -> float:
+        timeout = self.settings.seconds("Timeout.iconnect") or self.settings.seconds("Timeout.connect")
+        return min(timeout, KERNEL_SYN_TIMEOUT) if timeout else KERNEL_SYN_TIMEOUT
+
+    def greeting_timeout(self) -> float:
+        return self.settings.seconds("Timeout.initial")
+
+    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
+        host = f"{target.host}."
+        if session.connect == ConnectResult.TIMEOUT:
+            return AttemptResult.TIMEOUT, f"Connection timed out with {host}"
+        if session.connect == ConnectResult.REFUSED:
+            return AttemptResult.REFUSED, f"Connection refused by {host}"
+        if session.connect == ConnectResult.UNREACHABLE:
+            return AttemptResult.UNREACHABLE, f"Network is unreachable with {host}"
+        if session.greeting_timeout:
+            return AttemptResult.BANNER_TIMEOUT, f"timeout waiting for input from {host} during client greeting"
+        if session.greeting is None:
+            return AttemptResult.CLOSED, f"Connection reset by {host}"
+        if session.greeting.code >= 400:
+            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
+            return kind, session.greeting.line
+        return AttemptResult.ACCEPTED, session.greeting.line
+
+    def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
+        last = attempts[-1]
+        if all(a.result == AttemptResult.REJECTED for a in attempts):
+            return Failure(False, "5.0.0", last.reason)
+        return Failure(True, "4.0.0", last.reason)
+
+    # ---- words ------------------------------------------------------------------------
+    def expiry(self) -> float:
+        return self.settings.seconds("Timeout.queuereturn")
+
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
+        stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
+        delay = format_duration(delivery.elapsed)
+        last = delivery.attempts[-1] if delivery.attempts else None
+        relay = f"{last.host}. [{last.address}]" if last else f"{delivery.route.domain}."
+        if delivery.delivered_to is not None:
+            stat = "Sent (2.0.0 Ok)"
+        elif delivery.outcome == "deferred":
+            stat = f"Deferred: {delivery.reason}"
+        else:
+            stat = delivery.reason
+        # §6: the log line keeps the original to= address; the envelope was rewritten.
+        return (f"{stamp} mxsim sm-mta[4242]: {queue_id}: to=<{delivery.recipient}>, delay={delay}, "
+                f"xdelay={delay}, mailer=esmtp, pri=120000, relay={relay}, dsn={delivery.dsn}, stat={stat}",)
+
+    def queue_id(self, rng: object) -> str:
+        import random as _random
+        assert isinstance(rng, _random.Random)
+        return "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
+
+    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
+        if deferred:
+            days = format_duration(self.expiry())
+            return (f"<{recipient}>... Deferred: {failure.text}\n"
+                    f"Message could not be delivered for {days}\nMessage will be deleted from queue")
+        return f"<{recipient}>... {failure.text}"

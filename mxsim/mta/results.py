@@ -1,0 +1,96 @@
+"""What an MTA decided (a route) and what came of one delivery attempt. Frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mxsim.mta.stub import StubAnswer
+
+
+class RouteKind(StrEnum):
+    MX = "mx"
+    IMPLICIT_MX = "implicit-mx"  # RFC 5321 §5.1: no MX, the domain's own addresses
+    NULL_MX = "null-mx"  # RFC 7505
+    FAILED = "failed"  # a DNS error decided the message's fate before any connection
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+
+
+class AttemptResult(StrEnum):
+    """The `result` of one host tried, as the trace JSON names it."""
+
+    ACCEPTED = "accepted"
+    TIMEOUT = "timeout"  # connect timed out (SYN unanswered)
+    REFUSED = "refused"
+    BANNER_TIMEOUT = "banner_timeout"  # connected, no greeting in time
+    REJECTED = "rejected"  # 5xx greeting
+    TEMPFAIL = "tempfail"  # 4xx greeting
+    CLOSED = "closed"  # connected, closed before greeting
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One address the MTA will try, and the names it knows it by."""
+
+    host: str  # the name as the MTA logs it (no trailing dot)
+    address: str
+    preference: int
+    mx: str  # the MX exchange (or the domain, for an implicit MX)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A decision to defer or bounce, with the words the MTA uses."""
+
+    temporary: bool
+    dsn: str  # RFC 3463 enhanced status, e.g. "4.4.1"
+    text: str  # the reason as the MTA writes it in its log and bounce
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: RouteKind
+    domain: str  # the domain routed (after any rewriting)
+    targets: tuple[Target, ...] = ()
+    failure: Failure | None = None
+    envelope_domain: str | None = None  # set when the MTA rewrote the recipient's domain
+    notes: tuple[str, ...] = ()  # what the MTA would warn about (e.g. numeric MX)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    host: str
+    address: str
+    port: int
+    result: AttemptResult
+    at: float
+    elapsed: float
+    reply: str | None = None  # greeting line, when there was one
+    reason: str = ""  # the MTA's words for what happened
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery attempt of one message by one MTA, explained."""
+
+    mta: str
+    mta_version: str
+    recipient: str
+    envelope_recipient: str
+    dns: tuple[StubAnswer, ...]
+    route: Route
+    attempts: tuple[Attempt, ...]
+    outcome: Outcome
+    dsn: str
+    reason: str  # the status text (deferral or bounce reason, or the accepting reply)
+    log: tuple[str, ...]
+    bounce: str  # what the bounce says, now (bounced) or at queue expiry (deferred)
+    delivered_to: Target | None
+    started: float
+    elapsed: float

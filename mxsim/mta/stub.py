@@ -1,0 +1,137 @@
+"""What the MTA's DNS library makes of the recursive resolver's reply.
+
+MTA-FACTS.md §2: Postfix, Exim and Sendmail read DNS through glibc's libresolv;
+OpenSMTPD through libasr. They disagree on what counts as success (glibc: NOERROR and
+ANCOUNT > 0; libasr: ANCOUNT > 0 whatever the rcode) and on SERVFAIL/REFUSED (glibc
+tries the next server, then the same one again, and reports TRY_AGAIN; libasr hands the
+rcode to the caller). This module turns a reply into the h_errno the MTA sees, and
+records every question the MTA asked, in order, for the trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rrset
+
+from mxsim.resolver.recursive import Resolved
+from mxsim.transport.base import Step
+
+
+class Herrno(StrEnum):
+    """h_errno as resolver libraries report it (netdb.h names)."""
+
+    SUCCESS = "success"
+    HOST_NOT_FOUND = "HOST_NOT_FOUND"  # NXDOMAIN
+    NO_DATA = "NO_DATA"  # NOERROR, nothing of the type
+    TRY_AGAIN = "TRY_AGAIN"  # SERVFAIL, timeout
+    NO_RECOVERY = "NO_RECOVERY"  # FORMERR, NOTIMP, (libasr: REFUSED)
+
+
+class Library(StrEnum):
+    GLIBC = "glibc"
+    LIBASR = "libasr"
+
+
+def glibc_status(response: dns.message.Message | None) -> Herrno:
+    """GLIBC resolv/res_query.c __res_context_query, res_send.c send_dg."""
+    if response is None:
+        return Herrno.TRY_AGAIN
+    rcode = response.rcode()
+    if rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP):
+        return Herrno.TRY_AGAIN  # send_dg moves on; when all servers fail: TRY_AGAIN
+    if rcode == dns.rcode.NXDOMAIN:
+        return Herrno.HOST_NOT_FOUND
+    if rcode != dns.rcode.NOERROR:
+        return Herrno.NO_RECOVERY
+    return Herrno.SUCCESS if response.answer else Herrno.NO_DATA
+
+
+def libasr_status(response: dns.message.Message | None) -> Herrno:
+    """OS openbsd-compat/libasr/res_send_async.c ASR_STATE_HALT: ANCOUNT>0 is success."""
+    if response is None:
+        return Herrno.TRY_AGAIN
+    if response.answer:
+        return Herrno.SUCCESS
+    rcode = response.rcode()
+    if rcode == dns.rcode.NXDOMAIN:
+        return Herrno.HOST_NOT_FOUND
+    if rcode == dns.rcode.SERVFAIL:
+        return Herrno.TRY_AGAIN
+    if rcode == dns.rcode.NOERROR:
+        return Herrno.NO_DATA
+    return Herrno.NO_RECOVERY
+
+
+STATUS = {Library.GLIBC: glibc_status, Library.LIBASR: libasr_status}
+# glibc retries a rejected query (SERVFAIL/REFUSED) `attempts` times; libasr returns it.
+RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
+
+
+@dataclass(frozen=True, slots=True)
+class StubAnswer:
+    """One question the MTA asked, as its library reported it."""
+
+    qname: dns.name.Name
+    qtype: dns.rdatatype.RdataType
+    status: Herrno
+    response: dns.message.Message | None  # None: the resolver never answered
+    at: float
+    resolved: tuple[Resolved, ...] = ()  # the model's evidence: how the resolver got it
+
+    @property
+    def rcode(self) -> dns.rcode.Rcode | None:
+        return None if self.response is None else self.response.rcode()
+
+    def records(self, rdtype: dns.rdatatype.RdataType) -> list[dns.rrset.RRset]:
+        """Every RRset of `rdtype` in the answer, whatever its owner (as the MTAs read it)."""
+        if self.response is None:
+            return []
+        return [rrset for rrset in self.response.answer if rrset.rdtype == rdtype]
+
+    def cnames(self) -> list[tuple[dns.name.Name, dns.name.Name]]:
+        """(owner, target) of each CNAME RR in answer order."""
+        found = []
+        for rrset in self.records(dns.rdatatype.CNAME):
+            for rdata in rrset:
+                assert isinstance(rdata, dns.rdtypes.ANY.CNAME.CNAME)
+                found.append((rrset.name, rdata.target))
+        return found
+
+
+# A source of recursive answers: the model's emulated resolver, or a real one over the wire.
+Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType], Step[tuple[dns.message.Message | None, Resolved | None]]]
+
+
+class Stub:
+    """The MTA's resolver library over one recursive resolver; keeps the question log."""
+
+    def __init__(self, ask: Ask, library: Library, clock_now: Callable[[], float], attempts: int = 2) -> None:
+        self.ask = ask
+        self.library = library
+        self.now = clock_now
+        self.attempts = attempts  # glibc RES_DFLRETRY: resolv.conf `options attempts:`
+        self.log: list[StubAnswer] = []
+
+    def query(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
+        at = self.now()
+        evidence: list[Resolved] = []
+        response: dns.message.Message | None = None
+        tries = self.attempts if self.library == Library.GLIBC else 1
+        for _ in range(tries):
+            response, resolved = yield from self.ask(qname, qtype)
+            if resolved is not None:
+                evidence.append(resolved)
+            if response is None or response.rcode() not in RETRIED_RCODES:
+                break
+        answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, tuple(evidence))
+        self.log.append(answer)
+        return answer

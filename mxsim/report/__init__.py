@@ -1,0 +1,1 @@
+"""Renderers: frozen results in, text or JSON out. Pure and seed-stable."""

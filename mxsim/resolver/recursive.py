@@ -1,0 +1,400 @@
+"""A recursive resolver, as unbound 1.17 behaves towards the MTA that asks it.
+
+It iterates from the root with RD clear, keeps only in-bailiwick records of each reply
+(unbound's scrubber: the 2017 farm's second, out-of-zone CNAME and its root NS authority
+are dropped), chases CNAMEs itself across zones, caches by TTL on the clock, and
+answers the stub with the whole chain, NXDOMAIN/NODATA with the SOA, or SERVFAIL when
+no server gave a usable answer. It never does I/O: `resolve` yields `DnsExchange`
+effects and a driver fulfils them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from mxsim.clock import Clock
+from mxsim.resolver.cache import Cache, Negative
+from mxsim.scenario.spec import ServerChoice
+from mxsim.transport.base import DnsExchange, DnsResult, NetError, Step
+
+MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
+MAX_REFERRALS = 30  # unbound MAX_REFERRAL_COUNT
+MAX_SENDS_PER_STEP = 6  # sends per delegation step before SERVFAIL (timeouts are retried)
+MAX_TARGET_DEPTH = 4  # nested lookups of name-server addresses
+UNKNOWN_SERVER_TIMEOUT = 0.376  # unbound's UNKNOWN_SERVER_NICENESS, seconds
+MAX_TIMEOUT = 120.0
+SRTT_BAND = 0.400  # unbound picks at random among servers within 400 ms of the fastest
+EDNS_PAYLOAD = 1232
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Evidence: one query the resolver sent to an authoritative server, and what came back."""
+
+    at: float
+    address: str
+    server: dns.name.Name | None
+    backend: str | None
+    nsid: str | None
+    qname: dns.name.Name
+    qtype: dns.rdatatype.RdataType
+    tcp: bool
+    error: NetError | None = None
+    rcode: dns.rcode.Rcode | None = None
+    aa: bool = False
+    answer: tuple[str, ...] = ()
+    authority: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the resolver handed the stub, and how it got there."""
+
+    qname: dns.name.Name
+    qtype: dns.rdatatype.RdataType
+    response: dns.message.Message  # RA set; rcode; answer = CNAME chain + data
+    started: float
+    elapsed: float
+    upstream: tuple[Upstream, ...]
+
+    @property
+    def from_cache(self) -> bool:
+        return not self.upstream
+
+
+class _Kind(Enum):
+    ANSWER = "answer"
+    CNAME = "cname"
+    NEGATIVE = "negative"
+    REFERRAL = "referral"
+    LAME = "lame"
+    SERVFAIL = "servfail"
+
+
+@dataclass(slots=True)
+class _Step:
+    kind: _Kind
+    rrsets: list[dns.rrset.RRset] = field(default_factory=list)
+    negative: Negative | None = None
+    cut: dns.name.Name | None = None
+    ns: dns.rrset.RRset | None = None
+    glue: list[dns.rrset.RRset] = field(default_factory=list)
+
+
+def _texts(rrsets: list[dns.rrset.RRset]) -> tuple[str, ...]:
+    return tuple(line for rrset in rrsets for line in rrset.to_text().splitlines())
+
+
+def scrub(
+    response: dns.message.Message,
+    zone: dns.name.Name,
+    qname: dns.name.Name,
+    qtype: dns.rdatatype.RdataType,
+) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+    """Keep the CNAME chain from qname and records inside `zone`, as unbound's scrubber does."""
+    by_owner: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {
+        (rrset.name, rrset.rdtype): rrset for rrset in response.answer
+    }
+    answer: list[dns.rrset.RRset] = []
+    current = qname
+    for _ in range(len(response.answer) + 1):
+        if not current.is_subdomain(zone):
+            break  # out of bailiwick: the server has no authority to say this
+        data = by_owner.get((current, qtype))
+        if data is not None:
+            answer.append(data)
+            break
+        cname = by_owner.get((current, dns.rdatatype.CNAME))
+        if cname is None or qtype == dns.rdatatype.CNAME:
+            break
+        answer.append(cname)
+        current = cname[0].target
+    authority = [
+        rrset for rrset in response.authority
+        if rrset.name.is_subdomain(zone)
+        and rrset.rdtype in (dns.rdatatype.NS, dns.rdatatype.SOA)
+    ]
+    additional = [
+        rrset for rrset in response.additional
+        if rrset.name.is_subdomain(zone)
+        and rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+    ]
+    return answer, authority, additional
+
+
+class RecursiveResolver:
+    """One resolver (one cache) shared by the messages of one sender."""
+
+    def __init__(
+        self,
+        root_hints: list[tuple[dns.name.Name, str]],
+        clock: Clock,
+        rng: random.Random,
+        *,
+        cache: bool = True,
+        server_choice: ServerChoice = ServerChoice.RANDOM,
+    ) -> None:
+        if not root_hints:
+            raise ValueError("a recursive resolver needs at least one root server address")
+        self.root_hints = root_hints
+        self.clock = clock
+        self.rng = rng
+        self.cache = Cache(enabled=cache)
+        self.server_choice = server_choice
+        self._srtt: dict[str, float] = {}
+        self._no_edns: set[str] = set()
+
+    def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[Resolved]:
+        """Answer (qname, qtype) as a recursive resolver answers a stub."""
+        started = self.clock.now()
+        log: list[Upstream] = []
+        answer, rcode, authority = yield from self._resolve(qname, qtype, log, depth=0)
+        query = dns.message.make_query(qname, qtype)
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.RA
+        response.set_rcode(rcode)
+        response.answer = answer
+        response.authority = authority
+        return Resolved(
+            qname, qtype, response, started, self.clock.now() - started, tuple(log)
+        )
+
+    def _resolve(
+        self,
+        qname: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        log: list[Upstream],
+        depth: int,
+    ) -> Step[tuple[list[dns.rrset.RRset], dns.rcode.Rcode, list[dns.rrset.RRset]]]:
+        chain: list[dns.rrset.RRset] = []
+        name = qname
+        for _restart in range(MAX_RESTARTS + 1):
+            found = self._from_cache(name, qtype)
+            if found is None:
+                found = yield from self._iterate(name, qtype, log, depth)
+            if found.kind == _Kind.SERVFAIL:
+                return [], dns.rcode.SERVFAIL, []
+            if found.kind == _Kind.NEGATIVE:
+                assert found.negative is not None
+                soa = [found.negative.soa] if found.negative.soa is not None else []
+                return chain, found.negative.rcode, soa
+            chain.extend(found.rrsets)
+            if found.kind == _Kind.ANSWER:
+                return chain, dns.rcode.NOERROR, []
+            name = found.rrsets[-1][0].target  # CNAME: restart at the target
+        return [], dns.rcode.SERVFAIL, []  # chain longer than the resolver will chase
+
+    def _from_cache(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType) -> _Step | None:
+        now = self.clock.now()
+        if not self.cache.enabled:
+            return None
+        data = self.cache.get(name, qtype, now)
+        if data is not None:
+            return _Step(_Kind.ANSWER, [data])
+        if qtype != dns.rdatatype.CNAME:
+            cname = self.cache.get(name, dns.rdatatype.CNAME, now)
+            if cname is not None:
+                return _Step(_Kind.CNAME, [cname])
+        negative = self.cache.get_negative(name, qtype, now)
+        if negative is not None:
+            return _Step(_Kind.NEGATIVE, negative=negative)
+        return None
+
+    def _closest_delegation(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rrset.RRset | None]:
+        now = self.clock.now()
+        zone = name
+        while zone != dns.name.root:
+            ns = self.cache.get(zone, dns.rdatatype.NS, now)
+            if ns is not None:
+                return zone, ns
+            zone = zone.parent()
+        return dns.name.root, None
+
+    def _addresses(
+        self, zone: dns.name.Name, ns: dns.rrset.RRset | None, log: list[Upstream], depth: int
+    ) -> Step[list[tuple[str, dns.name.Name]]]:
+        if ns is None:
+            return [(address, name) for name, address in self.root_hints]
+        now = self.clock.now()
+        found: list[tuple[str, dns.name.Name]] = []
+        for rdata in sorted(ns, key=lambda r: r.target):
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                rrset = self.cache.get(rdata.target, rdtype, now)
+                if rrset is not None:
+                    found.extend((str(r.address), rdata.target) for r in rrset)
+        if found or depth >= MAX_TARGET_DEPTH:
+            return found
+        for rdata in sorted(ns, key=lambda r: r.target):
+            if rdata.target.is_subdomain(zone):
+                continue  # needs glue we do not have: asking would loop through this zone
+            answer, _rcode, _ = yield from self._resolve(rdata.target, dns.rdatatype.A, log, depth + 1)
+            for rrset in answer:
+                if rrset.rdtype == dns.rdatatype.A:
+                    found.extend((str(r.address), rdata.target) for r in rrset)
+            if found:
+                break
+        return found
+
+    def _order(self, targets: list[tuple[str, dns.name.Name]]) -> list[tuple[str, dns.name.Name]]:
+        if self.server_choice == ServerChoice.FIRST:
+            return list(targets)
+        shuffled = list(targets)
+        self.rng.shuffle(shuffled)
+        if self.server_choice == ServerChoice.RANDOM:
+            return shuffled
+        best = min(self._srtt.get(a, UNKNOWN_SERVER_TIMEOUT) for a, _ in shuffled)
+        near = [t for t in shuffled if self._srtt.get(t[0], UNKNOWN_SERVER_TIMEOUT) <= best + SRTT_BAND]
+        far = [t for t in shuffled if t not in near]
+        return near + far
+
+    def _timeout(self, address: str, failures: int) -> float:
+        base = max(self._srtt.get(address, UNKNOWN_SERVER_TIMEOUT) * 4, UNKNOWN_SERVER_TIMEOUT)
+        return float(min(base * (2**failures), MAX_TIMEOUT))
+
+    def _query(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, address: str) -> dns.message.Message:
+        if address in self._no_edns:
+            query = dns.message.make_query(name, qtype, use_edns=False)
+        else:
+            query = dns.message.make_query(
+                name, qtype, use_edns=0, payload=EDNS_PAYLOAD,
+                options=[dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
+            )
+        query.flags &= ~dns.flags.RD  # iteration: the resolver asks authorities, RD clear
+        return query
+
+    def _send(
+        self,
+        name: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        address: str,
+        server: dns.name.Name,
+        timeout: float,
+        log: list[Upstream],
+    ) -> Step[DnsResult]:
+        tcp = False
+        for _ in range(3):  # UDP, then TCP after TC, then without EDNS after FORMERR
+            at = self.clock.now()
+            query = self._query(name, qtype, address)
+            result: DnsResult = yield DnsExchange(address, query, tcp, timeout)
+            message = result.message
+            log.append(Upstream(
+                at=at, address=address, server=result.server or server, backend=result.backend,
+                nsid=result.nsid, qname=name, qtype=qtype, tcp=tcp, error=result.error,
+                rcode=message.rcode() if message is not None else None,
+                aa=bool(message.flags & dns.flags.AA) if message is not None else False,
+                answer=_texts(message.answer) if message is not None else (),
+                authority=_texts(message.authority) if message is not None else (),
+            ))
+            if result.error is None:
+                old = self._srtt.get(address)
+                self._srtt[address] = result.elapsed if old is None else 0.7 * old + 0.3 * result.elapsed
+            if message is None:
+                return result
+            if message.flags & dns.flags.TC and not tcp:
+                tcp = True
+                continue
+            if message.rcode() == dns.rcode.FORMERR and query.edns >= 0:
+                self._no_edns.add(address)
+                continue
+            return result
+        return result
+
+    def _iterate(
+        self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, log: list[Upstream], depth: int
+    ) -> Step[_Step]:
+        zone, ns = self._closest_delegation(name)
+        for _referral in range(MAX_REFERRALS):
+            targets = yield from self._addresses(zone, ns, log, depth)
+            if not targets:
+                return _Step(_Kind.SERVFAIL)
+            ordered = self._order(targets)
+            failures: dict[str, int] = {}
+            outcome: _Step | None = None
+            for send in range(MAX_SENDS_PER_STEP):
+                address, server = ordered[send % len(ordered)]
+                timeout = self._timeout(address, failures.get(address, 0))
+                result = yield from self._send(name, qtype, address, server, timeout, log)
+                if result.message is None:
+                    failures[address] = failures.get(address, 0) + 1
+                    if result.error == NetError.TIMEOUT:
+                        self._srtt[address] = max(self._srtt.get(address, 0.0), timeout)
+                    continue
+                step = self._classify(result.message, zone, name, qtype)
+                if step.kind == _Kind.LAME:
+                    failures[address] = failures.get(address, 0) + 1
+                    if len(ordered) > 1 or failures[address] >= 2:
+                        ordered = [t for t in ordered if t[0] != address] or ordered
+                    continue
+                outcome = step
+                break
+            if outcome is None:
+                return _Step(_Kind.SERVFAIL)
+            if outcome.kind != _Kind.REFERRAL:
+                return outcome
+            assert outcome.cut is not None and outcome.ns is not None
+            zone, ns = outcome.cut, outcome.ns
+        return _Step(_Kind.SERVFAIL)
+
+    def _classify(
+        self,
+        message: dns.message.Message,
+        zone: dns.name.Name,
+        name: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+    ) -> _Step:
+        rcode = message.rcode()
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return _Step(_Kind.LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
+        answer, authority, additional = scrub(message, zone, name, qtype)
+        now = self.clock.now()
+        soa = next((r for r in authority if r.rdtype == dns.rdatatype.SOA), None)
+        if answer:
+            for rrset in answer:
+                self.cache.put(rrset, now)
+            last = answer[-1]
+            if last.rdtype == dns.rdatatype.CNAME and qtype != dns.rdatatype.CNAME:
+                if rcode == dns.rcode.NXDOMAIN and last[0].target.is_subdomain(zone):
+                    # The server was authoritative for the target too: the chain dangles.
+                    negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
+                    self.cache.put_negative(last[0].target, qtype, negative, now)
+                    return _Step(_Kind.NEGATIVE, answer, negative=negative)
+                return _Step(_Kind.CNAME, answer)
+            return _Step(_Kind.ANSWER, answer)
+        if rcode == dns.rcode.NXDOMAIN:
+            negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
+            self.cache.put_negative(name, qtype, negative, now)
+            return _Step(_Kind.NEGATIVE, negative=negative)
+        ns = next(
+            (r for r in authority if r.rdtype == dns.rdatatype.NS and r.name != zone
+             and name.is_subdomain(r.name)),
+            None,
+        )
+        if ns is not None and not message.flags & dns.flags.AA:
+            self.cache.put_infrastructure(ns, now)
+            for glue in additional:
+                if any(glue.name == rdata.target for rdata in ns):
+                    self.cache.put_infrastructure(glue, now)
+            return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns, glue=additional)
+        if soa is not None or message.flags & dns.flags.AA:
+            negative = Negative(dns.rcode.NOERROR, _negative_soa(soa))
+            self.cache.put_negative(name, qtype, negative, now)
+            return _Step(_Kind.NEGATIVE, negative=negative)
+        return _Step(_Kind.LAME)  # an upward or sideways referral, or an empty non-answer
+
+
+def _negative_soa(soa: dns.rrset.RRset | None) -> dns.rrset.RRset | None:
+    if soa is None:
+        return None
+    capped: dns.rrset.RRset = soa.copy()
+    capped.ttl = min(soa.ttl, soa[0].minimum)  # RFC 2308 §5
+    return capped

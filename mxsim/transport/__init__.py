@@ -1,0 +1,1 @@
+"""The seam between the engine and a world: effects the engine asks for, results it gets."""

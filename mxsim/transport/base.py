@@ -1,0 +1,96 @@
+"""What the engine asks of a world (effects) and what comes back (results).
+
+The resolver and the MTA are generators that yield effects and receive results; a
+driver per world fulfils them: in memory (`transport.model`) or over sockets. So the
+decision logic is written once and never touches I/O (dnspython's `_Resolution`,
+h11's bring-your-own-I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import dns.message
+import dns.name
+
+
+class NetError(StrEnum):
+    """How an exchange failed, decided once at the transport edge, by type not text."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"  # TCP RST / ICMP port unreachable
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class DnsExchange:
+    """Send `message` to `address` (port 53) and wait at most `timeout` seconds."""
+
+    address: str
+    message: dns.message.Message
+    tcp: bool
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class DnsResult:
+    message: dns.message.Message | None
+    elapsed: float
+    error: NetError | None = None
+    server: dns.name.Name | None = None  # the name of the server at that address, if known
+    backend: str | None = None  # the farm member that answered (the model knows; the wire does not)
+    nsid: str | None = None  # from the reply's EDNS NSID option, or the model's backend
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An SMTP reply: code and text (RFC 5321 §4.2)."""
+
+    code: int
+    text: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpProbe:
+    """Open TCP to address:port, read the greeting, EHLO, maybe STARTTLS, QUIT. No MAIL."""
+
+    address: str
+    port: int
+    helo: str
+    connect_timeout: float
+    greeting_timeout: float
+    starttls: bool = False
+
+
+class ConnectResult(StrEnum):
+    CONNECTED = "connected"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSession:
+    """What one probe saw, as events in order."""
+
+    connect: ConnectResult
+    elapsed: float
+    greeting: Reply | None = None
+    greeting_timeout: bool = False  # connected, no greeting within the timeout
+    closed: bool = False  # connected, closed before greeting
+    ehlo: Reply | None = None
+    starttls_offered: bool = False
+
+
+Effect = DnsExchange | SmtpProbe
+Result = DnsResult | SmtpSession
+T = TypeVar("T")
+# An engine step: yields effects, is sent their results, returns a value.
+Step = Generator[Effect, Any, T]

@@ -1,0 +1,124 @@
+"""The model world's transport: effects fulfilled from a `World` in memory, on a virtual clock.
+
+Fast and exact: messages pass as `dns.message.Message` objects (no wire encoding, except
+to decide truncation), time jumps instead of passing, randomness comes from one seeded
+`random.Random`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TypeVar
+
+import dns.flags
+import dns.message
+
+from mxsim.clock import VirtualClock
+from mxsim.scenario.spec import SmtpKind
+from mxsim.transport.base import (
+    ConnectResult,
+    DnsExchange,
+    DnsResult,
+    Effect,
+    NetError,
+    Reply,
+    SmtpProbe,
+    SmtpSession,
+    Step,
+)
+from mxsim.world import World
+
+T = TypeVar("T")
+
+MODEL_RTT = 0.020  # seconds: one network round trip in the model world
+PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
+DEFAULT_REJECT = Reply(554, "5.7.1 Service unavailable")
+DEFAULT_TEMPFAIL = Reply(421, "4.3.2 Service not available, closing transmission channel")
+
+
+def parse_reply(line: str, fallback: Reply) -> Reply:
+    """`"220 mx.google.com ESMTP"` -> Reply(220, "mx.google.com ESMTP")."""
+    head, _, rest = line.strip().partition(" ")
+    if len(head) == 3 and head.isdigit():
+        return Reply(int(head), rest)
+    return Reply(fallback.code, line.strip() or fallback.text)
+
+
+def _truncate_if_needed(query: dns.message.Message, response: dns.message.Message) -> dns.message.Message:
+    payload = query.payload if query.edns >= 0 else PLAIN_DNS_PAYLOAD
+    records = sum(len(rrset) for rrset in (*response.answer, *response.authority, *response.additional))
+    if records < 8:  # far below any payload limit; spare the encoding
+        return response
+    if len(response.to_wire()) <= payload:
+        return response
+    truncated = dns.message.make_response(query)
+    truncated.flags = response.flags | dns.flags.TC
+    truncated.set_rcode(response.rcode())
+    return truncated
+
+
+class ModelTransport:
+    """Fulfils engine effects from a World; `run` drives a step to its end."""
+
+    def __init__(self, world: World, clock: VirtualClock, rng: random.Random, rtt: float = MODEL_RTT) -> None:
+        self.world = world
+        self.clock = clock
+        self.rng = rng
+        self.rtt = rtt
+
+    def dns(self, exchange: DnsExchange) -> DnsResult:
+        served = self.world.query(
+            exchange.address, exchange.message, tcp=exchange.tcp, now=self.clock.now(), rng=self.rng
+        )
+        server = served.server if served.server else None
+        if served.tcp_refused:
+            return DnsResult(None, self.rtt, NetError.REFUSED, server, served.backend, served.nsid)
+        elapsed = self.rtt + served.delay
+        if served.message is None or elapsed > exchange.timeout:
+            return DnsResult(None, exchange.timeout, NetError.TIMEOUT, server, served.backend, None)
+        message = served.message
+        if not exchange.tcp:
+            message = _truncate_if_needed(exchange.message, message)
+        return DnsResult(message, elapsed, None, server, served.backend, served.nsid)
+
+    def smtp(self, probe: SmtpProbe) -> SmtpSession:
+        host = self.world.smtp(probe.address)
+        rtt = self.rtt
+        kind = host.smtp
+        if kind == SmtpKind.DROP:
+            return SmtpSession(ConnectResult.TIMEOUT, probe.connect_timeout)
+        if kind == SmtpKind.REFUSE:
+            return SmtpSession(ConnectResult.REFUSED, rtt)
+        if kind == SmtpKind.TARPIT or (kind == SmtpKind.SLOW and host.delay >= probe.greeting_timeout):
+            return SmtpSession(ConnectResult.CONNECTED, rtt + probe.greeting_timeout, greeting_timeout=True)
+        if kind == SmtpKind.REJECT:
+            reply = Reply(host.code or DEFAULT_REJECT.code, host.text or DEFAULT_REJECT.text)
+            return SmtpSession(ConnectResult.CONNECTED, 2 * rtt, greeting=reply)
+        if kind == SmtpKind.TEMPFAIL:
+            reply = Reply(host.code or DEFAULT_TEMPFAIL.code, host.text or DEFAULT_TEMPFAIL.text)
+            return SmtpSession(ConnectResult.CONNECTED, 2 * rtt, greeting=reply)
+        names = self.world.host_names(probe.address)
+        banner_host = names[0] if names else probe.address
+        greeting = parse_reply(host.banner or f"220 {banner_host} ESMTP", Reply(220, "ESMTP"))
+        delay = host.delay if kind == SmtpKind.SLOW else 0.0
+        ehlo_text = f"{banner_host} Hello {probe.helo}"
+        return SmtpSession(
+            ConnectResult.CONNECTED, 3 * rtt + delay, greeting=greeting,
+            ehlo=Reply(250, ehlo_text), starttls_offered=host.starttls,
+        )
+
+    def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
+        result: DnsResult | SmtpSession
+        result = self.dns(effect) if isinstance(effect, DnsExchange) else self.smtp(effect)
+        self.clock.advance(result.elapsed)
+        return result
+
+    def run(self, step: Step[T]) -> T:
+        """Drive an engine step to its end, answering each effect from the world."""
+        try:
+            effect = next(step)
+            while True:
+                effect = step.send(self.fulfil(effect))
+        except StopIteration as done:
+            value: T = done.value
+            return value

@@ -1,0 +1,295 @@
+"""Authoritative answers: RFC 1034 §4.3.2 over a server's zones, then the farm's quirks.
+
+`ZoneData.lookup` is what a correct server says. `AuthoritativeServer.handle` draws a
+backend for each query and lets it bend that answer the way SCENARIO.md describes
+(`answer`, `aa`, `authority`, `ttl`, `rcode`, `drop`, `delay`, `tcp`, `edns`), and
+reports which backend answered so that evidence can always name it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+from mxsim.scenario.spec import AuthorityMode, BackendSpec, ServerSpec, TtlMode
+
+MAX_CNAME_HOPS_IN_ZONE = 16  # a server stops chasing an in-zone chain somewhere; BIND uses 16
+
+
+@dataclass(slots=True)
+class Lookup:
+    """A correct server's answer, before any backend bends it."""
+
+    rcode: dns.rcode.Rcode = dns.rcode.NOERROR
+    aa: bool = True
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    additional: list[dns.rrset.RRset] = field(default_factory=list)
+
+
+def _rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
+    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
+    rrset.update(rdataset)
+    rrset.ttl = rdataset.ttl
+    return rrset
+
+
+class ZoneData:
+    """One zone's data with the indexes a lookup needs: existing names and cuts."""
+
+    def __init__(self, origin: dns.name.Name, zone: dns.zone.Zone) -> None:
+        self.origin = origin
+        self.zone = zone
+        self.names: set[dns.name.Name] = set()
+        self.cuts: set[dns.name.Name] = set()
+        for name, node in zone.nodes.items():
+            if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) and name != origin:
+                self.cuts.add(name)
+            # Empty non-terminals exist too: NODATA there, not NXDOMAIN (RFC 8020).
+            ancestor = name
+            while ancestor != origin and ancestor.is_subdomain(origin):
+                self.names.add(ancestor)
+                ancestor = ancestor.parent()
+        self.names.add(origin)
+
+    def soa_negative(self) -> dns.rrset.RRset:
+        soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
+        assert soa is not None  # delegation.complete() gave every zone one
+        rrset = _rrset(self.origin, soa)
+        # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its minimum.
+        rrset.ttl = min(soa.ttl, soa[0].minimum)
+        return rrset
+
+    def cut_above(self, qname: dns.name.Name) -> dns.name.Name | None:
+        """The highest delegation point between the apex (exclusive) and qname (inclusive)."""
+        if not self.cuts:
+            return None
+        labels = len(self.origin)
+        for depth in range(labels + 1, len(qname) + 1):
+            candidate = qname.split(depth)[1]
+            if candidate in self.cuts:
+                return candidate
+        return None
+
+    def referral(self, cut: dns.name.Name) -> Lookup:
+        ns = self.zone.get_rdataset(cut, dns.rdatatype.NS)
+        assert ns is not None
+        result = Lookup(aa=False, authority=[_rrset(cut, ns)])
+        for rdata in ns:
+            if rdata.target.is_subdomain(cut) or rdata.target.is_subdomain(self.origin):
+                result.additional.extend(self._addresses(rdata.target))
+        return result
+
+    def _addresses(self, name: dns.name.Name) -> list[dns.rrset.RRset]:
+        found = []
+        node = self.zone.get_node(name)
+        if node is not None:
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype)
+                if rdataset is not None:
+                    found.append(_rrset(name, rdataset))
+        return found
+
+    def _wildcard(self, qname: dns.name.Name) -> dns.name.Name | None:
+        """RFC 4592: the source of synthesis, `*.<closest encloser>`, if it exists."""
+        encloser = qname.parent()
+        while encloser.is_subdomain(self.origin):
+            if encloser in self.names:
+                star = dns.name.from_text("*", encloser)
+                return star if self.zone.get_node(star) is not None else None
+            encloser = encloser.parent()
+        return None
+
+    def lookup(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Lookup:
+        result = Lookup()
+        for _hop in range(MAX_CNAME_HOPS_IN_ZONE):
+            cut = self.cut_above(qname)
+            if cut is not None and not (cut == qname and qtype == dns.rdatatype.DS):
+                if result.answer:
+                    return result  # a chain into a child zone: the resolver goes on from here
+                return self.referral(cut)
+            node = self.zone.get_node(qname)
+            owner = qname
+            if node is None and qname not in self.names:
+                star = self._wildcard(qname)
+                if star is None:
+                    result.rcode = dns.rcode.NXDOMAIN
+                    result.authority.append(self.soa_negative())
+                    return result
+                node = self.zone.get_node(star)
+            if node is None:
+                result.authority.append(self.soa_negative())  # empty non-terminal: NODATA
+                return result
+            cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+            if cname is not None and qtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
+                result.answer.append(_rrset(owner, cname))
+                qname = cname[0].target
+                if not qname.is_subdomain(self.origin):
+                    return result
+                continue
+            if qtype == dns.rdatatype.ANY:
+                result.answer.extend(_rrset(owner, rds) for rds in node.rdatasets)
+                return result
+            rdataset = node.get_rdataset(dns.rdataclass.IN, qtype)
+            if rdataset is None:
+                result.authority.append(self.soa_negative())
+                return result
+            result.answer.append(_rrset(owner, rdataset))
+            if qtype == dns.rdatatype.MX:
+                for rdata in rdataset:
+                    if rdata.exchange.is_subdomain(self.origin):
+                        result.additional.extend(self._addresses(rdata.exchange))
+            return result
+        result.rcode = dns.rcode.SERVFAIL  # an in-zone CNAME loop
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What one query to one server address did. `message` None: never answered."""
+
+    message: dns.message.Message | None
+    delay: float
+    server: dns.name.Name
+    address: str
+    backend: str | None
+    nsid: str | None
+    tcp_refused: bool = False
+
+
+def _wants_nsid(query: dns.message.Message) -> bool:
+    return any(option.otype == dns.edns.OptionType.NSID for option in query.options)
+
+
+def _countdown(rrsets: list[dns.rrset.RRset], now: float) -> list[dns.rrset.RRset]:
+    """TTLs as a cache would show them: counting down, then refilled, every TTL seconds."""
+    out = []
+    for rrset in rrsets:
+        copy = rrset.copy()
+        if rrset.ttl > 0:
+            copy.ttl = rrset.ttl - int(now) % rrset.ttl
+        out.append(copy)
+    return out
+
+
+class AuthoritativeServer:
+    """A server name with its addresses, its zones and, maybe, a farm behind them."""
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        zones: list[ZoneData],
+        root_ns: dns.rrset.RRset,
+        pin: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.zones = sorted(zones, key=lambda z: len(z.origin), reverse=True)
+        self.root_ns = root_ns
+        self.pinned: BackendSpec | None = None
+        if pin is not None:
+            by_name = {backend.name: backend for backend in spec.backends}
+            self.pinned = by_name[pin]
+        self._weights = [backend.weight for backend in spec.backends]
+
+    def choose_backend(self, rng: random.Random) -> BackendSpec | None:
+        if self.pinned is not None:
+            return self.pinned
+        if not self.spec.backends:
+            return None
+        if len(self.spec.backends) == 1:
+            return self.spec.backends[0]
+        return rng.choices(self.spec.backends, weights=self._weights)[0]
+
+    def zone_for(self, qname: dns.name.Name) -> ZoneData | None:
+        for zone in self.zones:  # longest origin first: the closest enclosing zone
+            if qname.is_subdomain(zone.origin):
+                return zone
+        return None
+
+    def correct_answer(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Lookup:
+        zone = self.zone_for(qname)
+        if zone is None:
+            return Lookup(rcode=dns.rcode.REFUSED, aa=False)
+        return zone.lookup(qname, qtype)
+
+    def handle(
+        self,
+        query: dns.message.Message,
+        *,
+        address: str,
+        tcp: bool,
+        now: float,
+        rng: random.Random,
+    ) -> Served:
+        backend = self.choose_backend(rng)
+        name = backend.name if backend else None
+        nsid = backend.nsid if backend and backend.nsid else self.spec.nsid
+        delay = backend.delay if backend else 0.0
+
+        def served(message: dns.message.Message | None, *, tcp_refused: bool = False) -> Served:
+            return Served(message, delay, self.spec.name, address, name, nsid, tcp_refused)
+
+        if backend is not None and backend.drop > 0 and rng.random() < backend.drop:
+            return served(None)
+        if tcp and backend is not None and not backend.tcp:
+            return Served(None, 0.0, self.spec.name, address, name, nsid, tcp_refused=True)
+        response = dns.message.make_response(query)
+        response.flags &= ~dns.flags.RA
+        if query.edns >= 0 and backend is not None and not backend.edns:
+            response.use_edns(False)
+            response.set_rcode(dns.rcode.FORMERR)  # what a pre-EDNS server says to an OPT record
+            return served(response)
+        if not query.question:
+            response.set_rcode(dns.rcode.FORMERR)
+            return served(response)
+        question = query.question[0]
+        result = self._answer(backend, question.name, question.rdtype, query)
+        if backend is not None and backend.ttl == TtlMode.COUNTDOWN:
+            result.answer = _countdown(result.answer, now)
+            result.authority = _countdown(result.authority, now)
+            result.additional = _countdown(result.additional, now)
+        response.set_rcode(result.rcode)
+        if result.aa:
+            response.flags |= dns.flags.AA
+        response.answer = result.answer
+        response.authority = result.authority
+        response.additional = result.additional
+        if nsid is not None and query.edns >= 0 and _wants_nsid(query):
+            response.use_edns(0, 0, query.payload, options=[dns.edns.NSIDOption(nsid.encode())])
+        return served(response)
+
+    def _answer(
+        self,
+        backend: BackendSpec | None,
+        qname: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        query: dns.message.Message,
+    ) -> Lookup:
+        if backend is not None and backend.rcode is not None:
+            return Lookup(rcode=backend.rcode, aa=False)
+        override = backend.answer_for(qname) if backend is not None else None
+        if override is not None:
+            result = Lookup(answer=[rrset.copy() for rrset in override])
+        else:
+            result = self.correct_answer(qname, qtype)
+        if backend is None:
+            return result
+        if result.aa:  # a referral or a refusal never claims authority, whatever the farm says
+            asked_recursion = bool(query.flags & dns.flags.RD)
+            result.aa = backend.aa.rd if asked_recursion else backend.aa.nord
+        if backend.authority == AuthorityMode.ROOT_REFERRAL and result.rcode == dns.rcode.NOERROR:
+            result.authority = [self.root_ns.copy()]
+        elif backend.authority == AuthorityMode.EMPTY:
+            result.authority = []
+        return result
