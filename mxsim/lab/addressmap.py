@@ -1,0 +1,203 @@
+"""One-to-one map from a world's real-world addresses onto loopback IPv4 addresses.
+
+Name-server addresses land in 127.53.0.0/16, every other SMTP-relevant address in
+127.25.0.0/16, each in sorted order, so one scenario always gets the same map. An
+address that is both a name server and a mail host keeps its single 127.53 address:
+the map is one-to-one, and the SMTP listener joins the DNS one there.
+
+IPv6 choice: a real IPv6 address also maps to a loopback IPv4 address (the lab only
+listens on IPv4), and AAAA records are served as the IPv4-mapped form of it,
+`::ffff:127.x.y.z`. The record types stay as the scenario wrote them, so the same
+questions get the same kinds of answers as in the model, and a dual-stack client
+(Linux's default for AF_INET6 sockets) connects through the mapped form to the IPv4
+listener. `connectable()` turns such an answer back into a plain IPv4 address for
+clients that are not dual-stack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dns.message
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rrset
+
+from mxsim.lab.errors import LabSafetyError
+
+if TYPE_CHECKING:
+    from mxsim.world import World
+
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+DNS_NETWORK = "127.53.0.0/16"
+SMTP_NETWORK = "127.25.0.0/16"
+MAPPED_V6 = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def ensure_loopback(address: str) -> str:
+    """`address` as plain IPv4 text if it lies in 127.0.0.0/8 (also `::ffff:127.x.y.z`).
+
+    Every bind and every send of the lab goes through here: that is the safety rule.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError as error:
+        raise LabSafetyError(f"not an IP address: {address!r}") from error
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if not isinstance(ip, ipaddress.IPv4Address) or ip not in LOOPBACK:
+        raise LabSafetyError(
+            f"the lab binds and sends only inside 127.0.0.0/8; refusing {address}"
+        )
+    return str(ip)
+
+
+def connectable(address: str) -> str:
+    """An address from a lab answer (A or AAAA) as the IPv4 address to connect to."""
+    return ensure_loopback(address)
+
+
+def _loopback_network(text: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError as error:
+        raise LabSafetyError(f"not a network: {text!r}") from error
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(LOOPBACK):
+        raise LabSafetyError(f"lab addresses must come from 127.0.0.0/8; refusing {text}")
+    return network
+
+
+def _sort_key(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return (ip.version, int(ip))
+
+
+def _allocate(network: ipaddress.IPv4Network, count: int) -> list[str]:
+    """`count` addresses from `network`, skipping .0 and .255 so none looks special."""
+    found: list[str] = []
+    for ip in network.hosts():
+        if len(found) == count:
+            break
+        if int(ip) & 0xFF in (0, 255):
+            continue
+        found.append(str(ip))
+    if len(found) < count:
+        raise LabSafetyError(f"{network} has room for {len(found)} lab addresses, {count} needed")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class MappedAddress:
+    real: str
+    lab: str
+    dns: bool  # a name server listens here
+    smtp: bool  # a mail host's behaviour applies here
+
+
+class UnmappedAddressError(LabSafetyError):
+    """An answer holds an address the map does not know: serving it could leak traffic."""
+
+
+class AddressMap:
+    """real address <-> loopback address, and the rewriting of address records."""
+
+    def __init__(self, entries: Iterable[MappedAddress]) -> None:
+        self.entries: tuple[MappedAddress, ...] = tuple(entries)
+        self._lab: dict[str, str] = {}
+        self._real: dict[str, str] = {}
+        for entry in self.entries:
+            real = str(ipaddress.ip_address(entry.real))
+            lab = ensure_loopback(entry.lab)
+            if real in self._lab or lab in self._real:
+                raise LabSafetyError(f"the address map is not one-to-one at {real} -> {lab}")
+            self._lab[real] = lab
+            self._real[lab] = real
+
+    @classmethod
+    def build(
+        cls,
+        world: World,
+        *,
+        dns_network: str = DNS_NETWORK,
+        smtp_network: str = SMTP_NETWORK,
+    ) -> AddressMap:
+        dns_net = _loopback_network(dns_network)
+        smtp_net = _loopback_network(smtp_network)
+        if dns_net.overlaps(smtp_net):
+            raise LabSafetyError(f"{dns_network} and {smtp_network} overlap")
+        servers = {
+            str(ipaddress.ip_address(a)) for spec in world.server_specs() for a in spec.addresses
+        }
+        hosts = {str(ipaddress.ip_address(a)) for a in world.hosts.addresses()}
+        dns_side = sorted(servers, key=_sort_key)
+        smtp_side = sorted(hosts - servers, key=_sort_key)
+        entries = [
+            MappedAddress(real, lab, dns=True, smtp=real in hosts)
+            for real, lab in zip(dns_side, _allocate(dns_net, len(dns_side)), strict=True)
+        ]
+        entries += [
+            MappedAddress(real, lab, dns=False, smtp=True)
+            for real, lab in zip(smtp_side, _allocate(smtp_net, len(smtp_side)), strict=True)
+        ]
+        return cls(entries)
+
+    def lab(self, real: str) -> str:
+        """The loopback address standing for a real one."""
+        try:
+            return self._lab[str(ipaddress.ip_address(real))]
+        except (KeyError, ValueError) as error:
+            raise UnmappedAddressError(f"{real} is not in the lab's address map") from error
+
+    def real(self, lab: str) -> str:
+        """The real-world address a loopback address stands for."""
+        try:
+            return self._real[ensure_loopback(lab)]
+        except KeyError as error:
+            raise UnmappedAddressError(f"{lab} is not a lab address") from error
+
+    def dns_addresses(self) -> list[MappedAddress]:
+        return [entry for entry in self.entries if entry.dns]
+
+    def smtp_addresses(self) -> list[MappedAddress]:
+        return [entry for entry in self.entries if entry.smtp or entry.dns]
+
+    def rewrite_rdata(self, rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
+        if isinstance(rdata, dns.rdtypes.IN.A.A):
+            return dns.rdtypes.IN.A.A(rdata.rdclass, rdata.rdtype, self.lab(rdata.address))
+        if isinstance(rdata, dns.rdtypes.IN.AAAA.AAAA):
+            address = "::ffff:" + self.lab(rdata.address)
+            return dns.rdtypes.IN.AAAA.AAAA(rdata.rdclass, rdata.rdtype, address)
+        return rdata
+
+    def rewrite_rrset(self, rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+        if rrset.rdtype not in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            return rrset
+        out = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+        for rdata in rrset:
+            out.add(self.rewrite_rdata(rdata), rrset.ttl)
+        out.ttl = rrset.ttl
+        return out
+
+    def rewrite_message(self, message: dns.message.Message) -> None:
+        """Serve address records as lab addresses, in every section, in place."""
+        message.answer = [self.rewrite_rrset(rrset) for rrset in message.answer]
+        message.authority = [self.rewrite_rrset(rrset) for rrset in message.authority]
+        message.additional = [self.rewrite_rrset(rrset) for rrset in message.additional]
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [
+            {"real": e.real, "lab": e.lab, "dns": e.dns, "smtp": e.smtp} for e in self.entries
+        ]
+
+    @classmethod
+    def from_json(cls, rows: Iterable[Mapping[str, object]]) -> AddressMap:
+        return cls(
+            MappedAddress(str(r["real"]), str(r["lab"]), bool(r["dns"]), bool(r["smtp"]))
+            for r in rows
+        )
