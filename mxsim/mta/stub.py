@@ -92,8 +92,12 @@ class StubAnswer:
         return None if self.response is None else self.response.rcode()
 
     def records(self, rdtype: dns.rdatatype.RdataType) -> list[dns.rrset.RRset]:
-        """Every RRset of `rdtype` in the answer, whatever its owner (as the MTAs read it)."""
-        if self.response is None:
+        """Every RRset of `rdtype` in the answer, whatever its owner (as the MTAs read it).
+
+        Only a successful lookup hands the answer to the MTA: glibc's res_query returns
+        -1 for NXDOMAIN even when the reply carries a CNAME chain (a dangling CNAME).
+        """
+        if self.response is None or self.status != Herrno.SUCCESS:
             return []
         return [rrset for rrset in self.response.answer if rrset.rdtype == rdtype]
 

@@ -29,7 +29,7 @@ def _evidence(answer: StubAnswer) -> list[str]:
     lines = []
     for resolved in answer.resolved:
         if resolved.from_cache:
-            lines.append("from the resolver's cache")
+            lines.append("from the resolver's cache")  # no authoritative server was asked
         for u in resolved.upstream:
             server = u.server.to_text(omit_final_dot=True) if u.server else "?"
             backend = f" backend {u.backend}" if u.backend else ""
@@ -60,7 +60,7 @@ def render_delivery(delivery: Delivery, *, verbose: bool) -> list[str]:
         evidence = _evidence(answer)
         # Without --verbose: the farm members that answered, and the server that gave the data.
         shown = evidence if verbose else [e for e in evidence if "backend" in e] or evidence[-1:]
-        out.extend(f"        via {line}" for line in shown)
+        out.extend(f"        {'' if line.startswith('from') else 'via '}{line}" for line in shown)
     route = delivery.route
     out.append(f"route: {route.kind.value} for {route.domain}")
     for note in route.notes:
