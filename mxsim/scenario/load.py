@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from difflib import get_close_matches
 from enum import StrEnum
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -165,7 +166,8 @@ def _not_found(source: str) -> str:
 def _load_bundled(name: str) -> ScenarioSpec:
     names = bundled_scenarios()
     if name not in names:
-        hint = f"; {did_you_mean(name, names)}" if names else ""
+        close = get_close_matches(name, names, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
         raise ScenarioError(_not_found(name) + hint, file=name, line=None)
     folder = _bundled_folder()
     resource = folder.joinpath(name + _BUNDLED_SUFFIX)
