@@ -1,0 +1,81 @@
+"""The detached lab process: `python -m mxsim.lab.serve STATE_DIR`.
+
+Reads config.json, serves the world until SIGTERM/SIGINT, writes ready.json once every
+socket is bound (or error.json and exit status 3 when it cannot start), and refreshes
+stats.json every second for `lab status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from mxsim.errors import MxsimError
+from mxsim.lab import state
+from mxsim.lab.addressmap import AddressMap
+from mxsim.lab.errors import LabError
+from mxsim.lab.servers import LabServers, serve_world
+from mxsim.lab.smtp_session import SmtpSink
+from mxsim.scenario import load_scenario
+from mxsim.world import World, parse_pins
+
+STATS_EVERY = 1.0
+
+
+def _stats(servers: LabServers) -> dict[str, object]:
+    return {"time": time.time(), **servers.status()}
+
+
+async def serve(state_dir: Path) -> None:
+    config = state.read_json(state_dir / state.CONFIG)
+    if config is None:
+        raise LabError(f"{state_dir / state.CONFIG}: missing or unreadable")
+    spec = load_scenario(str(config["scenario"]))
+    world = World(spec, parse_pins(spec, list(config["pins"])))
+    address_map = AddressMap.build(
+        world, dns_network=str(config["dns_network"]), smtp_network=str(config["smtp_network"])
+    )
+    if address_map.to_json() != config["address_map"]:
+        raise LabError("the address map differs from the one `lab up` computed; not serving")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    sink = SmtpSink(state_dir / state.MESSAGES)
+    async with serve_world(
+        world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
+        sink=sink,
+    ) as servers:
+        state.write_json(state_dir / state.STATS, _stats(servers))
+        state.write_json(state_dir / state.READY, {"smtp_modes": servers.smtp.modes()})
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATS_EVERY)
+            state.write_json(state_dir / state.STATS, _stats(servers))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m mxsim.lab.serve STATE_DIR", file=sys.stderr)
+        return 2
+    state_dir = Path(argv[0])
+    try:
+        asyncio.run(serve(state_dir))
+    except MxsimError as error:
+        state.write_json(state_dir / state.ERROR, {"error": error.message})
+        print(f"mxsim lab: {error.message}", file=sys.stderr)
+        return 3
+    except Exception as error:
+        traceback.print_exc()
+        state.write_json(state_dir / state.ERROR, {"error": f"the lab process failed: {error!r}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

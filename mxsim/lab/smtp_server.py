@@ -1,0 +1,221 @@
+"""SMTP listeners on the lab addresses of a world's mail hosts, one per address.
+
+Each behaves as its `hosts` entry says (SCENARIO.md): accept, refuse, drop, tarpit,
+reject, tempfail, slow. Replies mirror the model transport (`transport.model`): the
+same default reject/tempfail replies and the same banner when none is written.
+
+Drop without a firewall: a listening socket with a backlog of 0 that never accepts,
+whose one queue slot the lab fills itself. Linux then drops every further SYN (a full
+accept queue), so a client sees its connect time out, as with a firewall DROP rule.
+The lab checks that this holds at start; where it does not (another kernel), the host
+falls back to a tarpit and its status says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+from dataclasses import dataclass, field
+
+from mxsim.lab.addressmap import AddressMap, MappedAddress, ensure_loopback
+from mxsim.lab.connections import Connections
+from mxsim.lab.smtp_session import (
+    COMMAND_TIMEOUT,
+    HostIdentity,
+    SmtpDialogue,
+    SmtpSink,
+    greeting_line,
+    wait_for_quit,
+)
+from mxsim.scenario.spec import HostSpec, SmtpKind
+from mxsim.transport.base import Reply
+from mxsim.transport.model import DEFAULT_REJECT, DEFAULT_TEMPFAIL, parse_reply
+from mxsim.world import World
+
+TARPIT_HOLD = 600.0  # seconds a tarpit keeps a silent connection before letting go
+STREAM_LIMIT = 1 << 20  # longest line read; RFC 5321 allows 1000, real senders exceed it
+SYN_PROBE = 0.25  # a loopback handshake takes well under a millisecond; SYN retry is 1 s
+MAX_FILLERS = 8
+
+DROP_BY_FULL_QUEUE = "drop: SYNs unanswered (a never-accepting listener with a full queue)"
+DROP_AS_TARPIT = (
+    "drop emulated as tarpit: this kernel answered SYNs on a full accept queue, and a "
+    "real drop needs a firewall rule inside a network namespace"
+)
+
+
+@dataclass(slots=True)
+class SmtpCounters:
+    lab: str
+    real: str
+    names: tuple[str, ...]
+    kind: SmtpKind  # what the scenario says
+    mode: str = ""  # what the lab does for it
+    connections: int = 0
+    messages: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "lab": self.lab, "real": self.real, "names": list(self.names),
+            "kind": self.kind.value, "mode": self.mode, "connections": self.connections,
+            "messages": self.messages,
+        }
+
+
+@dataclass(slots=True)
+class _DropTrap:
+    listener: socket.socket
+    fillers: list[socket.socket] = field(default_factory=list)
+
+    def close(self) -> None:
+        for sock in [*self.fillers, self.listener]:
+            sock.close()
+
+
+async def _hold_syns(lab: str, port: int) -> _DropTrap | None:
+    """A listener that leaves SYNs unanswered, or None where the kernel will not."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((ensure_loopback(lab), port))
+        listener.listen(0)
+    except OSError:
+        listener.close()
+        raise
+    trap = _DropTrap(listener)
+    loop = asyncio.get_running_loop()
+    for _ in range(MAX_FILLERS):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(filler, (lab, port)), SYN_PROBE)
+        except (TimeoutError, OSError):
+            filler.close()
+            return trap  # the queue is full and SYNs go unanswered: a drop
+        trap.fillers.append(filler)
+    trap.close()
+    return None
+
+
+class SmtpListeners:
+    """Every SMTP-relevant lab address of a world, listening (or not) as its host says."""
+
+    def __init__(
+        self,
+        world: World,
+        address_map: AddressMap,
+        port: int,
+        sink: SmtpSink,
+        *,
+        command_timeout: float = COMMAND_TIMEOUT,
+        tarpit_hold: float = TARPIT_HOLD,
+    ) -> None:
+        self.world = world
+        self.map = address_map
+        self.port = port
+        self.sink = sink
+        self.command_timeout = command_timeout
+        self.tarpit_hold = tarpit_hold
+        self.counters: dict[str, SmtpCounters] = {}
+        self.servers: list[asyncio.Server] = []
+        self.traps: list[_DropTrap] = []
+        self.connections = Connections()
+
+    async def start(self) -> None:
+        for entry in self.map.smtp_addresses():
+            host = self.world.smtp(entry.real)
+            names = self.world.host_names(entry.real)
+            counters = SmtpCounters(entry.lab, entry.real, names, host.smtp)
+            self.counters[entry.lab] = counters
+            if host.smtp == SmtpKind.REFUSE:
+                counters.mode = "refuse: nothing listens"
+                continue
+            if host.smtp == SmtpKind.DROP:
+                trap = await _hold_syns(entry.lab, self.port)
+                if trap is not None:
+                    self.traps.append(trap)
+                    counters.mode = DROP_BY_FULL_QUEUE
+                    continue
+                counters.mode = DROP_AS_TARPIT
+            else:
+                counters.mode = host.smtp.value
+            identity = HostIdentity(entry.lab, entry.real, names)
+            handler = functools.partial(self._session, entry, identity, host)
+            server = await asyncio.start_server(
+                self.connections.track(handler), ensure_loopback(entry.lab), self.port,
+                limit=STREAM_LIMIT,
+            )
+            self.servers.append(server)
+
+    async def _session(
+        self,
+        entry: MappedAddress,
+        identity: HostIdentity,
+        host: HostSpec,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        counters = self.counters[entry.lab]
+        counters.connections += 1
+        kind = host.smtp
+        if kind in (SmtpKind.TARPIT, SmtpKind.DROP):
+            await self._tarpit(reader)
+            return
+        if kind in (SmtpKind.REJECT, SmtpKind.TEMPFAIL):
+            fallback = DEFAULT_REJECT if kind == SmtpKind.REJECT else DEFAULT_TEMPFAIL
+            reply = Reply(host.code or fallback.code, host.text or fallback.text)
+            await self._refuse_service(reply, reader, writer)
+            return
+        if kind == SmtpKind.SLOW:
+            await asyncio.sleep(host.delay)
+        greeting = parse_reply(host.banner or f"220 {identity.banner_host} ESMTP", Reply(220, "ESMTP"))
+        if greeting.code != 220:
+            await self._refuse_service(greeting, reader, writer)
+            return
+        writer.write(greeting_line(greeting))
+        await writer.drain()
+        before = len(self.sink.records)
+        dialogue = SmtpDialogue(
+            reader, writer, identity, starttls=host.starttls, sink=self.sink,
+            command_timeout=self.command_timeout,
+        )
+        try:
+            await dialogue.run()
+        finally:
+            counters.messages += len(self.sink.records) - before
+
+    async def _refuse_service(
+        self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(greeting_line(reply))
+        await writer.drain()
+        if reply.code == 421:
+            return  # 421 closes the channel at once (RFC 5321 §3.8)
+        await wait_for_quit(reader, writer, self.command_timeout)
+
+    async def _tarpit(self, reader: asyncio.StreamReader) -> None:
+        """Connected, never greeted: read and discard until the client gives up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.tarpit_hold
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                chunk = await asyncio.wait_for(reader.read(4096), remaining)
+            except TimeoutError:
+                return
+            if not chunk:
+                return
+
+    def modes(self) -> dict[str, str]:
+        return {lab: counters.mode for lab, counters in self.counters.items()}
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        await self.connections.close()
+        for server in self.servers:
+            await server.wait_closed()
+        for trap in self.traps:
+            trap.close()
+        self.servers.clear()
+        self.traps.clear()

@@ -1,0 +1,269 @@
+"""The SMTP dialogue of a lab mail host: a real sink that records what arrives.
+
+An `accept` (or `slow`, once it greets) host speaks enough of RFC 5321 for real MTAs
+and `smtplib`: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, VRFY, HELP, QUIT; STARTTLS is
+advertised when the host says so but answered 454, since the lab has no certificates.
+Each message that completes DATA becomes one JSON line in the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mxsim.transport.base import Reply
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+MAX_RECIPIENTS = 1000
+MAX_BAD_COMMANDS = 20  # then 421: a confused client must not hold a listener forever
+COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: the server waits 5 minutes for a command
+PATH = re.compile(r"^(?P<verb>FROM|TO):\s*<(?P<path>[^<>]*)>\s*(?P<params>.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HostIdentity:
+    """Who a listener is: its lab and real addresses and the names that lead to it."""
+
+    lab: str
+    real: str
+    names: tuple[str, ...]
+
+    @property
+    def banner_host(self) -> str:
+        # The model's choice (transport.model): the first name, else the address.
+        return self.names[0] if self.names else self.real
+
+
+class SmtpSink:
+    """Recorded messages, in memory and (if given a path) as JSON lines on disk."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+
+    def record(self, row: dict[str, Any]) -> None:
+        self.records.append(row)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+@dataclass(slots=True)
+class Envelope:
+    mail_from: str | None = None
+    mail_params: str = ""
+    rcpt_to: list[str] = field(default_factory=list)
+
+
+class SmtpDialogue:
+    """One connection to an accepting host, after the greeting."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: HostIdentity,
+        *,
+        starttls: bool,
+        sink: SmtpSink,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.host = host
+        self.starttls = starttls
+        self.sink = sink
+        self.command_timeout = command_timeout
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "unknown"
+        self.helo: str | None = None
+        self.envelope = Envelope()
+        self.bad = 0
+
+    async def send(self, code: int, *lines: str) -> None:
+        text = "".join(
+            f"{code}{'-' if i < len(lines) - 1 else ' '}{line}\r\n" for i, line in enumerate(lines)
+        )
+        self.writer.write(text.encode("utf-8", "replace"))
+        await self.writer.drain()
+
+    async def readline(self) -> bytes:
+        return await asyncio.wait_for(self.reader.readline(), self.command_timeout)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                raw = await self.readline()
+            except ValueError:  # longer than the stream limit
+                await self.send(500, "5.5.2 Line too long")
+                return
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            verb, _, argument = line.partition(" ")
+            keep_going = await self.command(verb.upper(), argument.strip())
+            if not keep_going:
+                return
+            if self.bad >= MAX_BAD_COMMANDS:
+                await self.send(421, "4.7.0 Too many errors, closing connection")
+                return
+
+    async def command(self, verb: str, argument: str) -> bool:
+        """Answer one command; False when the conversation is over."""
+        if verb == "QUIT":
+            await self.send(221, "2.0.0 Bye")
+            return False
+        if verb in ("EHLO", "HELO"):
+            await self.hello(verb, argument)
+        elif verb == "MAIL":
+            await self.mail(argument)
+        elif verb == "RCPT":
+            await self.rcpt(argument)
+        elif verb == "DATA":
+            await self.data()
+        elif verb == "RSET":
+            self.envelope = Envelope()
+            await self.send(250, "2.0.0 OK")
+        elif verb == "NOOP":
+            await self.send(250, "2.0.0 OK")
+        elif verb == "VRFY":
+            await self.send(252, "2.5.0 Cannot VRFY user, but will accept message")
+        elif verb == "HELP":
+            await self.send(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY QUIT")
+        elif verb == "STARTTLS" and self.starttls:
+            await self.send(454, "4.7.0 TLS not available")
+        else:
+            self.bad += 1
+            await self.send(500, "5.5.2 Command not recognized")
+        return True
+
+    async def hello(self, verb: str, argument: str) -> None:
+        if not argument:
+            self.bad += 1
+            await self.send(501, f"5.5.4 Syntax: {verb} hostname")
+            return
+        self.helo = argument
+        self.envelope = Envelope()
+        first = f"{self.host.banner_host} Hello {argument}"
+        if verb == "HELO":
+            await self.send(250, first)
+            return
+        extensions = ["PIPELINING", f"SIZE {MAX_MESSAGE_BYTES}", "8BITMIME", "ENHANCEDSTATUSCODES"]
+        if self.starttls:
+            extensions.append("STARTTLS")
+        await self.send(250, first, *extensions)
+
+    async def mail(self, argument: str) -> None:
+        match = PATH.match(argument)
+        if self.helo is None:
+            await self.send(503, "5.5.1 Send EHLO or HELO first")
+        elif self.envelope.mail_from is not None:
+            await self.send(503, "5.5.1 Nested MAIL command")
+        elif match is None or match["verb"].upper() != "FROM":
+            self.bad += 1
+            await self.send(501, "5.5.4 Syntax: MAIL FROM:<address>")
+        elif _declared_size(match["params"]) > MAX_MESSAGE_BYTES:
+            await self.send(552, "5.3.4 Message size exceeds fixed limit")
+        else:
+            self.envelope.mail_from = match["path"]
+            self.envelope.mail_params = match["params"]
+            await self.send(250, "2.1.0 OK")
+
+    async def rcpt(self, argument: str) -> None:
+        match = PATH.match(argument)
+        if self.envelope.mail_from is None:
+            await self.send(503, "5.5.1 Need MAIL before RCPT")
+        elif match is None or match["verb"].upper() != "TO" or not match["path"]:
+            self.bad += 1
+            await self.send(501, "5.5.4 Syntax: RCPT TO:<address>")
+        elif len(self.envelope.rcpt_to) >= MAX_RECIPIENTS:
+            await self.send(452, "4.5.3 Too many recipients")
+        else:
+            self.envelope.rcpt_to.append(match["path"])
+            await self.send(250, "2.1.5 OK")
+
+    async def data(self) -> None:
+        if self.envelope.mail_from is None:
+            await self.send(503, "5.5.1 Need MAIL command")
+            return
+        if not self.envelope.rcpt_to:
+            await self.send(554, "5.5.1 No valid recipients")
+            return
+        await self.send(354, "End data with <CR><LF>.<CR><LF>")
+        body = bytearray()
+        too_big = False
+        while True:
+            line = await self.readline()
+            if not line:
+                raise ConnectionError("connection closed during DATA")
+            if line in (b".\r\n", b".\n"):
+                break
+            if line.startswith(b"."):
+                line = line[1:]  # RFC 5321 §4.5.2: undo the sender's dot-stuffing
+            if len(body) + len(line) > MAX_MESSAGE_BYTES:
+                too_big = True
+            elif not too_big:
+                body += line
+        envelope, self.envelope = self.envelope, Envelope()
+        if too_big:
+            await self.send(552, "5.3.4 Message size exceeds fixed limit")
+            return
+        index = len(self.sink.records) + 1
+        self.sink.record(self._row(envelope, bytes(body), index))
+        await self.send(250, f"2.0.0 OK queued as mxsim-lab-{index}")
+
+    def _row(self, envelope: Envelope, body: bytes, index: int) -> dict[str, Any]:
+        try:
+            text: str | None = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        return {
+            "id": f"mxsim-lab-{index}",
+            "time": time.time(),
+            "lab_address": self.host.lab,
+            "real_address": self.host.real,
+            "host": self.host.banner_host,
+            "names": list(self.host.names),
+            "peer": self.peer,
+            "helo": self.helo,
+            "mail_from": envelope.mail_from,
+            "mail_params": envelope.mail_params,
+            "rcpt_to": envelope.rcpt_to,
+            "size": len(body),
+            "data": text,
+            "data_base64": base64.b64encode(body).decode("ascii"),
+        }
+
+
+def _declared_size(params: str) -> int:
+    for param in params.split():
+        key, _, value = param.partition("=")
+        if key.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+async def wait_for_quit(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command_timeout: float
+) -> None:
+    """After a 5xx (or non-421 4xx) greeting: RFC 5321 §3.1, only QUIT is of use."""
+    for _ in range(MAX_BAD_COMMANDS):
+        raw = await asyncio.wait_for(reader.readline(), command_timeout)
+        if not raw:
+            return
+        if raw.strip().upper() == b"QUIT":
+            writer.write(b"221 2.0.0 Bye\r\n")
+            await writer.drain()
+            return
+        writer.write(b"503 5.5.1 Bad sequence of commands\r\n")
+        await writer.drain()
+
+
+def greeting_line(reply: Reply) -> bytes:
+    return f"{reply.code} {reply.text}\r\n".encode("utf-8", "replace")
