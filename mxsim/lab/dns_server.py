@@ -24,6 +24,7 @@ import dns.rcode
 
 from mxsim.clock import Clock, WallClock
 from mxsim.lab.addressmap import AddressMap, ensure_loopback
+from mxsim.lab.binding import bind_failure
 from mxsim.lab.connections import Connections
 from mxsim.world import AuthoritativeServer, World
 
@@ -250,13 +251,20 @@ class DnsListeners:
         loop = asyncio.get_running_loop()
         for lab in self.service.addresses():
             host = ensure_loopback(lab)
-            _transport, protocol = await loop.create_datagram_endpoint(
-                functools.partial(_UdpProtocol, self.service, lab), local_addr=(host, self.port)
-            )
+            try:
+                _transport, protocol = await loop.create_datagram_endpoint(
+                    functools.partial(_UdpProtocol, self.service, lab),
+                    local_addr=(host, self.port),
+                )
+            except OSError as error:
+                raise bind_failure(error, "DNS over UDP", host, self.port) from error
             self.udp.append(protocol)
             if self.service.counters[lab].tcp_listening:
                 handler = self.connections.track(functools.partial(self._tcp, lab))
-                self.tcp.append(await asyncio.start_server(handler, host, self.port))
+                try:
+                    self.tcp.append(await asyncio.start_server(handler, host, self.port))
+                except OSError as error:
+                    raise bind_failure(error, "DNS over TCP", host, self.port) from error
 
     async def _tcp(self, lab: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:

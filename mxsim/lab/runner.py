@@ -118,9 +118,8 @@ def _pending_sockets(
     """Sockets that do not answer yet, as `address:port/proto`."""
     pending = []
     dns = DnsService(world, address_map)
+    pending += [f"{lab}:{dns_port}/udp" for lab in readiness.udp_unbound(dns.counters, dns_port)]
     for lab, counters in dns.counters.items():
-        if not readiness.udp_bound(lab, dns_port):
-            pending.append(f"{lab}:{dns_port}/udp")
         if counters.tcp_listening and not readiness.tcp_listening(lab, dns_port):
             pending.append(f"{lab}:{dns_port}/tcp")
     for lab, mode in dict(ready.get("smtp_modes", {})).items():

@@ -6,41 +6,15 @@ subprocesses.
 
 from __future__ import annotations
 
-import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from mxsim.clock import Clock
 from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.dns_server import DnsListeners, DnsService
-from mxsim.lab.errors import LabError
 from mxsim.lab.smtp_server import TARPIT_HOLD, SmtpListeners
 from mxsim.lab.smtp_session import COMMAND_TIMEOUT, SmtpSink
 from mxsim.world import World
-
-PRIVILEGED_BELOW = 1024
-
-
-def _unprivileged_start() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
-    except (OSError, ValueError):
-        return PRIVILEGED_BELOW
-
-
-def bind_error(error: OSError, what: str, port: int) -> LabError:
-    """One clear sentence for the ways a bind fails."""
-    if error.errno == errno.EADDRINUSE:
-        return LabError(f"{what} port {port} is already in use (another lab, or a server there?)")
-    if error.errno == errno.EACCES:
-        return LabError(
-            f"{what} port {port}: permission denied; ports below {_unprivileged_start()} need "
-            "root or CAP_NET_BIND_SERVICE (or choose ports above 1023)"
-        )
-    if error.errno == errno.EADDRNOTAVAIL:
-        return LabError(f"{what}: address not available (is the loopback interface up?)")
-    return LabError(f"{what} port {port}: {error.strerror or error}")
 
 
 class LabServers:
@@ -73,16 +47,8 @@ class LabServers:
 
     async def start(self) -> None:
         try:
-            try:
-                await self.dns.start()
-            except OSError as error:
-                raise bind_error(error, "DNS (UDP/TCP) on the lab's name-server addresses",
-                                 self.dns_port) from error
-            try:
-                await self.smtp.start()
-            except OSError as error:
-                raise bind_error(error, "SMTP on the lab's mail-host addresses",
-                                 self.smtp_port) from error
+            await self.dns.start()
+            await self.smtp.start()
         except BaseException:
             await self.stop()
             raise

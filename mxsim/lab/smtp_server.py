@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress, ensure_loopback
+from mxsim.lab.binding import bind_failure
 from mxsim.lab.connections import Connections
 from mxsim.lab.smtp_session import (
     COMMAND_TIMEOUT,
@@ -131,22 +132,28 @@ class SmtpListeners:
             if host.smtp == SmtpKind.REFUSE:
                 counters.mode = "refuse: nothing listens"
                 continue
-            if host.smtp == SmtpKind.DROP:
-                trap = await _hold_syns(entry.lab, self.port)
-                if trap is not None:
-                    self.traps.append(trap)
-                    counters.mode = DROP_BY_FULL_QUEUE
-                    continue
-                counters.mode = DROP_AS_TARPIT
-            else:
-                counters.mode = host.smtp.value
-            identity = HostIdentity(entry.lab, entry.real, names)
-            handler = functools.partial(self._session, entry, identity, host)
-            server = await asyncio.start_server(
-                self.connections.track(handler), ensure_loopback(entry.lab), self.port,
-                limit=STREAM_LIMIT,
-            )
-            self.servers.append(server)
+            try:
+                await self._listen(entry, host, counters)
+            except OSError as error:
+                raise bind_failure(error, "SMTP", entry.lab, self.port) from error
+
+    async def _listen(self, entry: MappedAddress, host: HostSpec, counters: SmtpCounters) -> None:
+        if host.smtp == SmtpKind.DROP:
+            trap = await _hold_syns(entry.lab, self.port)
+            if trap is not None:
+                self.traps.append(trap)
+                counters.mode = DROP_BY_FULL_QUEUE
+                return
+            counters.mode = DROP_AS_TARPIT
+        else:
+            counters.mode = host.smtp.value
+        identity = HostIdentity(entry.lab, entry.real, counters.names)
+        handler = functools.partial(self._session, entry, identity, host)
+        server = await asyncio.start_server(
+            self.connections.track(handler), ensure_loopback(entry.lab), self.port,
+            limit=STREAM_LIMIT,
+        )
+        self.servers.append(server)
 
     async def _session(
         self,
