@@ -1,0 +1,458 @@
+"""Exim 4.96 profile against /work/shared/MTA-FACTS.md, one test per row or claim.
+
+Exim's default TCP Fast Open changes how a dropped SYN is logged (§6), so tests about the
+plain `Connection timed out` words set hosts_try_fastopen = : as the lab did.
+"""
+
+from __future__ import annotations
+
+import re
+
+import dns.rcode
+import pytest
+from factkit import (
+    FASTLY,
+    MOVE_ON_CASES,
+    SEEDS,
+    V4,
+    V6,
+    cname_chain_no_mx,
+    cname_loop,
+    district,
+    dns_unanswered,
+    dual_stack,
+    first_tried_over_seeds,
+    log_line,
+    loop_replies,
+    mx_host_servfail,
+    mx_hosts_missing,
+    mx_to,
+    one_mx,
+    questions,
+    rcode_for_mx,
+    results,
+    run_with_replies,
+    scenario,
+    trace,
+    tried,
+    tried_hosts,
+    two_mx,
+)
+
+MTA = "exim"
+NO_TFO = {"hosts_try_fastopen": ":"}
+
+
+# ---- Q1: MX lookup and CNAME handling ------------------------------------------------------
+
+
+def test_cname_only_mx_answer_is_requeried_then_aaaa_then_a_of_original() -> None:
+    """MTA-FACTS Q1 Exim: `MX orig` (CNAME only) -> `MX target` -> NODATA -> set_address_from_dns
+    on the ORIGINAL name: `AAAA orig` (plus `AAAA target`, the answer being CNAME-only) then
+    `A orig`."""
+    delivery = trace(district(), MTA)
+    assert questions(delivery) == [
+        ("district.example", "MX"),
+        ("edlio.map.fastly.net", "MX"),
+        ("district.example", "AAAA"),
+        ("edlio.map.fastly.net", "AAAA"),
+        ("district.example", "A"),
+    ]
+    assert str(delivery.route.kind) == "implicit-mx"
+
+
+def test_host_is_renamed_to_the_canonical_name() -> None:
+    """MTA-FACTS Q1 Exim: the host item is renamed to the owner of the first address RR (the
+    CNAME target): logs show `H=edlio.map.fastly.net [151.101.x.y]`."""
+    delivery = trace(district(), MTA, overrides=NO_TFO)
+    assert set(tried_hosts(delivery)) == {"edlio.map.fastly.net"}
+    log_line(delivery, r"H=edlio\.map\.fastly\.net \[151\.101\.(2|66)\.10\] Connection timed out$")
+
+
+def test_single_cname_does_not_rewrite_the_recipient() -> None:
+    """MTA-FACTS Q1/Q10 Exim and §6: the recipient address stays user@original for a single
+    CNAME (test 0545 "CNAME not rewriting")."""
+    delivery = trace(district(), MTA)
+    assert delivery.envelope_recipient == "u@district.example"
+
+
+def test_cname_loops_zero_gives_cname_loop_and_defers() -> None:
+    """MTA-FACTS Q1 Exim: the lookup loop runs dns_cname_loops+1 times; with dns_cname_loops = 0
+    a CNAME-only MX answer is not re-queried: `CNAME loop for <orig> encountered`, DNS_FAIL,
+    router defers "host lookup did not complete"."""
+    delivery = trace(district(), MTA, overrides={"dns_cname_loops": "0"})
+    assert questions(delivery) == [("district.example", "MX")]
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.reason == "host lookup did not complete"
+    log_line(delivery, r"CNAME loop for district\.example encountered")
+
+
+def test_partial_chain_stops_after_two_questions() -> None:
+    """MTA-FACTS Q1 Exim and Q1 notes: default dns_cname_loops = 1 -> at most 2 queries; still
+    only CNAMEs -> `CNAME loop for <orig> encountered`, DNS_FAIL, defer "host lookup did not
+    complete"."""
+    delivery = run_with_replies(MTA, loop_replies, "user@n0.loop.test")
+    assert questions(delivery) == [("n0.loop.test", "MX"), ("n1.loop.test", "MX")]
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.reason == "host lookup did not complete"
+    log_line(delivery, r"CNAME loop for n0\.loop\.test encountered")
+
+
+def test_cname_loop_answered_servfail_defers() -> None:
+    """MTA-FACTS Q1 notes: a CNAME loop makes the resolver answer SERVFAIL: temporary."""
+    delivery = trace(cname_loop(), MTA)
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.attempts == ()
+
+
+# ---- Q10 / §6: re-routing to the owner of the last CNAME ------------------------------------
+
+
+def test_multi_cname_chain_reroutes_to_owner_of_last_cname() -> None:
+    """MTA-FACTS Q10 Exim (confirmed §6): a chain a -> b -> c in one answer re-routes the
+    address to the owner of the LAST CNAME (b), the "fully qualified name"."""
+    delivery = trace(cname_chain_no_mx(), MTA)
+    assert delivery.envelope_recipient == "user@b.example.net"
+
+
+def test_multi_cname_chain_to_mx_reroutes_and_routes_again() -> None:
+    """MTA-FACTS §6 Exim: rewrites to the owner of the last CNAME also when the chain ends at a
+    name with a valid MX, then routes again (MX query for the new domain)."""
+    delivery = trace("cname-chain-to-mx", MTA)
+    assert delivery.envelope_recipient == "student@tenant-4711.mailhost.example.org"
+    mx_questions = [q for q in questions(delivery) if q[1] == "MX"]
+    assert mx_questions == [("school.example.com", "MX"), ("tenant-4711.mailhost.example.org", "MX")]
+    assert str(delivery.outcome) == "delivered"
+    log_line(delivery, r"=> student@tenant-4711\.mailhost\.example\.org <student@school\.example\.com> "
+                       r"R=dnslookup T=remote_smtp H=mx\.mailhost\.example\.org \[203\.0\.113\.25\]")
+
+
+# ---- Q2 / Q6: implicit MX and DNS errors ---------------------------------------------------
+
+
+def test_nxdomain_is_unrouteable_without_address_lookup() -> None:
+    """MTA-FACTS Q2/Q6 Exim: NXDOMAIN on MX (DNS_NOMATCH) -> HOST_FIND_FAILED at once, no A
+    lookup -> bounce "Unrouteable address"."""
+    delivery = trace("nxdomain", MTA)
+    assert questions(delivery) == [("retired.example.com", "MX")]
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.reason == "Unrouteable address"
+    assert delivery.attempts == ()
+
+
+def test_servfail_defers_host_lookup_did_not_complete() -> None:
+    """MTA-FACTS Q6 SERVFAIL Exim: DNS_AGAIN -> defer "host lookup did not complete"."""
+    delivery = trace("servfail", MTA)
+    assert questions(delivery) == [("example.org", "MX")]
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.reason == "host lookup did not complete"
+    assert delivery.attempts == ()
+
+
+def test_resolver_timeout_defers() -> None:
+    """MTA-FACTS Q6 "Timeout / no resolver" Exim: defer."""
+    delivery = trace(dns_unanswered(), MTA)
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.attempts == ()
+
+
+def test_refused_from_resolver_defers() -> None:
+    """MTA-FACTS Q6 REFUSED Exim: glibc makes it TRY_AGAIN -> defer, no fallback."""
+    delivery = run_with_replies(MTA, rcode_for_mx(dns.rcode.REFUSED), "user@example.org")
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.attempts == ()
+
+
+def test_formerr_from_resolver_defers() -> None:
+    """MTA-FACTS Q6 FORMERR Exim: DNS_FAIL -> defer."""
+    delivery = run_with_replies(MTA, rcode_for_mx(dns.rcode.FORMERR), "user@example.org")
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.attempts == ()
+
+
+def test_implicit_mx_asks_aaaa_then_a() -> None:
+    """MTA-FACTS Q2 Exim: implicit MX only on NODATA; AAAA first, then A."""
+    delivery = trace("implicit-mx", MTA)
+    assert questions(delivery) == [("example.org", "MX"), ("example.org", "AAAA"), ("example.org", "A")]
+    assert str(delivery.outcome) == "delivered"
+
+
+def test_ipv6_addresses_are_tried_first() -> None:
+    """MTA-FACTS Q2/Q7 Exim: A records get +500 on the sort key -> IPv6 before IPv4, every time."""
+    for seed in SEEDS[:4]:
+        delivery = trace(dual_stack(), MTA, seed=seed)
+        assert tried(delivery) == [V6, V4]
+
+
+def test_ipv4_prefer_puts_ipv4_first() -> None:
+    """MTA-FACTS Q2/Q7 Exim: router option ipv4_prefer puts IPv4 before IPv6."""
+    delivery = trace(dual_stack(), MTA, overrides={"ipv4_prefer": "yes"})
+    assert tried(delivery) == [V4, V6]
+
+
+def test_ipv6_first_within_each_mx_preference() -> None:
+    """MTA-FACTS Q7 Exim: a final pass moves IPv6 addresses ahead of IPv4 within each MX
+    preference, whichever equal-preference host was drawn first."""
+    spec = scenario("""
+        recipient: user@example.com
+        zones:
+          example.com: |
+            $TTL 3600
+            @    MX    10 v4.example.com.
+            @    MX    10 v6.example.com.
+            v4   A     192.0.2.4
+            v6   AAAA  2001:db8::6
+        hosts:
+          default:
+            smtp: refuse
+        """)
+    for seed in SEEDS[:6]:
+        assert tried(trace(spec, MTA, seed=seed)) == ["2001:db8::6", "192.0.2.4"]
+
+
+def test_disable_ipv6_asks_no_aaaa() -> None:
+    """MTA-FACTS Q2 Exim: with disable_ipv6 no AAAA lookup is made."""
+    delivery = trace("implicit-mx", MTA, overrides={"disable_ipv6": "yes"})
+    assert questions(delivery) == [("example.org", "MX"), ("example.org", "A")]
+
+
+# ---- Q3: MX target that is a CNAME ---------------------------------------------------------
+
+
+def test_mx_target_cname_is_followed_and_canonical_name_logged() -> None:
+    """MTA-FACTS Q3 and §6 Exim: an MX host that is a CNAME is followed; the host item is
+    renamed to the canonical name, so the log shows the CNAME target."""
+    delivery = trace("mx-target-cname", MTA)
+    assert str(delivery.outcome) == "delivered"
+    assert delivery.delivered_to is not None
+    assert delivery.delivered_to.host == "mx1.mailhost.example.net"
+    log_line(delivery, r"H=mx1\.mailhost\.example\.net \[203\.0\.113\.25\]")
+
+
+# ---- Q4: null MX ---------------------------------------------------------------------------
+
+
+def test_null_mx_bounces_no_smtp_service() -> None:
+    """MTA-FACTS Q4 and §6 Exim: null MX -> `an MX or SRV record indicated no SMTP service`,
+    a bounce; no fallback to the A record, no connection."""
+    delivery = trace("null-mx", MTA)
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.reason == "an MX or SRV record indicated no SMTP service"
+    assert questions(delivery) == [("example.org", "MX")]
+    assert delivery.attempts == ()
+
+
+def test_null_mx_beside_real_mx_uses_the_real_mx() -> None:
+    """MTA-FACTS Q4 Exim: if other usable MX hosts exist beside the "" host, they are used."""
+    delivery = trace("null-mx-beside-mx", MTA)
+    assert str(delivery.outcome) == "delivered"
+    assert tried(delivery) == ["192.0.2.25"]
+
+
+# ---- Q5: IP literal, loopback, private targets ---------------------------------------------
+
+
+def test_ip_literal_mx_bounces() -> None:
+    """MTA-FACTS Q5 and §6 Exim: allow_mx_to_ip = false -> bounce `all relevant MX records point
+    to non-existent hosts or (invalidly) to IP addresses`."""
+    delivery = trace("mx-ip-literal", MTA)
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.reason == "all relevant MX records point to non-existent hosts or (invalidly) to IP addresses"
+    assert delivery.attempts == ()
+
+
+def test_ip_literal_mx_with_allow_mx_to_ip() -> None:
+    """MTA-FACTS Q5/Q11 Exim: allow_mx_to_ip = true accepts the IP-literal MX."""
+    delivery = trace("mx-ip-literal", MTA, overrides={"allow_mx_to_ip": "yes"})
+    assert str(delivery.outcome) == "delivered"
+    assert tried(delivery) == ["192.0.2.25"]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.1.25"])
+def test_ignored_target_hosts_bounce_as_non_existent(address: str) -> None:
+    """MTA-FACTS Q5 Exim: ignore_target_hosts (127/8 upstream; Debian also 10/8, 192.168/16, ...)
+    drops the MX target -> `all relevant MX records point to non-existent hosts` -> bounce."""
+    delivery = trace(mx_to(address), MTA)
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.reason == "all relevant MX records point to non-existent hosts"
+    assert delivery.attempts == ()
+
+
+# ---- Q6: the MX hosts' own address lookups -------------------------------------------------
+
+
+def test_all_mx_hosts_non_existent_bounces() -> None:
+    """MTA-FACTS Q6 (MX hosts' lookups) Exim: all hosts non-existent -> `all relevant MX records
+    point to non-existent hosts` -> bounce."""
+    delivery = trace(mx_hosts_missing(), MTA)
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.reason == "all relevant MX records point to non-existent hosts"
+
+
+def test_mx_host_lookup_again_defers() -> None:
+    """MTA-FACTS Q6 (MX hosts' lookups) Exim: hosts with DNS_AGAIN make the result
+    HOST_FIND_AGAIN -> defer."""
+    delivery = trace(mx_host_servfail(), MTA)
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.attempts == ()
+
+
+def test_mx_host_without_address_is_skipped() -> None:
+    """MTA-FACTS Q6 Exim: a host without addresses is passed over when another MX resolves."""
+    delivery = trace("mx-no-address", MTA)
+    assert str(delivery.outcome) == "delivered"
+    assert tried_hosts(delivery) == ["mx2.example.com"]
+
+
+# ---- Q7: order, randomisation, limits ------------------------------------------------------
+
+
+def test_equal_preference_mx_order_is_random() -> None:
+    """MTA-FACTS Q7 Exim: MX sort key = pref*1000 + random(0..499): random among equal
+    preferences (the first host varies over seeds)."""
+    assert len(first_tried_over_seeds("address-limit", MTA)) > 1
+
+
+def test_hosts_max_try_five() -> None:
+    """MTA-FACTS Q7 and §6 Exim: hosts_max_try = 5: of seven refusing equal-preference hosts
+    five are tried, the preference-20 backup never; deferred."""
+    delivery = trace("address-limit", MTA)
+    assert len(delivery.attempts) == 5
+    assert "backup.example.com" not in tried_hosts(delivery)
+    assert str(delivery.outcome) == "deferred"
+
+
+def test_hosts_max_try_override() -> None:
+    """MTA-FACTS Q7 Exim: hosts_max_try caps the hosts tried."""
+    delivery = trace("address-limit", MTA, overrides={"hosts_max_try": "2"})
+    assert len(delivery.attempts) == 2
+
+
+def test_duplicate_mx_keeps_lowest_preference() -> None:
+    """MTA-FACTS Q7 Exim: duplicate MX names keep their lowest preference (tried once, first)."""
+    spec = scenario("""
+        recipient: user@example.com
+        zones:
+          example.com: |
+            $TTL 3600
+            @    MX  30 mx1.example.com.
+            @    MX  20 mx2.example.com.
+            @    MX  10 mx1.example.com.
+            mx1  A   192.0.2.10
+            mx2  A   192.0.2.20
+        hosts:
+          default:
+            smtp: refuse
+        """)
+    assert tried_hosts(trace(spec, MTA)) == ["mx1.example.com", "mx2.example.com"]
+
+
+# ---- Q8: timeouts and log lines ------------------------------------------------------------
+
+
+def test_connect_timeout_is_the_kernel_limit_and_wording() -> None:
+    """MTA-FACTS Q8 Exim: connect_timeout = 5m, but the kernel's SYN limit (~127 s) fires first;
+    `H=mx.example.org [192.0.2.25] Connection timed out`; per address `== u@d R=dnslookup
+    T=remote_smtp defer (110): Connection timed out`."""
+    delivery = trace(one_mx("drop"), MTA, overrides=NO_TFO)
+    (attempt,) = delivery.attempts
+    assert attempt.elapsed == pytest.approx(127.0, abs=1.0)
+    log_line(delivery, r"H=mx\.example\.org \[192\.0\.2\.25\] Connection timed out$")
+    log_line(delivery, r"== user@example\.org R=dnslookup T=remote_smtp defer \(110\): Connection timed out$")
+
+
+def test_connection_refused_wording() -> None:
+    """MTA-FACTS Q8 Exim: `H=mx.example.org [192.0.2.25] Connection refused`."""
+    delivery = trace(one_mx("refuse"), MTA)
+    log_line(delivery, r"H=mx\.example\.org \[192\.0\.2\.25\] Connection refused$")
+    log_line(delivery, r"== user@example\.org R=dnslookup T=remote_smtp defer \(111\): Connection refused$")
+
+
+def test_greeting_timeout_wording() -> None:
+    """MTA-FACTS Q8 Exim: command_timeout = 5m covers the banner; `H=... [ip]: SMTP timeout after
+    initial connection: Connection timed out`."""
+    delivery = trace(one_mx("tarpit"), MTA)
+    (attempt,) = delivery.attempts
+    assert attempt.elapsed == pytest.approx(300.0, abs=1.0)
+    log_line(delivery, r"H=mx\.example\.org \[192\.0\.2\.25\]: SMTP timeout after initial connection: "
+                       r"Connection timed out$")
+
+
+def test_fast_open_dropped_syn_is_an_smtp_timeout() -> None:
+    """MTA-FACTS §6 Exim: with the default TCP Fast Open a dropped SYN is logged as `SMTP timeout
+    after initial connection: Connection timed out`."""
+    delivery = trace(one_mx("drop"), MTA)
+    assert delivery.reason == "SMTP timeout after initial connection: Connection timed out"
+    log_line(delivery, r"H=mx\.example\.org \[192\.0\.2\.25\]: SMTP timeout after initial connection: "
+                       r"Connection timed out$")
+
+
+@pytest.mark.parametrize(("smtp", "extra", "result"), MOVE_ON_CASES)
+def test_moves_on_to_next_mx(smtp: str, extra: str, result: str) -> None:
+    """MTA-FACTS §6: all four MTAs move on to the next MX after a 421 or a 554 greeting, after
+    a refused connection and after a greeting timeout."""
+    delivery = trace(two_mx(smtp, extra), MTA)
+    assert tried_hosts(delivery) == ["mx1.example.com", "mx2.example.com"]
+    assert results(delivery) == [result, "accepted"]
+    assert str(delivery.outcome) == "delivered"
+
+
+# ---- Q9 ------------------------------------------------------------------------------------
+
+
+def test_expiry_bounce_says_retry_timeout_exceeded() -> None:
+    """MTA-FACTS Q9 Exim: after the final cutoff the next failure bounces with `retry timeout
+    exceeded` (4 days)."""
+    delivery = trace(district(), MTA)
+    assert str(delivery.outcome) == "deferred"
+    assert "retry timeout exceeded" in delivery.bounce
+
+
+# ---- §1 / Q2 --------------------------------------------------------------------------------
+
+
+def test_a_record_beside_mx_is_not_used() -> None:
+    """MTA-FACTS §1 (RFC 5321 §5.1) and Q2 Exim: implicit MX only on DNS_NODATA for MX; the
+    domain's own A record is not used beside an MX."""
+    delivery = trace("a-beside-mx", MTA)
+    assert ("example.com", "A") not in questions(delivery)
+    assert tried(delivery) == ["192.0.2.25"]
+
+
+# ---- §4 and §6 --------------------------------------------------------------------------------
+
+
+def test_worked_example_section_4() -> None:
+    """MTA-FACTS §4 Exim: MX district -> MX edlio (NODATA) -> AAAA district (+AAAA edlio) -> A
+    district; Fastly IPs, <=5 tried; address u@district.example; `H=edlio.map.fastly.net
+    [151.101.x.y] Connection timed out`; deferred."""
+    delivery = trace(district(), MTA, overrides=NO_TFO)
+    assert [q for q in questions(delivery) if q[0] == "district.example"] == [
+        ("district.example", "MX"), ("district.example", "AAAA"), ("district.example", "A"),
+    ]
+    assert sorted(tried(delivery)) == sorted(FASTLY)
+    assert delivery.envelope_recipient == "u@district.example"
+    assert str(delivery.outcome) == "deferred"
+    log_line(delivery, r"H=edlio\.map\.fastly\.net \[151\.101\.(2|66)\.10\] Connection timed out$")
+
+
+def test_confirmed_broken_farm_reroutes_to_sites_edlio_com() -> None:
+    """MTA-FACTS §6 Exim (broken farm): the address is re-routed to the owner of the LAST CNAME,
+    RCPT TO:<student@sites.edlio.com>; `H=edlio.map.fastly.net [IP] ... Connection timed out`;
+    `== student@sites.edlio.com <student@wa-students.org> R=dnslookup T=remote_smtp defer (110):
+    Connection timed out`."""
+    delivery = trace("wa-students-2017", MTA, pins=("broken",), overrides=NO_TFO)
+    assert delivery.envelope_recipient == "student@sites.edlio.com"
+    assert sorted(tried(delivery)) == sorted(FASTLY)
+    log_line(delivery, r"H=edlio\.map\.fastly\.net \[151\.101\.(2|66)\.10\].* Connection timed out$")
+    log_line(delivery, r"== student@sites\.edlio\.com <student@wa-students\.org> R=dnslookup T=remote_smtp "
+                       r"defer \(110\): Connection timed out$")
+
+
+def test_confirmed_healthy_farm_delivers_to_preference_1() -> None:
+    """MTA-FACTS §6: with the farm healthy, delivered to the preference-1 host."""
+    delivery = trace("wa-students-2017", MTA, pins=("healthy",))
+    assert str(delivery.outcome) == "delivered"
+    assert delivery.delivered_to is not None
+    assert delivery.delivered_to.host == "aspmx.l.google.com"
+    assert re.fullmatch(r"student@wa-students\.org", delivery.envelope_recipient)
