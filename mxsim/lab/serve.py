@@ -27,8 +27,11 @@ from mxsim.world import World, parse_pins
 STATS_EVERY = 1.0
 
 
-def _stats(servers: LabServers) -> dict[str, object]:
-    return {"time": time.time(), **servers.status()}
+def _write_stats(state_dir: Path, servers: LabServers) -> None:
+    try:
+        state.write_json(state_dir / state.STATS, {"time": time.time(), **servers.status()})
+    except OSError as error:  # status is a courtesy; serving goes on without it
+        print(f"mxsim lab: cannot write stats: {error}", file=sys.stderr)
 
 
 async def serve(state_dir: Path) -> None:
@@ -51,12 +54,12 @@ async def serve(state_dir: Path) -> None:
         world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
         sink=sink,
     ) as servers:
-        state.write_json(state_dir / state.STATS, _stats(servers))
+        _write_stats(state_dir, servers)
         state.write_json(state_dir / state.READY, {"smtp_modes": servers.smtp.modes()})
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), STATS_EVERY)
-            state.write_json(state_dir / state.STATS, _stats(servers))
+            _write_stats(state_dir, servers)
 
 
 def main(argv: list[str]) -> int:
