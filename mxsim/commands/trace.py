@@ -6,7 +6,6 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import dns.message
 import dns.name
 import dns.rdatatype
 
@@ -18,7 +17,7 @@ from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
-from mxsim.transport.base import Step
+from mxsim.transport.base import DnsReply, Step
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World, parse_pins
 
@@ -47,7 +46,7 @@ def emulated_ask(resolver: RecursiveResolver, stub_timeout: float):  # type: ign
     """The stub's view of an emulated recursive resolver: late answers are timeouts."""
 
     def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[
-            tuple[dns.message.Message | None, Resolved | None]]:
+            tuple[DnsReply | None, Resolved | None]]:
         resolved = yield from resolver.resolve(qname, qtype)
         if resolved.elapsed > stub_timeout:
             return None, resolved

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import dns.flags
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
@@ -23,7 +22,7 @@ import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
 from mxsim.resolver.recursive import Resolved
-from mxsim.transport.base import Step
+from mxsim.transport.base import DnsReply, Step
 
 
 class Herrno(StrEnum):
@@ -41,7 +40,7 @@ class Library(StrEnum):
     LIBASR = "libasr"
 
 
-def glibc_status(response: dns.message.Message | None) -> Herrno:
+def glibc_status(response: DnsReply | None) -> Herrno:
     """GLIBC resolv/res_query.c __res_context_query, res_send.c send_dg."""
     if response is None:
         return Herrno.TRY_AGAIN
@@ -55,7 +54,7 @@ def glibc_status(response: dns.message.Message | None) -> Herrno:
     return Herrno.SUCCESS if response.answer else Herrno.NO_DATA
 
 
-def libasr_status(response: dns.message.Message | None) -> Herrno:
+def libasr_status(response: DnsReply | None) -> Herrno:
     """OS openbsd-compat/libasr/res_send_async.c ASR_STATE_HALT: ANCOUNT>0 is success."""
     if response is None:
         return Herrno.TRY_AGAIN
@@ -83,7 +82,7 @@ class StubAnswer:
     qname: dns.name.Name
     qtype: dns.rdatatype.RdataType
     status: Herrno
-    response: dns.message.Message | None  # None: the resolver never answered
+    response: DnsReply | None  # None: the resolver never answered
     at: float
     resolved: tuple[Resolved, ...] = ()  # the model's evidence: how the resolver got it
 
@@ -112,7 +111,7 @@ class StubAnswer:
 
 
 # A source of recursive answers: the model's emulated resolver, or a real one over the wire.
-Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType], Step[tuple[dns.message.Message | None, Resolved | None]]]
+Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType], Step[tuple[DnsReply | None, Resolved | None]]]
 
 
 class Stub:
@@ -128,7 +127,7 @@ class Stub:
     def query(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
         at = self.now()
         evidence: list[Resolved] = []
-        response: dns.message.Message | None = None
+        response: DnsReply | None = None
         tries = self.attempts if self.library == Library.GLIBC else 1
         for _ in range(tries):
             response, resolved = yield from self.ask(qname, qtype)

@@ -16,7 +16,12 @@ from mxsim.mta.stub import StubAnswer
 def _answer_lines(answer: StubAnswer) -> list[str]:
     if answer.response is None:
         return []
-    return [line for rrset in answer.response.answer for line in rrset.to_text().splitlines()]
+    reply = answer.response
+    return [
+        f"{rrset.name} {reply.served_ttl(rrset)} IN {dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+        for rrset in reply.answer
+        for rdata in rrset
+    ]
 
 
 def _question(answer: StubAnswer) -> dict[str, Any]:

@@ -17,7 +17,10 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+from mxsim.names import NameKey, key
+from mxsim.transport.base import DnsReply
+
+Key = tuple[NameKey, dns.rdatatype.RdataType]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +42,52 @@ class _Entry:
         return max(0, math.floor(self.fetched) + self.ttl - math.floor(now))
 
 
+@dataclass(slots=True)
+class _Message:
+    reply: DnsReply
+    fetched: float
+    ttl: int
+
+    def alive(self, now: float) -> bool:
+        return math.floor(now) <= math.floor(self.fetched) + self.ttl
+
+
 class Cache:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        self._messages: dict[Key, _Message] = {}
         self._rrsets: dict[Key, _Entry] = {}
         self._negative: dict[Key, _Entry] = {}
-        self._nxdomain: dict[dns.name.Name, _Entry] = {}
+        self._nxdomain: dict[NameKey, _Entry] = {}
 
     def clear(self) -> None:
+        self._messages.clear()
         self._rrsets.clear()
         self._negative.clear()
         self._nxdomain.clear()
 
+    def put_message(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, reply: DnsReply,
+                    now: float) -> None:
+        """A whole reply, alive for the smallest TTL in it (unbound's message cache)."""
+        if not self.enabled:
+            return
+        ttls = [rrset.ttl for rrset in (*reply.answer, *reply.authority)]
+        self._messages[(key(qname), rdtype)] = _Message(reply, now, min(ttls) if ttls else 0)
+
+    def get_message(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> DnsReply | None:
+        slot = (key(qname), rdtype)
+        entry = self._messages.get(slot)
+        if entry is None:
+            return None
+        if not entry.alive(now):
+            del self._messages[slot]
+            return None
+        age = math.floor(now) - math.floor(entry.fetched)
+        return DnsReply(entry.reply.rcode_value, entry.reply.answer, entry.reply.authority, age)
+
     def put(self, rrset: dns.rrset.RRset, now: float) -> None:
         if self.enabled:
-            self._rrsets[(rrset.name, rrset.rdtype)] = _Entry(rrset, now, rrset.ttl)
+            self._rrsets[(key(rrset.name), rrset.rdtype)] = _Entry(rrset, now, rrset.ttl)
 
     def put_infrastructure(self, rrset: dns.rrset.RRset, now: float) -> None:
         """NS sets and glue: kept even without an answer cache, for the length of one run.
@@ -61,7 +95,7 @@ class Cache:
         A resolver with its cache "off" (SCENARIO.md `resolver.cache: false`) still has
         to remember a referral while it follows it.
         """
-        self._rrsets[(rrset.name, rrset.rdtype)] = _Entry(rrset, now, rrset.ttl)
+        self._rrsets[(key(rrset.name), rrset.rdtype)] = _Entry(rrset, now, rrset.ttl)
 
     def put_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, negative: Negative, now: float
@@ -71,18 +105,19 @@ class Cache:
         ttl = negative.soa.ttl if negative.soa is not None else 0
         entry = _Entry(negative, now, ttl)
         if negative.rcode == dns.rcode.NXDOMAIN:
-            self._nxdomain[name] = entry
+            self._nxdomain[key(name)] = entry
         else:
-            self._negative[(name, rdtype)] = entry
+            self._negative[(key(name), rdtype)] = entry
 
     def get(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> dns.rrset.RRset | None:
-        entry = self._rrsets.get((name, rdtype))
+        slot = (key(name), rdtype)
+        entry = self._rrsets.get(slot)
         if entry is None:
             return None
         if not entry.alive(now):
-            del self._rrsets[(name, rdtype)]
+            del self._rrsets[slot]
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
         rrset: dns.rrset.RRset = entry.value.copy()
@@ -92,7 +127,8 @@ class Cache:
     def get_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> Negative | None:
-        entry = _live(self._nxdomain, name, now) or _live(self._negative, (name, rdtype), now)
+        name_key = key(name)
+        entry = _live(self._nxdomain, name_key, now) or _live(self._negative, (name_key, rdtype), now)
         if entry is None:
             return None
         assert isinstance(entry.value, Negative)

@@ -25,7 +25,7 @@ import dns.rrset
 from mxsim.clock import Clock
 from mxsim.resolver.cache import Cache, Negative
 from mxsim.scenario.spec import ServerChoice
-from mxsim.transport.base import DnsExchange, DnsResult, NetError, Step
+from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
 
 MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
 MAX_REFERRALS = 30  # unbound MAX_REFERRAL_COUNT
@@ -62,7 +62,7 @@ class Resolved:
 
     qname: dns.name.Name
     qtype: dns.rdatatype.RdataType
-    response: dns.message.Message  # RA set; rcode; answer = CNAME chain + data
+    response: DnsReply  # rcode; answer = CNAME chain + data; authority = SOA when negative
     started: float
     elapsed: float
     upstream: tuple[Upstream, ...]
@@ -157,17 +157,15 @@ class RecursiveResolver:
     def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[Resolved]:
         """Answer (qname, qtype) as a recursive resolver answers a stub."""
         started = self.clock.now()
+        cached = self.cache.get_message(qname, qtype, started)
+        if cached is not None:
+            return Resolved(qname, qtype, cached, started, 0.0, ())
         log: list[Upstream] = []
         answer, rcode, authority = yield from self._resolve(qname, qtype, log, depth=0)
-        query = dns.message.make_query(qname, qtype)
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.RA
-        response.set_rcode(rcode)
-        response.answer = answer
-        response.authority = authority
-        return Resolved(
-            qname, qtype, response, started, self.clock.now() - started, tuple(log)
-        )
+        reply = DnsReply(rcode, tuple(answer), tuple(authority))
+        if rcode != dns.rcode.SERVFAIL:
+            self.cache.put_message(qname, qtype, reply, self.clock.now())
+        return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(log))
 
     def _resolve(
         self,

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import dns.message
 import dns.name
+import dns.rcode
+import dns.rrset
 
 
 class NetError(StrEnum):
@@ -43,6 +45,31 @@ class DnsResult:
     server: dns.name.Name | None = None  # the name of the server at that address, if known
     backend: str | None = None  # the farm member that answered (the model knows; the wire does not)
     nsid: str | None = None  # from the reply's EDNS NSID option, or the model's backend
+
+
+@dataclass(frozen=True, slots=True)
+class DnsReply:
+    """A recursive resolver's reply as a stub library reads it: rcode and sections.
+
+    Lighter than `dns.message.Message` (the model builds one per question the MTA
+    asks); a wire reply converts with `from_message`. `age` is how long the reply
+    sat in the resolver's message cache: a record's TTL as served is ttl - age.
+    """
+
+    rcode_value: dns.rcode.Rcode
+    answer: tuple[dns.rrset.RRset, ...] = ()
+    authority: tuple[dns.rrset.RRset, ...] = ()
+    age: int = 0
+
+    def rcode(self) -> dns.rcode.Rcode:
+        return self.rcode_value
+
+    def served_ttl(self, rrset: dns.rrset.RRset) -> int:
+        return max(0, rrset.ttl - self.age)
+
+    @classmethod
+    def from_message(cls, message: dns.message.Message) -> DnsReply:
+        return cls(message.rcode(), tuple(message.answer), tuple(message.authority))
 
 
 @dataclass(frozen=True, slots=True)

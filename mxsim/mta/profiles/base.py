@@ -20,6 +20,7 @@ import dns.name
 import dns.rdatatype
 import dns.rdtypes.ANY.MX
 
+from mxsim import names
 from mxsim.mta.params import Kind, Param, Settings
 from mxsim.mta.results import (
     Attempt,
@@ -43,9 +44,7 @@ LOG_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fix
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
-def name_text(name: dns.name.Name | str) -> str:
-    text = name if isinstance(name, str) else name.to_text(omit_final_dot=True)
-    return text.lower()
+name_text = names.text
 
 
 def log_time(seconds: float) -> datetime:
@@ -86,6 +85,10 @@ def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[st
 
 def ip_literal(name: dns.name.Name) -> str | None:
     """`192.0.2.25.` written as an MX exchange -> "192.0.2.25"."""
+    labels = name.labels
+    looks_v4 = len(labels) == 5 and all(label.isdigit() for label in labels[:4])
+    if not looks_v4 and not any(b":" in label for label in labels):
+        return None  # most names: spare the text conversion
     text = name.to_text(omit_final_dot=True)
     try:
         return str(ipaddress.ip_address(text))
