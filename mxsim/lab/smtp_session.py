@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mxsim.transport.base import Reply
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_RECIPIENTS = 1000
@@ -49,9 +52,14 @@ class SmtpSink:
 
     def record(self, row: dict[str, Any]) -> None:
         self.records.append(row)
-        if self.path is not None:
+        if self.path is None:
+            return
+        try:
             with self.path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(row, sort_keys=True) + "\n")
+        except OSError as error:
+            # The message was received; losing the file copy must not fail the sender.
+            log.warning("cannot record %s to %s: %s", row["id"], self.path, error)
 
 
 @dataclass(slots=True)
@@ -97,22 +105,21 @@ class SmtpDialogue:
         return await asyncio.wait_for(self.reader.readline(), self.command_timeout)
 
     async def run(self) -> None:
-        while True:
-            try:
-                raw = await self.readline()
-            except ValueError:  # longer than the stream limit
-                await self.send(500, "5.5.2 Line too long")
-                return
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            verb, _, argument = line.partition(" ")
-            keep_going = await self.command(verb.upper(), argument.strip())
-            if not keep_going:
-                return
-            if self.bad >= MAX_BAD_COMMANDS:
-                await self.send(421, "4.7.0 Too many errors, closing connection")
-                return
+        try:
+            while await self.next_command():
+                if self.bad >= MAX_BAD_COMMANDS:
+                    await self.send(421, "4.7.0 Too many errors, closing connection")
+                    return
+        except ValueError:  # a line longer than the stream limit, in a command or in DATA
+            await self.send(500, "5.5.2 Line too long")
+
+    async def next_command(self) -> bool:
+        raw = await self.readline()
+        if not raw:
+            return False
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        verb, _, argument = line.partition(" ")
+        return await self.command(verb.upper(), argument.strip())
 
     async def command(self, verb: str, argument: str) -> bool:
         """Answer one command; False when the conversation is over."""

@@ -184,3 +184,13 @@ def test_the_2017_fastly_addresses_drop() -> None:
             )
         with smtplib.SMTP(lab.lab("142.250.153.26"), lab.smtp_port, timeout=5) as client:
             assert client.ehlo("x.example")[0] == 250
+
+
+def test_an_endless_line_gets_500_and_the_listener_survives(mail: RunningLab) -> None:
+    with _connect(mail, ACCEPT, timeout=5) as sock:
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        sock.sendall(b"EHLO " + b"x" * (2 << 20) + b"\r\n")
+        assert reader.readline().startswith(b"500 5.5.2")
+    with smtplib.SMTP(mail.lab(ACCEPT), mail.smtp_port, timeout=5) as client:
+        assert client.noop()[0] == 250
