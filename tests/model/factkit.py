@@ -31,7 +31,7 @@ from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import Resolved
 from mxsim.scenario import ScenarioSpec, load_scenario, load_scenario_text
-from mxsim.transport.base import Step
+from mxsim.transport.base import DnsReply, Step
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World
 
@@ -89,39 +89,42 @@ def log_line(delivery: Delivery, pattern: str) -> str:
     """The first log line matching `pattern` (a regex); fails the test with the log if none."""
     for line in delivery.log:
         if re.search(pattern, line):
-            return line
+            return str(line)
     raise AssertionError(f"no log line matches {pattern!r}; log:\n{log_text(delivery)}")
 
 
-def first_tried_over_seeds(spec: ScenarioSpec | str, mta: str, seeds: Iterable[int] = SEEDS,
-                           **kwargs: object) -> set[str]:
+def first_tried_over_seeds(
+    spec: ScenarioSpec | str,
+    mta: str,
+    *,
+    seeds: Iterable[int] = SEEDS,
+    pins: tuple[str, ...] = (),
+    overrides: Mapping[str, str] | None = None,
+) -> set[str]:
     """The set of addresses tried first, one run per seed: a shuffle shows as more than one."""
-    firsts = set()
-    for seed in seeds:
-        delivery = trace(spec, mta, seed=seed, **kwargs)  # type: ignore[arg-type]
-        firsts.add(delivery.attempts[0].address)
-    return firsts
+    return {trace(spec, mta, seed=seed, pins=pins, overrides=overrides).attempts[0].address for seed in seeds}
 
 
 # ---- fixed recursive-resolver replies ------------------------------------------------------
 
-Replies = Callable[[dns.name.Name, dns.rdatatype.RdataType], dns.message.Message | None]
+Replies = Callable[[dns.name.Name, dns.rdatatype.RdataType], DnsReply | None]
 
 
 def reply(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, rcode: dns.rcode.Rcode,
-          *records: str) -> dns.message.Message:
-    """A recursive resolver's reply (RA set): `records` are "owner TTL TYPE RDATA" lines."""
+          *records: str) -> DnsReply:
+    """A recursive resolver's reply as the stub reads it: `records` are "owner TTL TYPE RDATA"
+    lines, built as a wire message (RA set) and converted as the engine converts wire replies."""
     query = dns.message.make_query(qname, qtype)
     response = dns.message.make_response(query)
     response.flags |= dns.flags.RA
     response.set_rcode(rcode)
     grouped: dict[tuple[str, str], tuple[int, list[str]]] = {}  # one RRset per owner and type, in order
     for line in records:
-        owner, ttl, rdtype, rdata = line.split(None, 3)
-        grouped.setdefault((owner, rdtype), (int(ttl), []))[1].append(rdata)
+        owner, ttl_text, rdtype, rdata = line.split(None, 3)
+        grouped.setdefault((owner, rdtype), (int(ttl_text), []))[1].append(rdata)
     for (owner, rdtype), (ttl, rdatas) in grouped.items():
         response.answer.append(dns.rrset.from_text(owner, ttl, "IN", rdtype, *rdatas))
-    return response
+    return DnsReply.from_message(response)
 
 
 def run_with_replies(
@@ -143,7 +146,7 @@ def run_with_replies(
     rng = random.Random(f"{seed}:{mta}")
 
     def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[
-            tuple[dns.message.Message | None, Resolved | None]]:
+            tuple[DnsReply | None, Resolved | None]]:
         yield from ()  # a generator, like the emulated resolver; nothing to send
         return replies(qname, qtype), None
 
@@ -367,7 +370,7 @@ def cname_chain_no_mx() -> ScenarioSpec:
 # ---- fixed replies: a resolver that hands on what the emulated one never does ------------
 
 
-def loop_replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> dns.message.Message:
+def loop_replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> DnsReply:
     """MTA-FACTS Q1 notes: "If the resolver instead returns a NOERROR partial chain": every
     name nK.loop.test answers NOERROR with only "nK CNAME nK+1", whatever the type."""
     label = qname.labels[0].decode()
@@ -378,7 +381,7 @@ def loop_replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> dns.me
 def rcode_for_mx(rcode: dns.rcode.Rcode) -> Replies:
     """Replies that answer the MX question with `rcode` (no records) and every other
     question with 192.0.2.25 (A) or NODATA, so a fallback to the domain would show."""
-    def replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> dns.message.Message:
+    def replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> DnsReply:
         if qtype == dns.rdatatype.MX:
             return reply(qname, qtype, rcode)
         if qtype == dns.rdatatype.A:

@@ -40,6 +40,8 @@ from factkit import (
     two_mx,
 )
 
+from mxsim.scenario import ScenarioSpec
+
 MTA = "postfix"
 
 
@@ -128,15 +130,16 @@ def test_cname_overrides_servername_logs_the_canonical_name() -> None:
 
 
 @pytest.mark.parametrize(("source", "pins"), [
-    ("cname-chain-to-mx", ()),
-    ("wa-students-2017", ("broken",)),
-    ("district", ()),
+    pytest.param("cname-chain-to-mx", (), id="chain-to-mx"),
+    pytest.param("wa-students-2017", ("broken",), id="broken-farm"),
+    pytest.param(district(), (), id="district"),
+    pytest.param(cname_chain_no_mx(), (), id="chain-no-mx"),
 ])
-def test_recipient_address_is_never_rewritten(source: str, pins: tuple[str, ...]) -> None:
+def test_recipient_address_is_never_rewritten(source: ScenarioSpec | str, pins: tuple[str, ...]) -> None:
     """MTA-FACTS Q1 and Q10 Postfix: no DNS-based address canonicalisation anywhere; the
     recipient stays user@original, also behind a CNAME chain (§6: RCPT TO stayed
     student@wa-students.org)."""
-    delivery = trace(district() if source == "district" else source, MTA, pins=pins)
+    delivery = trace(source, MTA, pins=pins)
     assert delivery.envelope_recipient == delivery.recipient
     assert f"to=<{delivery.recipient}>" in log_text(delivery)
 
@@ -165,6 +168,18 @@ def test_nxdomain_still_asks_a_and_aaaa_then_bounces_5_4_4() -> None:
     assert delivery.dsn == "5.4.4"
     assert delivery.reason == ("Host or domain name not found. Name service error for "
                                "name=retired.example.com type=AAAA: Host not found")
+    assert delivery.attempts == ()
+
+
+def test_dangling_cname_is_host_not_found_and_bounces() -> None:
+    """MTA-FACTS Q1 notes Postfix: a dangling CNAME (NXDOMAIN with the chain) is HOST_NOT_FOUND for
+    glibc: DNS_NOTFOUND, A and AAAA of the original also fail, bounce 5.4.4."""
+    delivery = trace("dangling-cname", MTA)
+    assert questions(delivery) == [
+        ("lists.example.com", "MX"), ("lists.example.com", "A"), ("lists.example.com", "AAAA"),
+    ]
+    assert str(delivery.outcome) == "bounced"
+    assert delivery.dsn == "5.4.4"
     assert delivery.attempts == ()
 
 
@@ -340,6 +355,28 @@ def test_self_as_backup_mx_truncates_the_list() -> None:
     assert "127.0.0.1" not in tried(delivery)
     assert tried(delivery) == ["192.0.2.10"]
     assert str(delivery.outcome) == "deferred"
+
+
+def test_self_as_backup_with_no_better_mx_is_unable_to_find_primary_relay() -> None:
+    """MTA-FACTS Q5 Postfix: self is a backup MX and nothing more preferred resolves ->
+    `unable to find primary relay for <d>` (4.4.4), not "loops back to myself"."""
+    spec = scenario("""
+        recipient: user@example.com
+        zones:
+          example.com: |
+            $TTL 3600
+            @   MX  10 gone.example.com.
+            @   MX  20 mx.example.com.
+            mx  A   127.0.0.1
+        hosts:
+          default:
+            smtp: accept
+        """)
+    delivery = trace(spec, MTA)
+    assert delivery.attempts == ()
+    assert str(delivery.outcome) == "deferred"
+    assert delivery.dsn == "4.4.4"
+    assert delivery.reason == "unable to find primary relay for example.com"
 
 
 # ---- Q6: the MX hosts' own address lookups -------------------------------------------------

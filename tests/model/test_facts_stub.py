@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
@@ -21,6 +20,7 @@ from mxsim.mta.profiles import make_profile
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer, glibc_status, libasr_status
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario import load_scenario
+from mxsim.transport.base import DnsReply
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World
 
@@ -29,7 +29,7 @@ MX = dns.rdatatype.MX
 CNAME_ONLY = ("example.org. 300 CNAME target.example.net.",)
 
 
-def message(rcode: dns.rcode.Rcode, records: tuple[str, ...] = ()) -> dns.message.Message:
+def message(rcode: dns.rcode.Rcode, records: tuple[str, ...] = ()) -> DnsReply:
     return reply(NAME, MX, rcode, *records)
 
 
@@ -145,7 +145,7 @@ def test_refused_is_retried_by_glibc_only(mta: str, expected: int) -> None:
     REFUSED to the caller at once."""
     asked: list[str] = []
 
-    def refusing(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> dns.message.Message:
+    def refusing(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> DnsReply:
         asked.append(dns.rdatatype.to_text(qtype))
         return reply(qname, qtype, dns.rcode.REFUSED)
 
