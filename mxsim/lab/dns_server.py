@@ -16,7 +16,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import cast
 
-import dns.exception
 import dns.flags
 import dns.message
 import dns.opcode
@@ -151,7 +150,7 @@ class DnsService:
             counters.udp += 1
         try:
             query = dns.message.from_wire(wire)
-        except dns.exception.DNSException:
+        except Exception:  # dnspython's FormError mostly, but any parse failure is FORMERR
             counters.formerr += 1
             reply = formerr_for(wire)
             return Outcome(reply) if reply is not None else SILENCE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import dns.flags
 import dns.message
@@ -129,3 +130,21 @@ def test_responses_are_not_answered() -> None:
     query = dns.message.make_query("accept.example.org", "A")
     query.flags |= dns.flags.QR
     assert service.answer(service.map.lab("192.0.2.53"), query.to_wire(), tcp=False).wire is None
+
+
+def test_random_bytes_never_break_the_service() -> None:
+    world = World(load_scenario("wa-students-2017"))
+    service = DnsService(world, AddressMap.build(world))
+    lab = service.map.lab("216.40.47.26")
+    valid = dns.message.make_query("wa-students.org", "MX", use_edns=0).to_wire()
+    rng = random.Random(5)
+    for _ in range(2000):
+        if rng.random() < 0.5:
+            wire = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+        else:  # a real query with a few bytes flipped: deeper into the parser
+            mutable = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                mutable[rng.randrange(len(mutable))] = rng.randrange(256)
+            wire = bytes(mutable)
+        service.answer(lab, wire, tcp=rng.random() < 0.5)
+    assert service.counters[lab].errors == 0
