@@ -14,14 +14,12 @@ from mxsim.errors import UsageError
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import deliver
 from mxsim.mta.results import Delivery
-from mxsim.mta.stub import Stub
+from mxsim.mta.stub import Ask, Stub
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.base import DnsReply, Step
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World, parse_pins
-
-GLIBC_TIMEOUT = 5.0  # resolv.conf `options timeout:` default (RES_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +40,13 @@ class TraceResult:
     deliveries: tuple[Delivery, ...]
 
 
-def emulated_ask(resolver: RecursiveResolver, stub_timeout: float):  # type: ignore[no-untyped-def]
-    """The stub's view of an emulated recursive resolver: late answers are timeouts."""
+def emulated_ask(resolver: RecursiveResolver) -> Ask:
+    """The stub's view of an emulated recursive resolver: no answer within the wait is none."""
 
-    def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[
+    def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, wait: float) -> Step[
             tuple[DnsReply | None, Resolved | None]]:
-        resolved = yield from resolver.resolve(qname, qtype)
-        if resolved.elapsed > stub_timeout:
+        resolved = yield from resolver.resolve(qname, qtype, budget=wait)
+        if resolved.timed_out:
             return None, resolved
         return resolved.response, resolved
 
@@ -70,7 +68,7 @@ def run_trace(config: TraceConfig) -> TraceResult:
     recipient = recipient_of(spec, config.recipient)
     pins = parse_pins(spec, list(config.pins))
     mtas = config.mtas or spec.mta
-    profiles = [make_profile(name, _overrides_for(name, config.overrides, mtas)) for name in mtas]
+    profiles = [make_profile(name, overrides_for(name, config.overrides, mtas)) for name in mtas]
     deliveries = []
     for profile in profiles:
         rng = random.Random(f"{config.seed}:{profile.name}")
@@ -81,13 +79,13 @@ def run_trace(config: TraceConfig) -> TraceResult:
             world.root_hints, clock, rng,
             cache=spec.resolver.cache, server_choice=spec.resolver.server_choice,
         )
-        stub = Stub(emulated_ask(resolver, GLIBC_TIMEOUT * 2), profile.library, clock.now)
+        stub = Stub(emulated_ask(resolver), profile.library, clock.now)
         deliveries.append(transport.run(deliver(profile, stub, rng, recipient, clock.now)))
     shown_pins = tuple(sorted((name.to_text(omit_final_dot=True), backend) for name, backend in pins.items()))
     return TraceResult(spec.name, config.seed, shown_pins, tuple(deliveries))
 
 
-def _overrides_for(name: str, overrides: Mapping[str, str], mtas: tuple[str, ...]) -> dict[str, str]:
+def overrides_for(name: str, overrides: Mapping[str, str], mtas: tuple[str, ...]) -> dict[str, str]:
     """`-o PARAM=VALUE` applies to the profile that has PARAM; `-o postfix:PARAM=VALUE` to one."""
     from mxsim.mta.profiles import PROFILES
 

@@ -111,7 +111,12 @@ class StubAnswer:
 
 
 # A source of recursive answers: the model's emulated resolver, or a real one over the wire.
-Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType], Step[tuple[DnsReply | None, Resolved | None]]]
+# Called with the question and how long the library waits for an answer.
+Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType, float], Step[tuple[DnsReply | None, Resolved | None]]]
+# How long each library waits for the recursive resolver before TRY_AGAIN:
+# glibc: RES_TIMEOUT 5 s x RES_DFLRETRY 2 to the one nameserver (§2.1);
+# libasr: 5 s, 4 rounds, doubling: 5 + 10 + 20 + 40 s (§2.2).
+WAIT = {Library.GLIBC: 10.0, Library.LIBASR: 75.0}
 
 
 class Stub:
@@ -130,7 +135,7 @@ class Stub:
         response: DnsReply | None = None
         tries = self.attempts if self.library == Library.GLIBC else 1
         for _ in range(tries):
-            response, resolved = yield from self.ask(qname, qtype)
+            response, resolved = yield from self.ask(qname, qtype, WAIT[self.library])
             if resolved is not None:
                 evidence.append(resolved)
             if response is None or response.rcode() not in RETRIED_RCODES:

@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mxsim.clock import Clock
+from mxsim.names import NameKey, key
 from mxsim.resolver.cache import Cache, Negative
 from mxsim.scenario.spec import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
@@ -66,6 +67,7 @@ class Resolved:
     started: float
     elapsed: float
     upstream: tuple[Upstream, ...]
+    timed_out: bool = False  # the asker's budget ran out first: it saw no answer at all
 
     @property
     def from_cache(self) -> bool:
@@ -153,15 +155,27 @@ class RecursiveResolver:
         self.server_choice = server_choice
         self._srtt: dict[str, float] = {}
         self._no_edns: set[str] = set()
+        self._queries: dict[tuple[NameKey, dns.rdatatype.RdataType, bool], dns.message.Message] = {}
+        self._deadline: float | None = None
 
-    def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[Resolved]:
-        """Answer (qname, qtype) as a recursive resolver answers a stub."""
+    def resolve(
+        self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, budget: float | None = None
+    ) -> Step[Resolved]:
+        """Answer (qname, qtype) as a recursive resolver answers a stub.
+
+        `budget`: how long the asker waits. Past it the asker has given up (glibc after
+        timeout x attempts); the resolver stops there too rather than run on unseen.
+        """
         started = self.clock.now()
         cached = self.cache.get_message(qname, qtype, started)
         if cached is not None:
             return Resolved(qname, qtype, cached, started, 0.0, ())
+        self._deadline = started + budget if budget is not None else None
         log: list[Upstream] = []
         answer, rcode, authority = yield from self._resolve(qname, qtype, log, depth=0)
+        if self._deadline is not None and self.clock.now() >= self._deadline:
+            reply = DnsReply(dns.rcode.SERVFAIL)
+            return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(log), timed_out=True)
         reply = DnsReply(rcode, tuple(answer), tuple(authority))
         if rcode != dns.rcode.SERVFAIL:
             self.cache.put_message(qname, qtype, reply, self.clock.now())
@@ -260,7 +274,16 @@ class RecursiveResolver:
         return float(min(base * (2**failures), MAX_TIMEOUT))
 
     def _query(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, address: str) -> dns.message.Message:
-        if address in self._no_edns:
+        """A query to an authority; the model reads but never changes it, so one per question serves."""
+        plain = address in self._no_edns
+        slot = (key(name), qtype, plain)
+        query = self._queries.get(slot)
+        if query is None:
+            query = self._queries[slot] = self._make_query(name, qtype, plain)
+        return query
+
+    def _make_query(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, plain: bool) -> dns.message.Message:
+        if plain:
             query = dns.message.make_query(name, qtype, use_edns=False)
         else:
             query = dns.message.make_query(
@@ -321,6 +344,11 @@ class RecursiveResolver:
             for send in range(MAX_SENDS_PER_STEP):
                 address, server = ordered[send % len(ordered)]
                 timeout = self._timeout(address, failures.get(address, 0))
+                if self._deadline is not None:
+                    left = self._deadline - self.clock.now()
+                    if left <= 0:
+                        return _Step(_Kind.SERVFAIL)
+                    timeout = min(timeout, left)
                 result = yield from self._send(name, qtype, address, server, timeout, log)
                 if result.message is None:
                     failures[address] = failures.get(address, 0) + 1

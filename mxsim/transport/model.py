@@ -12,6 +12,9 @@ from typing import TypeVar
 
 import dns.flags
 import dns.message
+import dns.name
+import dns.rdata
+import dns.rdatatype
 
 from mxsim.clock import VirtualClock
 from mxsim.scenario.spec import SmtpKind
@@ -44,12 +47,35 @@ def parse_reply(line: str, fallback: Reply) -> Reply:
     return Reply(fallback.code, line.strip() or fallback.text)
 
 
+def _name_length(name: dns.name.Name) -> int:
+    return sum(len(label) + 1 for label in name.labels)
+
+
+def _size_bound(response: dns.message.Message) -> int:
+    """An upper bound of the wire size: names uncompressed, rdata at its own length or more."""
+    size = 12 + 11  # header, and the OPT record
+    for question in response.question:
+        size += _name_length(question.name) + 4
+    for rrset in (*response.answer, *response.authority, *response.additional):
+        owner = _name_length(rrset.name) + 10
+        for rdata in rrset:
+            size += owner + _rdata_bound(rdata)
+    return size
+
+
+def _rdata_bound(rdata: dns.rdata.Rdata) -> int:
+    names = [value for value in (getattr(rdata, slot, None) for slot in rdata.__slots__)
+             if isinstance(value, dns.name.Name)]
+    if names and rdata.rdtype != dns.rdatatype.SOA:
+        return 4 + sum(_name_length(name) for name in names)  # MX, NS, CNAME, PTR, SRV-like: 2-4 fixed bytes
+    wire = rdata.to_wire()  # A, AAAA, TXT, SOA...: exact and cheap for these
+    assert wire is not None  # without a file argument, to_wire returns the bytes
+    return len(wire)
+
+
 def _truncate_if_needed(query: dns.message.Message, response: dns.message.Message) -> dns.message.Message:
     payload = query.payload if query.edns >= 0 else PLAIN_DNS_PAYLOAD
-    records = sum(len(rrset) for rrset in (*response.answer, *response.authority, *response.additional))
-    if records < 8:  # far below any payload limit; spare the encoding
-        return response
-    if len(response.to_wire()) <= payload:
+    if _size_bound(response) <= payload or len(response.to_wire()) <= payload:
         return response
     truncated = dns.message.make_response(query)
     truncated.flags = response.flags | dns.flags.TC
@@ -107,9 +133,12 @@ class ModelTransport:
             ehlo=Reply(250, ehlo_text), starttls_offered=host.starttls,
         )
 
+    def answer(self, effect: Effect) -> DnsResult | SmtpSession:
+        """The effect's result as of now; the caller lets `result.elapsed` pass."""
+        return self.dns(effect) if isinstance(effect, DnsExchange) else self.smtp(effect)
+
     def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
-        result: DnsResult | SmtpSession
-        result = self.dns(effect) if isinstance(effect, DnsExchange) else self.smtp(effect)
+        result = self.answer(effect)
         self.clock.advance(result.elapsed)
         return result
 

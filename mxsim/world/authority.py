@@ -51,6 +51,10 @@ class ZoneData:
     def __init__(self, origin: dns.name.Name, zone: dns.zone.Zone) -> None:
         self.origin = origin
         self.zone = zone
+        # RRsets are built once: building one hashes every rdata's wire form (slow in dnspython).
+        # Callers never change them; the resolver and the countdown copy before they edit.
+        self._rrsets: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset] = {}
+        self._soa_negative: dns.rrset.RRset | None = None
         self.names: set[dns.name.Name] = set()
         self.cuts: set[dns.name.Name] = set()
         for name, node in zone.nodes.items():
@@ -63,13 +67,22 @@ class ZoneData:
                 ancestor = ancestor.parent()
         self.names.add(origin)
 
+    def rrset(self, name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
+        slot = (name, rdataset.rdtype)
+        found = self._rrsets.get(slot)
+        if found is None:
+            found = self._rrsets[slot] = _rrset(name, rdataset)
+        return found
+
     def soa_negative(self) -> dns.rrset.RRset:
-        soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
-        assert soa is not None  # delegation.complete() gave every zone one
-        rrset = _rrset(self.origin, soa)
-        # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its minimum.
-        rrset.ttl = min(soa.ttl, soa[0].minimum)
-        return rrset
+        if self._soa_negative is None:
+            soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
+            assert soa is not None  # delegation.complete() gave every zone one
+            rrset = _rrset(self.origin, soa)
+            # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its minimum.
+            rrset.ttl = min(soa.ttl, soa[0].minimum)
+            self._soa_negative = rrset
+        return self._soa_negative
 
     def cut_above(self, qname: dns.name.Name) -> dns.name.Name | None:
         """The highest delegation point between the apex (exclusive) and qname (inclusive)."""
@@ -85,7 +98,7 @@ class ZoneData:
     def referral(self, cut: dns.name.Name) -> Lookup:
         ns = self.zone.get_rdataset(cut, dns.rdatatype.NS)
         assert ns is not None
-        result = Lookup(aa=False, authority=[_rrset(cut, ns)])
+        result = Lookup(aa=False, authority=[self.rrset(cut, ns)])
         for rdata in ns:
             if rdata.target.is_subdomain(cut) or rdata.target.is_subdomain(self.origin):
                 result.additional.extend(self._addresses(rdata.target))
@@ -98,7 +111,7 @@ class ZoneData:
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype)
                 if rdataset is not None:
-                    found.append(_rrset(name, rdataset))
+                    found.append(self.rrset(name, rdataset))
         return found
 
     def _wildcard(self, qname: dns.name.Name) -> dns.name.Name | None:
@@ -133,19 +146,19 @@ class ZoneData:
                 return result
             cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
             if cname is not None and qtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
-                result.answer.append(_rrset(owner, cname))
+                result.answer.append(self.rrset(owner, cname))
                 qname = cname[0].target
                 if not qname.is_subdomain(self.origin):
                     return result
                 continue
             if qtype == dns.rdatatype.ANY:
-                result.answer.extend(_rrset(owner, rds) for rds in node.rdatasets)
+                result.answer.extend(self.rrset(owner, rds) for rds in node.rdatasets)
                 return result
             rdataset = node.get_rdataset(dns.rdataclass.IN, qtype)
             if rdataset is None:
                 result.authority.append(self.soa_negative())
                 return result
-            result.answer.append(_rrset(owner, rdataset))
+            result.answer.append(self.rrset(owner, rdataset))
             if qtype == dns.rdatatype.MX:
                 for rdata in rdataset:
                     if rdata.exchange.is_subdomain(self.origin):

@@ -145,7 +145,7 @@ def run_with_replies(
     clock = VirtualClock()
     rng = random.Random(f"{seed}:{mta}")
 
-    def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[
+    def ask(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, _wait: float) -> Step[
             tuple[DnsReply | None, Resolved | None]]:
         yield from ()  # a generator, like the emulated resolver; nothing to send
         return replies(qname, qtype), None

@@ -15,7 +15,7 @@ import pytest
 from factkit import dns_unanswered, reply, run_with_replies, trace
 
 from mxsim.clock import VirtualClock
-from mxsim.commands.trace import GLIBC_TIMEOUT, emulated_ask
+from mxsim.commands.trace import emulated_ask
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer, glibc_status, libasr_status
 from mxsim.resolver.recursive import RecursiveResolver
@@ -99,7 +99,7 @@ def stub_over_world(source: str, library: Library, attempts: int) -> tuple[Stub,
     rng = random.Random(0)
     transport = ModelTransport(world, clock, rng)
     resolver = RecursiveResolver(world.root_hints, clock, rng)
-    return Stub(emulated_ask(resolver, GLIBC_TIMEOUT * 2), library, clock.now, attempts=attempts), transport
+    return Stub(emulated_ask(resolver), library, clock.now, attempts=attempts), transport
 
 
 def ask_once(source: str, library: Library, attempts: int, name: str, rdtype: str) -> StubAnswer:

@@ -22,6 +22,7 @@ import dns.rdtypes.ANY.MX
 
 from mxsim import names
 from mxsim.mta.params import Kind, Param, Settings
+from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import (
     Attempt,
     AttemptResult,
@@ -132,6 +133,7 @@ class Profile:
     title = "RFC 5321"
     version = "RFC 5321 (2008), RFC 7505 (2015)"
     library = Library.GLIBC
+    expires_in_queue = False  # True: the queue bounces at expiry time, not at the next failed attempt
     PARAMS: tuple[Param, ...] = (
         Param("connect_timeout", Kind.DURATION, KERNEL_SYN_TIMEOUT,
               "TCP connect timeout; RFC 5321 sets none, so the kernel's SYN retries decide",
@@ -266,6 +268,30 @@ class Profile:
     def rewrite_recipient(self, local: str, domain: str, route: Route) -> str:
         return f"{local}@{route.envelope_domain or domain}"
 
+    # ---- the queue (MTA-FACTS Q9) ---------------------------------------------------------
+    def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
+        """When the queue next tries a message that was just deferred."""
+        return delivery.started + delivery.elapsed + self.settings.seconds("retry_interval")
+
+    def warn_after(self) -> float | None:
+        """Age at which the sender gets a delay warning; None: this MTA sends none."""
+        return None
+
+    def suspended(self, sender: SenderState, domain: str, now: float) -> Failure | None:
+        """A deferral decided before any lookup (Postfix's dead destination)."""
+        return None
+
+    def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
+        """Whether the sender's memory of this host rules it out for now."""
+        return False
+
+    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
+        return Failure(True, "4.4.1", f"every host for {route.domain} is waiting for its retry time")
+
+    def remember(self, sender: SenderState, delivery: Delivery) -> None:
+        """Update the sender's memory after an attempt."""
+        return None
+
     # ---- words ---------------------------------------------------------------------------
     def expiry(self) -> float:
         return self.settings.seconds("give_up_time")
@@ -301,18 +327,32 @@ def deliver(
     recipient: str,
     now: Callable[[], float],
     helo: str = HELO_NAME,
+    sender: SenderState | None = None,
 ) -> Step[Delivery]:
-    """One delivery attempt of one message: route, then try the targets in order."""
+    """One delivery attempt of one message: route, then try the targets in order.
+
+    With a `sender`, the MTA's memory across messages applies (suspended destinations,
+    hosts waiting for their retry time) and is updated afterwards.
+    """
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = dns.name.from_text(domain_text)
-    route = yield from profile.route(Context(stub, rng), domain)
+    held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
+    if held is not None:
+        route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
+    else:
+        route = yield from profile.route(Context(stub, rng), domain)
     attempts: list[Attempt] = []
     delivered: Target | None = None
     failure = route.failure
     reason = ""
+    targets = route.targets
+    if failure is None and sender is not None:
+        targets = tuple(t for t in targets if not profile.blocked(sender, t, now()))
+        if not targets:
+            failure = profile.all_blocked(route, sender)
     if failure is None:
-        for target in route.targets:
+        for target in targets:
             at = now()
             session: SmtpSession = yield profile.probe(target, helo)
             result, words = profile.judge(target, session)
@@ -341,4 +381,7 @@ def deliver(
         attempts=tuple(attempts), outcome=outcome, dsn=dsn, reason=reason, log=(),
         bounce=bounce, delivered_to=delivered, started=started, elapsed=now() - started,
     )
-    return replace(delivery, log=profile.log_lines(delivery, profile.queue_id(rng)))
+    delivery = replace(delivery, log=profile.log_lines(delivery, profile.queue_id(rng)))
+    if sender is not None:
+        profile.remember(sender, delivery)
+    return delivery

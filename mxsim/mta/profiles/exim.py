@@ -22,6 +22,7 @@ from mxsim.mta.profiles.base import (
     mx_records,
     name_text,
 )
+from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick, parse_retry_rules, retry_interval
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.transport.base import ConnectResult, SmtpSession, Step
@@ -73,6 +74,7 @@ class Exim(Profile):
     def __init__(self, overrides: dict[str, str] | None = None) -> None:
         super().__init__(overrides)
         self._ignored = [ipaddress.ip_network(n, strict=False) for n in self.settings.items("ignore_target_hosts")]
+        self._rules = parse_retry_rules(self.settings.text("retry"))
 
     # ---- routing: routers/dnslookup.c, host.c host_find_bydns -----------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
@@ -225,9 +227,45 @@ class Exim(Profile):
             return Failure(False, enhanced_code((last.reply or "").partition(" ")[2], 5) or "5.0.0", reason)
         return Failure(True, "4.0.0", reason)
 
+    # ---- the queue: retry.c, the retry database, queue runners ------------------------
+    def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
+        """The next queue run after the earliest retry time of this message's hosts."""
+        now = delivery.started + delivery.elapsed
+        waits = [sender.hosts[t.address].not_before for t in delivery.route.targets if t.address in sender.hosts]
+        if not waits:  # a routing (DNS) deferral: the same rule, from this message's first failure
+            since = now - (entry.first_failure if entry.first_failure is not None else now)
+            interval = retry_interval(self._rules, since, entry.last_interval) or self._rules[-1].interval
+            entry.last_interval = interval
+            waits = [now + interval]
+        return next_tick(max(min(waits), now), self.settings.seconds("queue_interval"))
+
+    def warn_after(self) -> float | None:
+        return self.settings.seconds("delay_warning") or None
+
+    def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
+        record = sender.hosts.get(target.address)
+        return record is not None and record.not_before > now
+
+    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
+        return Failure(True, "4.0.0", f"retry time not reached for any host for '{route.domain}'")
+
+    def remember(self, sender: SenderState, delivery: Delivery) -> None:
+        for attempt in delivery.attempts:
+            now = attempt.at + attempt.elapsed
+            if attempt.result == AttemptResult.ACCEPTED:
+                sender.hosts.pop(attempt.address, None)
+                continue
+            record = sender.hosts.get(attempt.address)
+            first = record.first_failure if record else now
+            last = record.last_interval if record else 0.0
+            interval = retry_interval(self._rules, now - first, last)
+            if interval is None:  # past the final cutoff: may be tried at every queue run
+                interval = self.settings.seconds("queue_interval")
+            sender.hosts[attempt.address] = HostRecord(first, now + interval, interval, attempt.reason)
+
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
-        return 4 * 86400.0  # the rule's final F,4d: "retry timeout exceeded" after 4 days
+        return max(rule.cutoff for rule in self._rules)  # "retry timeout exceeded" after the last cutoff
 
     def queue_id(self, rng: object) -> str:
         import random as _random

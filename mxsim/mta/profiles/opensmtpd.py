@@ -25,10 +25,12 @@ from mxsim.mta.profiles.base import (
     mx_records,
     name_text,
 )
+from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, Library
 from mxsim.transport.base import ConnectResult, SmtpSession, Step
 
+RETRY_STEP = 400.0  # scheduler_ramqueue.c: next try = creation + 400 s x n^2
 IO_TIMEOUT = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
 NO_MX = "No MX found for domain"
 NETWORK_ERROR = "Network error on destination MXs"
@@ -39,6 +41,7 @@ class OpenSmtpd(Profile):
     title = "OpenSMTPD"
     version = "OpenSMTPD 6.8.0p2 (Debian bookworm defaults)"
     library = Library.LIBASR
+    expires_in_queue = True  # the scheduler expires an envelope at creation + queue ttl
     PARAMS = (
         Param("queue_ttl", Kind.DURATION, 4 * 86400.0, "smtpd.conf `queue ttl`: expiry",
               "MTA-FACTS Q9; smtpd.h L62, config.c L64", unit="d"),
@@ -130,6 +133,18 @@ class OpenSmtpd(Profile):
         # Each failed route is disabled and the next MX tried; none left: TempFail (mta.c L1113-1146).
         return Failure(True, self.deferral_dsn(attempts[-1]), NETWORK_ERROR)
 
+    # ---- the queue: scheduler_ramqueue.c -----------------------------------------------
+    def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
+        """creation + 400 s x n^2, n the retry count, skipping slots already past (L164-184)."""
+        now = delivery.started + delivery.elapsed
+        n = max(entry.attempts, 1)
+        while entry.arrival + RETRY_STEP * n * n <= now:
+            n += 1
+        return entry.arrival + RETRY_STEP * n * n
+
+    def warn_after(self) -> float | None:
+        return self.settings.seconds("bounce_warn_interval") or None
+
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
         return self.settings.seconds("queue_ttl")
@@ -146,6 +161,9 @@ class OpenSmtpd(Profile):
                          f"address=smtp://{attempt.address}:25 host={attempt.address}")
             if attempt.result != AttemptResult.ACCEPTED:
                 lines.append(f"{stamp} mxsim smtpd[4242]: {session} {attempt.reason}")
+                # mta_route_disable: the first penalty is 15 s x 1^2 (mta.c L1335-1358).
+                lines.append(f"{stamp} mxsim smtpd[4242]: smtp-out: Disabling route [] <-> "
+                             f"{attempt.address} ({attempt.host}) for 15s")
         stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
         if delivery.delivered_to is not None:
             result, stat = "Ok", "250 2.0.0 Ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 import dns.name
 
@@ -22,7 +23,8 @@ from mxsim.mta.profiles.base import (
     mx_records,
     name_text,
 )
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.queue import QueueEntry, SenderState, next_tick
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.transport.base import ConnectResult, SmtpSession, Step
 from mxsim.units import format_duration
@@ -75,6 +77,9 @@ class Postfix(Profile):
               "MTA-FACTS Q9", unit="d"),
         Param("delay_warning_time", Kind.DURATION, 0.0, "delay warning after; 0: never",
               "MTA-FACTS Q9; mail_params.h L792-793", unit="h"),
+        Param("default_destination_concurrency_failed_cohort_limit", Kind.INT, 1,
+              "failed sessions in a row that mark a destination dead; 0: never",
+              "qmgr_queue.c qmgr_queue_throttle; LAB-NOTES (one failure suspends the domain)"),
     )
 
     # ---- routing: smtp_addr.c smtp_domain_addr -------------------------------------------
@@ -82,27 +87,37 @@ class Postfix(Profile):
         protocols = self.settings.text("inet_protocols").replace(" ", "")
         return {"ipv4": (A,), "ipv6": (AAAA,)}.get(protocols, (A, AAAA))
 
+    def _lookup(
+        self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, notes: list[str]
+    ) -> Step[tuple[StubAnswer, str | None]]:
+        """dns_lookup_x: follow CNAME-only answers; after ten, a "Name server loop" (DNS_NOTFOUND)."""
+        _first, answer = yield from ctx.follow(name, rdtype, MAX_CNAME_QUERIES)
+        cnames = answer.cnames()
+        if answer.status == Herrno.SUCCESS and not answer.records(rdtype) and cnames:
+            looped = name_text(cnames[-1][1])
+            notes.append(f"warning: dns_lookup: Name server loop for {looped}")
+            return _no_data(answer), f"Name server loop for {looped}"
+        return answer, None
+
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
-        _first, answer = yield from ctx.follow(domain, MX, MAX_CNAME_QUERIES)
+        notes: list[str] = []
+        answer, _loop = yield from self._lookup(ctx, domain, MX, notes)
         status = answer.status
         mxs = mx_records(answer)
-        if status == Herrno.SUCCESS and not mxs:
-            # Ten CNAME-only answers: "Name server loop", DNS_NOTFOUND, not an error.
-            status = Herrno.NO_DATA
         if status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY) and not self.settings.flag("ignore_mx_lookup_error"):
             return self._lookup_failure(domain, answer)
-        if status == Herrno.SUCCESS:
+        if status == Herrno.SUCCESS and mxs:
             if any(mx.is_null for mx in mxs):
                 # dns_get_answer: any empty exchange aborts the whole answer (DNS_NULLMX).
                 return Route(RouteKind.NULL_MX, name_text(domain), failure=Failure(
                     False, "5.1.0", f"Domain {name_text(domain)} does not accept mail (nullMX)"))
-            return (yield from self._mx_route(ctx, domain, mxs))
+            return (yield from self._mx_route(ctx, domain, mxs, notes))
         # DNS_NOTFOUND (NXDOMAIN, NODATA, CNAME loop): implicit MX on the ORIGINAL name.
-        targets, failure = yield from self._addresses(ctx, domain, 0, name_text(domain))
+        targets, failure = yield from self._addresses(ctx, domain, 0, name_text(domain), notes)
         if not targets:
             assert failure is not None
-            return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure)
-        return self._self_check(Route(RouteKind.IMPLICIT_MX, name_text(domain), self._order(ctx, targets)))
+            return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure, notes=tuple(notes))
+        return self._finish(ctx, Route(RouteKind.IMPLICIT_MX, name_text(domain), notes=tuple(notes)), targets, 0)
 
     def _lookup_failure(self, name: dns.name.Name, answer: StubAnswer, rdtype: str = "MX") -> Route:
         failure = self._name_service_error(name, answer, rdtype)
@@ -119,7 +134,7 @@ class Postfix(Profile):
         return Failure(False, "5.4.4", words)
 
     def _addresses(
-        self, ctx: Context, host: dns.name.Name, preference: int, logged: str
+        self, ctx: Context, host: dns.name.Name, preference: int, logged: str, notes: list[str]
     ) -> Step[tuple[list[Target], Failure | None]]:
         """smtp_host_addr / smtp_addr_one: every family in turn; the last error is kept."""
         literal = ip_literal(host)
@@ -130,11 +145,13 @@ class Postfix(Profile):
         targets: list[Target] = []
         failure: Failure | None = None
         for rdtype in self.families():
-            _first, answer = yield from ctx.follow(host, rdtype, MAX_CNAME_QUERIES)
+            answer, loop = yield from self._lookup(ctx, host, rdtype, notes)
             found = addresses_in(answer, rdtype)
             shown = self._logged_name(logged, answer, rdtype)
             targets.extend(Target(shown, address, preference, name_text(host)) for address in found)
-            if not found:
+            if loop is not None and not found:
+                failure = Failure(False, "5.4.4", loop)
+            elif not found:
                 # dns_lookup_rv keeps the last result when statuses tie: AAAA's words win.
                 status_answer = answer if answer.status != Herrno.SUCCESS else _no_data(answer)
                 failure = self._name_service_error(host, status_answer, dns.rdatatype.to_text(rdtype))
@@ -146,16 +163,16 @@ class Postfix(Profile):
         records = answer.records(rdtype)
         return name_text(records[0].name) if records else logged
 
-    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx]) -> Step[Route]:
+    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx], notes: list[str]) -> Step[Route]:
         targets: list[Target] = []
         last_failure: Failure | None = None
         soft = False
-        notes = []
         for mx in sorted(mxs, key=lambda m: m.preference):
             if ip_literal(mx.exchange) is not None:
                 notes.append(f"warning: numeric domain name in resource data of MX record for "
                              f"{name_text(domain)}: {name_text(mx.exchange)}")
-            found, failure = yield from self._addresses(ctx, mx.exchange, mx.preference, name_text(mx.exchange))
+            found, failure = yield from self._addresses(ctx, mx.exchange, mx.preference, name_text(mx.exchange),
+                                                        notes)
             targets.extend(found)
             if not found and failure is not None:
                 last_failure = failure
@@ -166,8 +183,8 @@ class Postfix(Profile):
             failure = Failure(soft, "4.4.3" if soft else last_failure.dsn, last_failure.text)
             notes.append(f"warning: no MX host for {name_text(domain)} has a valid address record")
             return Route(RouteKind.MX, name_text(domain), failure=failure, notes=tuple(notes))
-        return self._self_check(Route(RouteKind.MX, name_text(domain), self._order(ctx, targets),
-                                      notes=tuple(notes)))
+        best = min(mx.preference for mx in mxs)
+        return self._finish(ctx, Route(RouteKind.MX, name_text(domain), notes=tuple(notes)), targets, best)
 
     def _order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
         """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit (Q7)."""
@@ -182,13 +199,23 @@ class Postfix(Profile):
         limit = self.settings.integer("smtp_mx_address_limit")
         return tuple(ordered[:limit] if limit > 0 else ordered)
 
-    def _self_check(self, route: Route) -> Route:
-        """smtp_find_self: the loopback is among inet_interfaces = all (Q5)."""
-        first = route.targets[0] if route.targets else None
-        if first is not None and ipaddress.ip_address(first.address).is_loopback:
-            return Route(route.kind, route.domain, failure=Failure(
-                False, "5.4.6", f"mail for {route.domain} loops back to myself"), notes=route.notes)
-        return route
+    def _finish(self, ctx: Context, route: Route, targets: list[Target], best: int) -> Route:
+        """smtp_find_self and smtp_truncate_self, then order (smtp_addr.c L306-347, L613-625; Q5).
+
+        The loopback is one of this host's addresses (inet_interfaces = all). This host at
+        the best MX preference is a loop; as a backup MX it cuts the list at its own
+        preference, and if nothing is left the primary relay cannot be found.
+        """
+        mine = [t.preference for t in targets if ipaddress.ip_address(t.address).is_loopback]
+        if mine:
+            own = min(mine)
+            if own <= best:
+                return replace(route, failure=Failure(False, "5.4.6", f"mail for {route.domain} loops back to myself"))
+            targets = [t for t in targets if t.preference < own]
+            if not targets:
+                words = f"unable to find primary relay for {route.domain}"
+                return replace(route, failure=Failure(True, "4.4.4", words))
+        return replace(route, targets=self._order(ctx, targets))
 
     # ---- the attempt: smtp_connect.c, smtp_proto.c, smtp_trouble.c --------------------
     def connect_timeout(self) -> float:
@@ -220,6 +247,36 @@ class Postfix(Profile):
         if attempt.result in (AttemptResult.REJECTED, AttemptResult.TEMPFAIL):
             return enhanced_code((attempt.reply or "").partition(" ")[2], 4) or "4.0.0"
         return super().deferral_dsn(attempt)
+
+    # ---- the queue: qmgr_active.c, qmgr_queue.c ----------------------------------------
+    def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
+        """Sleep clamp(age, minimal, maximal backoff), then wait for a deferred-queue scan."""
+        now = delivery.started + delivery.elapsed
+        age = now - entry.arrival
+        backoff = min(max(age, self.settings.seconds("minimal_backoff_time")),
+                      self.settings.seconds("maximal_backoff_time"))
+        return next_tick(now + backoff, self.settings.seconds("queue_run_delay"))
+
+    def warn_after(self) -> float | None:
+        return self.settings.seconds("delay_warning_time") or None
+
+    def suspended(self, sender: SenderState, domain: str, now: float) -> Failure | None:
+        dead = sender.dead.get(domain)
+        if dead is None or dead[0] <= now:
+            return None
+        return Failure(True, "4.4.1", f"delivery temporarily suspended: {dead[1]}")
+
+    def remember(self, sender: SenderState, delivery: Delivery) -> None:
+        domain = delivery.recipient.rpartition("@")[2].lower()
+        now = delivery.started + delivery.elapsed
+        if delivery.outcome == Outcome.DELIVERED:
+            sender.dead.pop(domain, None)
+            return
+        cohort = self.settings.integer("default_destination_concurrency_failed_cohort_limit")
+        site_failure = delivery.outcome == Outcome.DEFERRED and not delivery.reason.startswith("delivery temporarily")
+        if cohort > 0 and site_failure:
+            # The queue is throttled, then unthrottled after minimal_backoff_time.
+            sender.dead[domain] = (now + self.settings.seconds("minimal_backoff_time"), delivery.reason)
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:

@@ -25,6 +25,7 @@ from mxsim.mta.profiles.base import (
     mx_records,
     name_text,
 )
+from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno
 from mxsim.transport.base import ConnectResult, SmtpSession, Step
@@ -52,6 +53,8 @@ class Sendmail(Profile):
               unit="h"),
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
               "MTA-FACTS Q9; debian/local/sendmail.in L57", unit="m"),
+        Param("Timeout.hoststatus", Kind.DURATION, 1800.0, "how long a failed host is skipped by later runs",
+              "MTA-FACTS Q7; Debian persists host status in /var/lib/sendmail/host_status"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
               "MTA-FACTS Q5"),
     )
@@ -158,6 +161,32 @@ class Sendmail(Profile):
         if all(a.result == AttemptResult.REJECTED for a in attempts):
             return Failure(False, "5.0.0", last.reason)
         return Failure(True, "4.0.0", last.reason)
+
+    # ---- the queue: queue runs, the host-status cache ---------------------------------
+    def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
+        """The next queue run (Debian -q10m; MinQueueAge 0): every run retries every message."""
+        now = delivery.started + delivery.elapsed
+        return next_tick(now + 1e-6, self.settings.seconds("QueueInterval"))
+
+    def warn_after(self) -> float | None:
+        return self.settings.seconds("Timeout.queuewarn") or None
+
+    def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
+        record = sender.hosts.get(target.address)
+        return record is not None and record.not_before > now
+
+    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
+        reasons = [sender.hosts[t.address].reason for t in route.targets if t.address in sender.hosts]
+        return Failure(True, "4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
+
+    def remember(self, sender: SenderState, delivery: Delivery) -> None:
+        wait = self.settings.seconds("Timeout.hoststatus")
+        for attempt in delivery.attempts:
+            now = attempt.at + attempt.elapsed
+            if attempt.result == AttemptResult.ACCEPTED:
+                sender.hosts.pop(attempt.address, None)
+            else:
+                sender.hosts[attempt.address] = HostRecord(now, now + wait, wait, attempt.reason)
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:

@@ -1,0 +1,325 @@
+"""`mxsim replay`: many messages per MTA, each to the end of its life, on a virtual clock.
+
+Messages arrive over a window and share their sender's resolver (its cache keeps a
+broken answer for the CNAME's TTL) and their sender's memory of hosts. Farms draw a
+backend per query. Each message is retried on its MTA's schedule until it is delivered
+or bounced (MTA-FACTS Q9), and only tallies are kept.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fnmatch import fnmatchcase
+
+from mxsim.clock import VirtualClock
+from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
+from mxsim.commands.trace import emulated_ask, overrides_for, recipient_of
+from mxsim.errors import UsageError
+from mxsim.mta.profiles import make_profile
+from mxsim.mta.profiles.base import Profile, deliver
+from mxsim.mta.queue import QueueEntry, SenderState
+from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
+from mxsim.mta.stub import Stub
+from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.scenario.spec import ScenarioSpec
+from mxsim.transport.base import Step
+from mxsim.transport.model import ModelTransport
+from mxsim.transport.simulation import Simulation
+from mxsim.units import format_duration
+from mxsim.world import World, parse_pins
+
+
+class ArrivalProcess(StrEnum):
+    UNIFORM = "uniform"  # evenly spaced over the window
+    POISSON = "poisson"  # exponential gaps at rate messages / window
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    specs: tuple[ScenarioSpec, ...]
+    messages: int = 1000
+    mtas: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    seed: int = 0
+    arrival: float = 3600.0  # the window over which messages arrive, seconds
+    process: ArrivalProcess = ArrivalProcess.UNIFORM
+    resolvers: int = 1  # senders, each with its own resolver, cache and MTA memory
+    pins: tuple[str, ...] = ()
+    recipient: str | None = None
+    first_attempt_only: bool = False  # stop after one attempt: a deferral stays "queued"
+    horizon: float | None = None  # stop the clock here: what is left is "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class MtaReplay:
+    """What happened to one scenario's messages under one MTA."""
+
+    mta: str
+    mta_version: str
+    messages: int
+    delivered_expected: int
+    delivered_elsewhere: int
+    bounced: int
+    queued: int
+    first_attempt_success: int
+    warned: int
+    attempts: int
+    delay_p50: float | None
+    delay_p95: float | None
+    delay_max: float | None
+    bounce_texts: tuple[tuple[str, int], ...]
+    paths: tuple[tuple[str, int], ...]
+    gates: tuple[Gate, ...]
+
+    def share(self, count: int) -> float:
+        return count / self.messages if self.messages else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(gate.passed for gate in self.gates)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioReplay:
+    scenario: str
+    description: str
+    deliver_to: tuple[str, ...]
+    results: tuple[MtaReplay, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    seed: int
+    messages: int
+    arrival: float
+    process: ArrivalProcess
+    resolvers: int
+    scenarios: tuple[ScenarioReplay, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.scenarios)
+
+
+def arrivals(count: int, window: float, process: ArrivalProcess, rng: random.Random) -> list[float]:
+    if count <= 0:
+        return []
+    if process == ArrivalProcess.UNIFORM or window <= 0:
+        step = window / count
+        return [i * step for i in range(count)]
+    rate = count / window
+    times, now = [], 0.0
+    for _ in range(count):
+        times.append(now)
+        now += rng.expovariate(rate)
+    return times
+
+
+def expected(patterns: tuple[str, ...], delivery: Delivery) -> bool:
+    target = delivery.delivered_to
+    if target is None:
+        return False
+    names = (target.host.lower(), target.mx.lower(), target.address)
+    return any(fnmatchcase(name, pattern.lower().rstrip(".")) for pattern in patterns for name in names)
+
+
+def attempt_label(delivery: Delivery) -> str:
+    """One attempt in a path: how the MTA routed, and where it ended."""
+    route = delivery.route
+    via_cname = bool(delivery.dns) and bool(delivery.dns[0].cnames())
+    kind = {
+        RouteKind.MX: "MX", RouteKind.IMPLICIT_MX: "no MX→address", RouteKind.NULL_MX: "null MX",
+        RouteKind.FAILED: "no route",
+    }[route.kind]
+    if via_cname:
+        kind = "MX→CNAME chain→address" if route.kind == RouteKind.IMPLICIT_MX else f"CNAME→{kind}"
+    if delivery.delivered_to is not None:
+        return f"{kind} {delivery.delivered_to.host}"
+    if delivery.attempts:
+        last = delivery.attempts[-1]
+        return f"{kind} {last.host} {last.result.value}"
+    reason = delivery.reason if len(delivery.reason) <= 60 else delivery.reason[:57] + "..."
+    return f"{kind}: {reason}"
+
+
+class _Path:
+    """A message's attempts as labels, repeats folded ("x3"), kept short."""
+
+    __slots__ = ("labels",)
+
+    def __init__(self) -> None:
+        self.labels: list[list[str | int]] = []
+
+    def add(self, label: str) -> None:
+        if self.labels and self.labels[-1][0] == label:
+            self.labels[-1][1] = int(self.labels[-1][1]) + 1
+        else:
+            self.labels.append([label, 1])
+
+    def text(self) -> str:
+        parts = [f"{label} ×{count}" if int(count) > 1 else str(label) for label, count in self.labels]
+        if len(parts) > 6:
+            parts = [*parts[:3], "…", *parts[-2:]]
+        return " then ".join(parts)
+
+
+class _MtaRun:
+    """One scenario under one MTA: the event loop and its tallies."""
+
+    def __init__(self, spec: ScenarioSpec, profile: Profile, config: ReplayConfig, recipient: str) -> None:
+        self.spec = spec
+        self.profile = profile
+        self.config = config
+        self.recipient = recipient
+        self.rng = random.Random(f"{config.seed}:{spec.name}:{profile.name}")
+        self.clock = VirtualClock()
+        self.world = World(spec, parse_pins(spec, list(config.pins)))
+        self.transport = ModelTransport(self.world, self.clock, self.rng)
+        self.sim = Simulation(self.transport)
+        self.senders = [
+            (RecursiveResolver(self.world.root_hints, self.clock, self.rng, cache=spec.resolver.cache,
+                               server_choice=spec.resolver.server_choice), SenderState())
+            for _ in range(max(1, config.resolvers))
+        ]
+        self.delays = DelayHistogram()
+        self.paths = CappedCounter()
+        self.bounces = CappedCounter()
+        self.counts = {"expected": 0, "elsewhere": 0, "bounced": 0, "queued": 0, "first": 0, "warned": 0,
+                       "attempts": 0}
+        self.warn_after = profile.warn_after()
+        self._progress: Callable[[int], None] | None = None
+
+    def run(self, progress: Callable[[int], None] | None = None) -> MtaReplay:
+        times = arrivals(self.config.messages, self.config.arrival, self.config.process, self.rng)
+        self._progress = progress
+        for index, at in enumerate(times):
+            self._schedule(index, QueueEntry(arrival=at), _Path(), at)
+        self.sim.run()
+        return self._result()
+
+    def _schedule(self, index: int, entry: QueueEntry, path: _Path, at: float) -> None:
+        resolver, sender = self.senders[index % len(self.senders)]
+
+        def start() -> Step[Delivery]:
+            stub = Stub(emulated_ask(resolver), self.profile.library, self.clock.now)
+            return deliver(self.profile, stub, self.rng, self.recipient, self.clock.now, sender=sender)
+
+        self.sim.spawn(at, start, lambda delivery: self._after(index, entry, path, delivery))
+
+    def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
+        _resolver, sender = self.senders[index % len(self.senders)]
+        entry.attempts += 1
+        self.counts["attempts"] += 1
+        path.add(attempt_label(delivery))
+        now = delivery.started + delivery.elapsed
+        age = now - entry.arrival
+        if delivery.outcome == Outcome.DELIVERED:
+            if expected(self.spec.expect.deliver_to, delivery):
+                self.counts["expected"] += 1
+                self.counts["first"] += entry.attempts == 1
+            else:
+                self.counts["elsewhere"] += 1
+            self.delays.add(age)
+            self._finish(path, age)
+            return
+        if delivery.outcome == Outcome.BOUNCED:
+            self._bounce(path, delivery.bounce, age)
+            return
+        if entry.first_failure is None:
+            entry.first_failure = now
+        if self.config.first_attempt_only:
+            self._queued(path)
+            return
+        lifetime = self.profile.expiry()
+        if age >= lifetime:
+            self._bounce(path, self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True), age)
+            return
+        retry = self.profile.retry_at(entry, delivery, sender)
+        if self.profile.expires_in_queue and retry >= entry.arrival + lifetime:
+            expiry_text = self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True)
+            self.sim.call_at(entry.arrival + lifetime, lambda: self._bounce(path, expiry_text, lifetime))
+            return
+        if self.config.horizon is not None and retry > self.config.horizon:
+            self._queued(path)
+            return
+        self._schedule(index, entry, path, retry)
+
+    def _finish(self, path: _Path, age: float) -> None:
+        self.paths.add(path.text())
+        if self.warn_after is not None and age > self.warn_after:
+            self.counts["warned"] += 1
+        if self._progress is not None:
+            self._progress(1)
+
+    def _bounce(self, path: _Path, text: str, age: float) -> None:
+        self.counts["bounced"] += 1
+        self.bounces.add(text)
+        path.add("bounced")
+        self._finish(path, age)
+
+    def _queued(self, path: _Path) -> None:
+        self.counts["queued"] += 1
+        path.add("still queued")
+        self.paths.add(path.text())
+        if self._progress is not None:
+            self._progress(1)
+
+    def _result(self) -> MtaReplay:
+        c = self.counts
+        messages = self.config.messages
+        return MtaReplay(
+            mta=self.profile.name, mta_version=self.profile.version, messages=messages,
+            delivered_expected=c["expected"], delivered_elsewhere=c["elsewhere"], bounced=c["bounced"],
+            queued=c["queued"], first_attempt_success=c["first"], warned=c["warned"], attempts=c["attempts"],
+            delay_p50=self.delays.percentile(0.50), delay_p95=self.delays.percentile(0.95),
+            delay_max=self.delays.maximum if self.delays.count else None,
+            bounce_texts=self.bounces.ranked(), paths=self.paths.ranked(),
+            gates=self._gates(c["expected"] / messages if messages else 0.0),
+        )
+
+    def _gates(self, success: float) -> tuple[Gate, ...]:
+        gates = []
+        expect = self.spec.expect
+        if expect.min_success is not None:
+            gates.append(Gate("min_success", success >= expect.min_success, f">= {expect.min_success:.2%}",
+                              f"{success:.2%}"))
+        if expect.max_delay is not None:
+            p95 = self.delays.percentile(0.95)
+            observed = format_duration(p95) if p95 is not None else "nothing delivered"
+            gates.append(Gate("max_delay", p95 is not None and p95 <= expect.max_delay,
+                              f"p95 <= {format_duration(expect.max_delay)}", observed))
+        return tuple(gates)
+
+
+def _failure(delivery: Delivery) -> Failure:
+    return Failure(True, delivery.dsn, delivery.reason)
+
+
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+def run_replay(config: ReplayConfig, progress: Progress | None = None) -> ReplayResult:
+    """Every scenario under every MTA; `progress(label, total)` returns a per-message tick."""
+    if config.messages < 1:
+        raise UsageError("--messages must be at least 1")
+    if config.resolvers < 1:
+        raise UsageError("--resolvers must be at least 1")
+    scenarios = []
+    for spec in config.specs:
+        recipient = recipient_of(spec, config.recipient)
+        mtas = config.mtas or spec.mta
+        runs = []
+        for name in mtas:
+            profile = make_profile(name, overrides_for(name, config.overrides, mtas))
+            tick = progress(f"{spec.name} · {name}", config.messages) if progress else None
+            runs.append(_MtaRun(spec, profile, config, recipient).run(tick))
+        scenarios.append(ScenarioReplay(spec.name, spec.description, spec.expect.deliver_to, tuple(runs)))
+    return ReplayResult(config.seed, config.messages, config.arrival, config.process, config.resolvers,
+                        tuple(scenarios))

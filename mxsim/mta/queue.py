@@ -1,0 +1,91 @@
+"""What an MTA remembers between attempts: a queued message, and the sender's memory of hosts.
+
+MTA-FACTS Q9 gives each MTA's schedule; the profiles turn it into `retry_at`. Some
+memory is shared by all messages of one sender, and it is what makes MTAs differ over
+time: Exim's retry database (a host in its retry wait is skipped: "retry time not
+reached for any host"), Sendmail's host-status cache (Timeout.hoststatus), Postfix's
+dead destination (after a failed cohort the destination is suspended for
+minimal_backoff_time and other messages are deferred "delivery temporarily suspended").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from mxsim.errors import ParameterError
+from mxsim.units import parse_duration
+
+
+@dataclass(slots=True)
+class QueueEntry:
+    """One message in one sender's queue."""
+
+    arrival: float
+    attempts: int = 0  # delivery attempts made (including ones that found every host blocked)
+    first_failure: float | None = None
+    last_interval: float = 0.0  # for geometric retry rules
+
+
+@dataclass(slots=True)
+class HostRecord:
+    first_failure: float
+    not_before: float
+    last_interval: float
+    reason: str
+
+
+@dataclass(slots=True)
+class SenderState:
+    """One MTA instance's memory across its messages."""
+
+    hosts: dict[str, HostRecord] = field(default_factory=dict)  # by address
+    dead: dict[str, tuple[float, str]] = field(default_factory=dict)  # domain -> (until, reason)
+
+
+def next_tick(when: float, interval: float) -> float:
+    """The first queue run at or after `when`, runs every `interval` seconds from time 0."""
+    if interval <= 0:
+        return when
+    return math.ceil(when / interval - 1e-9) * interval
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule:
+    """One item of an Exim retry rule: F,<cutoff>,<interval> or G,<cutoff>,<interval>,<factor>."""
+
+    kind: str  # "F" fixed, "G" geometric
+    cutoff: float  # seconds since the first failure
+    interval: float
+    factor: float = 1.0
+
+
+def parse_retry_rules(text: str) -> tuple[RetryRule, ...]:
+    """`F,2h,15m; G,16h,1h,1.5; F,4d,6h` (Exim spec, "Retry rules")."""
+    rules = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        fields = [f.strip() for f in item.split(",")]
+        try:
+            if fields[0] == "F" and len(fields) == 3:
+                rules.append(RetryRule("F", parse_duration(fields[1]), parse_duration(fields[2])))
+            elif fields[0] == "G" and len(fields) == 4:
+                rules.append(RetryRule("G", parse_duration(fields[1]), parse_duration(fields[2]), float(fields[3])))
+            else:
+                raise ValueError("expected F,<cutoff>,<interval> or G,<cutoff>,<interval>,<factor>")
+        except (ValueError, IndexError) as error:
+            raise ParameterError(f"retry rule {item!r}: {error}") from None
+    if not rules:
+        raise ParameterError(f"retry rule {text!r}: no items")
+    return tuple(rules)
+
+
+def retry_interval(rules: tuple[RetryRule, ...], since_first: float, last_interval: float) -> float | None:
+    """The wait after a failure `since_first` seconds after the first one; None past the last cutoff."""
+    for rule in rules:
+        if since_first < rule.cutoff:
+            if rule.kind == "G":
+                return rule.interval if last_interval < rule.interval else last_interval * rule.factor
+            return rule.interval
+    return None
+
+
