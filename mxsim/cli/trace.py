@@ -1,4 +1,4 @@
-"""The `mxsim` command line: thin commands, one place that turns errors into exit codes."""
+"""`mxsim trace`, `mxsim scenarios`, `mxsim params`."""
 
 from __future__ import annotations
 
@@ -9,50 +9,16 @@ from typing import Annotated
 
 import typer
 
-from mxsim import __version__
+from mxsim.cli.app import app, fail
 from mxsim.errors import ExitCode, MxsimError
 from mxsim.mta.params import parse_overrides, read_main_cf
 from mxsim.mta.profiles import NAMES, PROFILES
 from mxsim.mta.results import Outcome
 
-app = typer.Typer(
-    name="mxsim",
-    help=(
-        "Where would mail to a domain go, under each real MTA's rules?\n\n"
-        "mxsim emulates a recursive resolver and the DNS lookups of Postfix, Exim, "
-        "OpenSMTPD and Sendmail (and plain RFC 5321) over a scenario: a small world of "
-        "zones, authoritative servers (farms included) and SMTP hosts. Start with\n\n"
-        "  mxsim trace wa-students-2017 --pin broken\n\n"
-        "and `mxsim scenarios` for the bundled worlds."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-
 
 class TraceFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-def _fail(error: MxsimError) -> typer.Exit:
-    typer.echo(f"mxsim: error: {error}", err=True)
-    return typer.Exit(int(error.exit_code))
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"mxsim {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """mxsim: a mail-delivery path simulator."""
 
 
 @app.command()
@@ -101,7 +67,7 @@ def trace(
             overrides=overrides, seed=seed, pins=tuple(pin or ()),
         ))
     except MxsimError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if output_format == TraceFormat.json:
         sys.stdout.write(trace_json.render(result))
     else:
@@ -134,12 +100,8 @@ def params(
     try:
         profile = make_profile(mta)
     except MxsimError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     typer.echo(profile.version)
     for param in profile.PARAMS:
         typer.echo(f"  {param.name} = {param.show(param.default)}")
         typer.echo(f"      {param.doc} [{param.source}]")
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,12 @@
+"""The `mxsim` command line: thin commands over `mxsim.commands`, rendered by `mxsim.report`."""
+
+from __future__ import annotations
+
+from mxsim.cli import trace as _trace  # noqa: F401  (registers its commands)
+from mxsim.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,45 @@
+"""The typer app and what every command shares: one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mxsim import __version__
+from mxsim.errors import MxsimError
+
+app = typer.Typer(
+    name="mxsim",
+    help=(
+        "Where would mail to a domain go, under each real MTA's rules?\n\n"
+        "mxsim emulates a recursive resolver and the DNS lookups of Postfix, Exim, "
+        "OpenSMTPD and Sendmail (and plain RFC 5321) over a scenario: a small world of "
+        "zones, authoritative servers (farms included) and SMTP hosts. Start with\n\n"
+        "  mxsim trace wa-students-2017 --pin broken\n\n"
+        "and `mxsim scenarios` for the bundled worlds."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def fail(error: MxsimError) -> typer.Exit:
+    """Print one line to stderr; the caller raises the returned Exit `from None` (no traceback)."""
+    typer.echo(f"mxsim: error: {error}", err=True)
+    return typer.Exit(int(error.exit_code))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mxsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """mxsim: a mail-delivery path simulator."""
