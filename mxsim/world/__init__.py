@@ -17,11 +17,11 @@ import dns.rrset
 
 from mxsim.errors import UsageError
 from mxsim.scenario.spec import HostSpec, ScenarioSpec, ServerSpec
-from mxsim.world.authority import AuthoritativeServer, Served, ZoneData
+from mxsim.world.authority import AuthoritativeServer, Draw, Served, ZoneData
 from mxsim.world.delegation import Delegations, complete
 from mxsim.world.smtp_hosts import HostTable
 
-__all__ = ["AuthoritativeServer", "Served", "World", "parse_pins"]
+__all__ = ["AuthoritativeServer", "Draw", "Served", "World", "parse_pins"]
 
 
 def parse_pins(spec: ScenarioSpec, pins: list[str] | None) -> dict[dns.name.Name, str]:

@@ -169,6 +169,14 @@ class ZoneData:
 
 
 @dataclass(frozen=True, slots=True)
+class Draw:
+    """A server's random choice for one query (`AuthoritativeServer.draw`)."""
+
+    backend: BackendSpec | None
+    dropped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
     """What one query to one server address did. `message` None: never answered."""
 
@@ -245,7 +253,29 @@ class AuthoritativeServer:
         now: float,
         rng: random.Random,
     ) -> Served:
+        return self.build(self.draw(rng), query, address=address, tcp=tcp, now=now)
+
+    def draw(self, rng: random.Random) -> Draw:
+        """The per-query random part: which backend answers, and whether it drops the query.
+
+        Split from `build` so that the lab can draw for every query (seeded, as the
+        model does) and reuse the answer bytes it built before for that backend.
+        """
         backend = self.choose_backend(rng)
+        dropped = backend is not None and backend.drop > 0 and rng.random() < backend.drop
+        return Draw(backend, dropped)
+
+    def build(
+        self,
+        drawn: Draw,
+        query: dns.message.Message,
+        *,
+        address: str,
+        tcp: bool,
+        now: float,
+    ) -> Served:
+        """The answer of the drawn backend to `query`: no randomness here."""
+        backend = drawn.backend
         name = backend.name if backend else None
         nsid = backend.nsid if backend and backend.nsid else self.spec.nsid
         delay = backend.delay if backend else 0.0
@@ -253,7 +283,7 @@ class AuthoritativeServer:
         def served(message: dns.message.Message | None, *, tcp_refused: bool = False) -> Served:
             return Served(message, delay, self.spec.name, address, name, nsid, tcp_refused)
 
-        if backend is not None and backend.drop > 0 and rng.random() < backend.drop:
+        if drawn.dropped:
             return served(None)
         if tcp and backend is not None and not backend.tcp:
             return Served(None, 0.0, self.spec.name, address, name, nsid, tcp_refused=True)
