@@ -12,11 +12,20 @@ questions get the same kinds of answers as in the model, and a dual-stack client
 (Linux's default for AF_INET6 sockets) connects through the mapped form to the IPv4
 listener. `connectable()` turns such an answer back into a plain IPv4 address for
 clients that are not dual-stack.
+
+Inside a network namespace that the lab made (`lab up --netns`), the map can instead be
+the identity (`AddressMap.identity`): every server and host listens on its real address,
+added to the namespace's `lo`, and answers go out unchanged. That namespace has no
+other interface, so real addresses there reach nothing but the lab; this is more
+faithful for real MTAs (an MX written as an IP literal, AAAA records as written).
+`inside_namespace` marks such a map, and every user of it checks that it runs in a
+namespace other than the host's (`in_private_namespace`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +65,17 @@ def ensure_loopback(address: str) -> str:
             f"the lab binds and sends only inside 127.0.0.0/8; refusing {address}"
         )
     return str(ip)
+
+
+def in_private_namespace() -> bool:
+    """Whether this process runs in a network namespace other than init's (pid 1's).
+
+    Where /proc/1 cannot be read the answer is no: the safe side.
+    """
+    try:
+        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return False
 
 
 def connectable(address: str) -> str:
@@ -107,13 +127,16 @@ class UnmappedAddressError(LabSafetyError):
 class AddressMap:
     """real address <-> loopback address, and the rewriting of address records."""
 
-    def __init__(self, entries: Iterable[MappedAddress]) -> None:
+    def __init__(self, entries: Iterable[MappedAddress], *, inside_namespace: bool = False) -> None:
         self.entries: tuple[MappedAddress, ...] = tuple(entries)
+        self.inside_namespace = inside_namespace
         self._lab: dict[str, str] = {}
         self._real: dict[str, str] = {}
         for entry in self.entries:
             real = str(ipaddress.ip_address(entry.real))
-            lab = ensure_loopback(entry.lab)
+            lab = str(ipaddress.ip_address(entry.lab)) if inside_namespace else ensure_loopback(entry.lab)
+            if inside_namespace and lab != real:
+                raise LabSafetyError(f"a namespace map serves real addresses as they are, not {real} -> {lab}")
             if real in self._lab or lab in self._real:
                 raise LabSafetyError(f"the address map is not one-to-one at {real} -> {lab}")
             self._lab[real] = lab
@@ -147,6 +170,19 @@ class AddressMap:
         ]
         return cls(entries)
 
+    @classmethod
+    def identity(cls, world: World) -> AddressMap:
+        """Every address as itself, for a lab inside its own network namespace."""
+        servers = {
+            str(ipaddress.ip_address(a)) for spec in world.server_specs() for a in spec.addresses
+        }
+        hosts = {str(ipaddress.ip_address(a)) for a in world.hosts.addresses()}
+        entries = [
+            MappedAddress(real, real, dns=real in servers, smtp=real in hosts)
+            for real in sorted(servers | hosts, key=_sort_key)
+        ]
+        return cls(entries, inside_namespace=True)
+
     def lab(self, real: str) -> str:
         """The loopback address standing for a real one."""
         try:
@@ -157,8 +193,10 @@ class AddressMap:
     def real(self, lab: str) -> str:
         """The real-world address a loopback address stands for."""
         try:
+            if self.inside_namespace:
+                return self._real[str(ipaddress.ip_address(lab))]
             return self._real[ensure_loopback(lab)]
-        except KeyError as error:
+        except (KeyError, ValueError) as error:
             raise UnmappedAddressError(f"{lab} is not a lab address") from error
 
     def dns_addresses(self) -> list[MappedAddress]:
@@ -186,9 +224,39 @@ class AddressMap:
 
     def rewrite_message(self, message: dns.message.Message) -> None:
         """Serve address records as lab addresses, in every section, in place."""
+        if self.inside_namespace:
+            return
         message.answer = [self.rewrite_rrset(rrset) for rrset in message.answer]
         message.authority = [self.rewrite_rrset(rrset) for rrset in message.authority]
         message.additional = [self.rewrite_rrset(rrset) for rrset in message.additional]
+
+    def real_rdata(self, rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
+        """The inverse of `rewrite_rdata`: a lab answer's address as the world wrote it."""
+        if self.inside_namespace:
+            return rdata
+        if isinstance(rdata, dns.rdtypes.IN.A.A):
+            return dns.rdtypes.IN.A.A(rdata.rdclass, rdata.rdtype, self.real(rdata.address))
+        if isinstance(rdata, dns.rdtypes.IN.AAAA.AAAA):
+            return dns.rdtypes.IN.AAAA.AAAA(rdata.rdclass, rdata.rdtype, self.real(rdata.address))
+        return rdata
+
+    def unrewrite_message(self, message: dns.message.Message) -> None:
+        """Address records of a lab answer back to real addresses, in every section, in place.
+
+        The wire transport does this so that traces over the lab show the addresses the
+        scenario wrote, as the model's do.
+        """
+        if self.inside_namespace:
+            return
+        for section in (message.answer, message.authority, message.additional):
+            for index, rrset in enumerate(section):
+                if rrset.rdtype not in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    continue
+                out = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+                for rdata in rrset:
+                    out.add(self.real_rdata(rdata), rrset.ttl)
+                out.ttl = rrset.ttl
+                section[index] = out
 
     def to_json(self) -> list[dict[str, object]]:
         return [
@@ -196,8 +264,8 @@ class AddressMap:
         ]
 
     @classmethod
-    def from_json(cls, rows: Iterable[Mapping[str, object]]) -> AddressMap:
+    def from_json(cls, rows: Iterable[Mapping[str, object]], *, inside_namespace: bool = False) -> AddressMap:
         return cls(
-            MappedAddress(str(r["real"]), str(r["lab"]), bool(r["dns"]), bool(r["smtp"]))
-            for r in rows
+            (MappedAddress(str(r["real"]), str(r["lab"]), bool(r["dns"]), bool(r["smtp"])) for r in rows),
+            inside_namespace=inside_namespace,
         )
