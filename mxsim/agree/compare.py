@@ -1,0 +1,248 @@
+"""The model's view of the same case, and the field-by-field comparison with a readable diff.
+
+Rules (issue 4): DNS questions compare as a sequence, except that the address questions
+for MX hosts of one preference form a multiset (equal preferences are shuffled); hosts
+tried compare as sets within one preference level, and where the model tried only some
+of a level (an address limit) as counts and results, with every real address drawn from
+that level; then the envelope recipient, the outcome, the DSN class, the names logged.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mxsim.agree.mtas import driver
+from mxsim.agree.observation import Observation, Question, Try
+from mxsim.commands.trace import TraceConfig, recipient_of, run_trace
+from mxsim.mta.params import read_main_cf
+from mxsim.mta.profiles import PROFILES
+from mxsim.report.trace_json import delivery_json
+from mxsim.scenario import load_scenario
+
+FIELDS = ("dns", "attempts", "envelope_recipient", "outcome", "dsn_class", "logged_names")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldResult:
+    name: str
+    agreed: bool
+    model: str
+    real: str
+    diff: tuple[str, ...] = ()
+    compared: bool = True  # False: the real side could not observe this field
+
+
+@dataclass(slots=True)
+class Comparison:
+    label: str
+    model: Observation
+    real: Observation
+    fields: list[FieldResult] = field(default_factory=list)
+    # preference level of each real address and host name, from the model's route
+    levels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def agreed(self) -> bool:
+        return all(f.agreed for f in self.fields)
+
+    def differing(self) -> list[FieldResult]:
+        return [f for f in self.fields if not f.agreed]
+
+    def render(self, *, evidence: bool = True) -> str:
+        head = "AGREED" if self.agreed else "DIFFERS"
+        lines = [f"{self.label}: {head} ({self.real.version}, {self.real.seconds:g} s)"]
+        for result in self.fields:
+            mark = "ok  " if result.agreed else "DIFF"
+            if not result.compared:
+                mark = "n/a "
+            lines.append(f"  {mark} {result.name}: model {result.model} | real {result.real}")
+            lines += [f"         {line}" for line in result.diff]
+        if evidence and not self.agreed:
+            lines.append("  real MTA log (addresses mapped back to the scenario's):")
+            lines += [f"    {line}" for line in self.real.evidence]
+        lines += [f"  note: {note}" for note in self.real.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "agreed": self.agreed, "version": self.real.version,
+            "fields": [
+                {"name": f.name, "agreed": f.agreed, "compared": f.compared, "model": f.model,
+                 "real": f.real, "diff": list(f.diff)} for f in self.fields
+            ],
+            "model": self.model.to_json(), "real": self.real.to_json(),
+        }
+
+
+def model_observation(
+    scenario: str, pins: Sequence[str], mta: str, recipient: str | None,
+    overrides: Mapping[str, str], mta_config: Path | None = None,
+) -> tuple[Observation, dict[str, int]]:
+    """`mxsim trace` for one profile with the same settings, as an Observation."""
+    spec = load_scenario(scenario)
+    chosen: dict[str, str] = {}
+    if mta_config is not None and mta == "postfix":
+        known = [p.name for p in PROFILES["postfix"].PARAMS]
+        chosen.update(read_main_cf(mta_config, known))
+    known_here = {p.name for p in PROFILES[mta].PARAMS}
+    chosen.update({k: v for k, v in overrides.items() if k in known_here})
+    result = run_trace(TraceConfig(
+        spec=spec, mtas=(mta,), recipient=recipient_of(spec, recipient),
+        overrides={f"{mta}:{k}": v for k, v in chosen.items()}, pins=tuple(pins),
+    ))
+    data = delivery_json(result.deliveries[0])
+    parsed = driver(mta).parse(list(data["log"]), str(data["recipient"]))
+    observation = Observation(
+        mta=mta, version=str(data["mta_version"]),
+        dns=[Question(_name(q["qname"]), str(q["qtype"]), q.get("rcode")) for q in data["dns"]],
+        attempts=[Try(str(a["host"]).rstrip(".").lower(), str(a["address"]), str(a["result"]))
+                  for a in data["attempts"]],
+        envelope_recipient=str(data["envelope_recipient"]), envelope_source="model",
+        outcome=str(data["outcome"]), dsn=str(data["dsn"]) if data.get("dsn") else None,
+        logged_names=parsed.names, evidence=[str(line) for line in data["log"]],
+    )
+    observation.notes = [f"route {data['route']['kind']}"]
+    return observation, _levels(data)
+
+
+def _levels(data: Mapping[str, Any]) -> dict[str, int]:
+    """Preference of every MX host name and of every address those names resolved to.
+
+    Read from the MX answers the model's MTA got (not only the route it kept, which an
+    address limit cuts short) and from the address answers of those hosts; an implicit
+    MX has preference 0.
+    """
+    levels: dict[str, int] = {}
+    for question in data["dns"]:
+        if question["qtype"] != "MX":
+            continue
+        for line in question.get("answer", []):
+            words = str(line).split()
+            if len(words) >= 6 and words[3] == "MX":
+                levels.setdefault(_name(words[5]), int(words[4]))
+    for target in data["route"]["targets"]:
+        for key in ("host", "mx"):
+            if target.get(key):
+                levels.setdefault(_name(target[key]), int(target["preference"]))
+        levels.setdefault(str(target["address"]), int(target["preference"]))
+    for question in data["dns"]:
+        level = levels.get(_name(question["qname"]))
+        if question["qtype"] not in ("A", "AAAA") or level is None:
+            continue
+        for line in question.get("answer", []):
+            words = str(line).split()
+            if len(words) >= 5 and words[3] in ("A", "AAAA"):
+                levels.setdefault(words[4], level)
+    return levels
+
+
+def _name(text: Any) -> str:
+    return str(text).rstrip(".").lower() or "."
+
+
+def _blocks(questions: Sequence[Question], levels: Mapping[str, int]) -> list[tuple[str, ...]]:
+    """The question sequence with each run of same-preference address questions as one block."""
+    out: list[tuple[str, ...]] = []
+    run_level: int | None = None
+    for question in questions:
+        level = levels.get(question.qname) if question.qtype in ("A", "AAAA") else None
+        text = question.text()
+        if level is not None and level == run_level and out:
+            out[-1] = tuple(sorted((*out[-1], text)))
+        else:
+            out.append((text,))
+        run_level = level
+    return out
+
+
+def _show_blocks(blocks: Sequence[tuple[str, ...]]) -> list[str]:
+    return [" + ".join(block) if len(block) > 1 else block[0] for block in blocks]
+
+
+def compare_dns(model: Sequence[Question], real: Sequence[Question], levels: Mapping[str, int]) -> FieldResult:
+    left, right = _blocks(model, levels), _blocks(real, levels)
+    a, b = _show_blocks(left), _show_blocks(right)
+    agreed = left == right
+    diff = () if agreed else tuple(
+        line for line in difflib.unified_diff(a, b, "model", "real", lineterm="", n=2)
+        if not line.startswith(("---", "+++"))
+    )
+    return FieldResult("dns", agreed, f"{len(model)} questions", f"{len(real)} questions", diff)
+
+
+def _attempt_runs(attempts: Sequence[Try], levels: Mapping[str, int]) -> list[tuple[int | None, list[Try]]]:
+    runs: list[tuple[int | None, list[Try]]] = []
+    for attempt in attempts:
+        level = levels.get(attempt.address)
+        if runs and runs[-1][0] == level:
+            runs[-1][1].append(attempt)
+        else:
+            runs.append((level, [attempt]))
+    return runs
+
+
+def compare_attempts(
+    model: Sequence[Try], real: Sequence[Try], levels: Mapping[str, int],
+    candidates: Mapping[int, set[str]],
+) -> FieldResult:
+    left, right = _attempt_runs(model, levels), _attempt_runs(real, levels)
+    problems: list[str] = []
+    if [level for level, _ in left] != [level for level, _ in right]:
+        problems.append(
+            f"preference levels tried: model {[lvl for lvl, _ in left]}, real {[lvl for lvl, _ in right]}"
+        )
+    for (level, m_run), (_, r_run) in zip(left, right, strict=False):
+        pool = candidates.get(level, set()) if level is not None else set()
+        m_set = Counter((t.address, t.result) for t in m_run)
+        r_set = Counter((t.address, t.result) for t in r_run)
+        if level is not None and {t.address for t in m_run} != pool:
+            # The model tried only some addresses of this level (a limit): counts, results and
+            # the pool are what can agree; which addresses were drawn is chance.
+            same = (len(m_run) == len(r_run)
+                    and Counter(t.result for t in m_run) == Counter(t.result for t in r_run)
+                    and {t.address for t in r_run} <= pool)
+            if not same:
+                problems.append(
+                    f"preference {level}: model tried {len(m_run)} of {len(pool)} "
+                    f"({_results(m_run)}), real tried {len(r_run)} ({_results(r_run)})"
+                )
+        elif m_set != r_set:
+            problems.append(f"preference {level}: model {sorted(m_set)} real {sorted(r_set)}")
+    model_text = "; ".join(t.text() for t in model) or "none"
+    real_text = "; ".join(t.text() for t in real) or "none"
+    return FieldResult("attempts", not problems, model_text, real_text, tuple(problems))
+
+
+def _results(run: Sequence[Try]) -> str:
+    return ", ".join(f"{n} {r}" for r, n in sorted(Counter(t.result for t in run).items()))
+
+
+def _simple(name: str, model: str | None, real: str | None, *, observable: bool = True) -> FieldResult:
+    if not observable:
+        return FieldResult(name, True, str(model), "not observable", compared=False)
+    return FieldResult(name, model == real, str(model), str(real))
+
+
+def compare(label: str, model: Observation, real: Observation, levels: Mapping[str, int]) -> Comparison:
+    candidates: dict[int, set[str]] = {}
+    for key, level in levels.items():
+        if key[:1].isdigit() or ":" in key:
+            candidates.setdefault(level, set()).add(key)
+    comparison = Comparison(label, model, real, levels=dict(levels))
+    comparison.fields = [
+        compare_dns(model.dns, real.dns, levels),
+        compare_attempts(model.attempts, real.attempts, levels, candidates),
+        _simple("envelope_recipient", model.envelope_recipient, real.envelope_recipient,
+                observable=real.envelope_recipient is not None),
+        _simple("outcome", model.outcome, real.outcome),
+        _simple("dsn_class", (model.dsn or "?")[:1], (real.dsn or "?")[:1],
+                observable=real.dsn is not None),
+        _simple("logged_names", ", ".join(sorted(model.logged_names)) or "none",
+                ", ".join(sorted(real.logged_names)) or "none"),
+    ]
+    return comparison

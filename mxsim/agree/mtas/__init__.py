@@ -1,0 +1,19 @@
+"""Drivers for the four real MTAs, by mxsim profile name."""
+
+from __future__ import annotations
+
+from mxsim.agree.errors import AgreeError
+from mxsim.agree.mtas.base import Driver
+from mxsim.agree.mtas.postfix import Postfix
+
+DRIVERS: dict[str, type[Driver]] = {"postfix": Postfix}
+NAMES = ("postfix", "exim", "opensmtpd", "sendmail")
+
+
+def driver(name: str) -> Driver:
+    try:
+        return DRIVERS[name.lower()]()
+    except KeyError:
+        raise AgreeError(
+            f"no real-MTA driver for {name!r} (have: {', '.join(sorted(DRIVERS))})"
+        ) from None

@@ -1,0 +1,76 @@
+"""What one delivery attempt looked like, as the agreement harness compares it.
+
+The same shape is filled from a real MTA (unbound's query log, the MTA's log, the lab's
+SMTP sinks) and from the model (`run_trace`), so the comparison is field by field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One DNS question the MTA asked its resolver, with the reply's RCODE if one came."""
+
+    qname: str  # lower case, no final dot
+    qtype: str
+    rcode: str | None = None
+
+    def text(self) -> str:
+        return f"{self.qname} {self.qtype}" + (f" -> {self.rcode}" if self.rcode else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """One connection the MTA tried: the name it used, the real address, what happened.
+
+    `result` uses the model's words (mxsim.mta.results.AttemptResult): accepted, timeout,
+    refused, banner_timeout, rejected, tempfail, closed, unreachable.
+    """
+
+    host: str
+    address: str
+    result: str
+
+    def text(self) -> str:
+        return f"{self.host} [{self.address}] {self.result}"
+
+
+@dataclass(slots=True)
+class Observation:
+    """One MTA's first delivery attempt of one message."""
+
+    mta: str
+    version: str
+    dns: list[Question] = field(default_factory=list)
+    attempts: list[Try] = field(default_factory=list)
+    envelope_recipient: str | None = None  # None: not observable (no RCPT reached a sink)
+    envelope_source: str = ""  # where it was read: "smtp sink", "log", "queue", "model"
+    outcome: str | None = None  # delivered | deferred | bounced; None: none logged in time
+    dsn: str | None = None
+    logged_names: list[str] = field(default_factory=list)  # host names the MTA logged
+    evidence: list[str] = field(default_factory=list)  # the MTA's log lines (addresses mapped)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time from submission to the logged outcome
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observation:
+        return cls(
+            mta=str(data["mta"]),
+            version=str(data["version"]),
+            dns=[Question(**q) for q in data.get("dns", [])],
+            attempts=[Try(**t) for t in data.get("attempts", [])],
+            envelope_recipient=data.get("envelope_recipient"),
+            envelope_source=str(data.get("envelope_source", "")),
+            outcome=data.get("outcome"),
+            dsn=data.get("dsn"),
+            logged_names=[str(n) for n in data.get("logged_names", [])],
+            evidence=[str(e) for e in data.get("evidence", [])],
+            notes=[str(n) for n in data.get("notes", [])],
+            seconds=float(data.get("seconds", 0.0)),
+        )

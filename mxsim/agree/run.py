@@ -1,0 +1,114 @@
+"""Parent side of one comparison: chroot ready, namespace made, worker run, model traced."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mxsim
+from mxsim.agree.chroots import ensure_chroot
+from mxsim.agree.compare import Comparison, compare, model_observation
+from mxsim.agree.errors import AgreeError
+from mxsim.agree.isolation import namespace
+from mxsim.agree.mtas import driver
+from mxsim.agree.observation import Observation
+from mxsim.commands.trace import recipient_of
+from mxsim.scenario import load_scenario
+
+WORKER_SLACK = 90.0  # lab and unbound start, MTA start and stop, beyond the MTA's own wait
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    scenario: str  # a bundled name or a file
+    pins: tuple[str, ...] = ()
+    mta: str = "postfix"
+    recipient: str | None = None
+    overrides: Mapping[str, str] | None = None  # -o NAME=VALUE, the MTA's own names
+    mta_config: Path | None = None  # a Postfix main.cf
+
+    @property
+    def label(self) -> str:
+        pins = ",".join(self.pins)
+        return f"{self.scenario}{'[' + pins + ']' if pins else ''} {self.mta}"
+
+
+def real_version(mta: str) -> str:
+    """The cached chroot's MTA package version (builds the chroot if needed)."""
+    _root, version = ensure_chroot(driver(mta).chroot)
+    return version
+
+
+def observe_real(case: Case, keep: Path | None = None) -> Observation:
+    """Run the real MTA for one case in a fresh namespace; AgreeError if it cannot run."""
+    mta = driver(case.mta)
+    spec = load_scenario(case.scenario)
+    recipient = recipient_of(spec, case.recipient)
+    root, version = ensure_chroot(mta.chroot)
+    settings = mta.model_overrides(case.overrides or {})
+    with tempfile.TemporaryDirectory(prefix="mxsim-agree-") as tmp:
+        folder = keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        request = {
+            "scenario": str(Path(spec.source).resolve()), "pins": list(case.pins), "mta": mta.name,
+            "recipient": recipient, "settings": settings,
+            "mta_config": str(case.mta_config.resolve()) if case.mta_config else None,
+            "folder": str(folder / "work"), "chroot": str(root), "version": version,
+        }
+        (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
+        result_path = folder / "result.json"
+        env = dict(os.environ)
+        package_root = str(Path(mxsim.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        with namespace() as ns, (folder / "worker.log").open("wb") as out:
+            argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "mxsim.agree.worker",
+                    str(folder / "request.json"), str(result_path)]
+            started = time.monotonic()
+            try:
+                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                               env=env, timeout=mta.wait_limit + WORKER_SLACK, check=False, cwd="/")
+            except subprocess.TimeoutExpired as error:
+                raise AgreeError(
+                    f"{case.label}: the worker ran over {mta.wait_limit + WORKER_SLACK:g} s"
+                ) from error
+            elapsed = time.monotonic() - started
+        try:
+            result = json.loads(result_path.read_text())
+        except (OSError, ValueError) as error:
+            tail = (folder / "worker.log").read_text(errors="replace")[-800:]
+            raise AgreeError(f"{case.label}: the worker left no result: {tail}") from error
+        if "error" in result:
+            raise AgreeError(f"{case.label}: {result['error']}")
+        observation = Observation.from_json(result["observation"])
+        observation.notes.append(f"worker wall time {elapsed:.1f} s")
+        return observation
+
+
+def agree(case: Case, keep: Path | None = None) -> Comparison:
+    """Real MTA and model for one case, compared field by field."""
+    real = observe_real(case, keep)
+    model, levels = model_observation(case.scenario, case.pins, case.mta, case.recipient,
+                              driver(case.mta).model_overrides(case.overrides or {}),
+                              case.mta_config)
+    return compare(case.label, model, real, levels)
+
+
+def bundled_cases(names: Sequence[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """(scenario, pins) for every bundled scenario, once per case it defines (or once)."""
+    from mxsim.scenario import bundled_scenarios
+
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for name in names or bundled_scenarios():
+        spec = load_scenario(name)
+        if spec.cases:
+            out += [(name, (case.name,)) for case in spec.cases]
+        else:
+            out.append((name, ()))
+    return out

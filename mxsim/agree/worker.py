@@ -1,0 +1,202 @@
+"""One case inside the network namespace: `python -m mxsim.agree.worker REQUEST RESULT`.
+
+Runs under `ip netns exec` (its own network and mount namespaces). Brings the lab up on
+port 53/25, starts unbound over it, mounts an overlay of the MTA's cached chroot, lets
+the MTA deliver one message, and writes what it saw as an Observation (real addresses,
+mapped back through the lab's address map). Everything it started is stopped in
+`finally` blocks; the parent also kills whatever is left in the namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mxsim.agree import unbound
+from mxsim.agree.chroots import overlay
+from mxsim.agree.errors import AgreeError
+from mxsim.agree.isolation import kill_pids
+from mxsim.agree.mtas import driver
+from mxsim.agree.mtas.base import SENDER_DOMAIN, Driver
+from mxsim.agree.observation import Observation, Question
+from mxsim.errors import MxsimError
+from mxsim.lab import AddressMap, lab_down, lab_up
+from mxsim.lab.addressmap import UnmappedAddressError
+
+SETTLE = 0.5  # after the outcome is logged, let trailing lines reach the files
+POLL = 0.2
+LAB_ADDRESS = re.compile(r"(?<![\d.])(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    scenario: str
+    pins: tuple[str, ...]
+    mta: str
+    recipient: str
+    settings: dict[str, str]
+    mta_config: str | None
+    folder: str
+    chroot: str
+    version: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            scenario=str(data["scenario"]), pins=tuple(data.get("pins", [])), mta=str(data["mta"]),
+            recipient=str(data["recipient"]), settings=dict(data.get("settings", {})),
+            mta_config=data.get("mta_config"), folder=str(data["folder"]),
+            chroot=str(data["chroot"]), version=str(data["version"]),
+        )
+
+
+def unmap(text: str, address_map: AddressMap) -> str:
+    """Lab addresses in a log line replaced by the real ones they stand for."""
+
+    def real(match: re.Match[str]) -> str:
+        try:
+            return address_map.real(match.group(0))
+        except UnmappedAddressError:
+            return match.group(0)
+
+    return LAB_ADDRESS.sub(real, text)
+
+
+def relevant(question: Question) -> str | None:
+    """Why a question is not part of the delivery being compared, or None if it is."""
+    name = question.qname
+    if name == SENDER_DOMAIN or name.endswith("." + SENDER_DOMAIN):
+        return "the harness's own sender and host name"
+    if name in ("localhost", "localhost.localdomain"):
+        return "localhost"
+    if question.qtype == "PTR" or name.endswith((".in-addr.arpa", ".ip6.arpa")):
+        return "reverse lookups of connected addresses"
+    return None
+
+
+@contextlib.contextmanager
+def lab(request: Request, folder: Path) -> Iterator[Any]:
+    info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
+                  pins=list(request.pins) or None)
+    try:
+        yield info
+    finally:
+        with contextlib.suppress(MxsimError, OSError):
+            lab_down(folder / "lab")
+
+
+def processes_in(root: Path) -> list[int]:
+    """PIDs whose root directory is the chroot: the MTA's daemons, all started by us."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "root").resolve() == root.resolve():
+                pids.append(int(entry.name))
+    return pids
+
+
+def observe(request: Request) -> Observation:
+    folder = Path(request.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mta: Driver = driver(request.mta)
+    observation = Observation(mta=mta.name, version=request.version)
+    with lab(request, folder) as info, unbound.running(info.root_hints, folder / "unbound") as resolver, \
+            overlay(Path(request.chroot), folder / "chroot") as root:
+        address_map: AddressMap = info.address_map
+        (root / "etc/resolv.conf").write_text(f"nameserver {unbound.ADDRESS}\n")
+        try:
+            mta.prepare(root, request.settings,
+                        Path(request.mta_config) if request.mta_config else None)
+            mta.start(root, folder)
+            start_mark = unbound.mark(resolver.log)
+            started = time.monotonic()
+            mta.submit(root, folder, request.recipient, uuid.uuid4().hex[:12])
+            deadline = started + mta.wait_limit
+            lines: list[str] = []
+            while time.monotonic() < deadline:
+                lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
+                if mta.finished(lines, request.recipient):
+                    break
+                time.sleep(POLL)
+            else:
+                observation.notes.append(
+                    f"no outcome logged within {mta.wait_limit:g} s of submission"
+                )
+            observation.seconds = round(time.monotonic() - started, 2)
+            time.sleep(SETTLE)
+            lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
+            asked = unbound.questions(resolver.log, start_mark)
+        finally:
+            with contextlib.suppress(MxsimError, OSError):
+                mta.stop(root, folder)
+            kill_pids(processes_in(root))
+        parsed = mta.parse(lines, request.recipient)
+        observation.attempts = parsed.attempts
+        observation.outcome = parsed.outcome
+        observation.dsn = parsed.dsn
+        observation.logged_names = parsed.names
+        observation.evidence = parsed.evidence or lines[-20:]
+        skipped: dict[str, int] = {}
+        for question in asked:
+            why = relevant(question)
+            if why is None:
+                observation.dns.append(question)
+            else:
+                skipped[why] = skipped.get(why, 0) + 1
+        for why, count in skipped.items():
+            observation.notes.append(f"left out {count} DNS question(s): {why}")
+        received = _received(info.messages, request.recipient)
+        if received is not None:
+            observation.envelope_recipient, observation.envelope_source = received, "smtp sink"
+        elif parsed.envelope_recipient is not None:
+            observation.envelope_recipient = parsed.envelope_recipient
+            observation.envelope_source = "log"
+        (folder / "mta.log").write_text("\n".join(lines) + "\n")
+    return observation
+
+
+def _received(messages: Path, recipient: str) -> str | None:
+    """The RCPT TO of the first message a lab sink recorded (ours is the only one sent)."""
+    try:
+        rows = [json.loads(line) for line in messages.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return None
+    for row in rows:
+        rcpts = row.get("rcpt_to") or row.get("recipients") or []
+        if rcpts:
+            return str(rcpts[0])
+    return None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m mxsim.agree.worker REQUEST.json RESULT.json", file=sys.stderr)
+        return 3
+    result = Path(argv[1])
+    try:
+        request = Request.from_json(json.loads(Path(argv[0]).read_text()))
+        observation = observe(request)
+        result.write_text(json.dumps({"observation": observation.to_json()}, indent=2) + "\n")
+    except (AgreeError, MxsimError) as error:
+        result.write_text(json.dumps({"error": str(error)}) + "\n")
+        return 2
+    except Exception as error:
+        traceback.print_exc()
+        result.write_text(json.dumps({"error": f"the worker failed: {error!r}"}) + "\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
