@@ -199,6 +199,17 @@ class AddressMap:
         except (KeyError, ValueError) as error:
             raise UnmappedAddressError(f"{lab} is not a lab address") from error
 
+    def bindable(self, lab: str) -> str:
+        """`lab` as an address the lab may bind or send to: 127/8, or any inside its namespace."""
+        if self.inside_namespace:
+            if not in_private_namespace():
+                raise LabSafetyError(
+                    f"refusing {lab}: this lab serves real addresses and must run inside its "
+                    "own network namespace (lab up --netns)"
+                )
+            return str(ipaddress.ip_address(lab))
+        return ensure_loopback(lab)
+
     def dns_addresses(self) -> list[MappedAddress]:
         return [entry for entry in self.entries if entry.dns]
 

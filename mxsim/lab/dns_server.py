@@ -38,7 +38,7 @@ import dns.opcode
 import dns.rcode
 
 from mxsim.clock import Clock, WallClock
-from mxsim.lab.addressmap import AddressMap, ensure_loopback
+from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.binding import bind_failure
 from mxsim.lab.connections import Connections
 from mxsim.scenario.spec import TtlMode
@@ -292,7 +292,7 @@ class UdpThread:
 
     def bind(self) -> None:
         for lab in self.service.addresses():
-            host = ensure_loopback(lab) if not self.service.map.inside_namespace else lab
+            host = self.service.map.bindable(lab)
             family = socket.AF_INET6 if ":" in host else socket.AF_INET  # v6 only in a namespace
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
@@ -390,7 +390,7 @@ class DnsListeners:
         self.udp.bind()
         self.udp.start()
         for lab in self.service.addresses():
-            host = ensure_loopback(lab) if not self.service.map.inside_namespace else lab
+            host = self.service.map.bindable(lab)
             if self.service.counters[lab].tcp_listening:
                 handler = self.connections.track(functools.partial(self._tcp, lab))
                 try:

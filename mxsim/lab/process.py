@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import mxsim
@@ -26,14 +27,20 @@ POLL = 0.05
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn_serve(state_dir: Path, log: Path) -> int:
+def adopt(child: subprocess.Popen[bytes]) -> None:
+    """Keep a child started elsewhere in the lab (unbound) so that it is reaped."""
+    _children[child.pid] = child
+
+
+def spawn_serve(state_dir: Path, log: Path, prefix: Sequence[str] = ()) -> int:
+    """Start the serve process; `prefix` is `ip netns exec NAME` for a lab in a namespace."""
     env = dict(os.environ)
     # The child must import the same mxsim as this process, installed or not.
     root = str(Path(mxsim.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     with log.open("ab") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "mxsim.lab.serve", str(state_dir)],
+            [*prefix, sys.executable, "-m", "mxsim.lab.serve", str(state_dir)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # no terminal signals: `lab up` returns, the lab stays
             env=env, cwd="/",

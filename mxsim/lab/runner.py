@@ -1,8 +1,10 @@
 """`lab up`, `lab down`, `lab status`: the lab as a detached process with a state folder.
 
 `lab_up` checks everything it can before starting anything (the scenario, the pins,
-the address map), starts `python -m mxsim.lab.serve`, and returns only once every
-socket answers; whatever fails, nothing is left running and the folder is cleaned.
+the address map, root and `ip` for a namespace, unbound for `--resolver unbound`),
+starts `python -m mxsim.lab.serve` (inside `ip netns exec NAME` with `--netns`), then
+unbound if asked, and returns only once every socket answers; whatever fails, nothing
+is left running, the namespace is gone and the folder is cleaned.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from typing import Any
 
 import dns.name
 
-from mxsim.lab import process, readiness, state
-from mxsim.lab.addressmap import DNS_NETWORK, SMTP_NETWORK, AddressMap
+from mxsim.lab import netns, process, readiness, state, unbound
+from mxsim.lab.addressmap import DNS_NETWORK, SMTP_NETWORK, AddressMap, ensure_loopback
 from mxsim.lab.dns_server import DnsService
 from mxsim.lab.errors import LabError
 from mxsim.lab.smtp_server import DROP_BY_FULL_QUEUE
 from mxsim.scenario import load_scenario
-from mxsim.scenario.spec import ScenarioSpec
+from mxsim.scenario.spec import ScenarioSpec, SmtpKind
 from mxsim.world import World, parse_pins
+
+RESOLVERS = ("none", "unbound")
 
 UP_TIMEOUT = 20.0
 POLL = 0.05
@@ -45,6 +49,23 @@ class LabInfo:
     resolv_conf: Path
     messages: Path
     smtp_modes: dict[str, str]
+    resolver: tuple[str, int] | None = None  # unbound's address and port
+    netns: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabEndpoint:
+    """What a client of a running lab needs: where everything listens, and what it serves."""
+
+    name: str
+    scenario: str
+    pins: tuple[str, ...]
+    address_map: AddressMap
+    dns_port: int
+    smtp_port: int
+    resolver: tuple[str, int] | None = None
+    netns: str | None = None
+    state_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +115,14 @@ def _check_ports(dns_port: int, smtp_port: int) -> None:
 
 
 def _existing_lab(state_dir: Path) -> None:
-    """Refuse a folder whose lab still runs; clear one whose lab is gone."""
+    """Refuse a folder whose lab still runs; clear one whose lab is gone (with its leftovers)."""
     old = state.read_json(state_dir / state.STATE)
     if old is not None and process.is_lab(int(old["pid"]), state_dir, old.get("started")):
         raise LabError(
             f"a lab already runs from {state_dir} (pid {old['pid']}); take it down first"
         )
+    if old is not None or (state_dir / state.CONFIG).exists():
+        lab_down(state_dir)
     state.remove_files(state_dir)
 
 
@@ -116,6 +139,9 @@ def _pending_sockets(
     world: World, address_map: AddressMap, ready: dict[str, Any], dns_port: int, smtp_port: int
 ) -> list[str]:
     """Sockets that do not answer yet, as `address:port/proto`."""
+    if address_map.inside_namespace or ready.get("netns"):
+        # Unreachable from out here; the child wrote ready.json after binding every socket.
+        return []
     pending = []
     dns = DnsService(world, address_map)
     pending += [f"{lab}:{dns_port}/udp" for lab in readiness.udp_unbound(dns.counters, dns_port)]
@@ -123,7 +149,7 @@ def _pending_sockets(
         if counters.tcp_listening and not readiness.tcp_listening(lab, dns_port):
             pending.append(f"{lab}:{dns_port}/tcp")
     for lab, mode in dict(ready.get("smtp_modes", {})).items():
-        if mode.startswith("refuse") or mode == DROP_BY_FULL_QUEUE:
+        if mode.startswith("refuse") or mode.startswith("drop:") or mode == DROP_BY_FULL_QUEUE:
             continue
         if not readiness.tcp_listening(lab, smtp_port):
             pending.append(f"{lab}:{smtp_port}/tcp")
@@ -154,6 +180,23 @@ def _wait_ready(
     )
 
 
+def _check_resolver(resolver: str, dns_port: int, resolver_address: str) -> None:
+    if resolver not in RESOLVERS:
+        raise LabError(f"--resolver {resolver!r}: choose one of {', '.join(RESOLVERS)}")
+    if resolver == "unbound":
+        unbound.binary()
+        ensure_loopback(resolver_address)
+        if dns_port != 53:
+            raise LabError(
+                f"--resolver unbound needs the lab's name servers on port 53, not {dns_port}: "
+                "unbound sends every query to port 53 (root hints and referrals carry no port)"
+            )
+
+
+def _drop_hosts(world: World, address_map: AddressMap) -> list[str]:
+    return [e.lab for e in address_map.smtp_addresses() if world.smtp(e.real).smtp == SmtpKind.DROP]
+
+
 def lab_up(
     spec_or_path: ScenarioSpec | str | Path,
     state_dir: str | Path,
@@ -165,55 +208,119 @@ def lab_up(
     dns_network: str = DNS_NETWORK,
     smtp_network: str = SMTP_NETWORK,
     timeout: float = UP_TIMEOUT,
+    resolver: str = "none",
+    resolver_address: str = state.RESOLVER_ADDRESS,
+    netns_name: str | None = None,
+    real_addresses: bool | None = None,
 ) -> LabInfo:
-    """Serve a scenario in a detached process; return once every socket answers."""
+    """Serve a scenario in a detached process; return once every socket answers.
+
+    `netns_name`: run everything inside a new network namespace of that name; there the
+    lab serves the scenario's real addresses (`real_addresses`, default yes) and drops
+    SYNs with iptables. `resolver="unbound"`: also start unbound over the lab's root.
+    """
     folder = Path(state_dir).resolve()
     _check_ports(dns_port, smtp_port)
+    _check_resolver(resolver, dns_port, resolver_address)
+    if netns_name is not None:
+        netns.check(netns_name)
+    real = bool(real_addresses) if real_addresses is not None else netns_name is not None
+    if real and netns_name is None:
+        raise LabError("serving real addresses needs a network namespace of the lab's own (--netns NAME)")
     spec, scenario = _scenario_file(spec_or_path)
     pin_texts = _pin_texts(spec, pins)
     world = World(spec, parse_pins(spec, pin_texts))
-    address_map = AddressMap.build(world, dns_network=dns_network, smtp_network=smtp_network)
+    if real:
+        address_map = AddressMap.identity(world)
+    else:
+        address_map = AddressMap.build(world, dns_network=dns_network, smtp_network=smtp_network)
     folder.mkdir(parents=True, exist_ok=True)
     _existing_lab(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, Any] = {
         "scenario": scenario, "name": spec.name, "pins": pin_texts, "seed": seed,
         "dns_port": dns_port, "smtp_port": smtp_port, "dns_network": dns_network,
         "smtp_network": smtp_network, "address_map": address_map.to_json(),
+        "netns": netns_name, "real_addresses": real, "firewall_drop": False,
+        "resolver_kind": resolver, "resolver_address": resolver_address,
     }
-    state.write_json(folder / state.CONFIG, config)
-    hints = [(name.to_text(), address_map.lab(address)) for name, address in world.root_hints]
-    (folder / state.ROOT_HINTS).write_text(state.root_hints_text(hints))
-    (folder / state.RESOLV_CONF).write_text(state.resolv_conf_text(dns_port))
+    state.write_json(folder / state.CONFIG, config)  # lab down can clean up from here on
     pid: int | None = None
+    resolver_proc: unbound.Unbound | None = None
     try:
-        pid = process.spawn_serve(folder, folder / state.LOG)
+        prefix: list[str] = []
+        if netns_name is not None:
+            netns.create(netns_name, [e.lab for e in address_map.entries] + [resolver_address])
+            prefix = netns.prefix(netns_name)
+            config["firewall_drop"] = netns.drop_rules(
+                netns_name, _drop_hosts(world, address_map), smtp_port
+            )
+            state.write_json(folder / state.CONFIG, config)
+        hints = [(name.to_text(), address_map.lab(address)) for name, address in world.root_hints]
+        (folder / state.ROOT_HINTS).write_text(state.root_hints_text(hints))
+        resolv = state.resolv_conf_text(dns_port, resolver_address, running=resolver == "unbound")
+        (folder / state.RESOLV_CONF).write_text(resolv)
+        if netns_name is not None:
+            netns.write_resolv_conf(netns_name, resolv)
+        pid = process.spawn_serve(folder, folder / state.LOG, prefix)
         started = process.start_time(pid)
         record = {**config, "pid": pid, "started": started, "status": "starting",
-                  "since": time.time()}
+                  "since": time.time(), "resolver": None}
         state.write_json(folder / state.STATE, record)
         ready = _wait_ready(folder, pid, world, address_map, dns_port, smtp_port, timeout)
+        if resolver == "unbound":
+            resolver_proc = unbound.start(
+                folder, resolver_address, dns_port, folder / state.ROOT_HINTS, prefix
+            )
+            record["resolver"] = resolver_proc.to_json()
         state.write_json(folder / state.STATE, {**record, "status": "running", **ready})
     except BaseException:
+        if resolver_proc is not None:
+            process.stop(resolver_proc.pid)
         if pid is not None:
             process.stop(pid)
+        if netns_name is not None:
+            netns.delete(netns_name)
         state.remove_files(folder)
         raise
     return LabInfo(
         folder, pid, scenario, dns_port, smtp_port, address_map, folder / state.ROOT_HINTS,
         folder / state.RESOLV_CONF, folder / state.MESSAGES, dict(ready.get("smtp_modes", {})),
+        (resolver_proc.address, resolver_proc.port) if resolver_proc is not None else None,
+        netns_name,
     )
+
+
+def restart_resolver(state_dir: str | Path) -> tuple[str, int]:
+    """Restart the lab's unbound: the only cache flush it needs (no unbound-control)."""
+    folder = Path(state_dir).resolve()
+    record = state.read_json(folder / state.STATE)
+    if record is None or not record.get("resolver"):
+        raise LabError(f"the lab in {folder} runs no resolver")
+    unbound.stop(record["resolver"], folder)
+    name = record.get("netns")
+    prefix = netns.prefix(str(name)) if name else []
+    fresh = unbound.start(
+        folder, str(record["resolver_address"]), int(record["dns_port"]), folder / state.ROOT_HINTS, prefix
+    )
+    state.write_json(folder / state.STATE, {**record, "resolver": fresh.to_json()})
+    return fresh.address, fresh.port
 
 
 def lab_down(state_dir: str | Path) -> LabDown:
     """Stop what `lab_up` started from this folder (also after a crash) and clean it."""
     folder = Path(state_dir).resolve()
     record = state.read_json(folder / state.STATE)
+    config = state.read_json(folder / state.CONFIG)
     if record is None:
-        if (folder / state.CONFIG).exists():  # `lab up` died between writing and spawning
+        if config is not None:  # `lab up` died between writing and spawning
+            if config.get("netns"):
+                netns.delete(str(config["netns"]))
             state.remove_files(folder)
             return LabDown(None, "already gone")
         raise LabError(f"no lab state in {folder}")
+    if record.get("resolver"):
+        unbound.stop(record["resolver"], folder)
     pid = int(record["pid"])
     if process.is_lab(pid, folder, record.get("started")):
         outcome = process.stop(pid)
@@ -222,8 +329,34 @@ def lab_down(state_dir: str | Path) -> LabDown:
     else:
         process.reap(pid)
         outcome = "already gone"
+    name = record.get("netns")
+    if name:
+        netns.delete(str(name))
     state.remove_files(folder)
     return LabDown(pid, outcome)
+
+
+def lab_endpoint(state_dir: str | Path) -> LabEndpoint:
+    """A running lab, as a client (the wire trace) needs it; an error if none runs there."""
+    folder = Path(state_dir).resolve()
+    status = lab_status(folder)
+    record = status.state
+    if record is None or not status.running:
+        raise LabError(f"no lab runs from {folder} ({'; '.join(status.notes) or 'it is gone'})")
+    resolver = record.get("resolver")
+    return LabEndpoint(
+        name=str(record["name"]),
+        scenario=str(record["scenario"]),
+        pins=tuple(record["pins"]),
+        address_map=AddressMap.from_json(
+            record["address_map"], inside_namespace=bool(record.get("real_addresses"))
+        ),
+        dns_port=int(record["dns_port"]),
+        smtp_port=int(record["smtp_port"]),
+        resolver=(str(resolver["address"]), int(resolver["port"])) if resolver else None,
+        netns=record.get("netns"),
+        state_dir=folder,
+    )
 
 
 def lab_status(state_dir: str | Path) -> LabStatus:
@@ -233,6 +366,9 @@ def lab_status(state_dir: str | Path) -> LabStatus:
         return LabStatus(folder, running=False, notes=[f"no lab state in {folder}"])
     running = process.is_lab(int(record["pid"]), folder, record.get("started"))
     notes = [] if running else [f"the lab process {record['pid']} is gone; run lab down to clean"]
+    resolver = record.get("resolver")
+    if resolver and not unbound.is_ours(int(resolver["pid"]), folder, resolver.get("started")):
+        notes.append(f"the lab's unbound (pid {resolver['pid']}) is gone; run lab down to clean")
     stats = state.read_json(folder / state.STATS)
     return LabStatus(folder, running, record, stats, notes)
 
@@ -249,6 +385,12 @@ def render_status(status: LabStatus) -> str:
         + (f", pins {' '.join(record['pins'])}" if record["pins"] else ""),
         f"  root hints {status.state_dir / state.ROOT_HINTS}, "
         f"resolv.conf {status.state_dir / state.RESOLV_CONF}",
+        *([f"  network namespace {record['netns']} (real addresses: "
+           f"{'yes' if record.get('real_addresses') else 'no'}; run clients with "
+           f"`ip netns exec {record['netns']} ...`)"] if record.get("netns") else []),
+        *([f"  resolver: unbound at {record['resolver']['address']} port {record['resolver']['port']}, "
+           f"pid {record['resolver']['pid']}, log {status.state_dir / state.UNBOUND_LOG}"]
+          if record.get("resolver") else ["  resolver: none (mxsim trace --via-lab iterates itself)"]),
         *[f"  {note}" for note in status.notes],
     ]
     stats = status.stats or {}

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from mxsim.errors import MxsimError
 from mxsim.lab import state
-from mxsim.lab.addressmap import AddressMap
-from mxsim.lab.errors import LabError
+from mxsim.lab.addressmap import AddressMap, in_private_namespace
+from mxsim.lab.errors import LabError, LabSafetyError
 from mxsim.lab.servers import LabServers, serve_world
 from mxsim.lab.smtp_session import SmtpSink
 from mxsim.scenario import load_scenario
@@ -40,9 +40,14 @@ async def serve(state_dir: Path) -> None:
         raise LabError(f"{state_dir / state.CONFIG}: missing or unreadable")
     spec = load_scenario(str(config["scenario"]))
     world = World(spec, parse_pins(spec, list(config["pins"])))
-    address_map = AddressMap.build(
-        world, dns_network=str(config["dns_network"]), smtp_network=str(config["smtp_network"])
-    )
+    if config.get("real_addresses"):
+        if not in_private_namespace():
+            raise LabSafetyError("a lab of real addresses serves only inside its own network namespace")
+        address_map = AddressMap.identity(world)
+    else:
+        address_map = AddressMap.build(
+            world, dns_network=str(config["dns_network"]), smtp_network=str(config["smtp_network"])
+        )
     if address_map.to_json() != config["address_map"]:
         raise LabError("the address map differs from the one `lab up` computed; not serving")
     stop = asyncio.Event()
@@ -52,10 +57,11 @@ async def serve(state_dir: Path) -> None:
     sink = SmtpSink(state_dir / state.MESSAGES)
     async with serve_world(
         world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
-        sink=sink,
+        sink=sink, firewall_drop=bool(config.get("firewall_drop")),
     ) as servers:
         _write_stats(state_dir, servers)
-        state.write_json(state_dir / state.READY, {"smtp_modes": servers.smtp.modes()})
+        ready = {"smtp_modes": servers.smtp.modes(), "netns": config.get("netns")}
+        state.write_json(state_dir / state.READY, ready)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), STATS_EVERY)

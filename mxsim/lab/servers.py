@@ -32,17 +32,20 @@ class LabServers:
         sink: SmtpSink | None = None,
         command_timeout: float = COMMAND_TIMEOUT,
         tarpit_hold: float = TARPIT_HOLD,
+        firewall_drop: bool = False,
+        time_scale: float = 1.0,
     ) -> None:
         self.world = world
         self.map = address_map
         self.dns_port = dns_port
         self.smtp_port = smtp_port
         self.sink = sink or SmtpSink()
-        self.dns_service = DnsService(world, address_map, seed=seed, clock=clock)
+        self.dns_service = DnsService(world, address_map, seed=seed, clock=clock, time_scale=time_scale)
         self.dns = DnsListeners(self.dns_service, dns_port)
         self.smtp = SmtpListeners(
             world, address_map, smtp_port, self.sink,
             command_timeout=command_timeout, tarpit_hold=tarpit_hold,
+            firewall_drop=firewall_drop, time_scale=time_scale,
         )
 
     async def start(self) -> None:
@@ -77,11 +80,19 @@ async def serve_world(
     sink: SmtpSink | None = None,
     command_timeout: float = COMMAND_TIMEOUT,
     tarpit_hold: float = TARPIT_HOLD,
+    firewall_drop: bool = False,
+    time_scale: float = 1.0,
 ) -> AsyncIterator[LabServers]:
-    """Serve `world` on its lab addresses in this event loop until the block ends."""
+    """Serve `world` on its lab addresses in this event loop until the block ends.
+
+    `time_scale` shrinks the scenario's delays (DNS `delay`, SMTP `slow`) as a wire
+    trace with the same scale shrinks its timeouts; `firewall_drop`: a namespace's
+    iptables rules drop SYNs to `drop` hosts, so nothing listens there.
+    """
     servers = LabServers(
         world, address_map, dns_port=dns_port, smtp_port=smtp_port, seed=seed, clock=clock,
         sink=sink, command_timeout=command_timeout, tarpit_hold=tarpit_hold,
+        firewall_drop=firewall_drop, time_scale=time_scale,
     )
     await servers.start()
     try:

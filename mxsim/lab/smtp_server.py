@@ -18,7 +18,7 @@ import functools
 import socket
 from dataclasses import dataclass, field
 
-from mxsim.lab.addressmap import AddressMap, MappedAddress, ensure_loopback
+from mxsim.lab.addressmap import AddressMap, MappedAddress
 from mxsim.lab.binding import bind_failure
 from mxsim.lab.connections import Connections
 from mxsim.lab.smtp_session import (
@@ -40,6 +40,7 @@ SYN_PROBE = 0.25  # a loopback handshake takes well under a millisecond; SYN ret
 MAX_FILLERS = 8
 
 DROP_BY_FULL_QUEUE = "drop: SYNs unanswered (a never-accepting listener with a full queue)"
+DROP_BY_FIREWALL = "drop: SYNs dropped by an iptables rule in the lab's network namespace"
 DROP_AS_TARPIT = (
     "drop emulated as tarpit: this kernel answered SYNs on a full accept queue, and a "
     "real drop needs a firewall rule inside a network namespace"
@@ -75,11 +76,15 @@ class _DropTrap:
 
 
 async def _hold_syns(lab: str, port: int) -> _DropTrap | None:
-    """A listener that leaves SYNs unanswered, or None where the kernel will not."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listener that leaves SYNs unanswered, or None where the kernel will not.
+
+    `lab` has passed `AddressMap.bindable` already.
+    """
+    family = socket.AF_INET6 if ":" in lab else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((ensure_loopback(lab), port))
+        listener.bind((lab, port))
         listener.listen(0)
     except OSError:
         listener.close()
@@ -87,7 +92,7 @@ async def _hold_syns(lab: str, port: int) -> _DropTrap | None:
     trap = _DropTrap(listener)
     loop = asyncio.get_running_loop()
     for _ in range(MAX_FILLERS):
-        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler = socket.socket(family, socket.SOCK_STREAM)
         filler.setblocking(False)
         try:
             await asyncio.wait_for(loop.sock_connect(filler, (lab, port)), SYN_PROBE)
@@ -111,8 +116,12 @@ class SmtpListeners:
         *,
         command_timeout: float = COMMAND_TIMEOUT,
         tarpit_hold: float = TARPIT_HOLD,
+        firewall_drop: bool = False,
+        time_scale: float = 1.0,
     ) -> None:
         self.world = world
+        self.firewall_drop = firewall_drop  # a namespace's iptables rules drop SYNs for us
+        self.time_scale = time_scale  # `slow` greetings shrink with the wire transport's timeouts
         self.map = address_map
         self.port = port
         self.sink = sink
@@ -138,8 +147,11 @@ class SmtpListeners:
                 raise bind_failure(error, "SMTP", entry.lab, self.port) from error
 
     async def _listen(self, entry: MappedAddress, host: HostSpec, counters: SmtpCounters) -> None:
+        if host.smtp == SmtpKind.DROP and self.firewall_drop:
+            counters.mode = DROP_BY_FIREWALL  # nothing listens; the rule never lets a SYN in
+            return
         if host.smtp == SmtpKind.DROP:
-            trap = await _hold_syns(entry.lab, self.port)
+            trap = await _hold_syns(self.map.bindable(entry.lab), self.port)
             if trap is not None:
                 self.traps.append(trap)
                 counters.mode = DROP_BY_FULL_QUEUE
@@ -150,7 +162,7 @@ class SmtpListeners:
         identity = HostIdentity(entry.lab, entry.real, counters.names)
         handler = functools.partial(self._session, entry, identity, host)
         server = await asyncio.start_server(
-            self.connections.track(handler), ensure_loopback(entry.lab), self.port,
+            self.connections.track(handler), self.map.bindable(entry.lab), self.port,
             limit=STREAM_LIMIT,
         )
         self.servers.append(server)
@@ -175,7 +187,7 @@ class SmtpListeners:
             await self._refuse_service(reply, reader, writer)
             return
         if kind == SmtpKind.SLOW:
-            await asyncio.sleep(host.delay)
+            await asyncio.sleep(host.delay * self.time_scale)
         greeting = parse_reply(host.banner or f"220 {identity.banner_host} ESMTP", Reply(220, "ESMTP"))
         if greeting.code != 220:
             await self._refuse_service(greeting, reader, writer)

@@ -10,6 +10,8 @@ Files (all written by mxsim, all removed by `lab down`):
   stats.json     the child's counters, refreshed every second
   messages.jsonl every message an accepting host received
   serve.log      the child's output
+  unbound.conf   the resolver's configuration (`--resolver unbound`)
+  unbound.log    the resolver's log: every query it got and every reply it gave
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ ERROR = "error.json"
 STATS = "stats.json"
 MESSAGES = "messages.jsonl"
 LOG = "serve.log"
-ALL_FILES = (CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG)
+UNBOUND_CONF = "unbound.conf"
+UNBOUND_LOG = "unbound.log"
+ALL_FILES = (
+    CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG, UNBOUND_CONF, UNBOUND_LOG,
+)
 
 # Reserved for a recursive resolver over the lab's root (issue 3's `--resolver`), outside
 # the /16s the address map allocates from, so it can never stand for a scenario address.
@@ -63,15 +69,18 @@ def root_hints_text(hints: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf_text(dns_port: int) -> str:
-    lines = [
-        "# resolv.conf for clients inside the mxsim lab.",
-        f"# {RESOLVER_ADDRESS} is reserved for a recursive resolver over the lab's root",
-        "# (root.hints beside this file); `lab up` does not start one yet.",
-    ]
+def resolv_conf_text(dns_port: int, resolver: str = RESOLVER_ADDRESS, running: bool = False) -> str:
+    lines = ["# resolv.conf for clients inside the mxsim lab."]
+    if running:
+        lines.append(f"# {resolver} is the lab's unbound, iterating from root.hints beside this file.")
+    else:
+        lines += [
+            f"# {resolver} is reserved for a recursive resolver over the lab's root",
+            "# (root.hints beside this file); start one with `lab up --resolver unbound`.",
+        ]
     if dns_port != 53:
         lines.append(f"# The lab's name servers listen on port {dns_port}; resolv.conf cannot say so.")
-    lines += [f"nameserver {RESOLVER_ADDRESS}", "options timeout:2 attempts:2"]
+    lines += [f"nameserver {resolver}", "options timeout:2 attempts:2"]
     return "\n".join(lines) + "\n"
 
 

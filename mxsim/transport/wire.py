@@ -1,0 +1,268 @@
+"""The wire world's transport: the engine's effects fulfilled over real sockets, in the lab.
+
+Same seam as `transport.model` (httpx's swappable transports): `run(step)` drives an
+engine generator, answering each `DnsExchange` with dnspython's async query functions
+and each `SmtpProbe` with aiosmtplib (connect, greeting, EHLO, STARTTLS if asked and
+offered, QUIT; never MAIL, RCPT or DATA). Foreign errors are mapped once, here, into
+`NetError` / `ConnectResult` by exception type (`net_error`).
+
+The engine speaks the scenario's real-world addresses. On the way out each destination
+is mapped to its lab address (`AddressMap`) and checked: inside 127.0.0.0/8, or inside
+the network namespace the lab made; on the way in, address records are mapped back, so
+traces over the lab show the addresses the scenario wrote.
+
+`time_scale` shrinks every timeout the engine asks for (tests use 0.02: a 30 s connect
+timeout waits 0.6 s), and every elapsed time is divided by it on the way back, so the
+engine's clock and the reported times stay comparable with the model's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+import aiosmtplib
+import dns.asyncquery
+import dns.edns
+import dns.exception
+import dns.message
+
+from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback, in_private_namespace
+from mxsim.lab.errors import LabSafetyError
+from mxsim.transport.base import (
+    ConnectResult,
+    DnsExchange,
+    DnsResult,
+    Effect,
+    NetError,
+    Reply,
+    SmtpProbe,
+    SmtpSession,
+    Step,
+)
+
+T = TypeVar("T")
+SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT replies, before scaling
+
+# Most specific first: the first class an exception is an instance of decides.
+_NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
+    (dns.exception.Timeout, NetError.TIMEOUT),
+    (TimeoutError, NetError.TIMEOUT),
+    (aiosmtplib.SMTPConnectTimeoutError, NetError.TIMEOUT),
+    (ConnectionRefusedError, NetError.REFUSED),
+    (ConnectionResetError, NetError.REFUSED),  # TCP RST after the handshake: a refusing farm
+    (EOFError, NetError.REFUSED),  # dnspython: the server closed a TCP stream unanswered
+    (ConnectionAbortedError, NetError.REFUSED),
+)
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
+
+
+def net_error(error: BaseException) -> NetError:
+    """How an exchange failed, by the exception's type (never its text)."""
+    for kind, mapped in _NET_ERRORS:
+        if isinstance(error, kind):
+            return mapped
+    if isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNOS:
+        return NetError.UNREACHABLE
+    if isinstance(error, dns.exception.DNSException):
+        return NetError.TIMEOUT  # an unusable reply: a resolver discards it and waits on
+    return NetError.UNREACHABLE
+
+
+def _connect_result(error: NetError) -> ConnectResult:
+    return {
+        NetError.TIMEOUT: ConnectResult.TIMEOUT,
+        NetError.REFUSED: ConnectResult.REFUSED,
+        NetError.UNREACHABLE: ConnectResult.UNREACHABLE,
+    }[error]
+
+
+class ScaledClock:
+    """Wall time since creation, divided by the time scale: the engine's seconds."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.time_scale = time_scale
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._start) / self.time_scale
+
+    def advance(self, seconds: float) -> None:
+        return None  # real time has passed already
+
+
+def _nsid(message: dns.message.Message) -> str | None:
+    for option in message.options:
+        if isinstance(option, dns.edns.NSIDOption):
+            return option.nsid.decode("utf-8", "replace")
+    return None
+
+
+class WireTransport:
+    """Fulfils engine effects over the lab's sockets; `await run(step)` drives a step."""
+
+    def __init__(
+        self,
+        address_map: AddressMap,
+        *,
+        dns_port: int = 53,
+        smtp_port: int = 25,
+        time_scale: float = 1.0,
+        clock: ScaledClock | None = None,
+        direct: Mapping[str, int] | None = None,
+    ) -> None:
+        if not 0 < time_scale <= 1:
+            raise ValueError(f"time_scale must be in (0, 1], not {time_scale}")
+        self.map = address_map
+        self.dns_port = dns_port
+        self.smtp_port = smtp_port
+        self.time_scale = time_scale
+        self.clock = clock or ScaledClock(time_scale)
+        # Lab addresses asked as they are, with their DNS port: the lab's own resolver.
+        self.direct = {ensure_loopback(a): port for a, port in (direct or {}).items()}
+
+    def destination(self, real: str) -> str:
+        """The lab address for a real one, checked against the safety rule."""
+        if real in self.direct:
+            return real
+        lab = self.map.lab(real)
+        if self.map.inside_namespace:
+            if not in_private_namespace():
+                raise LabSafetyError(
+                    f"refusing to send to {real}: this lab serves real addresses, and this "
+                    "process is not inside its network namespace"
+                )
+            return lab
+        return ensure_loopback(lab)
+
+    def _scaled(self, seconds: float) -> float:
+        return max(seconds * self.time_scale, 0.0)
+
+    def _elapsed(self, started: float) -> float:
+        return (time.monotonic() - started) / self.time_scale
+
+    async def dns(self, exchange: DnsExchange) -> DnsResult:
+        started = time.monotonic()
+        try:
+            where = self.destination(exchange.address)
+        except UnmappedAddressError:
+            # Nothing of the world listens there: to the asker that is silence (as in the model).
+            await asyncio.sleep(self._scaled(exchange.timeout))
+            return DnsResult(None, exchange.timeout, NetError.TIMEOUT)
+        timeout = self._scaled(exchange.timeout)
+        port = self.direct.get(where, self.dns_port)
+        try:
+            if exchange.tcp:
+                reply = await dns.asyncquery.tcp(exchange.message, where, timeout=timeout, port=port)
+            else:
+                reply = await dns.asyncquery.udp(
+                    exchange.message, where, timeout=timeout, port=port, ignore_unexpected=True
+                )
+        except (OSError, EOFError, dns.exception.DNSException) as error:
+            kind = net_error(error)
+            elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
+            return DnsResult(None, elapsed, kind)
+        self.map.unrewrite_message(reply)
+        return DnsResult(reply, self._elapsed(started), None, nsid=_nsid(reply))
+
+    async def _connect(self, where: str, port: int, timeout: float) -> socket.socket:
+        family = socket.AF_INET6 if ":" in where else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (where, port)), timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def smtp(self, probe: SmtpProbe) -> SmtpSession:
+        started = time.monotonic()
+        try:
+            where = self.destination(probe.address)
+        except UnmappedAddressError:
+            return SmtpSession(ConnectResult.UNREACHABLE, 0.0)  # no route to it in the lab
+        try:
+            sock = await self._connect(where, self.smtp_port, self._scaled(probe.connect_timeout))
+        except (OSError, TimeoutError) as error:
+            kind = net_error(error)
+            elapsed = probe.connect_timeout if kind == NetError.TIMEOUT else self._elapsed(started)
+            return SmtpSession(_connect_result(kind), elapsed)
+        client = aiosmtplib.SMTP(
+            sock=sock, local_hostname=probe.helo, timeout=self._scaled(probe.greeting_timeout),
+            use_tls=False, start_tls=False, validate_certs=False,
+        )
+        try:
+            return await self._converse(client, probe, started)
+        finally:
+            client.close()
+            sock.close()
+
+    async def _converse(self, client: aiosmtplib.SMTP, probe: SmtpProbe, started: float) -> SmtpSession:
+        connected = ConnectResult.CONNECTED
+        try:
+            greeting = await client.connect()
+        except aiosmtplib.SMTPConnectResponseError as error:  # a 4xx/5xx greeting
+            return SmtpSession(connected, self._elapsed(started), greeting=Reply(error.code, error.message))
+        except aiosmtplib.SMTPConnectTimeoutError:
+            return SmtpSession(connected, self._elapsed(started), greeting_timeout=True)
+        except (aiosmtplib.SMTPException, OSError):
+            return SmtpSession(connected, self._elapsed(started), closed=True)
+        greeted = Reply(greeting.code, greeting.message)
+        command_timeout = self._scaled(SMTP_COMMAND_TIMEOUT)
+        ehlo: Reply | None = None
+        offered = False
+        try:
+            response = await client.ehlo(hostname=probe.helo, timeout=command_timeout)
+            ehlo = Reply(response.code, response.message.splitlines()[0] if response.message else "")
+            offered = client.supports_extension("starttls")
+        except aiosmtplib.SMTPResponseException as error:
+            ehlo = Reply(error.code, error.message)
+        except (aiosmtplib.SMTPException, OSError):
+            pass  # the host went away after greeting: what was seen stands
+        if probe.starttls and offered:
+            # The command only: the lab has no certificates (it answers 454), and a probe
+            # never needs the handshake to learn that STARTTLS is offered.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.execute_command(b"STARTTLS", timeout=command_timeout)
+        elapsed = self._elapsed(started)
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit(timeout=command_timeout)
+        return SmtpSession(connected, elapsed, greeting=greeted, ehlo=ehlo, starttls_offered=offered)
+
+    async def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
+        if isinstance(effect, DnsExchange):
+            return await self.dns(effect)
+        return await self.smtp(effect)
+
+    async def run(self, step: Step[T]) -> T:
+        """Drive an engine step to its end, answering each effect over the wire."""
+        try:
+            effect = next(step)
+            while True:
+                effect = step.send(await self.fulfil(effect))
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+
+def run_all(jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run coroutines side by side in a fresh event loop; results in the order given.
+
+    The event loop lives here, in the transport layer: commands above never touch one.
+    """
+
+    async def main() -> list[T]:
+        return list(await asyncio.gather(*(job() for job in jobs)))
+
+    return asyncio.run(main())
+
+
+def run_one(job: Callable[[], Awaitable[T]]) -> T:
+    return run_all([job])[0]
+
