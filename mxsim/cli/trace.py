@@ -42,6 +42,13 @@ def trace(
     output_format: Annotated[TraceFormat, typer.Option("--format", "-f", help="text or json.")] = TraceFormat.text,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show every query the resolver sent, not only the telling ones.")] = False,
+    via_lab: Annotated[Path | None, typer.Option(
+        "--via-lab", metavar="STATE",
+        help="Run against the sockets of the lab started with `mxsim lab up --state STATE` "
+             "(its pins and seed decide the backends), not the model.")] = None,
+    time_scale: Annotated[float, typer.Option(
+        "--time-scale", help="With --via-lab: multiply every timeout by this (e.g. 0.02); "
+                             "times are reported unscaled.")] = 1.0,
 ) -> None:
     """One delivery attempt of one message, explained, under each MTA's rules.
 
@@ -62,10 +69,16 @@ def trace(
             known = [p.name for p in PROFILES["postfix"].PARAMS]
             overrides.update({f"postfix:{k}": v for k, v in read_main_cf(mta_config, known).items()})
         overrides.update(parse_overrides(option or []))
-        result = run_trace(TraceConfig(
+        config = TraceConfig(
             spec=spec, mtas=tuple(m.lower() for m in mta or ()), recipient=recipient,
             overrides=overrides, seed=seed, pins=tuple(pin or ()),
-        ))
+        )
+        if via_lab is not None:
+            from mxsim.cli.lab import trace_via_lab
+
+            result = trace_via_lab(config, via_lab, time_scale)
+        else:
+            result = run_trace(config)
     except MxsimError as error:
         raise fail(error) from None
     if output_format == TraceFormat.json:

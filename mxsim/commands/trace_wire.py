@@ -78,6 +78,21 @@ def _check_pins(config: TraceConfig, lab: LabEndpoint) -> dict[dns.name.Name, st
     return served
 
 
+def identifier(world: World) -> Callable[[str, str | None], tuple[dns.name.Name | None, str | None]]:
+    """(address, NSID) -> (server name, backend): the backend whose NSID the reply carries."""
+
+    def identify(address: str, nsid: str | None) -> tuple[dns.name.Name | None, str | None]:
+        server = world.by_address.get(address)
+        if server is None:
+            return None, None
+        backends = [b.name for b in server.spec.backends if nsid is not None and b.nsid == nsid]
+        if not backends and len(server.spec.backends) == 1:
+            backends = [server.spec.backends[0].name]  # one backend: it answered, NSID or not
+        return server.spec.name, backends[0] if len(backends) == 1 else None
+
+    return identify
+
+
 def run_wire_trace(config: WireTraceConfig) -> TraceResult:
     trace = config.trace
     spec = trace.spec
@@ -94,7 +109,7 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
         rng = random.Random(f"{trace.seed}:{profile_name}")
         transport = WireTransport(
             lab.address_map, dns_port=lab.dns_port, smtp_port=lab.smtp_port,
-            time_scale=config.time_scale, direct=direct,
+            time_scale=config.time_scale, direct=direct, identify=identifier(world),
         )
         clock = transport.clock
         if lab.resolver is not None:

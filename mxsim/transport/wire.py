@@ -31,6 +31,7 @@ import dns.asyncquery
 import dns.edns
 import dns.exception
 import dns.message
+import dns.name
 
 from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback, in_private_namespace
 from mxsim.lab.errors import LabSafetyError
@@ -115,6 +116,7 @@ class WireTransport:
         time_scale: float = 1.0,
         clock: ScaledClock | None = None,
         direct: Mapping[str, int] | None = None,
+        identify: Callable[[str, str | None], tuple[dns.name.Name | None, str | None]] | None = None,
     ) -> None:
         if not 0 < time_scale <= 1:
             raise ValueError(f"time_scale must be in (0, 1], not {time_scale}")
@@ -125,6 +127,9 @@ class WireTransport:
         self.clock = clock or ScaledClock(time_scale)
         # Lab addresses asked as they are, with their DNS port: the lab's own resolver.
         self.direct = {ensure_loopback(a): port for a, port in (direct or {}).items()}
+        # (real address, NSID) -> (server name, backend name), from the scenario: the wire
+        # itself says only the NSID, which names the backend where the scenario is unambiguous.
+        self.identify = identify
 
     def destination(self, real: str) -> str:
         """The lab address for a real one, checked against the safety rule."""
@@ -168,7 +173,9 @@ class WireTransport:
             elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return DnsResult(None, elapsed, kind)
         self.map.unrewrite_message(reply)
-        return DnsResult(reply, self._elapsed(started), None, nsid=_nsid(reply))
+        nsid = _nsid(reply)
+        server, backend = self.identify(exchange.address, nsid) if self.identify else (None, None)
+        return DnsResult(reply, self._elapsed(started), None, server=server, backend=backend, nsid=nsid)
 
     async def _connect(self, where: str, port: int, timeout: float) -> socket.socket:
         family = socket.AF_INET6 if ":" in where else socket.AF_INET
