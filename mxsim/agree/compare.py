@@ -145,12 +145,19 @@ def _name(text: Any) -> str:
     return str(text).rstrip(".").lower() or "."
 
 
-def _blocks(questions: Sequence[Question], levels: Mapping[str, int]) -> list[tuple[str, ...]]:
-    """The question sequence with each run of same-preference address questions as one block."""
+def _blocks(
+    questions: Sequence[Question], levels: Mapping[str, int], concurrent: bool = False
+) -> list[tuple[str, ...]]:
+    """The question sequence with each run of same-preference address questions as one block.
+
+    `concurrent`: the MTA asks for all MX hosts at once, so all of them form one block.
+    """
     out: list[tuple[str, ...]] = []
     run_level: int | None = None
     for question in questions:
         level = levels.get(question.qname) if question.qtype in ("A", "AAAA") else None
+        if concurrent and level is not None:
+            level = -1
         text = question.text()
         if level is not None and level == run_level and out:
             out[-1] = tuple(sorted((*out[-1], text)))
@@ -164,8 +171,11 @@ def _show_blocks(blocks: Sequence[tuple[str, ...]]) -> list[str]:
     return [" + ".join(block) if len(block) > 1 else block[0] for block in blocks]
 
 
-def compare_dns(model: Sequence[Question], real: Sequence[Question], levels: Mapping[str, int]) -> FieldResult:
-    left, right = _blocks(model, levels), _blocks(real, levels)
+def compare_dns(
+    model: Sequence[Question], real: Sequence[Question], levels: Mapping[str, int],
+    concurrent: bool = False,
+) -> FieldResult:
+    left, right = _blocks(model, levels, concurrent), _blocks(real, levels, concurrent)
     a, b = _show_blocks(left), _show_blocks(right)
     agreed = left == right
     diff = () if agreed else tuple(
@@ -235,7 +245,7 @@ def compare(label: str, model: Observation, real: Observation, levels: Mapping[s
             candidates.setdefault(level, set()).add(key)
     comparison = Comparison(label, model, real, levels=dict(levels))
     comparison.fields = [
-        compare_dns(model.dns, real.dns, levels),
+        compare_dns(model.dns, real.dns, levels, driver(real.mta).concurrent_host_lookups),
         compare_attempts(model.attempts, real.attempts, levels, candidates),
         _simple("envelope_recipient", model.envelope_recipient, real.envelope_recipient,
                 observable=real.envelope_recipient is not None),

@@ -22,6 +22,10 @@ from mxsim.agree.errors import AgreeError
 # OpenSMTPD's libasr honours AI_ADDRCONFIG and ignores 127.0.0.1 (LAB-NOTES): a second
 # loopback address makes it see IPv4 as configured.
 EXTRA_LOOPBACK = "127.0.0.25/32"
+# Likewise an IPv6 address other than ::1, so that IPv6 counts as configured (the model's
+# default, e.g. OpenSMTPD's ipv6_configured = yes): without it libasr never asks AAAA.
+# A unique-local address on `lo` of a namespace that has no other interface reaches nothing.
+EXTRA_LOOPBACK6 = "fd6d:7873:696d::25/128"
 # An unanswered SYN fails in about 3 s instead of about 2 minutes (LAB-NOTES).
 SYSCTLS = {"net.ipv4.tcp_syn_retries": "1"}
 KILL_GRACE = 3.0
@@ -97,6 +101,8 @@ def namespace(prefix: str = "mxagree") -> Iterator[str]:
         run(["ip", "-n", name, "link", "set", "lo", "up"], what="bringing lo up")
         run(["ip", "-n", name, "addr", "add", EXTRA_LOOPBACK, "dev", "lo"],
             what="adding the second loopback address")
+        run(["ip", "-n", name, "-6", "addr", "add", EXTRA_LOOPBACK6, "dev", "lo", "nodad"],
+            what="adding an IPv6 address to lo")
         for key, value in SYSCTLS.items():
             run(["ip", "netns", "exec", name, "sysctl", "-q", "-w", f"{key}={value}"],
                 what=f"sysctl {key}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.mtas.base import Driver
+from mxsim.agree.mtas.exim import Exim
+from mxsim.agree.mtas.opensmtpd import OpenSmtpd
 from mxsim.agree.mtas.postfix import Postfix
 
-DRIVERS: dict[str, type[Driver]] = {"postfix": Postfix}
+DRIVERS: dict[str, type[Driver]] = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSmtpd}
 NAMES = ("postfix", "exim", "opensmtpd", "sendmail")
 
 

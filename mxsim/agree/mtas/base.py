@@ -67,6 +67,9 @@ class Driver(ABC):
     wait_limit: float = 90.0
     # Parameters set on both sides: short timers, so a case takes seconds, not minutes.
     shared: ClassVar[Mapping[str, str]] = {}
+    # True when the MTA resolves all MX hosts at once (OpenSMTPD's async resolver): the
+    # order of their address questions across preferences is then the order of completion.
+    concurrent_host_lookups: bool = False
 
     def model_overrides(self, user: Mapping[str, str]) -> dict[str, str]:
         """The -o settings for the model: ours, then the user's on top."""
