@@ -238,6 +238,15 @@ def _simple(name: str, model: str | None, real: str | None, *, observable: bool 
     return FieldResult(name, model == real, str(model), str(real))
 
 
+def _dsn_class(model: str | None, real: str | None) -> FieldResult:
+    """The class (2, 4, 5) is compared; the full codes are shown beside it."""
+    def show(code: str | None) -> str:
+        return f"{code[:1]} ({code})" if code else "none"
+    if real is None:
+        return FieldResult("dsn_class", True, show(model), "not logged", compared=False)
+    return FieldResult("dsn_class", (model or "?")[:1] == real[:1], show(model), show(real))
+
+
 def compare(label: str, model: Observation, real: Observation, levels: Mapping[str, int]) -> Comparison:
     candidates: dict[int, set[str]] = {}
     for key, level in levels.items():
@@ -250,8 +259,7 @@ def compare(label: str, model: Observation, real: Observation, levels: Mapping[s
         _simple("envelope_recipient", model.envelope_recipient, real.envelope_recipient,
                 observable=real.envelope_recipient is not None),
         _simple("outcome", model.outcome, real.outcome),
-        _simple("dsn_class", (model.dsn or "?")[:1], (real.dsn or "?")[:1],
-                observable=real.dsn is not None),
+        _dsn_class(model.dsn, real.dsn),
         _simple("logged_names", ", ".join(sorted(model.logged_names)) or "none",
                 ", ".join(sorted(real.logged_names)) or "none"),
     ]

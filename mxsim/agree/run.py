@@ -68,7 +68,9 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
         package_root = str(Path(mxsim.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         with namespace() as ns, (folder / "worker.log").open("wb") as out:
-            argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "mxsim.agree.worker",
+            # Its own UTS namespace too: the worker names the host, so no MTA asks the
+            # resolver about this machine's real host name.
+            argv = ["ip", "netns", "exec", ns, "unshare", "--uts", sys.executable, "-m", "mxsim.agree.worker",
                     str(folder / "request.json"), str(result_path)]
             started = time.monotonic()
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import kill_pids
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import SENDER_DOMAIN, Driver
+from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver
 from mxsim.agree.observation import Observation, Question
 from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap, lab_down, lab_up
@@ -109,6 +110,7 @@ def processes_in(root: Path) -> list[int]:
 def observe(request: Request) -> Observation:
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
+    socket.sethostname(HOSTNAME)  # in the worker's own UTS namespace (run.py)
     mta: Driver = driver(request.mta)
     observation = Observation(mta=mta.name, version=request.version)
     with lab(request, folder) as info, unbound.running(info.root_hints, folder / "unbound") as resolver, \

@@ -7,8 +7,9 @@ from mxsim.agree.mtas.base import Driver
 from mxsim.agree.mtas.exim import Exim
 from mxsim.agree.mtas.opensmtpd import OpenSmtpd
 from mxsim.agree.mtas.postfix import Postfix
+from mxsim.agree.mtas.sendmail import Sendmail
 
-DRIVERS: dict[str, type[Driver]] = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSmtpd}
+DRIVERS: dict[str, type[Driver]] = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSmtpd, "sendmail": Sendmail}
 NAMES = ("postfix", "exim", "opensmtpd", "sendmail")
 
 
