@@ -110,9 +110,14 @@ def formerr_for(wire: bytes) -> bytes | None:
 
 
 def truncate_for_udp(query: dns.message.Message, response: dns.message.Message) -> bytes:
-    """The response's wire form, or TC=1 with empty sections when it does not fit."""
+    """The response's wire form, or TC=1 with empty sections when it does not fit.
+
+    Records go out in the zone's order (dnspython would shuffle each RRset): the model
+    keeps that order too, so MTAs that shuffle equal preferences with a seeded draw pick
+    the same hosts in both worlds, and cached answer bytes stay what a fresh build gives.
+    """
     limit = max(PLAIN_DNS_PAYLOAD, query.payload) if query.edns >= 0 else PLAIN_DNS_PAYLOAD
-    wire = response.to_wire(max_size=MAX_TCP_MESSAGE)
+    wire = response.to_wire(max_size=MAX_TCP_MESSAGE, want_shuffle=False)
     if len(wire) <= limit:
         return wire
     truncated = dns.message.make_response(query)
@@ -256,7 +261,7 @@ class DnsService:
         self.map.rewrite_message(response)
         truncated = False
         if tcp:
-            out = response.to_wire(max_size=MAX_TCP_MESSAGE)
+            out = response.to_wire(max_size=MAX_TCP_MESSAGE, want_shuffle=False)
         else:
             out = truncate_for_udp(known.query, response)
             truncated = bool(out[2] & 0x02)  # the TC bit of the header's first flags byte
