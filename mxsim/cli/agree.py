@@ -1,0 +1,112 @@
+"""`mxsim agree`: hold the model against a real MTA for one scenario, or print the table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mxsim.cli.app import app
+from mxsim.errors import ExitCode, MxsimError
+
+AGREED, DIFFERS, COULD_NOT_RUN, BAD_INPUT = 0, 1, 2, 3
+
+
+@app.command()
+def agree(
+    scenario: Annotated[str | None, typer.Argument(
+        help="A scenario file, or the name of a bundled one; with --table, only that one.")] = None,
+    mta: Annotated[list[str] | None, typer.Option(
+        "--mta", "-m", help="postfix, exim, opensmtpd or sendmail; repeatable. Default: all four.")] = None,
+    pin: Annotated[list[str] | None, typer.Option(
+        "--pin", help="A case the scenario defines, or SERVER=BACKEND. Repeatable.")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "-o", help="A parameter by the MTA's own name, set on the real MTA and on the model alike.")] = None,
+    mta_config: Annotated[Path | None, typer.Option(
+        "--mta-config", help="Your Postfix main.cf: the real Postfix runs with it (lab plumbing on top), "
+                             "and the model reads the parameters it knows from it.")] = None,
+    recipient: Annotated[str | None, typer.Option("--recipient", "-r", help="USER@DOMAIN.")] = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    keep: Annotated[Path | None, typer.Option(
+        "--keep", help="Keep the run's folder (request, logs, unbound's query log) here.")] = None,
+    table: Annotated[bool, typer.Option(
+        "--table", help="Every bundled scenario and case x each --mta: print the Markdown table.")] = False,
+    saved: Annotated[Path | None, typer.Option(
+        "--from", help="With --table: read the results a run saved there instead of running.")] = None,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="Save each result as JSON here (read back with --table --from).")] = None,
+) -> None:
+    """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
+    the lab, and compare what it did with `mxsim trace` for the same profile and settings:
+    DNS questions, hosts tried, RCPT TO, outcome, DSN class, names logged.
+
+    Needs root (network namespaces, chroots) and, on first use, mmdebstrap and network
+    access to Debian's package mirror to build each chroot (cached under
+    /var/cache/mxsim-agree, or $MXSIM_AGREE_CACHE).
+
+    Exit codes: 0 agreed, 1 differs, 2 could not run (the reason is printed), 3 bad input.
+    """
+    from mxsim.agree import AgreeError, Case, bundled_cases
+    from mxsim.agree import agree as run_agree
+    from mxsim.agree import table as tables
+    from mxsim.agree.mtas import NAMES
+    from mxsim.mta.params import parse_overrides
+
+    mtas = [m.lower() for m in (mta or NAMES)]
+    unknown = [m for m in mtas if m not in NAMES]
+    if unknown or output_format not in ("text", "json"):
+        what = f"--mta {unknown[0]} (have: {', '.join(NAMES)})" if unknown else f"--format {output_format}"
+        typer.echo(f"mxsim: error: {what}", err=True)
+        raise typer.Exit(BAD_INPUT)
+    try:
+        overrides = parse_overrides(option or [])
+    except MxsimError as error:
+        typer.echo(f"mxsim: error: {error}", err=True)
+        raise typer.Exit(BAD_INPUT) from None
+    if table:
+        if saved is not None:
+            cells = tables.load(saved)
+        else:
+            cells = []
+            for name, pins in bundled_cases([scenario] if scenario else None):
+                label = name + (f"[{','.join(pins)}]" if pins else "")
+                for one in mtas:
+                    try:
+                        comparison = run_agree(Case(name, pins, one, recipient, overrides, mta_config))
+                        cell = tables.cell_of(label, one, comparison)
+                    except AgreeError as error:
+                        cell = tables.Cell(label, one, "could not run", detail=str(error))
+                    typer.echo(f"{label} {one}: {cell.text()}", err=True)
+                    if save is not None:
+                        tables.save(cell, save)
+                    cells.append(cell)
+        sys.stdout.write(tables.markdown(cells, mtas))
+        raise typer.Exit(AGREED if all(c.status == "agreed" for c in cells) else DIFFERS)
+    if scenario is None:
+        typer.echo("mxsim: error: give a SCENARIO, or --table", err=True)
+        raise typer.Exit(BAD_INPUT)
+    worst = AGREED
+    results = []
+    for one in mtas:
+        case = Case(scenario, tuple(pin or ()), one, recipient, overrides, mta_config)
+        try:
+            comparison = run_agree(case, keep / one if keep else None)
+        except AgreeError as error:
+            typer.echo(f"mxsim: could not run {case.label}: {error}", err=True)
+            worst = max(worst, COULD_NOT_RUN)
+            continue
+        except MxsimError as error:  # a scenario or parameter error: the input is wrong
+            typer.echo(f"mxsim: error: {error}", err=True)
+            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+        if save is not None:
+            tables.save(tables.cell_of(case.label.rsplit(" ", 1)[0], one, comparison), save)
+        results.append(comparison.to_json())
+        if output_format == "text":
+            typer.echo(comparison.render())
+        worst = max(worst, AGREED if comparison.agreed else DIFFERS)
+    if output_format == "json":
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    raise typer.Exit(worst)
