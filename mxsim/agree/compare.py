@@ -118,6 +118,7 @@ def _levels(data: Mapping[str, Any]) -> dict[str, int]:
     MX has preference 0.
     """
     levels: dict[str, int] = {}
+    hosts_at: dict[int, set[str]] = {}
     for question in data["dns"]:
         if question["qtype"] != "MX":
             continue
@@ -125,11 +126,12 @@ def _levels(data: Mapping[str, Any]) -> dict[str, int]:
             words = str(line).split()
             if len(words) >= 6 and words[3] == "MX":
                 levels.setdefault(_name(words[5]), int(words[4]))
+                hosts_at.setdefault(int(words[4]), set()).add(_name(words[5]))
+    # Only names that share their preference with another MX host can come in shuffled order.
+    levels = {name: level for name, level in levels.items() if len(hosts_at.get(level, ())) > 1}
+    addresses: dict[str, int] = {}
     for target in data["route"]["targets"]:
-        for key in ("host", "mx"):
-            if target.get(key):
-                levels.setdefault(_name(target[key]), int(target["preference"]))
-        levels.setdefault(str(target["address"]), int(target["preference"]))
+        addresses.setdefault(str(target["address"]), int(target["preference"]))
     for question in data["dns"]:
         level = levels.get(_name(question["qname"]))
         if question["qtype"] not in ("A", "AAAA") or level is None:
@@ -137,8 +139,8 @@ def _levels(data: Mapping[str, Any]) -> dict[str, int]:
         for line in question.get("answer", []):
             words = str(line).split()
             if len(words) >= 5 and words[3] in ("A", "AAAA"):
-                levels.setdefault(words[4], level)
-    return levels
+                addresses.setdefault(words[4], level)
+    return {**levels, **addresses}
 
 
 def _name(text: Any) -> str:

@@ -86,8 +86,10 @@ def relevant(question: Question) -> str | None:
 
 @contextlib.contextmanager
 def lab(request: Request, folder: Path) -> Iterator[Any]:
+    # The lab in the worker's own namespace, on loopback addresses (the namespace is the
+    # isolation; the address map is read back), with the lab's unbound over it.
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
-                  pins=list(request.pins) or None)
+                  pins=list(request.pins) or None, resolver="unbound")
     try:
         yield info
     finally:
@@ -113,15 +115,17 @@ def observe(request: Request) -> Observation:
     socket.sethostname(HOSTNAME)  # in the worker's own UTS namespace (run.py)
     mta: Driver = driver(request.mta)
     observation = Observation(mta=mta.name, version=request.version)
-    with lab(request, folder) as info, unbound.running(info.root_hints, folder / "unbound") as resolver, \
-            overlay(Path(request.chroot), folder / "chroot") as root:
+    with lab(request, folder) as info, overlay(Path(request.chroot), folder / "chroot") as root:
         address_map: AddressMap = info.address_map
-        (root / "etc/resolv.conf").write_text(f"nameserver {unbound.ADDRESS}\n")
+        if info.resolver is None:
+            raise AgreeError("the lab started no resolver")
+        query_log = Path(info.state_dir) / unbound.LOG
+        (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")
         try:
             mta.prepare(root, request.settings,
                         Path(request.mta_config) if request.mta_config else None)
             mta.start(root, folder)
-            start_mark = unbound.mark(resolver.log)
+            start_mark = unbound.mark(query_log)
             started = time.monotonic()
             mta.submit(root, folder, request.recipient, uuid.uuid4().hex[:12])
             deadline = started + mta.wait_limit
@@ -138,7 +142,8 @@ def observe(request: Request) -> Observation:
             observation.seconds = round(time.monotonic() - started, 2)
             time.sleep(SETTLE)
             lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
-            asked = unbound.questions(resolver.log, start_mark)
+            asked = unbound.questions(query_log, start_mark)
+            (folder / "unbound.log").write_bytes(query_log.read_bytes())
         finally:
             with contextlib.suppress(MxsimError, OSError):
                 mta.stop(root, folder)
