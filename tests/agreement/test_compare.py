@@ -1,0 +1,88 @@
+"""The comparison rules and log readers, without real MTAs: fast, in every test run."""
+
+from __future__ import annotations
+
+from mxsim.agree.compare import compare_attempts, compare_dns
+from mxsim.agree.mtas import driver
+from mxsim.agree.observation import Question, Try
+
+LEVELS = {"a.example": 10, "b.example": 10, "192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
+
+
+def test_equal_preference_questions_compare_as_a_multiset() -> None:
+    model = [Question("example", "MX"), Question("a.example", "A"), Question("b.example", "A")]
+    real = [Question("example", "MX"), Question("b.example", "A"), Question("a.example", "A")]
+    assert compare_dns(model, real, LEVELS).agreed
+
+
+def test_a_missing_question_shows_in_the_diff() -> None:
+    model = [Question("example", "MX"), Question("a.example", "A")]
+    real = [Question("example", "MX")]
+    result = compare_dns(model, real, LEVELS)
+    assert not result.agreed
+    assert any(line.startswith("-a.example A") for line in result.diff)
+
+
+def test_attempts_of_one_level_compare_as_sets_and_levels_in_order() -> None:
+    model = [Try("a", "192.0.2.1", "refused"), Try("b", "192.0.2.2", "refused"), Try("c", "192.0.2.3", "accepted")]
+    real = [Try("b", "192.0.2.2", "refused"), Try("a", "192.0.2.1", "refused"), Try("c", "192.0.2.3", "accepted")]
+    candidates = {10: {"192.0.2.1", "192.0.2.2"}, 20: {"192.0.2.3"}}
+    assert compare_attempts(model, real, LEVELS, candidates).agreed
+    swapped = [real[2], *real[:2]]
+    assert not compare_attempts(model, swapped, LEVELS, candidates).agreed
+
+
+def test_an_address_limit_compares_counts_not_the_draw() -> None:
+    candidates = {10: {"192.0.2.1", "192.0.2.2"}}
+    model = [Try("a", "192.0.2.1", "refused")]
+    assert compare_attempts(model, [Try("b", "192.0.2.2", "refused")], LEVELS, candidates).agreed
+    two = [Try("b", "192.0.2.2", "refused"), Try("a", "192.0.2.1", "refused")]
+    assert not compare_attempts(model, two, LEVELS, candidates).agreed
+
+
+POSTFIX_LOG = [
+    "Nov 27 15:44:06 mta postfix/smtp[9359]: connect to wa-students.org[151.101.2.10]:25: Connection timed out",
+    "Nov 27 15:44:08 mta postfix/smtp[9359]: connect to wa-students.org[151.101.66.10]:25: Connection timed out",
+    "Nov 27 15:44:08 mta postfix/smtp[9359]: 824D520C343: to=<student@wa-students.org>, relay=none, delay=4.1, "
+    "delays=0.04/0.05/4/0, dsn=4.4.1, status=deferred (connect to wa-students.org[151.101.66.10]:25: "
+    "Connection timed out)",
+]
+
+
+def test_postfix_log_reading() -> None:
+    parsed = driver("postfix").parse(POSTFIX_LOG, "student@wa-students.org")
+    assert [(t.address, t.result) for t in parsed.attempts] == [
+        ("151.101.2.10", "timeout"), ("151.101.66.10", "timeout")]
+    assert (parsed.outcome, parsed.dsn, parsed.names) == ("deferred", "4.4.1", ["wa-students.org"])
+
+
+EXIM_LOG = [
+    "2026-11-27 15:48:00 1xWyB6-00041E-0g <= agree@mxsim-agree.invalid U=root P=local S=400",
+    "2026-11-27 15:48:02 1xWyB6-00041E-0g H=edlio.map.fastly.net [151.101.66.10] Connection timed out",
+    "2026-11-27 15:48:04 1xWyB6-00041E-0g == student@sites.edlio.com <student@wa-students.org> R=dnslookup "
+    "T=remote_smtp defer (110): Connection timed out",
+]
+
+
+def test_exim_log_reading() -> None:
+    parsed = driver("exim").parse(EXIM_LOG, "student@wa-students.org")
+    assert [(t.host, t.result) for t in parsed.attempts] == [("edlio.map.fastly.net", "timeout")]
+    assert (parsed.outcome, parsed.envelope_recipient) == ("deferred", "student@sites.edlio.com")
+
+
+SENDMAIL_LOG = [
+    "transcript: makeconnection (mx1.example.com. [192.0.2.10].25 (2))",
+    "transcript: Connect failed (Connection refused by mx1.example.com.); trying new address....",
+    "transcript: makeconnection (mx2.example.com. [192.0.2.20].25 (2))",
+    "transcript: 220 mx2.example.com ESMTP",
+    "Nov 27 15:50:03 sendmail[17750]: 6ARFnxUM017750: to=user@example.com, delay=00:00:01, mailer=esmtp, "
+    "relay=mx2.example.com. [192.0.2.20], dsn=2.0.0, stat=Sent (OK)",
+    "queue: rRFC822; user@example.com",
+]
+
+
+def test_sendmail_transcript_reading() -> None:
+    parsed = driver("sendmail").parse(SENDMAIL_LOG, "user@example.com")
+    assert [(t.address, t.result) for t in parsed.attempts] == [
+        ("192.0.2.10", "refused"), ("192.0.2.20", "accepted")]
+    assert (parsed.outcome, parsed.envelope_recipient) == ("delivered", "user@example.com")
