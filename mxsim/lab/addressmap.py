@@ -18,8 +18,8 @@ the identity (`AddressMap.identity`): every server and host listens on its real 
 added to the namespace's `lo`, and answers go out unchanged. That namespace has no
 other interface, so real addresses there reach nothing but the lab; this is more
 faithful for real MTAs (an MX written as an IP literal, AAAA records as written).
-`inside_namespace` marks such a map, and every user of it checks that it runs in a
-namespace other than the host's (`in_private_namespace`).
+`namespace` names the namespace of such a map, and every user of it checks that it runs
+inside that very namespace (`in_namespace`) before it binds or sends.
 """
 
 from __future__ import annotations
@@ -67,13 +67,13 @@ def ensure_loopback(address: str) -> str:
     return str(ip)
 
 
-def in_private_namespace() -> bool:
-    """Whether this process runs in a network namespace other than init's (pid 1's).
+def in_namespace(name: str) -> bool:
+    """Whether this process runs inside the named network namespace (`ip netns add NAME`).
 
-    Where /proc/1 cannot be read the answer is no: the safe side.
+    Where either cannot be read the answer is no: the safe side.
     """
     try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+        return os.stat("/proc/self/ns/net").st_ino == os.stat(f"/run/netns/{name}").st_ino
     except OSError:
         return False
 
@@ -127,9 +127,10 @@ class UnmappedAddressError(LabSafetyError):
 class AddressMap:
     """real address <-> loopback address, and the rewriting of address records."""
 
-    def __init__(self, entries: Iterable[MappedAddress], *, inside_namespace: bool = False) -> None:
+    def __init__(self, entries: Iterable[MappedAddress], *, namespace: str | None = None) -> None:
         self.entries: tuple[MappedAddress, ...] = tuple(entries)
-        self.inside_namespace = inside_namespace
+        self.namespace = namespace  # set: real addresses, served inside this network namespace
+        inside_namespace = namespace is not None
         self._lab: dict[str, str] = {}
         self._real: dict[str, str] = {}
         for entry in self.entries:
@@ -170,8 +171,12 @@ class AddressMap:
         ]
         return cls(entries)
 
+    @property
+    def inside_namespace(self) -> bool:
+        return self.namespace is not None
+
     @classmethod
-    def identity(cls, world: World) -> AddressMap:
+    def identity(cls, world: World, namespace: str) -> AddressMap:
         """Every address as itself, for a lab inside its own network namespace."""
         servers = {
             str(ipaddress.ip_address(a)) for spec in world.server_specs() for a in spec.addresses
@@ -181,7 +186,7 @@ class AddressMap:
             MappedAddress(real, real, dns=real in servers, smtp=real in hosts)
             for real in sorted(servers | hosts, key=_sort_key)
         ]
-        return cls(entries, inside_namespace=True)
+        return cls(entries, namespace=namespace)
 
     def lab(self, real: str) -> str:
         """The loopback address standing for a real one."""
@@ -201,11 +206,11 @@ class AddressMap:
 
     def bindable(self, lab: str) -> str:
         """`lab` as an address the lab may bind or send to: 127/8, or any inside its namespace."""
-        if self.inside_namespace:
-            if not in_private_namespace():
+        if self.namespace is not None:
+            if not in_namespace(self.namespace):
                 raise LabSafetyError(
-                    f"refusing {lab}: this lab serves real addresses and must run inside its "
-                    "own network namespace (lab up --netns)"
+                    f"refusing {lab}: this lab serves real addresses, and this process is not "
+                    f"inside its network namespace {self.namespace}"
                 )
             return str(ipaddress.ip_address(lab))
         return ensure_loopback(lab)
@@ -275,8 +280,8 @@ class AddressMap:
         ]
 
     @classmethod
-    def from_json(cls, rows: Iterable[Mapping[str, object]], *, inside_namespace: bool = False) -> AddressMap:
+    def from_json(cls, rows: Iterable[Mapping[str, object]], *, namespace: str | None = None) -> AddressMap:
         return cls(
             (MappedAddress(str(r["real"]), str(r["lab"]), bool(r["dns"]), bool(r["smtp"])) for r in rows),
-            inside_namespace=inside_namespace,
+            namespace=namespace,
         )

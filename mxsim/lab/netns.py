@@ -28,13 +28,32 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$")
 COMMAND_TIMEOUT = 30.0
 
 
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+
+
+def _capable() -> bool:
+    """Root with CAP_SYS_ADMIN and CAP_NET_ADMIN in effect (a root with them dropped is not)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                effective = int(line.split()[1], 16)
+                return all(effective >> cap & 1 for cap in (CAP_NET_ADMIN, CAP_SYS_ADMIN))
+    except (OSError, ValueError):
+        pass
+    return True  # no /proc to ask: let `ip` say what is missing
+
+
 def check(name: str) -> None:
     """Everything `create` needs, said in one line when it is missing."""
     if not NAME.match(name):
         raise LabError(f"--netns {name!r}: use letters, digits, '.', '_' or '-' (at most 31)")
-    if os.geteuid() != 0:
+    if not _capable():
         raise LabError(
-            f"--netns {name}: creating a network namespace needs root; run as root, or leave "
+            f"--netns {name}: creating a network namespace needs root (CAP_SYS_ADMIN and "
+            "CAP_NET_ADMIN); run as root, or leave "
             "out --netns (the lab then serves on 127.0.0.0/8 and emulates drop without a firewall)"
         )
     if shutil.which("ip") is None:

@@ -231,7 +231,8 @@ def lab_up(
     pin_texts = _pin_texts(spec, pins)
     world = World(spec, parse_pins(spec, pin_texts))
     if real:
-        address_map = AddressMap.identity(world)
+        assert netns_name is not None
+        address_map = AddressMap.identity(world, netns_name)
     else:
         address_map = AddressMap.build(world, dns_network=dns_network, smtp_network=smtp_network)
     folder.mkdir(parents=True, exist_ok=True)
@@ -349,7 +350,7 @@ def lab_endpoint(state_dir: str | Path) -> LabEndpoint:
         scenario=str(record["scenario"]),
         pins=tuple(record["pins"]),
         address_map=AddressMap.from_json(
-            record["address_map"], inside_namespace=bool(record.get("real_addresses"))
+            record["address_map"], namespace=record.get("netns") if record.get("real_addresses") else None
         ),
         dns_port=int(record["dns_port"]),
         smtp_port=int(record["smtp_port"]),

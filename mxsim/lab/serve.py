@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mxsim.errors import MxsimError
 from mxsim.lab import state
-from mxsim.lab.addressmap import AddressMap, in_private_namespace
+from mxsim.lab.addressmap import AddressMap, in_namespace
 from mxsim.lab.errors import LabError, LabSafetyError
 from mxsim.lab.servers import LabServers, serve_world
 from mxsim.lab.smtp_session import SmtpSink
@@ -41,9 +41,10 @@ async def serve(state_dir: Path) -> None:
     spec = load_scenario(str(config["scenario"]))
     world = World(spec, parse_pins(spec, list(config["pins"])))
     if config.get("real_addresses"):
-        if not in_private_namespace():
-            raise LabSafetyError("a lab of real addresses serves only inside its own network namespace")
-        address_map = AddressMap.identity(world)
+        name = str(config.get("netns"))
+        if not in_namespace(name):
+            raise LabSafetyError(f"a lab of real addresses serves only inside its network namespace {name}")
+        address_map = AddressMap.identity(world, name)
     else:
         address_map = AddressMap.build(
             world, dns_network=str(config["dns_network"]), smtp_network=str(config["smtp_network"])

@@ -33,8 +33,7 @@ import dns.exception
 import dns.message
 import dns.name
 
-from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback, in_private_namespace
-from mxsim.lab.errors import LabSafetyError
+from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback
 from mxsim.transport.base import (
     ConnectResult,
     DnsExchange,
@@ -135,15 +134,7 @@ class WireTransport:
         """The lab address for a real one, checked against the safety rule."""
         if real in self.direct:
             return real
-        lab = self.map.lab(real)
-        if self.map.inside_namespace:
-            if not in_private_namespace():
-                raise LabSafetyError(
-                    f"refusing to send to {real}: this lab serves real addresses, and this "
-                    "process is not inside its network namespace"
-                )
-            return lab
-        return ensure_loopback(lab)
+        return self.map.bindable(self.map.lab(real))  # 127/8, or inside the lab's namespace
 
     def _scaled(self, seconds: float) -> float:
         return max(seconds * self.time_scale, 0.0)
