@@ -28,6 +28,7 @@ lab_app = typer.Typer(
         "TTLs, drop, delay, truncation. Each mail host listens on port 25 of its address and "
         "behaves as its `hosts` entry says (accept and record, refuse, drop, tarpit, reject, "
         "tempfail, slow).\n\n"
+        "\b\n"  # click: keep the example lines as written
         "  mxsim lab up wa-students-2017 --pin broken --resolver unbound\n"
         "  dig @127.54.0.1 wa-students.org MX\n"
         "  mxsim trace wa-students-2017 --via-lab .mxsim-lab\n"
