@@ -136,7 +136,7 @@ def attempt_label(delivery: Delivery) -> str:
     via_cname = bool(delivery.dns) and bool(delivery.dns[0].cnames())
     kind = {
         RouteKind.MX: "MX", RouteKind.IMPLICIT_MX: "no MX→address", RouteKind.NULL_MX: "null MX",
-        RouteKind.FAILED: "no route",
+        RouteKind.FAILED: "DNS" if delivery.dns else "held",
     }[route.kind]
     if via_cname:
         kind = "MX→CNAME chain→address" if route.kind == RouteKind.IMPLICIT_MX else f"CNAME→{kind}"
@@ -145,8 +145,10 @@ def attempt_label(delivery: Delivery) -> str:
     if delivery.attempts:
         last = delivery.attempts[-1]
         return f"{kind} {last.host} {last.result.value}"
-    reason = delivery.reason if len(delivery.reason) <= 60 else delivery.reason[:57] + "..."
-    return f"{kind}: {reason}"
+    # The reason's head ("delivery temporarily suspended", "retry time not reached ...")
+    # names the case; what follows (the remembered error) is in the attempt it repeats.
+    reason = delivery.reason.split(": ", 1)[0]
+    return f"{kind}: {reason if len(reason) <= 70 else reason[:67] + '...'}"
 
 
 class _Path:
@@ -241,7 +243,8 @@ class _MtaRun:
         if age >= lifetime:
             self._bounce(path, self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True), age)
             return
-        retry = self.profile.retry_at(entry, delivery, sender)
+        # A queue never retries in the past; a second's floor keeps a faulty rule from spinning.
+        retry = max(self.profile.retry_at(entry, delivery, sender), now + 1.0)
         if self.profile.expires_in_queue and retry >= entry.arrival + lifetime:
             expiry_text = self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True)
             self.sim.call_at(entry.arrival + lifetime, lambda: self._bounce(path, expiry_text, lifetime))

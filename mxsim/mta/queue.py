@@ -47,7 +47,8 @@ def next_tick(when: float, interval: float) -> float:
     """The first queue run at or after `when`, runs every `interval` seconds from time 0."""
     if interval <= 0:
         return when
-    return math.ceil(when / interval - 1e-9) * interval
+    tick = math.ceil(when / interval) * interval
+    return tick if tick >= when else tick + interval  # float rounding must never go back in time
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,15 +229,11 @@ class Exim(Profile):
 
     # ---- the queue: retry.c, the retry database, queue runners ------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
-        """The next queue run after the earliest retry time of this message's hosts."""
+        """The next queue run. Each run routes the message again (fresh DNS); host retry
+        records only decide which hosts are skipped ("retry time not reached"), so they
+        gate connections, not the message (retry.c, deliver.c)."""
         now = delivery.started + delivery.elapsed
-        waits = [sender.hosts[t.address].not_before for t in delivery.route.targets if t.address in sender.hosts]
-        if not waits:  # a routing (DNS) deferral: the same rule, from this message's first failure
-            since = now - (entry.first_failure if entry.first_failure is not None else now)
-            interval = retry_interval(self._rules, since, entry.last_interval) or self._rules[-1].interval
-            entry.last_interval = interval
-            waits = [now + interval]
-        return next_tick(max(min(waits), now), self.settings.seconds("queue_interval"))
+        return next_tick(now + 1e-6, self.settings.seconds("queue_interval"))
 
     def warn_after(self) -> float | None:
         return self.settings.seconds("delay_warning") or None

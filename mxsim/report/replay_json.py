@@ -1,0 +1,52 @@
+"""`mxsim replay --format json`: everything the replay counted, stable key order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mxsim.commands.replay import MtaReplay, ReplayResult
+
+
+def _mta(m: MtaReplay) -> dict[str, Any]:
+    def share(count: int) -> float:
+        return round(m.share(count), 6)
+
+    return {
+        "mta": m.mta,
+        "mta_version": m.mta_version,
+        "messages": m.messages,
+        "delivered_expected": {"count": m.delivered_expected, "share": share(m.delivered_expected)},
+        "delivered_elsewhere": {"count": m.delivered_elsewhere, "share": share(m.delivered_elsewhere)},
+        "bounced": {"count": m.bounced, "share": share(m.bounced)},
+        "queued": {"count": m.queued, "share": share(m.queued)},
+        "first_attempt_success": {"count": m.first_attempt_success, "share": share(m.first_attempt_success)},
+        "warned": m.warned,
+        "attempts": m.attempts,
+        "delay": {"p50": _round(m.delay_p50), "p95": _round(m.delay_p95), "max": _round(m.delay_max)},
+        "paths": [{"path": path, "count": count, "share": share(count)} for path, count in m.paths],
+        "bounces": [{"text": text, "count": count} for text, count in m.bounce_texts],
+        "gates": [{"name": g.name, "passed": g.passed, "expected": g.expected, "observed": g.observed}
+                  for g in m.gates],
+        "passed": m.passed,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def render(result: ReplayResult) -> str:
+    payload = {
+        "seed": result.seed,
+        "messages": result.messages,
+        "arrival": {"window": result.arrival, "process": result.process.value},
+        "resolvers": result.resolvers,
+        "passed": result.passed,
+        "scenarios": [
+            {"scenario": s.scenario, "deliver_to": list(s.deliver_to), "passed": s.passed,
+             "mtas": [_mta(m) for m in s.results]}
+            for s in result.scenarios
+        ],
+    }
+    return json.dumps(payload, indent=2) + "\n"
