@@ -1,9 +1,11 @@
-"""A network namespace per run: only `lo`, so nothing an MTA does can leave the machine.
+"""Isolation of one run: the lab's network namespace, the worker's mount and UTS namespaces.
 
-`ip netns exec` also gives the worker its own mount namespace (with `/` as a slave), so
-the overlay and /proc mounts the worker makes for a chroot vanish with it and never show
-on the host. Every process started inside the namespace is ours: on teardown whatever is
-still in it is killed by PID (`ip netns pids`), then the namespace is deleted.
+The lab (`lab_up(netns_name=...)`) makes a network namespace with only `lo`, serving
+the scenario's real addresses there, so nothing an MTA does can leave the machine. The
+worker runs under `unshare --mount --propagation private --uts`: the overlay and /proc
+mounts it makes for a chroot vanish with it and never show on the host, and it names its
+own host. Every process in the lab's namespace is ours: after the worker, whatever is
+still in it is killed by PID and the namespace deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from mxsim.agree.errors import AgreeError
@@ -26,8 +28,6 @@ EXTRA_LOOPBACK = "127.0.0.25/32"
 # default, e.g. OpenSMTPD's ipv6_configured = yes): without it libasr never asks AAAA.
 # A unique-local address on `lo` of a namespace that has no other interface reaches nothing.
 EXTRA_LOOPBACK6 = "fd6d:7873:696d::25/128"
-# An unanswered SYN fails in about 3 s instead of about 2 minutes (LAB-NOTES).
-SYSCTLS = {"net.ipv4.tcp_syn_retries": "1"}
 KILL_GRACE = 3.0
 
 
@@ -91,23 +91,36 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rindex(")") + 2 :].startswith("Z")
 
 
-@contextlib.contextmanager
-def namespace(prefix: str = "mxagree") -> Iterator[str]:
-    """A fresh namespace with `lo` up; on exit every process in it is killed and it goes."""
-    require_root()
-    name = f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
-    run(["ip", "netns", "add", name], what=f"creating network namespace {name}")
-    try:
-        run(["ip", "-n", name, "link", "set", "lo", "up"], what="bringing lo up")
-        run(["ip", "-n", name, "addr", "add", EXTRA_LOOPBACK, "dev", "lo"],
-            what="adding the second loopback address")
-        run(["ip", "-n", name, "-6", "addr", "add", EXTRA_LOOPBACK6, "dev", "lo", "nodad"],
-            what="adding an IPv6 address to lo")
-        for key, value in SYSCTLS.items():
-            run(["ip", "netns", "exec", name, "sysctl", "-q", "-w", f"{key}={value}"],
-                what=f"sysctl {key}")
-        yield name
-    finally:
+def pids_in_net_namespace(inode: int) -> list[int]:
+    """PIDs whose network namespace has this inode: only processes of the worker's lab."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "ns/net").stat().st_ino == inode:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def leftover_cleanup(name: str, inode: int | None) -> None:
+    """After the worker: kill what still runs in its lab's namespace, drop the namespace.
+
+    The worker normally leaves nothing (its `finally` takes the lab down); this is for a
+    worker that was killed or timed out.
+    """
+    if inode is not None and inode != Path("/proc/self/ns/net").stat().st_ino:
+        kill_pids(pids_in_net_namespace(inode))
+    if Path(f"/run/netns/{name}").exists():
         kill_pids(namespace_pids(name))
         with contextlib.suppress(AgreeError):
             run(["ip", "netns", "del", name], what=f"deleting network namespace {name}")
+    shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+
+
+def add_addresses(name: str) -> None:
+    """The extra addresses on the namespace's `lo` that OpenSMTPD's resolver needs."""
+    for argv in (
+        ["ip", "-n", name, "addr", "add", EXTRA_LOOPBACK, "dev", "lo"],
+        ["ip", "-n", name, "-6", "addr", "add", EXTRA_LOOPBACK6, "dev", "lo", "nodad"],
+    ):
+        run(argv, what="adding an address to the lab namespace's lo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ import mxsim
 from mxsim.agree.chroots import ensure_chroot
 from mxsim.agree.compare import Comparison, compare, model_observation
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.isolation import namespace
+from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
 from mxsim.agree.observation import Observation
 from mxsim.commands.trace import recipient_of
@@ -40,6 +41,21 @@ class Case:
         return f"{self.scenario}{'[' + pins + ']' if pins else ''} {self.mta}"
 
 
+_runs = itertools.count()
+
+
+def _namespace_name() -> str:
+    """Unique per run on this machine, and short enough for `ip netns` (31 characters)."""
+    return f"mxagree-{os.getpid()}-{next(_runs)}"
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def real_version(mta: str) -> str:
     """The cached chroot's MTA package version (builds the chroot if needed)."""
     _root, version = ensure_chroot(driver(mta).chroot)
@@ -50,6 +66,7 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
     """Run the real MTA for one case in a fresh namespace; AgreeError if it cannot run."""
     mta = driver(case.mta)
     spec = load_scenario(case.scenario)
+    require_root()
     recipient = recipient_of(spec, case.recipient)
     root, version = ensure_chroot(mta.chroot)
     settings = mta.model_overrides(case.overrides or {})
@@ -61,26 +78,29 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
             "recipient": recipient, "settings": settings,
             "mta_config": str(case.mta_config.resolve()) if case.mta_config else None,
             "folder": str(folder / "work"), "chroot": str(root), "version": version,
+            "netns": _namespace_name(),
         }
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
         result_path = folder / "result.json"
         env = dict(os.environ)
         package_root = str(Path(mxsim.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        with namespace() as ns, (folder / "worker.log").open("wb") as out:
-            # Its own UTS namespace too: the worker names the host, so no MTA asks the
-            # resolver about this machine's real host name.
-            argv = ["ip", "netns", "exec", ns, "unshare", "--uts", sys.executable, "-m", "mxsim.agree.worker",
-                    str(folder / "request.json"), str(result_path)]
-            started = time.monotonic()
-            try:
+        # Private mounts (the chroot's overlay never shows on the host) and its own host
+        # name, so no MTA asks the resolver about this machine's real name.
+        argv = ["unshare", "--mount", "--propagation", "private", "--uts", sys.executable,
+                "-m", "mxsim.agree.worker", str(folder / "request.json"), str(result_path)]
+        started = time.monotonic()
+        try:
+            with (folder / "worker.log").open("wb") as out:
                 subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                env=env, timeout=mta.wait_limit + WORKER_SLACK, check=False, cwd="/")
-            except subprocess.TimeoutExpired as error:
-                raise AgreeError(
-                    f"{case.label}: the worker ran over {mta.wait_limit + WORKER_SLACK:g} s"
-                ) from error
-            elapsed = time.monotonic() - started
+        except subprocess.TimeoutExpired as error:
+            raise AgreeError(
+                f"{case.label}: the worker ran over {mta.wait_limit + WORKER_SLACK:g} s"
+            ) from error
+        finally:
+            leftover_cleanup(str(request["netns"]), _inode(folder / "netns.inode"))
+        elapsed = time.monotonic() - started
         try:
             result = json.loads(result_path.read_text())
         except (OSError, ValueError) as error:
@@ -96,9 +116,10 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
 def agree(case: Case, keep: Path | None = None) -> Comparison:
     """Real MTA and model for one case, compared field by field."""
     real = observe_real(case, keep)
-    model, levels = model_observation(case.scenario, case.pins, case.mta, case.recipient,
-                              driver(case.mta).model_overrides(case.overrides or {}),
-                              case.mta_config)
+    model, levels = model_observation(
+        case.scenario, case.pins, case.mta, case.recipient,
+        driver(case.mta).model_overrides(case.overrides or {}), case.mta_config,
+    )
     return compare(case.label, model, real, levels)
 
 

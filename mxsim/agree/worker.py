@@ -1,10 +1,10 @@
 """One case inside the network namespace: `python -m mxsim.agree.worker REQUEST RESULT`.
 
-Runs under `ip netns exec` (its own network and mount namespaces). Brings the lab up on
-port 53/25, starts unbound over it, mounts an overlay of the MTA's cached chroot, lets
-the MTA deliver one message, and writes what it saw as an Observation (real addresses,
-mapped back through the lab's address map). Everything it started is stopped in
-`finally` blocks; the parent also kills whatever is left in the namespace.
+Runs under `unshare --mount --uts` (run.py). Brings the lab up in its own network
+namespace (ports 53 and 25, the scenario's real addresses, the lab's unbound), mounts an
+overlay of the MTA's cached chroot, lets the MTA deliver one message, and writes what it
+saw as an Observation. Everything it started is stopped in `finally` blocks; the parent
+also kills whatever is left in the namespace.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 from mxsim.agree import unbound
 from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.isolation import kill_pids
+from mxsim.agree.isolation import add_addresses, kill_pids
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver
+from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver, enter_namespace
 from mxsim.agree.observation import Observation, Question
 from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap, lab_down, lab_up
@@ -49,6 +49,7 @@ class Request:
     folder: str
     chroot: str
     version: str
+    netns: str
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -56,7 +57,7 @@ class Request:
             scenario=str(data["scenario"]), pins=tuple(data.get("pins", [])), mta=str(data["mta"]),
             recipient=str(data["recipient"]), settings=dict(data.get("settings", {})),
             mta_config=data.get("mta_config"), folder=str(data["folder"]),
-            chroot=str(data["chroot"]), version=str(data["version"]),
+            chroot=str(data["chroot"]), version=str(data["version"]), netns=str(data["netns"]),
         )
 
 
@@ -86,11 +87,15 @@ def relevant(question: Question) -> str | None:
 
 @contextlib.contextmanager
 def lab(request: Request, folder: Path) -> Iterator[Any]:
-    # The lab in the worker's own namespace, on loopback addresses (the namespace is the
-    # isolation; the address map is read back), with the lab's unbound over it.
+    # The lab in a network namespace of its own, serving the scenario's real addresses
+    # (so an MX that is an IP literal works too), with the lab's unbound over it.
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
-                  pins=list(request.pins) or None, resolver="unbound")
+                  pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns)
     try:
+        inode = (Path("/run/netns") / request.netns).stat().st_ino
+        (folder.parent / "netns.inode").write_text(f"{inode}\n")  # for the parent's cleanup
+        add_addresses(request.netns)
+        enter_namespace(request.netns)
         yield info
     finally:
         with contextlib.suppress(MxsimError, OSError):

@@ -102,6 +102,20 @@ class Driver(ABC):
         """Stop daemons gracefully; the worker kills whatever still runs in the chroot."""
 
 
+# The command prefix that enters the lab's network namespace (`ip netns exec NAME`); set
+# once by the worker before any MTA command runs.
+ENTER: list[str] = []
+
+
+def enter_namespace(name: str) -> None:
+    ENTER[:] = ["ip", "netns", "exec", name]
+
+
+def chroot_argv(root: Path, argv: Sequence[str]) -> list[str]:
+    """`argv` run inside the chroot and the lab's network namespace."""
+    return [*ENTER, "chroot", str(root), *argv]
+
+
 def chroot_run(
     root: Path, argv: Sequence[str], *, stdin: str | None = None, timeout: float = 60.0,
     what: str = "", check: bool = True,
@@ -109,7 +123,7 @@ def chroot_run(
     """Run a command inside the chroot (as root, in the worker's namespaces)."""
     try:
         done = subprocess.run(
-            ["chroot", str(root), *argv], input=stdin, capture_output=True, text=True,
+            chroot_argv(root, argv), input=stdin, capture_output=True, text=True,
             timeout=timeout, check=False,
         )
     except subprocess.TimeoutExpired as error:

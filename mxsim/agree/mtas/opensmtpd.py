@@ -16,7 +16,17 @@ from typing import ClassVar
 
 from mxsim.agree.chroots import ChrootSpec
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.mtas.base import HOSTNAME, MESSAGE, SENDER, Driver, Parsed, chroot_run, connect_result, read_lines
+from mxsim.agree.mtas.base import (
+    HOSTNAME,
+    MESSAGE,
+    SENDER,
+    Driver,
+    Parsed,
+    chroot_argv,
+    chroot_run,
+    connect_result,
+    read_lines,
+)
 from mxsim.agree.observation import Try
 
 CONFIG = f"""# mxsim agreement harness: relay everything submitted locally, nothing else.
@@ -73,7 +83,7 @@ class OpenSmtpd(Driver):
     def start(self, root: Path, folder: Path) -> None:
         log = (folder / "smtpd.log").open("wb")
         self.process = subprocess.Popen(
-            ["chroot", str(root), "smtpd", "-d", "-v", "-f", "/etc/smtpd.conf"],
+            chroot_argv(root, ["smtpd", "-d", "-v", "-f", "/etc/smtpd.conf"]),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

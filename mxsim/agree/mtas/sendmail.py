@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from mxsim.agree.chroots import ChrootSpec
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.mtas.base import HOSTNAME, MESSAGE, SENDER, Driver, Parsed, connect_result, read_lines
+from mxsim.agree.mtas.base import HOSTNAME, MESSAGE, SENDER, Driver, Parsed, chroot_argv, connect_result, read_lines
 from mxsim.agree.mtas.syslog import SyslogSink
 from mxsim.agree.observation import Try
 
@@ -57,8 +57,8 @@ class Sendmail(Driver):
         with (folder / "transcript").open("wb") as out:
             try:
                 subprocess.run(
-                    ["chroot", str(root), "/usr/sbin/sendmail", "-Am", "-odi", "-oi", "-v", "-d16.1",
-                     *self.options, "-f", SENDER, recipient],
+                    chroot_argv(root, ["/usr/sbin/sendmail", "-Am", "-odi", "-oi", "-v", "-d16.1",
+                                       *self.options, "-f", SENDER, recipient]),
                     input=MESSAGE.format(sender=SENDER, recipient=recipient, token=token).encode(),
                     stdout=out, stderr=subprocess.STDOUT, timeout=self.wait_limit, check=False,
                 )
