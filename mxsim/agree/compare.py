@@ -82,7 +82,7 @@ class Comparison:
 def model_observation(
     scenario: str, pins: Sequence[str], mta: str, recipient: str | None,
     overrides: Mapping[str, str], mta_config: Path | None = None,
-) -> tuple[Observation, dict[str, int]]:
+) -> tuple[Observation, Levels]:
     """`mxsim trace` for one profile with the same settings, as an Observation."""
     spec = load_scenario(scenario)
     chosen: dict[str, str] = {}
@@ -104,19 +104,24 @@ def model_observation(
                   for a in data["attempts"]],
         envelope_recipient=str(data["envelope_recipient"]), envelope_source="model",
         outcome=str(data["outcome"]), dsn=str(data["dsn"]) if data.get("dsn") else None,
-        logged_names=parsed.names, evidence=[str(line) for line in data["log"]],
+        logged_names=parsed.names, logged=parsed.named(), evidence=[str(line) for line in data["log"]],
     )
     observation.notes = [f"route {data['route']['kind']}"]
     return observation, _levels(data)
 
 
-def _levels(data: Mapping[str, Any]) -> dict[str, int]:
-    """Preference of every MX host name and of every address those names resolved to.
-
-    Read from the MX answers the model's MTA got (not only the route it kept, which an
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Preferences read from the model's MX answers (not only the route it kept, which an
     address limit cuts short) and from the address answers of those hosts; an implicit
-    MX has preference 0.
-    """
+    MX has preference 0."""
+
+    names: dict[str, int]  # every MX host name
+    shuffled: frozenset[str]  # names that share their preference with another MX host
+    addresses: dict[str, int]  # every address of those hosts, and of the route
+
+
+def _levels(data: Mapping[str, Any]) -> Levels:
     levels: dict[str, int] = {}
     hosts_at: dict[int, set[str]] = {}
     for question in data["dns"]:
@@ -127,8 +132,6 @@ def _levels(data: Mapping[str, Any]) -> dict[str, int]:
             if len(words) >= 6 and words[3] == "MX":
                 levels.setdefault(_name(words[5]), int(words[4]))
                 hosts_at.setdefault(int(words[4]), set()).add(_name(words[5]))
-    # Only names that share their preference with another MX host can come in shuffled order.
-    levels = {name: level for name, level in levels.items() if len(hosts_at.get(level, ())) > 1}
     addresses: dict[str, int] = {}
     for target in data["route"]["targets"]:
         addresses.setdefault(str(target["address"]), int(target["preference"]))
@@ -140,16 +143,15 @@ def _levels(data: Mapping[str, Any]) -> dict[str, int]:
             words = str(line).split()
             if len(words) >= 5 and words[3] in ("A", "AAAA"):
                 addresses.setdefault(words[4], level)
-    return {**levels, **addresses}
+    shuffled = frozenset(name for name, level in levels.items() if len(hosts_at.get(level, ())) > 1)
+    return Levels(levels, shuffled, addresses)
 
 
 def _name(text: Any) -> str:
     return str(text).rstrip(".").lower() or "."
 
 
-def _blocks(
-    questions: Sequence[Question], levels: Mapping[str, int], concurrent: bool = False
-) -> list[tuple[str, ...]]:
+def _blocks(questions: Sequence[Question], levels: Levels, concurrent: bool = False) -> list[tuple[str, ...]]:
     """The question sequence with each run of same-preference address questions as one block.
 
     `concurrent`: the MTA asks for all MX hosts at once, so all of them form one block.
@@ -157,9 +159,12 @@ def _blocks(
     out: list[tuple[str, ...]] = []
     run_level: int | None = None
     for question in questions:
-        level = levels.get(question.qname) if question.qtype in ("A", "AAAA") else None
-        if concurrent and level is not None:
-            level = -1
+        level: int | None = None
+        if question.qtype in ("A", "AAAA"):
+            if concurrent and question.qname in levels.names:
+                level = -1
+            elif question.qname in levels.shuffled:
+                level = levels.names[question.qname]
         text = question.text()
         if level is not None and level == run_level and out:
             out[-1] = tuple(sorted((*out[-1], text)))
@@ -174,8 +179,7 @@ def _show_blocks(blocks: Sequence[tuple[str, ...]]) -> list[str]:
 
 
 def compare_dns(
-    model: Sequence[Question], real: Sequence[Question], levels: Mapping[str, int],
-    concurrent: bool = False,
+    model: Sequence[Question], real: Sequence[Question], levels: Levels, concurrent: bool = False,
 ) -> FieldResult:
     left, right = _blocks(model, levels, concurrent), _blocks(real, levels, concurrent)
     a, b = _show_blocks(left), _show_blocks(right)
@@ -249,20 +253,31 @@ def _dsn_class(model: str | None, real: str | None) -> FieldResult:
     return FieldResult("dsn_class", (model or "?")[:1] == real[:1], show(model), show(real))
 
 
-def compare(label: str, model: Observation, real: Observation, levels: Mapping[str, int]) -> Comparison:
+def compare_names(model: Observation, real: Observation) -> FieldResult:
+    """The name logged beside each address both sides tried; else the names as a set."""
+    common = sorted(set(model.logged) & set(real.logged))
+    if common:
+        wrong = [f"{a}: model {model.logged[a]}, real {real.logged[a]}" for a in common
+                 if model.logged[a] != real.logged[a]]
+        shown = "; ".join(f"{a} {real.logged[a]}" for a in common)
+        model_shown = "; ".join(f"{a} {model.logged[a]}" for a in common)
+        return FieldResult("logged_names", not wrong, model_shown, shown, tuple(wrong))
+    left, right = sorted(model.logged_names), sorted(real.logged_names)
+    return FieldResult("logged_names", left == right, ", ".join(left) or "none", ", ".join(right) or "none")
+
+
+def compare(label: str, model: Observation, real: Observation, levels: Levels) -> Comparison:
     candidates: dict[int, set[str]] = {}
-    for key, level in levels.items():
-        if key[:1].isdigit() or ":" in key:
-            candidates.setdefault(level, set()).add(key)
-    comparison = Comparison(label, model, real, levels=dict(levels))
+    for address, level in levels.addresses.items():
+        candidates.setdefault(level, set()).add(address)
+    comparison = Comparison(label, model, real, levels=dict(levels.addresses))
     comparison.fields = [
         compare_dns(model.dns, real.dns, levels, driver(real.mta).concurrent_host_lookups),
-        compare_attempts(model.attempts, real.attempts, levels, candidates),
+        compare_attempts(model.attempts, real.attempts, levels.addresses, candidates),
         _simple("envelope_recipient", model.envelope_recipient, real.envelope_recipient,
                 observable=real.envelope_recipient is not None),
         _simple("outcome", model.outcome, real.outcome),
         _dsn_class(model.dsn, real.dsn),
-        _simple("logged_names", ", ".join(sorted(model.logged_names)) or "none",
-                ", ".join(sorted(real.logged_names)) or "none"),
+        compare_names(model, real),
     ]
     return comparison

@@ -51,6 +51,7 @@ class Observation:
     outcome: str | None = None  # delivered | deferred | bounced; None: none logged in time
     dsn: str | None = None
     logged_names: list[str] = field(default_factory=list)  # host names the MTA logged
+    logged: dict[str, str] = field(default_factory=dict)  # address -> name logged beside it
     evidence: list[str] = field(default_factory=list)  # the MTA's log lines (addresses mapped)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time from submission to the logged outcome
@@ -70,6 +71,7 @@ class Observation:
             outcome=data.get("outcome"),
             dsn=data.get("dsn"),
             logged_names=[str(n) for n in data.get("logged_names", [])],
+            logged={str(k): str(v) for k, v in data.get("logged", {}).items()},
             evidence=[str(e) for e in data.get("evidence", [])],
             notes=[str(n) for n in data.get("notes", [])],
             seconds=float(data.get("seconds", 0.0)),

@@ -158,6 +158,7 @@ def observe(request: Request) -> Observation:
         observation.outcome = parsed.outcome
         observation.dsn = parsed.dsn
         observation.logged_names = parsed.names
+        observation.logged = parsed.named()
         observation.evidence = parsed.evidence or lines[-20:]
         skipped: dict[str, int] = {}
         for question in asked:

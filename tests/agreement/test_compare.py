@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from mxsim.agree.compare import compare_attempts, compare_dns
+from mxsim.agree.compare import Levels, compare_attempts, compare_dns
 from mxsim.agree.mtas import driver
 from mxsim.agree.observation import Question, Try
 
-LEVELS = {"a.example": 10, "b.example": 10, "192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
+LEVELS = {"192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
+NAMES = Levels({"a.example": 10, "b.example": 10, "c.example": 20}, frozenset({"a.example", "b.example"}), LEVELS)
 
 
 def test_equal_preference_questions_compare_as_a_multiset() -> None:
     model = [Question("example", "MX"), Question("a.example", "A"), Question("b.example", "A")]
     real = [Question("example", "MX"), Question("b.example", "A"), Question("a.example", "A")]
-    assert compare_dns(model, real, LEVELS).agreed
+    assert compare_dns(model, real, NAMES).agreed
 
 
 def test_a_missing_question_shows_in_the_diff() -> None:
     model = [Question("example", "MX"), Question("a.example", "A")]
     real = [Question("example", "MX")]
-    result = compare_dns(model, real, LEVELS)
+    result = compare_dns(model, real, NAMES)
     assert not result.agreed
     assert any(line.startswith("-a.example A") for line in result.diff)
+
+
+def test_concurrent_lookups_form_one_block_across_preferences() -> None:
+    model = [Question("example", "MX"), Question("a.example", "A"), Question("c.example", "A")]
+    real = [Question("example", "MX"), Question("c.example", "A"), Question("a.example", "A")]
+    assert not compare_dns(model, real, NAMES).agreed
+    assert compare_dns(model, real, NAMES, concurrent=True).agreed
 
 
 def test_attempts_of_one_level_compare_as_sets_and_levels_in_order() -> None:

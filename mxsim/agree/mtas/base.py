@@ -38,11 +38,22 @@ class Parsed:
     names: list[str] = field(default_factory=list)
     envelope_recipient: str | None = None
     evidence: list[str] = field(default_factory=list)
+    pairs: dict[str, str] = field(default_factory=dict)  # address -> name, from non-attempt lines
 
     def name(self, host: str) -> None:
         host = host.rstrip(".").lower()
         if host and host not in self.names:
             self.names.append(host)
+
+    def pair(self, host: str, address: str) -> None:
+        """A line that names a host and its address (e.g. a relay= field)."""
+        self.name(host)
+        self.pairs.setdefault(address, host.rstrip(".").lower())
+
+    def named(self) -> dict[str, str]:
+        """Address -> the name the MTA logged beside it (first seen)."""
+        out = {t.address: t.host.rstrip(".").lower() for t in reversed(self.attempts)}
+        return {**self.pairs, **out}
 
 
 def connect_result(text: str) -> str:

@@ -55,6 +55,8 @@ RESULTS = {"Ok": "delivered", "TempFail": "deferred", "PermFail": "bounced", "Lo
 
 def _error_result(why: str) -> str:
     lowered = why.lower()
+    if (banner := re.match(r"banner rejected: (\d)", lowered)) is not None:
+        return "rejected" if banner.group(1) == "5" else "tempfail"
     if "connection timeout" in lowered:
         return "timeout"  # also a greeting timeout; told apart by whether it connected
     if "closed unexpectedly" in lowered:
@@ -140,7 +142,11 @@ class OpenSmtpd(Driver):
                     base = sessions.pop(match["sid"])
                     parsed.attempts.append(Try(base.host, base.address, "accepted"))
                 parsed.outcome, parsed.envelope_recipient = outcome, match["to"]
-                parsed.name(match["relay"].split(" ")[0])
+                relay = re.match(r"^(?P<host>\S+) \((?P<addr>[^)]+)\)$", match["relay"])
+                if relay is not None:
+                    parsed.pair(relay["host"], relay["addr"])
+                else:
+                    parsed.name(match["relay"])
                 break
             elif (match := RELAY_FAILURE.search(line)) is not None and match["to"].lower() == recipient.lower():
                 parsed.evidence.append(line)

@@ -24,13 +24,14 @@ from mxsim.agree.observation import Try
 OPTIONS = ("Timeout.iconnect", "Timeout.connect", "Timeout.initial")
 
 STAT = re.compile(r"to=<?(?P<to>[^>,\s]+)>?,.*?dsn=(?P<dsn>[\d.]+), stat=(?P<stat>.*)$")
-RELAY = re.compile(r"relay=(?P<relay>[^,\s]+)")
+RELAY = re.compile(r"relay=(?P<relay>[^,\s]+)(?: \[(?P<addr>[^\]]+)\])?")
 CONNECTING = re.compile(r"Connecting to (?P<host>[^\s\[]\S*?)\.? (?:port \d+ )?via \w+")
 MAKECONNECTION = re.compile(r"makeconnection \((?P<host>\S+?)\.? \[(?P<addr>[^\]]+)\]")
 CONNECT_FAILED = re.compile(r"Connect failed \((?P<why>[^)]*)")
 REPLY = re.compile(r"^transcript: (?:<<< )?(?P<code>\d)\d\d[ -]")
 FINAL_RECIPIENT = re.compile(r"^queue: r\w+; *(?P<to>\S+)")
-OUTCOMES = (("Sent", "delivered"), ("Deferred", "deferred"))
+# "queued" (with a 4.x.x dsn): e.g. a name server timeout while parsing the address.
+OUTCOMES = (("Sent", "delivered"), ("Deferred", "deferred"), ("queued", "deferred"))
 
 
 class Sendmail(Driver):
@@ -98,7 +99,10 @@ class Sendmail(Driver):
             parsed.outcome = next((o for word, o in OUTCOMES if stat.startswith(word)), "bounced")
             parsed.dsn = match["dsn"]
             if (relay := RELAY.search(line)) is not None:
-                parsed.name(relay["relay"])
+                if relay["addr"]:
+                    parsed.pair(relay["relay"], relay["addr"])
+                else:
+                    parsed.name(relay["relay"])
         if current is not None:  # the last connection, still open when the transcript ended
             result = "accepted" if greeted and parsed.outcome == "delivered" else "closed"
             parsed.attempts.append(Try(current[0], current[1], result))
