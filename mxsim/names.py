@@ -15,7 +15,7 @@ NameKey = tuple[bytes, ...]
 
 
 def key(name: dns.name.Name) -> NameKey:
-    return tuple(label.lower() for label in name.labels)
+    return tuple(map(bytes.lower, name.labels))
 
 
 @functools.lru_cache(maxsize=16384)

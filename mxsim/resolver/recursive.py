@@ -225,7 +225,7 @@ class RecursiveResolver:
     def _closest_delegation(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rrset.RRset | None]:
         now = self.clock.now()
         zone = name
-        while zone != dns.name.root:
+        while len(zone.labels) > 1:  # not the root
             ns = self.cache.get(zone, dns.rdatatype.NS, now)
             if ns is not None:
                 return zone, ns

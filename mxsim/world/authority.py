@@ -8,6 +8,7 @@ reports which backend answered so that evidence can always name it.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -189,6 +190,24 @@ class Served:
     tcp_refused: bool = False
 
 
+def _response(query: dns.message.Message) -> dns.message.Message:
+    """make_response without its EDNS: building an OPT record per answer is most of its cost."""
+    response = dns.message.QueryMessage(id=query.id)
+    response.flags = dns.flags.QR | (query.flags & (dns.flags.RD | dns.flags.CD))
+    response.question = list(query.question)
+    return response
+
+
+@functools.lru_cache(maxsize=256)
+def _opt(payload: int, nsid: str | None) -> dns.rrset.RRset:
+    """One OPT record per (payload, NSID), shared by every response that carries it."""
+    options = [dns.edns.NSIDOption(nsid.encode())] if nsid is not None else []
+    holder = dns.message.QueryMessage()
+    holder.use_edns(0, 0, payload, options=options)
+    assert holder.opt is not None
+    return holder.opt
+
+
 def _wants_nsid(query: dns.message.Message) -> bool:
     return any(option.otype == dns.edns.OptionType.NSID for option in query.options)
 
@@ -287,10 +306,8 @@ class AuthoritativeServer:
             return served(None)
         if tcp and backend is not None and not backend.tcp:
             return Served(None, 0.0, self.spec.name, address, name, nsid, tcp_refused=True)
-        response = dns.message.make_response(query)
-        response.flags &= ~dns.flags.RA
+        response = _response(query)
         if query.edns >= 0 and backend is not None and not backend.edns:
-            response.use_edns(False)
             response.set_rcode(dns.rcode.FORMERR)  # what a pre-EDNS server says to an OPT record
             return served(response)
         if not query.question:
@@ -308,8 +325,9 @@ class AuthoritativeServer:
         response.answer = result.answer
         response.authority = result.authority
         response.additional = result.additional
-        if nsid is not None and query.edns >= 0 and _wants_nsid(query):
-            response.use_edns(0, 0, query.payload, options=[dns.edns.NSIDOption(nsid.encode())])
+        if query.edns >= 0:
+            # After set_rcode: the shared OPT record must never be edited (extended rcode bits).
+            response.opt = _opt(query.payload, nsid if nsid is not None and _wants_nsid(query) else None)
         return served(response)
 
     def _answer(

@@ -23,11 +23,12 @@ RANK = {
     "mta": 5,
     "audit": 5,
     "commands": 6,
+    "agree": 7,  # runs real MTAs in the lab; compares their record with the trace report
     "report": 7,
     "cli": 8,
 }
 IO_MODULES = {"socket", "asyncio", "aiosmtplib", "dns.query", "dns.asyncquery", "selectors", "subprocess"}
-IO_LAYERS = {"transport", "lab", "cli"}  # where sockets, processes and event loops may live
+IO_LAYERS = {"transport", "lab", "cli", "agree"}  # where sockets, processes and event loops may live
 WALL_CLOCK = {"time", "datetime.now"}
 
 

@@ -67,7 +67,7 @@ class Mx:
 
     @property
     def is_null(self) -> bool:
-        return bool(self.exchange == dns.name.root or self.exchange == dns.name.empty)
+        return len(self.exchange.labels) <= 1 and not any(self.exchange.labels)  # "." or ""
 
 
 def mx_records(answer: StubAnswer) -> list[Mx]:
