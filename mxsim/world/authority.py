@@ -201,7 +201,7 @@ def _response(query: dns.message.Message) -> dns.message.Message:
 @functools.lru_cache(maxsize=256)
 def _opt(payload: int, nsid: str | None) -> dns.rrset.RRset:
     """One OPT record per (payload, NSID), shared by every response that carries it."""
-    options = [dns.edns.NSIDOption(nsid.encode())] if nsid is not None else []
+    options: list[dns.edns.Option] = [dns.edns.NSIDOption(nsid.encode())] if nsid is not None else []
     holder = dns.message.QueryMessage()
     holder.use_edns(0, 0, payload, options=options)
     assert holder.opt is not None
