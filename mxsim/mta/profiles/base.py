@@ -9,6 +9,7 @@ logs. Subclasses override only what differs, citing MTA-FACTS.md for each change
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
@@ -86,11 +87,15 @@ def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[st
 
 def ip_literal(name: dns.name.Name) -> str | None:
     """`192.0.2.25.` written as an MX exchange -> "192.0.2.25"."""
-    labels = name.labels
+    return _ip_literal(name.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_literal(labels: tuple[bytes, ...]) -> str | None:
     looks_v4 = len(labels) == 5 and all(label.isdigit() for label in labels[:4])
     if not looks_v4 and not any(b":" in label for label in labels):
         return None  # most names: spare the text conversion
-    text = name.to_text(omit_final_dot=True)
+    text = dns.name.Name(labels).to_text(omit_final_dot=True)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

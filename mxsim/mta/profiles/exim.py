@@ -75,6 +75,7 @@ class Exim(Profile):
         super().__init__(overrides)
         self._ignored = [ipaddress.ip_network(n, strict=False) for n in self.settings.items("ignore_target_hosts")]
         self._rules = parse_retry_rules(self.settings.text("retry"))
+        self._ignored_cache: dict[str, bool] = {}
 
     # ---- routing: routers/dnslookup.c, host.c host_find_bydns -----------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
@@ -175,8 +176,12 @@ class Exim(Profile):
         return targets, soft and not found
 
     def _ignored_address(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address)
-        return any(ip.version == net.version and ip in net for net in self._ignored)
+        known = self._ignored_cache.get(address)
+        if known is None:
+            ip = ipaddress.ip_address(address)
+            known = self._ignored_cache[address] = any(ip.version == net.version and ip in net
+                                                       for net in self._ignored)
+        return known
 
     def _v6_first(self, targets: list[Target]) -> list[Target]:
         """The final pass: IPv6 ahead of IPv4 within each MX preference (host.c L3104-3140)."""
