@@ -254,16 +254,22 @@ def _dsn_class(model: str | None, real: str | None) -> FieldResult:
 
 
 def compare_names(model: Observation, real: Observation) -> FieldResult:
-    """The name logged beside each address both sides tried; else the names as a set."""
+    """The names the MTA logged: beside each address both sides tried, and the names it
+    logged with no address (OpenSMTPD's relay="domain", Sendmail's "with host.")."""
+    problems: list[str] = []
     common = sorted(set(model.logged) & set(real.logged))
-    if common:
-        wrong = [f"{a}: model {model.logged[a]}, real {real.logged[a]}" for a in common
+    problems += [f"{a}: model {model.logged[a]}, real {real.logged[a]}" for a in common
                  if model.logged[a] != real.logged[a]]
-        shown = "; ".join(f"{a} {real.logged[a]}" for a in common)
-        model_shown = "; ".join(f"{a} {model.logged[a]}" for a in common)
-        return FieldResult("logged_names", not wrong, model_shown, shown, tuple(wrong))
-    left, right = sorted(model.logged_names), sorted(real.logged_names)
-    return FieldResult("logged_names", left == right, ", ".join(left) or "none", ", ".join(right) or "none")
+    left = sorted(set(model.logged_names) - set(model.logged.values()))
+    right = sorted(set(real.logged_names) - set(real.logged.values()))
+    if left != right:
+        problems.append(f"names without an address: model {', '.join(left) or 'none'}, "
+                        f"real {', '.join(right) or 'none'}")
+    if not common and not left and not right and sorted(model.logged_names) != sorted(real.logged_names):
+        problems.append("no address tried by both sides")
+    model_shown = "; ".join([*(f"{a} {model.logged[a]}" for a in common), *left]) or "none"
+    real_shown = "; ".join([*(f"{a} {real.logged[a]}" for a in common), *right]) or "none"
+    return FieldResult("logged_names", not problems, model_shown, real_shown, tuple(problems))
 
 
 def compare(label: str, model: Observation, real: Observation, levels: Levels) -> Comparison:

@@ -6,8 +6,19 @@ SMTP sinks) and from the model (`run_trace`), so the comparison is field by fiel
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def address_text(text: str) -> str:
+    """One spelling per address: `[IPv6:2001:db8:25:0:0:0:0:25]` (Sendmail) is 2001:db8:25::25."""
+    bare = text.strip("[]")
+    bare = bare[5:] if bare.lower().startswith("ipv6:") else bare
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,9 @@ class Try:
     host: str
     address: str
     result: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", address_text(self.address))
 
     def text(self) -> str:
         return f"{self.host} [{self.address}] {self.result}"

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from mxsim.agree.chroots import ChrootSpec
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.observation import Try
+from mxsim.agree.observation import Try, address_text
 
 SENDER_DOMAIN = "mxsim-agree.invalid"
 SENDER = f"agree@{SENDER_DOMAIN}"
@@ -48,7 +48,7 @@ class Parsed:
     def pair(self, host: str, address: str) -> None:
         """A line that names a host and its address (e.g. a relay= field)."""
         self.name(host)
-        self.pairs.setdefault(address, host.rstrip(".").lower())
+        self.pairs.setdefault(address_text(address), host.rstrip(".").lower())
 
     def named(self) -> dict[str, str]:
         """Address -> the name the MTA logged beside it (first seen)."""

@@ -39,7 +39,7 @@ SOCKET = "run/smtpd.sock"
 START_TIMEOUT = 15.0
 
 CONNECTING = re.compile(r"mta connecting address=\w+://(?P<addr>\[[^\]]+\]|[^:\s]+):\d+ host=(?P<host>\S+)")
-SESSION = re.compile(r"^(?:\S+ )*?(?P<sid>[0-9a-f]{16}) mta ")
+SESSION = re.compile(r"\b(?P<sid>[0-9a-f]{16}) mta ")
 ERROR = re.compile(r"(?P<sid>[0-9a-f]{16}) mta error reason=(?P<why>.*)$")
 DELIVERY = re.compile(
     r"(?P<sid>[0-9a-f]{16}) mta delivery evpid=\S+ from=<[^>]*> to=<(?P<to>[^>]*)> .*?"

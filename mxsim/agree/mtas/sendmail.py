@@ -29,6 +29,7 @@ CONNECTING = re.compile(r"Connecting to (?P<host>[^\s\[]\S*?)\.? (?:port \d+ )?v
 MAKECONNECTION = re.compile(r"makeconnection \((?P<host>\S+?)\.? \[(?P<addr>[^\]]+)\]")
 CONNECT_FAILED = re.compile(r"Connect failed \((?P<why>[^)]*)")
 REPLY = re.compile(r"^transcript: (?:<<< )?(?P<code>\d)\d\d[ -]")
+GREETING_TIMEOUT = re.compile(r"timeout waiting for input from (?P<host>\S+?)\.? during client greeting")
 FINAL_RECIPIENT = re.compile(r"^queue: r\w+; *(?P<to>\S+)")
 # "queued" (with a 4.x.x dsn): e.g. a name server timeout while parsing the address.
 OUTCOMES = (("Sent", "delivered"), ("Deferred", "deferred"), ("queued", "deferred"))
@@ -82,6 +83,8 @@ class Sendmail(Driver):
         current: tuple[str, str] | None = None  # the connection being made
         greeted = False
         final: str | None = None
+        # Syslog names greeting timeouts; the transcript only shows the next host's connect.
+        silent = {m["host"].lower() for line in lines if (m := GREETING_TIMEOUT.search(line))}
         for line in lines:
             if line.startswith("queue: "):
                 if (found := FINAL_RECIPIENT.match(line)) is not None:
@@ -89,7 +92,7 @@ class Sendmail(Driver):
                 continue
             if line.startswith("transcript: "):
                 parsed.evidence.append(line)
-                current, greeted = self._transcript(parsed, line, current, greeted)
+                current, greeted = self._transcript(parsed, line, current, greeted, silent)
                 continue
             match = STAT.search(line)
             if match is None or parsed.outcome is not None:
@@ -111,14 +114,15 @@ class Sendmail(Driver):
 
     @staticmethod
     def _transcript(
-        parsed: Parsed, line: str, current: tuple[str, str] | None, greeted: bool
+        parsed: Parsed, line: str, current: tuple[str, str] | None, greeted: bool, silent: set[str]
     ) -> tuple[tuple[str, str] | None, bool]:
         """One transcript line: start, greet or end the connection being made."""
         if (match := CONNECTING.search(line)) is not None:
             parsed.name(match["host"])
         if (match := MAKECONNECTION.search(line)) is not None:
-            if current is not None:
-                parsed.attempts.append(Try(current[0], current[1], "closed"))
+            if current is not None:  # left without a reply: a greeting timeout, or closed
+                result = "banner_timeout" if current[0].lower() in silent and not greeted else "closed"
+                parsed.attempts.append(Try(current[0], current[1], result))
             return (match["host"], match["addr"]), False
         if current is None:
             return None, greeted
