@@ -9,7 +9,7 @@ or bounced (MTA-FACTS Q9), and only tallies are kept.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -25,7 +25,6 @@ from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
-from mxsim.transport.base import Step
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
 from mxsim.units import format_duration
@@ -108,18 +107,19 @@ class ReplayResult:
         return all(s.passed for s in self.scenarios)
 
 
-def arrivals(count: int, window: float, process: ArrivalProcess, rng: random.Random) -> list[float]:
+def arrivals(count: int, window: float, process: ArrivalProcess, rng: random.Random) -> Iterator[float]:
+    """Arrival times, one at a time: the queue never holds messages that have not arrived."""
     if count <= 0:
-        return []
+        return
     if process == ArrivalProcess.UNIFORM or window <= 0:
         step = window / count
-        return [i * step for i in range(count)]
+        yield from (i * step for i in range(count))
+        return
     rate = count / window
-    times, now = [], 0.0
+    now = 0.0
     for _ in range(count):
-        times.append(now)
+        yield now
         now += rng.expovariate(rate)
-    return times
 
 
 def expected(patterns: tuple[str, ...], delivery: Delivery) -> bool:
@@ -199,21 +199,34 @@ class _MtaRun:
         self._progress: Callable[[int], None] | None = None
 
     def run(self, progress: Callable[[int], None] | None = None) -> MtaReplay:
-        times = arrivals(self.config.messages, self.config.arrival, self.config.process, self.rng)
         self._progress = progress
-        for index, at in enumerate(times):
-            self._schedule(index, QueueEntry(arrival=at), _Path(), at)
+        self._arrivals = enumerate(arrivals(self.config.messages, self.config.arrival, self.config.process,
+                                            random.Random(f"{self.config.seed}:arrivals")))
+        self._next_arrival()
         self.sim.run()
         return self._result()
 
+    def _next_arrival(self) -> None:
+        """Schedule the next message; each arrival schedules the one after it."""
+        following = next(self._arrivals, None)
+        if following is None:
+            return
+        index, at = following
+
+        def arrive() -> None:
+            self._next_arrival()
+            self._attempt(index, QueueEntry(arrival=at), _Path())
+
+        self.sim.call_at(at, arrive)
+
     def _schedule(self, index: int, entry: QueueEntry, path: _Path, at: float) -> None:
+        self.sim.call_at(at, lambda: self._attempt(index, entry, path))
+
+    def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         resolver, sender = self.senders[index % len(self.senders)]
-
-        def start() -> Step[Delivery]:
-            stub = Stub(emulated_ask(resolver), self.profile.library, self.clock.now)
-            return deliver(self.profile, stub, self.rng, self.recipient, self.clock.now, sender=sender)
-
-        self.sim.spawn(at, start, lambda delivery: self._after(index, entry, path, delivery))
+        stub = Stub(emulated_ask(resolver), self.profile.library, self.clock.now)
+        step = deliver(self.profile, stub, self.rng, self.recipient, self.clock.now, sender=sender)
+        self.sim.start(step, lambda delivery: self._after(index, entry, path, delivery))
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
         _resolver, sender = self.senders[index % len(self.senders)]

@@ -33,7 +33,11 @@ class Simulation:
 
     def spawn(self, at: float, start: Callable[[], Step[Any]], done: Done) -> None:
         """At virtual time `at`, create the step with `start()` and run it; `done(value)` at its end."""
-        self.call_at(at, lambda: self._advance(start(), None, done))
+        self.call_at(at, lambda: self.start(start(), done))
+
+    def start(self, step: Step[Any], done: Done) -> None:
+        """Run a step from now on; `done(value)` when it ends."""
+        self._advance(step, None, done)
 
     def _advance(self, step: Step[Any], value: Any, done: Done) -> None:
         try:
