@@ -26,6 +26,7 @@ class Cell:
     version: str = ""
     fields: tuple[str, ...] = ()  # the fields that differ
     detail: str = ""
+    comparison: dict[str, Any] | None = None  # both observations, for the record
 
     def text(self) -> str:
         if self.status == "differs":
@@ -34,19 +35,20 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "mta": self.mta, "status": self.status,
-                "version": self.version, "fields": list(self.fields), "detail": self.detail}
+                "version": self.version, "fields": list(self.fields), "detail": self.detail,
+                "comparison": self.comparison}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Cell:
         return cls(str(data["scenario"]), str(data["mta"]), str(data["status"]),
                    str(data.get("version", "")), tuple(data.get("fields", [])),
-                   str(data.get("detail", "")))
+                   str(data.get("detail", "")), data.get("comparison"))
 
 
 def cell_of(scenario: str, mta: str, comparison: Comparison) -> Cell:
     return Cell(scenario, mta, "agreed" if comparison.agreed else "differs",
                 comparison.real.version, tuple(f.name for f in comparison.differing()),
-                comparison.render(evidence=True))
+                comparison.render(evidence=True), comparison.to_json())
 
 
 def save(cell: Cell, folder: Path) -> None:

@@ -41,14 +41,14 @@ class Parsed:
     pairs: dict[str, str] = field(default_factory=dict)  # address -> name, from non-attempt lines
 
     def name(self, host: str) -> None:
-        host = host.rstrip(".").lower()
+        host = host.strip("[]").rstrip(".").lower()
         if host and host not in self.names:
             self.names.append(host)
 
     def pair(self, host: str, address: str) -> None:
         """A line that names a host and its address (e.g. a relay= field)."""
         self.name(host)
-        self.pairs.setdefault(address_text(address), host.rstrip(".").lower())
+        self.pairs.setdefault(address_text(address), host.strip("[]").rstrip(".").lower())
 
     def named(self) -> dict[str, str]:
         """Address -> the name the MTA logged beside it (first seen)."""
