@@ -14,6 +14,10 @@ traces over the lab show the addresses the scenario wrote.
 `time_scale` shrinks every timeout the engine asks for (tests use 0.02: a 30 s connect
 timeout waits 0.6 s), and every elapsed time is divided by it on the way back, so the
 engine's clock and the reported times stay comparable with the model's.
+
+`mxsim check` also uses this transport for the live world (`LiveAddresses`: no map, no
+rewriting) and asks it to be polite: a per-address query rate, a cap on exchanges in
+flight, and a cap on every SMTP wait.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from dataclasses import replace
+from typing import Protocol, TypeVar
 
 import aiosmtplib
 import dns.asyncquery
@@ -96,6 +102,36 @@ class ScaledClock:
         return None  # real time has passed already
 
 
+class Destinations(Protocol):
+    """Where an engine address is sent: the lab's `AddressMap`, or `LiveAddresses`."""
+
+    def lab(self, real: str) -> str: ...
+
+    def bindable(self, lab: str) -> str: ...
+
+    def unrewrite_message(self, message: dns.message.Message) -> None: ...
+
+
+class LiveAddresses:
+    """The live world (`mxsim check --root-hints FILE`): every address stands for itself.
+
+    Nothing is mapped or rewritten. `allowed` may narrow where traffic may go (tests pass
+    the loopback check, so a root hints file of lab addresses can never leak out).
+    """
+
+    def __init__(self, allowed: Callable[[str], str] | None = None) -> None:
+        self.allowed = allowed
+
+    def lab(self, real: str) -> str:
+        return str(ipaddress.ip_address(real))
+
+    def bindable(self, lab: str) -> str:
+        return self.allowed(lab) if self.allowed is not None else lab
+
+    def unrewrite_message(self, message: dns.message.Message) -> None:
+        return None
+
+
 def _nsid(message: dns.message.Message) -> str | None:
     for option in message.options:
         if isinstance(option, dns.edns.NSIDOption):
@@ -108,7 +144,7 @@ class WireTransport:
 
     def __init__(
         self,
-        address_map: AddressMap,
+        address_map: AddressMap | Destinations,
         *,
         dns_port: int = 53,
         smtp_port: int = 25,
@@ -116,9 +152,14 @@ class WireTransport:
         clock: ScaledClock | None = None,
         direct: Mapping[str, int] | None = None,
         identify: Callable[[str, str | None], tuple[dns.name.Name | None, str | None]] | None = None,
+        rate: float | None = None,
+        max_in_flight: int | None = None,
+        smtp_timeout: float | None = None,
     ) -> None:
         if not 0 < time_scale <= 1:
             raise ValueError(f"time_scale must be in (0, 1], not {time_scale}")
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be > 0 queries a second, not {rate}")
         self.map = address_map
         self.dns_port = dns_port
         self.smtp_port = smtp_port
@@ -129,6 +170,32 @@ class WireTransport:
         # (real address, NSID) -> (server name, backend name), from the scenario: the wire
         # itself says only the NSID, which names the backend where the scenario is unambiguous.
         self.identify = identify
+        # Politeness (`mxsim check`): queries to one address leave at most `rate` a second,
+        # evenly spaced, and at most `max_in_flight` exchanges wait at once over all addresses.
+        self.spacing = 1.0 / rate if rate else 0.0
+        self.max_in_flight = max_in_flight
+        self._next_send: dict[str, float] = {}
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # A cap on every SMTP wait (connect, greeting), whatever the engine asks: a probe's own.
+        self.smtp_timeout = smtp_timeout
+
+    async def _pace(self, where: str) -> None:
+        """Wait for this address's next send slot (one every `spacing` seconds)."""
+        if self.spacing <= 0:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_send.get(where, now))
+        self._next_send[where] = slot + self.spacing
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def _in_flight(self) -> asyncio.Semaphore | None:
+        if self.max_in_flight is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:  # a semaphore belongs to one loop
+            self._slots = (loop, asyncio.Semaphore(self.max_in_flight))
+        return self._slots[1]
 
     def destination(self, real: str) -> str:
         """The lab address for a real one, checked against the safety rule."""
@@ -143,6 +210,16 @@ class WireTransport:
         return (time.monotonic() - started) / self.time_scale
 
     async def dns(self, exchange: DnsExchange) -> DnsResult:
+        slots = self._in_flight()
+        if slots is None:
+            return await self._dns(exchange)
+        async with slots:
+            return await self._dns(exchange)
+
+    async def _dns(self, exchange: DnsExchange) -> DnsResult:
+        if self.spacing > 0:
+            with contextlib.suppress(UnmappedAddressError, ValueError):
+                await self._pace(self.destination(exchange.address))
         started = time.monotonic()
         try:
             where = self.destination(exchange.address)
@@ -180,6 +257,11 @@ class WireTransport:
         return sock
 
     async def smtp(self, probe: SmtpProbe) -> SmtpSession:
+        if self.smtp_timeout is not None:
+            probe = replace(
+                probe, connect_timeout=min(probe.connect_timeout, self.smtp_timeout),
+                greeting_timeout=min(probe.greeting_timeout, self.smtp_timeout),
+            )
         started = time.monotonic()
         try:
             where = self.destination(probe.address)

@@ -1,0 +1,274 @@
+"""What `mxsim check` asks the servers, as engine steps: no I/O here.
+
+Each step yields `DnsExchange` effects (a driver fulfils them over the wire) and returns
+what was seen. A sample retries a query that got no reply, and when every try fails the
+sample says so: it is unknown, never "no records" (DESIGN.md: a timeout is never
+reported as absent). Replies are kept whole (flags, sections, NSID, the time they came),
+so the checks can compare RRsets without TTL and order and look at TTLs on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from mxsim.transport.base import DnsExchange, DnsResult, NetError, Step
+
+EDNS_PAYLOAD = 1232  # the DNS flag day 2020 default: no fragmentation
+SAMPLE_TYPES = (
+    dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.SOA,
+    dns.rdatatype.NS, dns.rdatatype.A, dns.rdatatype.AAAA,
+)
+MAX_REFERRALS = 16  # delegation steps from the root before giving up
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One question to one server address, with the flags it went out with."""
+
+    address: str
+    qname: dns.name.Name
+    qtype: dns.rdatatype.RdataType
+    rd: bool
+    tcp: bool = False
+
+    def text(self) -> str:
+        transport = ", TCP" if self.tcp else ""
+        return f"{_text(self.qname)} {dns.rdatatype.to_text(self.qtype)}, {rd_text(self.rd)}{transport}"
+
+
+def rd_text(rd: bool) -> str:
+    return "RD set" if rd else "RD clear"
+
+
+def _text(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True).lower() or "."
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One reply as it came back."""
+
+    rcode: dns.rcode.Rcode
+    aa: bool
+    tc: bool
+    nsid: str | None
+    answer: tuple[dns.rrset.RRset, ...]
+    authority: tuple[dns.rrset.RRset, ...]
+    additional: tuple[dns.rrset.RRset, ...]
+    at: float  # the transport's clock when the reply came, seconds
+    edns: bool  # the query carried EDNS (False after a FORMERR fallback)
+
+    @classmethod
+    def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
+        return cls(
+            message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
+            tuple(message.answer), tuple(message.authority), tuple(message.additional), at, edns,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One sample: the reply, or only failures (every try timed out or was refused)."""
+
+    query: Query
+    reply: Observed | None
+    failures: tuple[NetError, ...] = ()  # one per try that got no reply, in order
+    edns_refused: dns.rcode.Rcode | None = None  # the rcode an EDNS query got before the plain retry
+    skipped: bool = False  # not sent: the query budget was spent
+
+    @property
+    def tries(self) -> int:
+        return len(self.failures) + (1 if self.reply is not None else 0)
+
+
+@dataclass(slots=True)
+class Budget:
+    """The total number of queries one check may send (politeness); shared by its steps."""
+
+    limit: int
+    spent: int = 0
+
+    def take(self) -> bool:
+        if self.spent >= self.limit:
+            return False
+        self.spent += 1
+        return True
+
+
+def make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:
+    if edns:
+        query = dns.message.make_query(
+            qname, qtype, use_edns=0, payload=EDNS_PAYLOAD,
+            options=[dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
+        )
+    else:
+        query = dns.message.make_query(qname, qtype, use_edns=False)
+    if not rd:
+        query.flags &= ~dns.flags.RD
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """How each sample asks: the wait per try, tries after a failure, the clock, the budget."""
+
+    timeout: float
+    retries: int
+    now: Callable[[], float]
+    budget: Budget
+    done: Callable[[], None] | None = None  # called once per finished sample (progress)
+
+
+def ask(query: Query, how: Asking) -> Step[Sample]:
+    """One sample: retried on silence or refusal, over TCP after TC, without EDNS after FORMERR."""
+    failures: list[NetError] = []
+    edns = True
+    edns_refused: dns.rcode.Rcode | None = None
+    tcp = query.tcp
+    tries = 0
+    result: Sample | None = None
+    while tries <= how.retries:
+        if not how.budget.take():
+            result = Sample(query, None, tuple(failures), edns_refused, skipped=not failures)
+            break
+        tries += 1
+        message = make_query(query.qname, query.qtype, rd=query.rd, edns=edns)
+        got: DnsResult = yield DnsExchange(query.address, message, tcp, how.timeout)
+        reply = got.message
+        if reply is None:
+            failures.append(got.error or NetError.TIMEOUT)
+            continue
+        if reply.flags & dns.flags.TC and not tcp:
+            tcp = True  # as a resolver does; the truncated reply is not a sample
+            tries -= 1
+            continue
+        if edns and reply.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS):
+            edns, edns_refused = False, reply.rcode()  # a pre-EDNS server: ask plainly
+            tries -= 1
+            continue
+        result = Sample(query, Observed.of(reply, got.nsid, how.now(), edns), tuple(failures), edns_refused)
+        break
+    if result is None:
+        result = Sample(query, None, tuple(failures), edns_refused)
+    if how.done is not None:
+        how.done()
+    return result
+
+
+# ---- the delegation, from the root -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """How the domain hangs from the root, as the parent's servers say it."""
+
+    zone: dns.name.Name  # the zone checked: the domain, or the zone it lies in
+    parent: dns.name.Name | None  # the zone that delegates it (None: none seen)
+    parent_ns: tuple[dns.name.Name, ...] = ()
+    glue: tuple[tuple[dns.name.Name, str], ...] = ()
+    nxdomain: bool = False  # the parent says the domain does not exist
+    unknown: str | None = None  # why the delegation could not be measured
+    samples: tuple[Sample, ...] = ()  # every query sent on the way down
+
+
+def _glue(message: Observed, names: set[dns.name.Name]) -> list[tuple[dns.name.Name, str]]:
+    found: list[tuple[dns.name.Name, str]] = []
+    for rrset in message.additional:
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and rrset.name in names:
+            found.extend((rrset.name, str(rdata.address)) for rdata in rrset)
+    return found
+
+
+Addresses = Callable[[dns.name.Name], Step[list[str]]]
+
+
+def find_delegation(
+    domain: dns.name.Name,
+    root_hints: list[tuple[dns.name.Name, str]],
+    how: Asking,
+    addresses_of: Addresses,
+) -> Step[Delegation]:
+    """Walk referrals from the root down to the cut above `domain` (RD clear, as resolvers do).
+
+    `addresses_of` finds a name server's addresses when a referral gives no glue (a
+    recursive resolution, fulfilled by the same driver).
+    """
+    zone = dns.name.root
+    servers: list[tuple[dns.name.Name, str]] = list(root_hints)
+    sent: list[Sample] = []
+    last_ns: tuple[dns.name.Name, ...] = tuple(dict.fromkeys(name for name, _ in root_hints))
+    for _step in range(MAX_REFERRALS):
+        reply: Observed | None = None
+        for _server, address in servers:
+            sample = yield from ask(Query(address, domain, dns.rdatatype.NS, rd=False), how)
+            sent.append(sample)
+            if sample.reply is not None and sample.reply.rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                reply = sample.reply
+                break
+        if reply is None:
+            return Delegation(domain, None, unknown=f"no server of zone {_text(zone)} answered", samples=tuple(sent))
+        if reply.rcode == dns.rcode.NXDOMAIN:
+            return Delegation(domain, zone, last_ns, nxdomain=True, samples=tuple(sent))
+        referral = next(
+            (r for r in reply.authority if r.rdtype == dns.rdatatype.NS and domain.is_subdomain(r.name)
+             and r.name != zone and r.name.is_subdomain(zone)),
+            None,
+        )
+        if referral is not None and not reply.aa:
+            names = [rdata.target for rdata in referral]
+            glue = _glue(reply, set(names))
+            if referral.name == domain:
+                return Delegation(domain, zone, tuple(sorted(names)), tuple(sorted(glue)), samples=tuple(sent))
+            zone = referral.name
+            last_ns = tuple(sorted(names))
+            servers = sorted(glue)
+            if not servers:
+                for name in sorted(names):
+                    for address in (yield from addresses_of(name)):
+                        servers.append((name, address))
+            if not servers:
+                return Delegation(domain, None, unknown=f"no address for any server of {_text(zone)}",
+                                  samples=tuple(sent))
+            continue
+        # An answer from the servers of `zone` itself: either `domain` is that zone's apex
+        # (its servers also serve the parent) or a name inside it.
+        apex_ns = next((r for r in reply.answer if r.rdtype == dns.rdatatype.NS and r.name == domain), None)
+        if apex_ns is not None:
+            return Delegation(domain, zone if zone != domain else None,
+                              tuple(sorted(r.target for r in apex_ns)), samples=tuple(sent))
+        soa = next((r for r in reply.authority if r.rdtype == dns.rdatatype.SOA), None)
+        inside = soa.name if soa is not None else zone
+        return Delegation(inside, inside.parent() if inside != dns.name.root else None, last_ns, samples=tuple(sent))
+    return Delegation(domain, None, unknown="too many referrals", samples=tuple(sent))
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to sample: every address of every server name, each type, both RD settings."""
+
+    zone: dns.name.Name
+    domain: dns.name.Name
+    addresses: dict[str, list[dns.name.Name]] = field(default_factory=dict)  # address -> server names
+    samples: int = 20
+
+    def queries(self) -> list[Query]:
+        found: list[Query] = []
+        for address in sorted(self.addresses, key=_address_key):
+            for qtype in SAMPLE_TYPES:
+                for rd in (False, True):
+                    found.extend(Query(address, self.domain, qtype, rd) for _ in range(self.samples))
+            found.append(Query(address, self.domain, dns.rdatatype.MX, rd=False, tcp=True))  # TCP, once
+        return found
+
+
+def _address_key(address: str) -> tuple[int, str]:
+    return (1 if ":" in address else 0, address)
