@@ -158,3 +158,25 @@ def test_mtas_differ_on_the_incident_for_reasons_of_their_schedules() -> None:
     assert first["sendmail"] < first["postfix"] and first["sendmail"] < first["exim"]
     assert all(m.delivered_expected == m.messages for m in results.values())
     assert results["sendmail"].attempts > 2 * results["exim"].attempts  # queue runs every 10 minutes
+
+
+def test_how_often_an_mta_retries_decides_how_many_messages_bounce() -> None:
+    """wa-students-worse: 9 answers in 10 are the broken CNAME. A message bounces when none
+    of the attempts that get a fresh draw before the queue gives up draws the good
+    backend: about (1 - p)^k. OpenSMTPD fits ~29 attempts in 4 days (400 s x n^2), Exim
+    ~190 (every 30 minutes), Postfix ~110 (backoff up to 4000 s, 5 days), so OpenSMTPD
+    bounces (or nearly) and the others deliver, Exim sooner than Postfix. Sendmail asks AAAA, A and
+    MX at the apex while canonifying: each may draw the CNAME, which then answers every
+    type while cached, so p is about 0.1^3 and nearly every message bounces."""
+    from mxsim.scenario import load_scenario
+
+    config = ReplayConfig(specs=(load_scenario("wa-students-worse"),), messages=30, arrival=86400.0, seed=2,
+                          mtas=("postfix", "exim", "opensmtpd", "sendmail"))
+    results = {m.mta: m for m in run_replay(config).scenarios[0].results}
+    bounced = {name: m.bounced / m.messages for name, m in results.items()}
+    assert bounced["exim"] == 0 and bounced["postfix"] == 0
+    assert bounced["sendmail"] > 0.3  # 30 messages share one resolver: their fates are correlated
+    assert bounced["sendmail"] > bounced["opensmtpd"] >= bounced["postfix"]
+    p50 = {name: m.delay_p50 for name, m in results.items()}
+    assert p50["exim"] is not None and p50["postfix"] is not None and p50["opensmtpd"] is not None
+    assert p50["exim"] < p50["postfix"]  # every 30 minutes beats a backoff that grows to 66 minutes
