@@ -57,17 +57,6 @@ def require_root() -> None:
         raise AgreeError("`ip` (iproute2) is not installed: apt-get install iproute2")
 
 
-def namespace_pids(name: str) -> list[int]:
-    try:
-        out = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, timeout=10,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [int(word) for word in out.split() if word.isdigit()]
-
-
 def kill_pids(pids: Sequence[int], grace: float = KILL_GRACE) -> None:
     """TERM, then KILL what is left after `grace` seconds; only the PIDs given."""
     for pid in pids:
@@ -91,29 +80,36 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rindex(")") + 2 :].startswith("Z")
 
 
-def pids_in_net_namespace(inode: int) -> list[int]:
-    """PIDs whose network namespace has this inode: only processes of the worker's lab."""
+def pids_of_run(folder: Path) -> list[int]:
+    """Processes of one run: those whose command line or root directory lies in its folder.
+
+    The run's folder is unique (a fresh temporary directory), and every process of the
+    run names it: the lab (`mxsim.lab.serve FOLDER/...`), unbound (`-c FOLDER/...`), the
+    worker (`FOLDER/request.json`) and the MTA's daemons (chrooted into FOLDER/...). A
+    namespace inode is not enough: the kernel reuses it for the next run's namespace.
+    """
+    mark = str(folder.resolve())
+    ours = {os.getpid(), os.getppid()}
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "ns/net").stat().st_ino == inode:
-                    pids.append(int(entry.name))
+        if not entry.name.isdigit() or int(entry.name) in ours:
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            root = os.readlink(entry / "root")
+            if mark in cmdline or root.startswith(mark):
+                pids.append(int(entry.name))
     return pids
 
 
-def leftover_cleanup(name: str, inode: int | None) -> None:
-    """After the worker: kill what still runs in its lab's namespace, drop the namespace.
+def leftover_cleanup(name: str, folder: Path) -> None:
+    """After the worker: kill what is left of the run, remove the namespace's /etc folder.
 
     The worker normally leaves nothing (its `finally` takes the lab down); this is for a
-    worker that was killed or timed out.
+    worker that was killed or timed out. The namespace itself goes with its last process:
+    its name was mounted only in the worker's private mount namespace.
     """
-    if inode is not None and inode != Path("/proc/self/ns/net").stat().st_ino:
-        kill_pids(pids_in_net_namespace(inode))
-    if Path(f"/run/netns/{name}").exists():
-        kill_pids(namespace_pids(name))
-        with contextlib.suppress(AgreeError):
-            run(["ip", "netns", "del", name], what=f"deleting network namespace {name}")
+    kill_pids(pids_of_run(folder))
     shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 

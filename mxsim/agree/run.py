@@ -49,13 +49,6 @@ def _namespace_name() -> str:
     return f"mxagree-{os.getpid()}-{next(_runs)}"
 
 
-def _inode(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def real_version(mta: str) -> str:
     """The cached chroot's MTA package version (builds the chroot if needed)."""
     _root, version = ensure_chroot(driver(mta).chroot)
@@ -99,7 +92,7 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
                 f"{case.label}: the worker ran over {mta.wait_limit + WORKER_SLACK:g} s"
             ) from error
         finally:
-            leftover_cleanup(str(request["netns"]), _inode(folder / "netns.inode"))
+            leftover_cleanup(str(request["netns"]), folder)
         elapsed = time.monotonic() - started
         try:
             result = json.loads(result_path.read_text())

@@ -92,8 +92,6 @@ def lab(request: Request, folder: Path) -> Iterator[Any]:
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
                   pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns)
     try:
-        inode = (Path("/run/netns") / request.netns).stat().st_ino
-        (folder.parent / "netns.inode").write_text(f"{inode}\n")  # for the parent's cleanup
         add_addresses(request.netns)
         enter_namespace(request.netns)
         yield info

@@ -25,7 +25,6 @@ OPTIONS = ("Timeout.iconnect", "Timeout.connect", "Timeout.initial")
 
 STAT = re.compile(r"to=<?(?P<to>[^>,\s]+)>?,.*?dsn=(?P<dsn>[\d.]+), stat=(?P<stat>.*)$")
 RELAY = re.compile(r"relay=(?P<relay>[^,\s]+)(?: \[(?P<addr>[^\]]+)\])?")
-CONNECTING = re.compile(r"Connecting to (?P<host>[^\s\[]\S*?)\.? (?:port \d+ )?via \w+")
 MAKECONNECTION = re.compile(r"makeconnection \((?P<host>\S+?)\.? \[(?P<addr>[^\]]+)\]")
 CONNECT_FAILED = re.compile(r"Connect failed \((?P<why>[^)]*)")
 REPLY = re.compile(r"^transcript: (?:<<< )?(?P<code>\d)\d\d[ -]")
@@ -117,8 +116,8 @@ class Sendmail(Driver):
         parsed: Parsed, line: str, current: tuple[str, str] | None, greeted: bool, silent: set[str]
     ) -> tuple[tuple[str, str] | None, bool]:
         """One transcript line: start, greet or end the connection being made."""
-        if (match := CONNECTING.search(line)) is not None:
-            parsed.name(match["host"])
+        # "Connecting to HOST via esmtp" is the verbose transcript, not the log: it names
+        # hosts that had no address too, so only makeconnection (name and address) counts.
         if (match := MAKECONNECTION.search(line)) is not None:
             if current is not None:  # left without a reply: a greeting timeout, or closed
                 result = "banner_timeout" if current[0].lower() in silent and not greeted else "closed"
