@@ -20,27 +20,24 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Observed, Sample
+from mxsim.audit.probes import Delegation, Observed, RRsetKey, Sample, rrset_key
 
 ANSWERING = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
-RRsetKey = tuple[str, str, tuple[bytes, ...]]  # owner, type, canonical rdata (sorted)
 
 
 def name_text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower() or "."
 
 
-def rrset_key(rrset: dns.rrset.RRset) -> RRsetKey:
-    rdatas = sorted(rdata.to_digestable(dns.name.root) for rdata in rrset)
-    return (name_text(rrset.name), dns.rdatatype.to_text(rrset.rdtype), tuple(rdatas))
+def key_text(key: RRsetKey, *, limit: int = 3) -> str:
+    """`wa-students.org MX 1 aspmx.l.google.com., 5 alt1...` (sorted, shortened)."""
+    owner, rdtype, rdatas = key
+    shown = ", ".join(rdatas[:limit]) + (f", … ({len(rdatas)} records)" if len(rdatas) > limit else "")
+    return f"{owner} {rdtype} {shown}"
 
 
 def rrset_text(rrset: dns.rrset.RRset, *, limit: int = 3) -> str:
-    """`wa-students.org MX 1 aspmx.l.google.com., 5 alt1...` (sorted, shortened)."""
-    rdatas = sorted(rdata.to_text().lower() if rrset.rdtype != dns.rdatatype.TXT else rdata.to_text()
-                    for rdata in rrset)
-    shown = ", ".join(rdatas[:limit]) + (f", … ({len(rdatas)} records)" if len(rdatas) > limit else "")
-    return f"{name_text(rrset.name)} {dns.rdatatype.to_text(rrset.rdtype)} {shown}"
+    return key_text(rrset_key(rrset), limit=limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +46,17 @@ class Content:
 
     rcode: str
     rrsets: tuple[RRsetKey, ...]
-    text: str  # for people
 
     @classmethod
     def of(cls, reply: Observed) -> Content:
-        rcode = dns.rcode.to_text(reply.rcode)
-        keys = tuple(sorted(rrset_key(r) for r in reply.answer))
-        if reply.answer:
-            text = "; ".join(rrset_text(r) for r in sorted(reply.answer, key=rrset_key))
-        elif reply.rcode == dns.rcode.NOERROR:
-            text = "no records (NOERROR)"
-        else:
-            text = rcode
-        return cls(rcode, keys, text)
+        return cls(dns.rcode.to_text(reply.rcode), tuple(sorted(reply.keys or [rrset_key(r) for r in reply.answer])))
+
+    @property
+    def text(self) -> str:
+        """For people: the records, or what the rcode says."""
+        if self.rrsets:
+            return "; ".join(key_text(key) for key in self.rrsets)
+        return "no records (NOERROR)" if self.rcode == "NOERROR" else self.rcode
 
 
 class Flavour:
@@ -292,7 +287,3 @@ def _groups(behaviours: list[Behaviour], views: dict[str, AddressView]) -> list[
         seen[group.flavour] += 1
         group.key = group.flavour if seen[group.flavour] == 1 else f"{group.flavour}-{seen[group.flavour]}"
     return groups
-
-
-def sample_types() -> tuple[dns.rdatatype.RdataType, ...]:
-    return SAMPLE_TYPES

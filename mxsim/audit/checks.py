@@ -26,13 +26,11 @@ from mxsim.audit.behaviour import (
     Content,
     Flavour,
     PathGroup,
-    RRsetKey,
     name_text,
-    rrset_key,
     rrset_text,
 )
 from mxsim.audit.finding import Evidence, Finding, finding, pct
-from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, Sample, rd_text
+from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample, rd_text
 from mxsim.mta.profiles.base import ip_literal
 from mxsim.mta.results import Delivery, Outcome
 from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
@@ -226,8 +224,8 @@ def _ttl_points(samples: Iterable[Sample]) -> dict[RRsetKey, list[tuple[float, i
     for sample in samples:
         if sample.reply is None:
             continue
-        for rrset in sample.reply.answer:
-            points[rrset_key(rrset)].append((sample.reply.at, rrset.ttl))
+        for rrset, key in sample.reply.keyed():
+            points[key].append((sample.reply.at, rrset.ttl))
     return points
 
 
@@ -238,7 +236,7 @@ def counts_down(behaviour: Behaviour, address: str | None = None) -> tuple[str, 
         samples = behaviour.at(where)
         for key, seen in sorted(_ttl_points(samples).items(), key=lambda item: repr(item[0])):
             if countdown(seen):
-                rrset = next(r for s in samples if s.reply is not None for r in s.reply.answer if rrset_key(r) == key)
+                rrset = next(r for s in samples if s.reply is not None for r, k in s.reply.keyed() if k == key)
                 return f"{name_text(rrset.name)} {dns.rdatatype.to_text(rrset.rdtype)}", sorted(
                     {ttl for _, ttl in seen}, reverse=True)
     return None
@@ -270,8 +268,7 @@ def _ttl_skew(analysis: Analysis) -> list[Finding]:
         for sample in behaviour.samples:
             if sample.reply is None:
                 continue
-            for rrset in sample.reply.answer:
-                key = rrset_key(rrset)
+            for rrset, key in sample.reply.keyed():
                 slot = (sample.query.address, behaviour.backend)
                 ttls[key][slot] = max(ttls[key].get(slot, 0), rrset.ttl)
                 names[key] = f"{name_text(rrset.name)} {dns.rdatatype.to_text(rrset.rdtype)}"

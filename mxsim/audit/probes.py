@@ -53,9 +53,22 @@ def _text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower() or "."
 
 
+RRsetKey = tuple[str, str, tuple[str, ...]]  # owner, type, rdata in canonical text (sorted)
+# Types whose rdata holds names: DNS compares those names without case (RFC 4343).
+_NAME_TYPES = {dns.rdatatype.MX, dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.SOA,
+               dns.rdatatype.PTR, dns.rdatatype.SRV, dns.rdatatype.DNAME}
+
+
+def rrset_key(rrset: dns.rrset.RRset) -> RRsetKey:
+    """An RRset as DNS compares it: TTL and order left out, names without case."""
+    fold = rrset.rdtype in _NAME_TYPES
+    rdatas = sorted(r.to_text().lower() if fold else r.to_text() for r in rrset)
+    return (_text(rrset.name), dns.rdatatype.to_text(rrset.rdtype), tuple(rdatas))
+
+
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """One reply as it came back."""
+    """One reply as it came back; `keys` are its answer RRsets' keys, computed once."""
 
     rcode: dns.rcode.Rcode
     aa: bool
@@ -66,13 +79,18 @@ class Observed:
     additional: tuple[dns.rrset.RRset, ...]
     at: float  # the transport's clock when the reply came, seconds
     edns: bool  # the query carried EDNS (False after a FORMERR fallback)
+    keys: tuple[RRsetKey, ...] = ()
 
     @classmethod
     def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
         return cls(
             message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
             tuple(message.answer), tuple(message.authority), tuple(message.additional), at, edns,
+            tuple(rrset_key(r) for r in message.answer),
         )
+
+    def keyed(self) -> list[tuple[dns.rrset.RRset, RRsetKey]]:
+        return list(zip(self.answer, self.keys or [rrset_key(r) for r in self.answer], strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +279,14 @@ class Plan:
     samples: int = 20
 
     def queries(self) -> list[Query]:
-        found: list[Query] = []
-        for address in sorted(self.addresses, key=_address_key):
+        # Round robin: every address, type and RD setting in each round, so the samples of
+        # each spread over the whole run (TTL countdowns show) and every address is busy at once.
+        addresses = sorted(self.addresses, key=_address_key)
+        found: list[Query] = [Query(a, self.domain, dns.rdatatype.MX, rd=False, tcp=True) for a in addresses]
+        for _round in range(self.samples):
             for qtype in SAMPLE_TYPES:
                 for rd in (False, True):
-                    found.extend(Query(address, self.domain, qtype, rd) for _ in range(self.samples))
-            found.append(Query(address, self.domain, dns.rdatatype.MX, rd=False, tcp=True))  # TCP, once
+                    found.extend(Query(address, self.domain, qtype, rd) for address in addresses)
         return found
 
 

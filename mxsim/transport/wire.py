@@ -210,6 +210,11 @@ class WireTransport:
         return (time.monotonic() - started) / self.time_scale
 
     async def dns(self, exchange: DnsExchange) -> DnsResult:
+        if self.spacing > 0:
+            # The send slot first: a query waiting for its address's turn holds no in-flight place,
+            # so one slow address never starves the others.
+            with contextlib.suppress(UnmappedAddressError, ValueError):
+                await self._pace(self.destination(exchange.address))
         slots = self._in_flight()
         if slots is None:
             return await self._dns(exchange)
@@ -217,9 +222,6 @@ class WireTransport:
             return await self._dns(exchange)
 
     async def _dns(self, exchange: DnsExchange) -> DnsResult:
-        if self.spacing > 0:
-            with contextlib.suppress(UnmappedAddressError, ValueError):
-                await self._pace(self.destination(exchange.address))
         started = time.monotonic()
         try:
             where = self.destination(exchange.address)

@@ -1,0 +1,514 @@
+"""`mxsim check DOMAIN`: audit a live domain's servers and mail path (and `record` it).
+
+The steps, each driven over the wire transport (sockets live only there):
+1. the delegation from the root: the parent's NS set and glue (RD clear, as resolvers
+   ask); every address of every server name, parent's and zone's own;
+2. K samples of MX, TXT, SOA, NS, A and AAAA at the domain from every address, RD clear
+   and set, over UDP with NSID, and once over TCP: concurrent, paced per address, within
+   a query budget, each retried when silent (a timeout stays unknown, never "absent");
+3. behaviours per address (`audit.behaviour`) and findings (`audit.checks`);
+4. the measured world as a scenario (`audit.record`); for each behaviour group, the
+   model engine runs every MTA profile over it. The names those runs ask about (MX
+   hosts, CNAME targets) are resolved on the wire and added, until nothing new is asked;
+5. SMTP probes (connect, banner, EHLO, STARTTLS, QUIT; never MAIL or DATA) to every
+   address on any path, then the paths again with what the hosts did.
+The summary line comes first in every report: where mail goes, for what share of lookups.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.zonefile
+
+from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, analyse, name_text
+from mxsim.audit.catalog import Level
+from mxsim.audit.checks import (
+    ProbeState,
+    dns_findings,
+    mx_exchanges,
+    mx_findings,
+    ordered,
+    path_findings,
+    probe_state,
+    smtp_findings,
+)
+from mxsim.audit.finding import Finding, pct
+from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
+from mxsim.audit.record import Measured, Recording, build
+from mxsim.clock import VirtualClock
+from mxsim.commands.trace import emulated_ask
+from mxsim.errors import ExitCode, UsageError
+from mxsim.lab.addressmap import AddressMap
+from mxsim.mta.profiles import NAMES, make_profile
+from mxsim.mta.profiles.base import HELO_NAME, deliver
+from mxsim.mta.results import Delivery, Outcome
+from mxsim.mta.stub import Stub
+from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.transport.model import ModelTransport
+from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport, run_all
+from mxsim.world import World
+
+# The IANA root servers (IPv4), for a live check without --root-hints.
+ROOT_SERVERS = (
+    ("a.root-servers.net.", "198.41.0.4"), ("b.root-servers.net.", "170.247.170.2"),
+    ("c.root-servers.net.", "192.33.4.12"), ("d.root-servers.net.", "199.7.91.13"),
+    ("e.root-servers.net.", "192.203.230.10"), ("f.root-servers.net.", "192.5.5.241"),
+    ("g.root-servers.net.", "192.112.36.4"), ("h.root-servers.net.", "198.97.190.53"),
+    ("i.root-servers.net.", "192.36.148.17"), ("j.root-servers.net.", "192.58.128.30"),
+    ("k.root-servers.net.", "193.0.14.129"), ("l.root-servers.net.", "199.7.83.42"),
+    ("m.root-servers.net.", "202.12.27.33"),
+)
+MAX_SAMPLES = 200  # --samples cap: politeness
+RESOLVE_WAIT = 10.0  # seconds a wire resolution of one name may take (glibc's 2 x 5 s)
+MAX_ROUNDS = 6  # model runs that may discover new names to resolve
+MAX_NAMES = 200  # names resolved for the paths, at most
+MAX_PROBES = 64  # SMTP addresses probed, at most
+PATH_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.TXT)
+
+Hints = tuple[tuple[dns.name.Name, str], ...]
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    domain: str
+    root_hints: Hints
+    destinations: AddressMap | Destinations = field(default_factory=LiveAddresses)
+    dns_port: int = 53
+    smtp_port: int = 25
+    samples: int = 20
+    mtas: tuple[str, ...] = ()
+    smtp: bool = True
+    smtp_timeout: float = 10.0
+    dns_timeout: float = 2.0
+    retries: int = 2
+    rate: float = 100.0  # queries a second to one address
+    budget: int = 5000  # queries in all
+    max_in_flight: int = 64
+    seed: int = 0
+    fail_on: Level = Level.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class HostProbe:
+    address: str
+    host: str  # the names that lead to it on a path
+    state: str  # accepted | failed | unknown
+    detail: str
+    session: SmtpSession
+
+
+@dataclass(frozen=True, slots=True)
+class PathResult:
+    group: PathGroup
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    domain: str
+    zone: str
+    seed: int
+    samples: int
+    mtas: tuple[str, ...]
+    fail_on: Level
+    delegation: Delegation
+    addresses: dict[str, list[dns.name.Name]]
+    ns_without_address: tuple[dns.name.Name, ...]
+    analysis: Analysis | None
+    paths: tuple[PathResult, ...]
+    probes: tuple[HostProbe, ...]
+    findings: tuple[Finding, ...]
+    summary: str
+    unknown: tuple[str, ...]
+    recording: Recording | None
+    queries: int
+    smtp_probed: bool
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level >= self.fail_on)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.failing:
+            return ExitCode.DEFERRED  # 1: findings at or above --fail-on
+        if self.unknown:
+            return ExitCode.BOUNCED  # 2: could not measure
+        return ExitCode.OK
+
+
+def parse_root_hints(text: str, source: str = "root hints") -> Hints:
+    """named.root text -> (server name, address) for each A/AAAA of a root NS name."""
+    try:
+        rrsets = dns.zonefile.read_rrsets(text, origin=dns.name.root, relativize=False, default_ttl=3600000)
+    except dns.exception.DNSException as error:
+        raise UsageError(f"{source}: not a root hints file ({error})") from None
+    servers = {r.target for rrset in rrsets if rrset.rdtype == dns.rdatatype.NS and rrset.name == dns.name.root
+               for r in rrset}
+    hints = sorted(
+        (rrset.name, str(r.address)) for rrset in rrsets
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and rrset.name in servers for r in rrset
+    )
+    if not hints:
+        raise UsageError(f"{source}: no root server with an address")
+    return tuple(hints)
+
+
+def default_root_hints() -> Hints:
+    return tuple((dns.name.from_text(name), address) for name, address in ROOT_SERVERS)
+
+
+def _domain(text: str) -> dns.name.Name:
+    try:
+        name = dns.name.from_text(text.strip().rstrip(".") + ".")
+    except dns.exception.DNSException as error:
+        raise UsageError(f"{text!r} is not a domain name: {error}") from None
+    if len(name) < 2 or "@" in text:
+        raise UsageError(f"{text!r} is not a domain name to check")
+    return name
+
+
+class _Run:
+    """One check: the transport, the resolver and the counters its steps share."""
+
+    def __init__(self, config: CheckConfig, progress: Progress | None) -> None:
+        self.config = config
+        self.progress = progress
+        self.transport = WireTransport(
+            config.destinations, dns_port=config.dns_port, smtp_port=config.smtp_port,
+            rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
+            smtp_timeout=config.smtp_timeout,
+        )
+        self.clock = self.transport.clock
+        self.budget = Budget(config.budget)
+        self.rng = random.Random(f"{config.seed}:check")
+        self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
+
+    def asking(self, done: Callable[[], None] | None = None) -> Asking:
+        return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
+
+    def run(self, steps: list[Step[object]]) -> list[object]:
+        jobs: list[Callable[[], Awaitable[object]]] = [
+            (lambda step=step: self.transport.run(step)) for step in steps  # type: ignore[misc]
+        ]
+        return run_all(jobs) if jobs else []
+
+    def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
+        found: list[str] = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            resolved = yield from self.resolver.resolve(name, rdtype, budget=RESOLVE_WAIT)
+            found += [str(r.address) for rrset in resolved.response.answer if rrset.rdtype == rdtype for r in rrset]
+        return found
+
+    def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
+        resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
+        return None if resolved.timed_out else resolved.response
+
+    def ticker(self, label: str, total: int) -> Callable[[], None] | None:
+        if self.progress is None:
+            return None
+        tick = self.progress(label, total)
+        return lambda: tick(1)
+
+
+def _servers(run: _Run, delegation: Delegation) -> tuple[dict[str, list[dns.name.Name]], list[dns.name.Name]]:
+    """Every address of every server name: parent's set with glue, then the zone's own set."""
+    addresses: dict[str, set[dns.name.Name]] = {}
+    for name, address in delegation.glue:
+        addresses.setdefault(address, set()).add(name)
+    known = set(delegation.parent_ns)
+    without: list[dns.name.Name] = []
+
+    def add(names: Iterable[dns.name.Name]) -> None:
+        todo = sorted(set(names))
+        steps: list[Step[object]] = [run.addresses_of(name) for name in todo]
+        for name, found in zip(todo, run.run(steps), strict=True):
+            assert isinstance(found, list)
+            for address in found:
+                addresses.setdefault(address, set()).add(name)
+            if not found and not any(name in names for names in addresses.values()):
+                without.append(name)
+
+    add(known)  # glue too: the parent's glue may hold only some of a server's addresses
+    # The zone's own NS set, from each address once (RD clear): names the parent did not give.
+    how = run.asking()
+    steps: list[Step[object]] = [
+        ask(Query(address, delegation.zone, dns.rdatatype.NS, rd=False), how)
+        for address in sorted(addresses)
+    ]
+    child: set[dns.name.Name] = set()
+    for sample in run.run(steps):
+        assert isinstance(sample, Sample)
+        if sample.reply is not None and sample.reply.aa:
+            child |= {r.target for rrset in sample.reply.answer if rrset.rdtype == dns.rdatatype.NS
+                      and rrset.name == delegation.zone for r in rrset}
+    add(child - known)
+    return {a: sorted(n) for a, n in sorted(addresses.items())}, sorted(set(without))
+
+
+def _questions(deliveries: Iterable[Delivery]) -> set[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
+    """Every (name, type) the MTAs asked, and every one their resolvers asked upstream."""
+    found = set()
+    for delivery in deliveries:
+        for answer in delivery.dns:
+            found.add((answer.qname, answer.qtype))
+            for resolved in answer.resolved:
+                found |= {(u.qname, u.qtype) for u in resolved.upstream}
+    return found
+
+
+def _paths(
+    run: _Run, measured: Measured, probes: dict[str, tuple[str, SmtpSession]] | None,
+) -> list[PathResult]:
+    """Each behaviour group's world in the model, under every profile (as `trace` runs one)."""
+    recipient = f"postmaster@{name_text(measured.domain)}"
+    results = []
+    for group in measured.analysis.groups:
+        spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
+        world = World(spec)  # answers depend only on the query, the clock and the rng: one serves all
+        deliveries = []
+        for mta in measured.mtas:
+            profile = make_profile(mta)
+            rng = random.Random(f"{run.config.seed}:{mta}")
+            clock = VirtualClock()
+            resolver = RecursiveResolver(world.root_hints, clock, rng, cache=spec.resolver.cache,
+                                         server_choice=spec.resolver.server_choice)
+            stub = Stub(emulated_ask(resolver), profile.library, clock.now)
+            model = ModelTransport(world, clock, rng)
+            deliveries.append(model.run(deliver(profile, stub, rng, recipient, clock.now)))
+        results.append(PathResult(group, tuple(deliveries)))
+    return results
+
+
+Question = tuple[dns.name.Name, dns.rdatatype.RdataType]
+HOST_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA)
+
+
+def _resolve_all(run: _Run, facts: dict[Question, DnsReply | None], wanted: Iterable[Question],
+                 domain: dns.name.Name) -> None:
+    """Resolve what is wanted and, at once, MX and addresses of where each CNAME chain ends."""
+    todo = set(wanted)
+    for _hop in range(MAX_ROUNDS):
+        new = sorted(q for q in todo if q not in facts and q[0] != domain and q[1] in PATH_TYPES)
+        new = new[: max(0, MAX_NAMES - len(facts))]
+        if not new:
+            return
+        steps: list[Step[object]] = [run.resolve(q, t) for q, t in new]
+        todo = set()
+        for question, reply in zip(new, run.run(steps), strict=True):
+            facts[question] = reply if isinstance(reply, DnsReply) else None
+            if isinstance(reply, DnsReply) and reply.answer and reply.answer[-1].rdtype == dns.rdatatype.CNAME:
+                end = reply.answer[-1][0].target
+                todo |= {(end, t) for t in HOST_TYPES}
+
+
+def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
+    """Resolve on the wire what the model's MTAs ask about, until they ask nothing new."""
+    facts: dict[Question, DnsReply | None] = dict(measured.facts)
+    wanted = {(e, t) for _, e in mx_exchanges(measured.analysis) if e != dns.name.root
+              for t in (dns.rdatatype.A, dns.rdatatype.AAAA)}
+    for group in measured.analysis.groups:  # where a CNAME answer sends the MTAs: asked right away
+        if group.flavour == Flavour.CNAME:
+            for behaviour in group.behaviours:
+                wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
+    paths: list[PathResult] = []
+    for _round in range(MAX_ROUNDS):
+        new = [q for q in wanted if q not in facts and q[0] != measured.domain and q[1] in PATH_TYPES]
+        if not new and paths:
+            break
+        _resolve_all(run, facts, new, measured.domain)
+        measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
+                            measured.mtas)
+        paths = _paths(run, measured, None)
+        wanted = _questions(d for p in paths for d in p.deliveries)
+    return measured, paths
+
+
+def owners(facts: Mapping[Question, DnsReply | None]) -> dict[str, set[str]]:
+    """address -> the names whose A/AAAA records hold it (the host names a probe reports)."""
+    found: dict[str, set[str]] = {}
+    for reply in facts.values():
+        if reply is None:
+            continue
+        for rrset in reply.answer:
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                for rdata in rrset:
+                    found.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
+    return found
+
+
+def _probe(run: _Run, measured: Measured, paths: list[PathResult]) -> dict[str, tuple[str, SmtpSession]]:
+    """Every address on any path, and every address of every MX host (profiles cap what they try)."""
+    named = owners(measured.facts)
+    hosts: dict[str, set[str]] = {}
+    for path in paths:
+        for delivery in path.deliveries:
+            for target in delivery.route.targets:
+                hosts.setdefault(target.address, set()).update(named.get(target.address, {target.mx.lower()}))
+    for _, exchange in mx_exchanges(measured.analysis):
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            reply = measured.facts.get((exchange, rdtype))
+            for rrset in reply.answer if reply is not None else ():
+                if rrset.rdtype == rdtype:
+                    for rdata in rrset:
+                        hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
+    addresses = sorted(hosts)[:MAX_PROBES]
+    timeout = run.config.smtp_timeout
+    tick = run.ticker("SMTP probes", len(addresses))
+
+    def probe(address: str) -> Callable[[], Awaitable[SmtpSession]]:
+        async def go() -> SmtpSession:
+            session = await run.transport.smtp(SmtpProbe(address, 25, HELO_NAME, timeout, timeout, starttls=True))
+            if tick is not None:
+                tick()
+            return session
+        return go
+
+    sessions = run_all([probe(a) for a in addresses]) if addresses else []
+    return {a: (", ".join(sorted(hosts[a])), s) for a, s in zip(addresses, sessions, strict=True)}
+
+
+def _fraction(shares: list[float]) -> Callable[[float, bool], str]:
+    """`2 of 3 lookups (64%)` when every share is close to a small fraction, else a percentage;
+    the second argument says whether to name the unit (the first share of the line does)."""
+    for denominator in range(1, 7):
+        if all(abs(s * denominator - round(s * denominator)) <= 0.05 * denominator for s in shares):
+            def text(share: float, lead: bool, n: int = denominator) -> str:
+                k = round(share * n)
+                if k == n:
+                    return "every lookup"
+                return f"{k} of {n}{' lookups' if lead else ''} ({pct(share)})"
+            return text
+    return lambda share, lead: f"{pct(share)}{' of lookups' if lead else ''}"
+
+
+def _path_phrase(deliveries: tuple[Delivery, ...], smtp: bool, named: Mapping[str, set[str]]) -> str:
+    delivered = {d.delivered_to.mx for d in deliveries if d.delivered_to is not None}
+    failed = [d for d in deliveries if d.outcome != Outcome.DELIVERED]
+    if not failed and len(delivered) == 1:
+        host = next(iter(delivered))
+        return f"reaches {host}" if smtp else f"would go to {host}"
+    if failed and not delivered:
+        attempts = [d.attempts[-1] for d in failed if d.attempts]
+        if attempts:
+            results = sorted({a.result.value for a in attempts})
+            word = "times out" if results == ["timeout"] else "fails (" + ", ".join(results) + ")"
+            hosts = sorted({n for d in failed for t in d.route.targets for n in named.get(t.address, {t.mx})})
+            return f"{word} at {', '.join(hosts[:2])}"
+        return f"{failed[0].outcome.value}: {failed[0].reason}"
+    per = "; ".join(f"{d.mta}: " + (f"to {d.delivered_to.mx}" if d.delivered_to else d.outcome.value)
+                    for d in deliveries)
+    return f"depends on the MTA ({per})"
+
+
+def summary_line(domain: str, paths: list[PathResult], analysis: Analysis, smtp: bool,
+                 findings: tuple[Finding, ...], named: Mapping[str, set[str]]) -> str:
+    """The line the user cannot miss: where mail goes, for what share of lookups, and why not."""
+    if not paths:
+        return f"mail to {domain}: no name server gave a usable answer; no path could be followed"
+    fraction = _fraction([p.group.share for p in paths])
+    parts = []
+    for index, path in enumerate(paths):
+        phrase = _path_phrase(path.deliveries, smtp, named)
+        share = fraction(path.group.share, index == 0)
+        head = f"mail to {domain} {phrase} for {share}" if index == 0 else f"{share} {phrase}"
+        bad = any(d.outcome != Outcome.DELIVERED for d in path.deliveries) or path.group.flavour != Flavour.ZONE
+        if bad and len(paths) > 1:
+            servers = sorted({s for b in path.group.behaviours for a in b.addresses()
+                              for s in analysis.view(a).servers})
+            backends = sorted({b.nsid.split(".")[0] if b.nsid else b.backend for b in path.group.behaviours})
+            head += f" (backend {', '.join(backends)} on {' and '.join(servers)} {_culprit(path.group)})"
+        parts.append(head)
+    line = "; ".join(parts)
+    errors = sum(f.level >= Level.ERROR for f in findings)
+    warnings = sum(f.level == Level.WARNING for f in findings)
+    if findings:
+        line += f" [{len(findings)} findings: {errors} errors, {warnings} warnings]"
+    return line
+
+
+def _culprit(group: PathGroup) -> str:
+    behaviour = group.behaviours[0]
+    if behaviour.flavour == Flavour.CNAME:
+        return "answers the apex with a CNAME"
+    return behaviour.describe()
+
+
+def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
+    found = []
+    for address, view in sorted(analysis.addresses.items()):
+        if view.tries and not view.answered:
+            found.append(f"{view.server_text} [{address}] answered nothing")
+        elif view.unknown:
+            found.append(f"{view.server_text} [{address}]: {view.unknown} samples unknown (no reply after retries)")
+    if smtp and probes and all(probe_state(s)[0] == ProbeState.UNKNOWN for _, s in probes.values()):
+        found.append("no mail host answered on port 25: it may be blocked at this vantage point")
+    return found
+
+
+def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckResult:
+    domain = _domain(config.domain)
+    if not 1 <= config.samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
+    if config.smtp_timeout <= 0 or config.dns_timeout <= 0:
+        raise UsageError("timeouts must be positive")
+    mtas = tuple(m.lower() for m in config.mtas) or NAMES
+    for name in mtas:
+        make_profile(name)  # a UsageError names an unknown MTA
+    run = _Run(config, progress)
+    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
+    (delegation,) = run.run([delegation_step])
+    assert isinstance(delegation, Delegation)
+    base = {"domain": name_text(domain), "zone": name_text(delegation.zone), "seed": config.seed,
+            "samples": config.samples, "mtas": mtas, "fail_on": config.fail_on, "delegation": delegation}
+    if delegation.unknown is not None or delegation.nxdomain:
+        findings = ordered(dns_findings(domain, delegation, analyse(domain, delegation, {}, []), ()))
+        if delegation.nxdomain:
+            summary = f"mail to {name_text(domain)} bounces: the domain does not exist (NXDOMAIN)"
+        else:
+            summary = f"could not measure {name_text(domain)}: {delegation.unknown}"
+        unknown = () if delegation.nxdomain else (str(delegation.unknown),)
+        return CheckResult(**base, addresses={}, ns_without_address=(), analysis=None,  # type: ignore[arg-type]
+                           paths=(), probes=(), findings=findings, summary=summary, unknown=unknown,
+                           recording=None, queries=run.budget.spent, smtp_probed=False)
+    addresses, without = _servers(run, delegation)
+    plan = Plan(delegation.zone, domain, {a: list(n) for a, n in addresses.items()}, config.samples)
+    queries = plan.queries()
+    tick = run.ticker(f"DNS samples ({len(addresses)} addresses)", len(queries))
+    how = run.asking(tick)
+    samples = [s for s in run.run([ask(q, how) for q in queries]) if isinstance(s, Sample)]
+    analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
+    found = dns_findings(domain, delegation, analysis, without)
+    measured = Measured(domain, delegation.zone, analysis, addresses, {}, mtas)
+    measured, paths = _discover(run, measured)
+    probes: dict[str, tuple[str, SmtpSession]] = {}
+    if config.smtp and paths:
+        probes = _probe(run, measured, paths)
+        paths = _paths(run, measured, probes)
+    found += mx_findings(analysis, measured.facts)
+    found += smtp_findings(probes)
+    mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
+    if config.smtp:
+        for path in paths:
+            found += path_findings(domain, path.group, path.deliveries, mx_hosts)
+    findings = ordered(found)
+    recording = build(measured, probes if config.smtp else None)
+    probe_rows = tuple(
+        HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
+    )
+    summary = summary_line(name_text(domain), paths, analysis, config.smtp, findings, owners(measured.facts))
+    return CheckResult(
+        **base, addresses=addresses, ns_without_address=tuple(without), analysis=analysis,  # type: ignore[arg-type]
+        paths=tuple(paths), probes=probe_rows, findings=findings, summary=summary,
+        unknown=tuple(_unknowns(analysis, probes, config.smtp)), recording=recording,
+        queries=run.budget.spent, smtp_probed=config.smtp,
+    )
+
