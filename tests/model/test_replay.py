@@ -180,3 +180,21 @@ def test_how_often_an_mta_retries_decides_how_many_messages_bounce() -> None:
     p50 = {name: m.delay_p50 for name, m in results.items()}
     assert p50["exim"] is not None and p50["postfix"] is not None and p50["opensmtpd"] is not None
     assert p50["exim"] < p50["postfix"]  # every 30 minutes beats a backoff that grows to 66 minutes
+
+
+def test_markdown_mermaid_parses_with_mermaids_own_parser() -> None:
+    """The Markdown report's diagrams parse with mermaid 11 itself (tests/js; `.ci/run` installs it)."""
+    import shutil
+    import subprocess
+
+    js = Path(__file__).parent.parent / "js"
+    node = shutil.which("node")
+    assert node is not None, "node is needed: it ships with this machine image (and `.ci/run` expects it)"
+    assert (js / "node_modules" / "mermaid").is_dir(), f"run: npm ci --prefix {js}"
+    runner = CliRunner()
+    markdown = runner.invoke(app, ["replay", "wa-students-2017", "wa-students-healthy", "-n", "30",
+                                   "-f", "markdown", "--no-progress"]).stdout
+    checked = subprocess.run([node, str(js / "mermaid_check.mjs")], input=markdown, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip().endswith("10/10 mermaid blocks parse")
