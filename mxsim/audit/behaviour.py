@@ -152,7 +152,6 @@ class AddressView:
     edns_refused: dns.rcode.Rcode | None = None
     nsid_seen: bool = False
     by_behaviour: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    by_behaviour_nord: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def loss(self) -> float:
@@ -174,7 +173,7 @@ class PathGroup:
     key: str
     flavour: str
     behaviours: list[Behaviour]
-    share: float  # of RD-clear replies, averaged over the addresses that answered
+    share: float  # of the replies, averaged over the addresses that answered
 
     def backends(self) -> list[str]:
         return sorted({b.backend for b in self.behaviours})
@@ -248,8 +247,6 @@ def analyse(
         behaviour = behaviours.setdefault(key, Behaviour(backend, nsid, flavour, detail))
         behaviour.samples.append(sample)
         view.by_behaviour[key] += 1
-        if not sample.query.rd:
-            view.by_behaviour_nord[key] += 1
     ordered = sorted(behaviours.values(), key=lambda b: b.key)
     return Analysis(domain, zone, views, ordered, _groups(ordered, views))
 
@@ -272,12 +269,14 @@ def _groups(behaviours: list[Behaviour], views: dict[str, AddressView]) -> list[
         if behaviour.flavour in (Flavour.ZONE, Flavour.CNAME):
             by_key[_group_key(behaviour)].append(behaviour)
     groups = []
-    answering = [v for v in views.values() if sum(v.by_behaviour_nord.values())]
+    # Over every reply, RD set or clear: a farm draws its backend whatever the flags say, and
+    # twice the replies halve the noise of the share.
+    answering = [v for v in views.values() if sum(v.by_behaviour.values())]
     for key, members in by_key.items():
         shares = []
         for view in answering:
-            total = sum(view.by_behaviour_nord.values())
-            shares.append(sum(view.by_behaviour_nord[b.key] for b in members) / total)
+            total = sum(view.by_behaviour.values())
+            shares.append(sum(view.by_behaviour[b.key] for b in members) / total)
         share = sum(shares) / len(shares) if shares else 0.0
         groups.append(PathGroup(key, members[0].flavour, members, share))
     groups.sort(key=lambda g: (-g.share, g.key))

@@ -289,7 +289,7 @@ def _apex(domain: dns.name.Name, analysis: Analysis, behaviour: Behaviour, where
         for address in behaviour.addresses():
             view = analysis.view(address)
             share = view.share(behaviour.key)
-            sample = behaviour.at(address)[0]
+            sample = _typical(behaviour, address)
             assert sample.reply is not None
             chain = "; ".join(rrset_text(r) for r in sample.reply.answer)
             found.append(finding(
@@ -301,6 +301,12 @@ def _apex(domain: dns.name.Name, analysis: Analysis, behaviour: Behaviour, where
     if behaviour.flavour == Flavour.CNAME or (behaviour.flavour == Flavour.ZONE and behaviour.nsid is not None):
         return found + _cname_and_other(domain, analysis, behaviour, where)
     return found
+
+
+def _typical(behaviour: Behaviour, address: str) -> Sample:
+    """An example for evidence: MX over UDP with RD clear (as resolvers ask) when there is one."""
+    samples = behaviour.at(address)
+    return next((s for s in samples if s.query.qtype == MX and not s.query.rd and not s.query.tcp), samples[0])
 
 
 def _cname_and_other(domain: dns.name.Name, analysis: Analysis, behaviour: Behaviour, where: _Where) -> list[Finding]:
@@ -577,7 +583,8 @@ def path_outcome(delivery: Delivery) -> tuple[str, str, str]:
 
 
 def path_findings(domain: dns.name.Name, group: PathGroup, deliveries: tuple[Delivery, ...],
-                  mx_hosts: set[str]) -> list[Finding]:
+                  mx_hosts: set[str], named: Mapping[str, set[str]]) -> list[Finding]:
+    """`named`: address -> the names that own it (an MTA may log the domain or a CNAME instead)."""
     found = []
     backends = ", ".join(group.backends()) + f": {group.behaviours[0].describe()}"
     evidence = [Evidence(a, "", b.backend, f"{name_text(domain)} MX, RD clear", None, b.describe())
@@ -585,6 +592,9 @@ def path_findings(domain: dns.name.Name, group: PathGroup, deliveries: tuple[Del
     failed = [d for d in deliveries if d.outcome != Outcome.DELIVERED]
     if failed:
         outcome, host, reason = path_outcome(failed[0])
+        last = failed[0].attempts[-1] if failed[0].attempts else None
+        if last is not None and named.get(last.address):
+            host = ", ".join(sorted(named[last.address]))
         found.append(finding(
             "PATH01_NOT_DELIVERED", evidence, share=pct(group.share), backends=backends, domain=name_text(domain),
             mtas=", ".join(d.mta for d in failed), outcome=outcome, host=host, reason=reason,

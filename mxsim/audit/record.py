@@ -77,6 +77,7 @@ class Measured:
 
 def zone_guess(owner: dns.name.Name) -> dns.name.Name:
     """The zone a name with no other evidence is put in: its last two labels."""
+    owner = owner.canonicalize()
     return owner.split(3)[1] if len(owner) >= 3 else owner
 
 
@@ -84,7 +85,7 @@ def _origins(measured: Measured) -> list[dns.name.Name]:
     origins = {measured.zone}
     for reply in measured.facts.values():
         if reply is not None:
-            origins.update(r.name for r in reply.authority if r.rdtype == dns.rdatatype.SOA)
+            origins.update(r.name.canonicalize() for r in reply.authority if r.rdtype == dns.rdatatype.SOA)
     for (qname, _), reply in measured.facts.items():
         owners = [qname] + ([r.name for r in reply.answer] if reply is not None else [])
         for owner in owners:
@@ -104,6 +105,7 @@ class _Zones:
         self.zones = {o: dns.zone.Zone(o, relativize=False) for o in origins}
 
     def put(self, rrset: dns.rrset.RRset, *, replace: bool = False) -> None:
+        rrset = canonical(rrset)
         origin = _closest(rrset.name, self.origins)
         if origin is None:
             return
@@ -128,9 +130,20 @@ class _Zones:
         self.put(dns.rrset.from_text(child, 300, "IN", "TXT", '"recorded: the name above exists, empty"'))
 
 
+def canonical(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """Names in lower case, owner and rdata: the case a reply happened to carry (name
+    compression copies an earlier name's case) is noise, and DNS compares without it."""
+    if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT):
+        rdatas = [r.to_text() for r in rrset]
+    else:
+        rdatas = [r.to_text().lower() for r in rrset]
+    return dns.rrset.from_text_list(rrset.name.canonicalize(), rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
+
+
 def _as_rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
     rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
     rrset.update(rdataset)
+    rrset.ttl = rdataset.ttl
     return rrset
 
 
@@ -314,6 +327,11 @@ def build(
             servers.append(server)
             comments[name_text(ns)] = lines
     servers += _failing_servers(failed, origins, zones, notes, {a for a in measured.addresses})
+    for origin in origins:
+        # A zone with no server of its own gets `ns1.<zone>` made up; never one of the recorded servers.
+        default = dns.name.from_text("ns1", origin)
+        if origin != zone and default in names and zones.zones[origin].get_rdataset(origin, dns.rdatatype.NS) is None:
+            zones.put(dns.rrset.from_text(origin, 3600, "IN", "NS", f"ns-recorded.{origin}"))
     zone_specs = tuple(ZoneSpec(o, zones.zones[o], 0) for o in origins)
     hosts: list[HostSpec] = []
     if probes is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mxsim.cli import agree as _agree  # noqa: F401  (registers its commands)
+from mxsim.cli import check as _check  # noqa: F401  (registers check and record)
 from mxsim.cli import lab as _lab  # noqa: F401  (registers its commands)
 from mxsim.cli import replay as _replay  # noqa: F401  (registers its commands)
 from mxsim.cli import trace as _trace  # noqa: F401

@@ -148,7 +148,8 @@ class CheckResult:
 def parse_root_hints(text: str, source: str = "root hints") -> Hints:
     """named.root text -> (server name, address) for each A/AAAA of a root NS name."""
     try:
-        rrsets = dns.zonefile.read_rrsets(text, origin=dns.name.root, relativize=False, default_ttl=3600000)
+        rrsets = dns.zonefile.read_rrsets(text, rdclass=None, origin=dns.name.root, relativize=False,
+                                         default_ttl=3600000)
     except dns.exception.DNSException as error:
         raise UsageError(f"{source}: not a root hints file ({error})") from None
     servers = {r.target for rrset in rrsets if rrset.rdtype == dns.rdatatype.NS and rrset.name == dns.name.root
@@ -311,8 +312,13 @@ def _resolve_all(run: _Run, facts: dict[Question, DnsReply | None], wanted: Iter
 
 
 def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
-    """Resolve on the wire what the model's MTAs ask about, until they ask nothing new."""
+    """Resolve on the wire what the model's MTAs ask about, until they ask nothing new.
+
+    The domain's own name comes from the samples and its servers' addresses are known:
+    neither is asked again (the model's resolver looks servers up when it has no glue).
+    """
     facts: dict[Question, DnsReply | None] = dict(measured.facts)
+    servers = {name for names in measured.addresses.values() for name in names}
     wanted = {(e, t) for _, e in mx_exchanges(measured.analysis) if e != dns.name.root
               for t in (dns.rdatatype.A, dns.rdatatype.AAAA)}
     for group in measured.analysis.groups:  # where a CNAME answer sends the MTAs: asked right away
@@ -321,7 +327,8 @@ def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]
                 wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
     paths: list[PathResult] = []
     for _round in range(MAX_ROUNDS):
-        new = [q for q in wanted if q not in facts and q[0] != measured.domain and q[1] in PATH_TYPES]
+        new = [q for q in wanted if q not in facts and q[0] != measured.domain and q[1] in PATH_TYPES
+               and q[0] not in servers]
         if not new and paths:
             break
         _resolve_all(run, facts, new, measured.domain)
@@ -496,15 +503,16 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
+    named = owners(measured.facts)
     if config.smtp:
         for path in paths:
-            found += path_findings(domain, path.group, path.deliveries, mx_hosts)
+            found += path_findings(domain, path.group, path.deliveries, mx_hosts, named)
     findings = ordered(found)
     recording = build(measured, probes if config.smtp else None)
     probe_rows = tuple(
         HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
     )
-    summary = summary_line(name_text(domain), paths, analysis, config.smtp, findings, owners(measured.facts))
+    summary = summary_line(name_text(domain), paths, analysis, config.smtp, findings, named)
     return CheckResult(
         **base, addresses=addresses, ns_without_address=tuple(without), analysis=analysis,  # type: ignore[arg-type]
         paths=tuple(paths), probes=probe_rows, findings=findings, summary=summary,

@@ -1,0 +1,220 @@
+"""`mxsim check DOMAIN` and `mxsim record DOMAIN -o FILE` (issue 6)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mxsim.cli.app import app, fail
+from mxsim.errors import ExitCode, MxsimError, UsageError
+from mxsim.mta.profiles import NAMES
+from mxsim.units import parse_duration
+
+if TYPE_CHECKING:  # the commands import lazily, so `mxsim --help` stays fast
+    from mxsim.commands.check import CheckConfig
+
+
+class CheckFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    sarif = "sarif"
+
+
+class FailOn(StrEnum):
+    warning = "warning"
+    error = "error"
+
+
+RootHints = Annotated[Path | None, typer.Option(
+    "--root-hints", metavar="FILE",
+    help="Root servers to start from (named.root form), e.g. a lab's root.hints with --dns-port. "
+         "Default: the IANA root servers (the live internet).")]
+Lab = Annotated[Path | None, typer.Option(
+    "--lab", metavar="STATE",
+    help="Check inside the lab started with `mxsim lab up --state STATE`: its root hints, address map "
+         "and ports (entering its network namespace if it has one).")]
+Samples = Annotated[int, typer.Option(
+    "--samples", "-k", help="Queries per address, type and RD setting (1 to 200).")]
+Mta = Annotated[list[str] | None, typer.Option(
+    "--mta", "-m", help=f"MTA profile for the delivery paths, repeatable: {', '.join(NAMES)}. Default: all.")]
+NoSmtp = Annotated[bool, typer.Option("--no-smtp", help="Probe no mail host (paths then assume they accept).")]
+SmtpTimeout = Annotated[str, typer.Option(
+    "--smtp-timeout", metavar="S", help="Longest wait for an SMTP connect or greeting, e.g. 10s.")]
+DnsTimeout = Annotated[str, typer.Option(
+    "--dns-timeout", metavar="S", help="Wait for one DNS reply before retrying (2 retries).")]
+Rate = Annotated[float, typer.Option(
+    "--rate", metavar="QPS", help="Politeness: queries a second to one server address (0: no limit).")]
+Budget = Annotated[int, typer.Option(
+    "--budget", metavar="N", help="Politeness: queries in all; past it, samples are unknown.")]
+Seed = Annotated[int, typer.Option(help="Seed of the model runs (MTA shuffles): same input, same report.")]
+DnsPort = Annotated[int, typer.Option("--dns-port", help="DNS port of every server (with --root-hints).")]
+SmtpPort = Annotated[int, typer.Option("--smtp-port", help="SMTP port of every host (with --root-hints).")]
+ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (stderr).")]
+
+
+def _seconds(text: str, option: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"{option} {text!r}: {error}") from None
+    if value <= 0:
+        raise UsageError(f"{option} {text!r}: must be more than zero")
+    return value
+
+
+def _config(
+    domain: str, root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
+    smtp_timeout: str, dns_timeout: str, rate: float, budget: int, seed: int, fail_on: FailOn,
+    dns_port: int, smtp_port: int,
+) -> CheckConfig:
+    from mxsim.audit.catalog import Level
+    from mxsim.commands.check import CheckConfig, default_root_hints, parse_root_hints
+    from mxsim.transport.wire import LiveAddresses
+
+    if root_hints is not None and lab is not None:
+        raise UsageError("give --root-hints FILE or --lab STATE, not both")
+    if rate < 0 or budget < 1:
+        raise UsageError("--rate must be >= 0 and --budget >= 1")
+    common = {
+        "domain": domain, "samples": samples, "mtas": tuple(m.lower() for m in mta or ()), "smtp": not no_smtp,
+        "smtp_timeout": _seconds(smtp_timeout, "--smtp-timeout"), "dns_timeout": _seconds(dns_timeout, "--dns-timeout"),
+        "rate": rate, "budget": budget, "seed": seed,
+        "fail_on": Level.WARNING if fail_on == FailOn.warning else Level.ERROR,
+    }
+    if lab is not None:
+        from mxsim.cli.lab import reenter_namespace
+        from mxsim.lab import netns
+        from mxsim.lab.runner import lab_endpoint
+
+        endpoint = lab_endpoint(lab)
+        if endpoint.netns and not netns.inside(endpoint.netns):
+            reenter_namespace(endpoint.netns)
+        folder = endpoint.state_dir or lab.resolve()
+        hints = parse_root_hints(_read(folder / "root.hints", "--lab"), f"{folder / 'root.hints'}")
+        real = tuple((name, endpoint.address_map.real(address)) for name, address in hints)
+        return CheckConfig(root_hints=real, destinations=endpoint.address_map, dns_port=endpoint.dns_port,
+                           smtp_port=endpoint.smtp_port, **common)  # type: ignore[arg-type]
+    if root_hints is not None:
+        hints = parse_root_hints(_read(root_hints, "--root-hints"), str(root_hints))
+    else:
+        hints = default_root_hints()
+    return CheckConfig(root_hints=hints, destinations=LiveAddresses(), dns_port=dns_port, smtp_port=smtp_port,
+                       **common)  # type: ignore[arg-type]
+
+
+def _read(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{option} {path}: {error.strerror or error}") from None
+
+
+@app.command()
+def check(
+    domain: Annotated[str, typer.Argument(help="The domain mail is sent to, e.g. wa-students.org.")],
+    root_hints: RootHints = None,
+    lab: Lab = None,
+    samples: Samples = 20,
+    mta: Mta = None,
+    no_smtp: NoSmtp = False,
+    smtp_timeout: SmtpTimeout = "10s",
+    dns_timeout: DnsTimeout = "2s",
+    rate: Rate = 100.0,
+    budget: Budget = 5000,
+    output_format: Annotated[CheckFormat, typer.Option(
+        "--format", "-f", help="text, json, junit or sarif.")] = CheckFormat.text,
+    fail_on: Annotated[FailOn, typer.Option(
+        "--fail-on", help="Exit 1 on findings at or above this level.")] = FailOn.warning,
+    seed: Seed = 0,
+    dns_port: DnsPort = 53,
+    smtp_port: SmtpPort = 25,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report here, not to stdout.")] = None,
+    progress: ShowProgress = True,
+) -> None:
+    """Audit DOMAIN's name servers and mail path; the one-line summary comes first.
+
+    Follows the delegation from the root, asks every address of every name server K
+    times for MX, TXT, SOA, NS, A and AAAA (RD clear and set, UDP with NSID, TCP once),
+    groups the replies into behaviours per backend (NSID, or a fingerprint), and raises
+    findings with stable IDs (docs/findings.md), each with the address, backend, query
+    and share it rests on. For each behaviour, the model engine runs every MTA profile
+    over what was seen, and each mail host on a path is probed (connect, banner, EHLO,
+    STARTTLS, QUIT; never MAIL or DATA). A timeout is unknown, never "no records".
+
+    Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unknown (could not
+    measure), 3 bad input.
+    """
+    from mxsim.cli.replay import progress_bar
+    from mxsim.commands.check import run_check
+    from mxsim.report import check_json, check_junit, check_sarif, check_text
+
+    try:
+        config = _config(domain, root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate, budget,
+                         seed, fail_on, dns_port, smtp_port)
+        with progress_bar(progress and sys.stderr.isatty()) as tick:
+            result = run_check(config, tick)
+    except MxsimError as error:
+        raise fail(error) from None
+    renderer = {CheckFormat.text: check_text.render, CheckFormat.json: check_json.render,
+                CheckFormat.junit: check_junit.render, CheckFormat.sarif: check_sarif.render}
+    report = renderer[output_format](result)
+    if output is not None:
+        try:
+            output.write_text(report, encoding="utf-8")
+        except OSError as error:
+            raise fail(UsageError(f"--output {output}: {error.strerror}")) from None
+        typer.echo(result.summary)  # the line that must not be missed, even when the report goes to a file
+    else:
+        sys.stdout.write(report)
+    raise typer.Exit(int(result.exit_code))
+
+
+@app.command()
+def record(
+    domain: Annotated[str, typer.Argument(help="The domain to record, e.g. wa-students.org.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The scenario file to write.")],
+    root_hints: RootHints = None,
+    lab: Lab = None,
+    samples: Samples = 20,
+    mta: Mta = None,
+    no_smtp: NoSmtp = False,
+    smtp_timeout: SmtpTimeout = "10s",
+    dns_timeout: DnsTimeout = "2s",
+    rate: Rate = 100.0,
+    budget: Budget = 5000,
+    seed: Seed = 0,
+    dns_port: DnsPort = 53,
+    smtp_port: SmtpPort = 25,
+    progress: ShowProgress = True,
+) -> None:
+    """Measure DOMAIN as `check` does and write what was seen as a scenario file.
+
+    One backend per observed behaviour with its observed share as its weight and its
+    NSID, the zone as most replies gave it, the names the MTAs would ask about as they
+    resolved, each probed mail host address with what it did, and a case per behaviour
+    (`--pin zone`, `--pin cname`). `mxsim replay FILE`, `mxsim trace FILE` and
+    `mxsim lab up FILE` read it.
+
+    Exit codes: 0 written, 2 nothing could be measured (nothing written), 3 bad input.
+    """
+    from mxsim.cli.replay import progress_bar
+    from mxsim.commands.record import RecordConfig, describe, run_record
+
+    try:
+        config = _config(domain, root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate, budget,
+                         seed, FailOn.warning, dns_port, smtp_port)
+        with progress_bar(progress and sys.stderr.isatty()) as tick:
+            result = run_record(RecordConfig(config, output), tick)
+    except MxsimError as error:
+        raise fail(error) from None
+    typer.echo(result.check.summary)
+    if result.output is None:
+        typer.echo(f"mxsim: nothing recorded: {'; '.join(result.check.unknown) or 'no delegation'}", err=True)
+        raise typer.Exit(int(ExitCode.BOUNCED))
+    for line in describe(result):
+        typer.echo(line)
