@@ -18,6 +18,7 @@ The summary line comes first in every report: where mail goes, for what share of
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -72,6 +73,7 @@ MAX_NAMES = 200  # names resolved for the paths, at most
 MAX_PROBES = 64  # SMTP addresses probed, at most
 PATH_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.TXT)
 
+_LABEL = re.compile(rb"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$")
 Hints = tuple[tuple[dns.name.Name, str], ...]
 Progress = Callable[[str, int], Callable[[int], None]]
 
@@ -172,7 +174,9 @@ def _domain(text: str) -> dns.name.Name:
         name = dns.name.from_text(text.strip().rstrip(".") + ".")
     except dns.exception.DNSException as error:
         raise UsageError(f"{text!r} is not a domain name: {error}") from None
-    if len(name) < 2 or "@" in text:
+    # A mail domain is a host name (RFC 5321 §2.3.5): letters, digits and hyphens in each label
+    # (internationalised names arrive here as their xn-- form).
+    if len(name) < 2 or not all(_LABEL.match(label) for label in name.labels[:-1]):
         raise UsageError(f"{text!r} is not a domain name to check")
     return name
 
