@@ -1,0 +1,145 @@
+"""Wall time of `mxsim check` against the lab's 2017 world, beside zonemaster-cli and dnsviz.
+
+    python benchmarks/check_bench.py [--runs 3] [--smtp-timeout 2s]
+
+The lab serves wa-students-2017 (the Tucows farm with hover01 at weight 1/3) inside a
+network namespace of its own with the scenario's real addresses (`lab up --netns`): the
+namespace has only `lo`, so no tool can reach the internet whatever it tries, and every
+tool is pointed at the lab's root (a.root-servers.net, 198.41.0.4 inside the namespace):
+- mxsim: `mxsim check wa-students.org --lab STATE` (2 name servers x 20 samples x 6 types
+  x 2 RD settings, TCP once, then the model paths and SMTP probes of every path address;
+  the Fastly addresses drop SYNs, so each probe there waits --smtp-timeout), at its
+  default politeness (100 queries a second per address) and with --rate 0 (no pacing);
+- zonemaster-cli --hints root.hints wa-students.org (Debian's package, default suite);
+- dnsviz probe -A -x .:a.root-servers.net=198.41.0.4 wa-students.org (PyPI).
+Each runs `--runs` times; the median and the minimum are printed, with whether its output
+names the broken backend (hover01) at all. A tool that is missing is reported with the
+reason, and the rest still run. Needs root and iproute2 (the namespace); without them
+only mxsim runs, against a loopback lab on unprivileged ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mxsim.lab.runner import lab_down, lab_up  # noqa: E402
+
+DOMAIN = "wa-students.org"
+SCENARIO = "wa-students-2017"
+TOOL_TIMEOUT = 300.0
+NETNS = f"mxsim-chkbench-{os.getpid()}"
+
+
+@dataclass
+class Timing:
+    tool: str
+    times: list[float]
+    codes: list[int]
+    names_backend: bool
+    note: str = ""
+
+    def row(self) -> str:
+        if not self.times:
+            return f"{self.tool:<34} {'-':>8} {'-':>8}  not run: {self.note}"
+        median, best = statistics.median(self.times), min(self.times)
+        backend = "yes" if self.names_backend else "no"
+        return (f"{self.tool:<34} {median:>7.2f}s {best:>7.2f}s  exit {sorted(set(self.codes))}, "
+                f"names hover01: {backend}{'; ' + self.note if self.note else ''}")
+
+
+def _run(tool: str, command: list[str], runs: int, prefix: list[str], env: dict[str, str]) -> Timing:
+    timing = Timing(tool, [], [], False)
+    for _ in range(runs):
+        started = time.monotonic()
+        try:
+            done = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                                  env=env, check=False)
+        except subprocess.TimeoutExpired:
+            timing.note = f"timed out after {TOOL_TIMEOUT:.0f} s"
+            break
+        timing.times.append(time.monotonic() - started)
+        timing.codes.append(done.returncode)
+        timing.names_backend = timing.names_backend or "hover01" in (done.stdout + done.stderr)
+        if done.returncode not in (0, 1) and tool.startswith("mxsim"):
+            timing.note = (done.stderr or done.stdout).strip().splitlines()[-1:][0] if (done.stderr or done.stdout) \
+                else "no output"
+    return timing
+
+
+def _missing(name: str, how: str) -> Timing:
+    return Timing(name, [], [], False, f"`{name.split()[0]}` is not installed ({how})")
+
+
+def _apt_candidate(package: str) -> str:
+    try:
+        out = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "apt-cache is not available"
+    candidate = next((line.split(":", 1)[1].strip() for line in out.splitlines() if "Candidate:" in line), "none")
+    return f"apt-get install {package}; apt candidate: {candidate}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--smtp-timeout", default="2s")
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    mxsim = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", DOMAIN, "--no-progress",
+             "--smtp-timeout", args.smtp_timeout, "-f", "json"]
+    namespace = os.geteuid() == 0 and shutil.which("ip") is not None
+    timings: list[Timing] = []
+    with tempfile.TemporaryDirectory(prefix="mxsim-check-bench-") as folder:
+        state = Path(folder) / "lab"
+        if namespace:
+            info = lab_up(SCENARIO, state, netns_name=NETNS, seed=1)
+            prefix = ["ip", "netns", "exec", NETNS]
+        else:
+            info = lab_up(SCENARIO, state, dns_port=25353, smtp_port=25354, seed=1)
+            prefix = []
+        try:
+            print(f"lab: {SCENARIO} {'in network namespace ' + NETNS if namespace else 'on loopback'}, "
+                  f"DNS port {info.dns_port}; {args.runs} runs each; SMTP timeout {args.smtp_timeout}")
+            timings.append(_run("mxsim check (--rate 100, default)", [*mxsim, "--lab", str(state)], args.runs,
+                                prefix, env))
+            timings.append(_run("mxsim check --rate 0", [*mxsim, "--lab", str(state), "--rate", "0"], args.runs,
+                                prefix, env))
+            if not namespace:
+                reason = "needs root and iproute2: third-party tools run only inside the lab's namespace"
+                timings += [Timing("zonemaster-cli", [], [], False, reason), Timing("dnsviz probe", [], [], False,
+                                                                                   reason)]
+            else:
+                if shutil.which("zonemaster-cli"):
+                    timings.append(_run("zonemaster-cli --hints", ["zonemaster-cli", "--hints",
+                                                                   str(info.root_hints), DOMAIN], args.runs, prefix,
+                                        env))
+                else:
+                    timings.append(_missing("zonemaster-cli", _apt_candidate("zonemaster-cli")))
+                if shutil.which("dnsviz"):
+                    timings.append(_run("dnsviz probe -A", ["dnsviz", "probe", "-A", "-x",
+                                                            ".:a.root-servers.net=198.41.0.4", DOMAIN],
+                                        args.runs, prefix, env))
+                else:
+                    timings.append(_missing("dnsviz probe", "pip install dnsviz"))
+        finally:
+            lab_down(state)
+    print(f"{'tool':<34} {'median':>8} {'min':>8}")
+    for timing in timings:
+        print(timing.row())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
