@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +129,34 @@ def bundled_cases(names: Sequence[str] | None = None) -> list[tuple[str, tuple[s
         else:
             out.append((name, ()))
     return out
+
+
+Key = tuple[str, tuple[str, ...], str]  # scenario, pins, mta
+
+
+def run_matrix(
+    keys: Sequence[Key], jobs: int = 4, overrides: Mapping[str, str] | None = None,
+    recipient: str | None = None, mta_config: Path | None = None,
+) -> dict[Key, Future[Comparison | AgreeError]]:
+    """Start every case on `jobs` threads (each case is its own namespace and processes).
+
+    Chroots are built first, one per MTA at once; the slowest MTAs start first (OpenSMTPD
+    waits out a fixed 300 s greeting timeout). The caller reads the futures, in any order;
+    the pool shuts down once all are done.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="agree")
+    builds = [pool.submit(ensure_chroot, driver(mta).chroot) for mta in sorted({key[2] for key in keys})]
+    for build in builds:
+        build.exception()  # a failed build fails each of that MTA's cases, with the reason
+
+    def one(key: Key) -> Comparison | AgreeError:
+        scenario, pins, mta = key
+        try:
+            return agree(Case(scenario, pins, mta, recipient, overrides, mta_config))
+        except AgreeError as error:
+            return error
+
+    ordered = sorted(keys, key=lambda k: -driver(k[2]).wait_limit)
+    futures = {key: pool.submit(one, key) for key in ordered}
+    pool.shutdown(wait=False)  # the submitted cases still run to the end
+    return futures

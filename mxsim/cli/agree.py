@@ -38,6 +38,8 @@ def agree(
         "--from", help="With --table: read the results a run saved there instead of running.")] = None,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Save each result as JSON here (read back with --table --from).")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="With --table: cases run at once (each in its own namespace).")] = 4,
 ) -> None:
     """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
     the lab, and compare what it did with `mxsim trace` for the same profile and settings:
@@ -53,6 +55,7 @@ def agree(
     from mxsim.agree import agree as run_agree
     from mxsim.agree import table as tables
     from mxsim.agree.mtas import NAMES
+    from mxsim.agree.run import run_matrix
     from mxsim.mta.params import parse_overrides
 
     mtas = [m.lower() for m in (mta or NAMES)]
@@ -70,20 +73,24 @@ def agree(
         if saved is not None:
             cells = tables.load(saved)
         else:
+            keys = [(name, pins, one) for name, pins in bundled_cases([scenario] if scenario else None)
+                    for one in mtas]
+            futures = run_matrix(keys, jobs, overrides, recipient, mta_config)
             cells = []
-            for name, pins in bundled_cases([scenario] if scenario else None):
+            for name, pins, one in keys:
                 label = name + (f"[{','.join(pins)}]" if pins else "")
-                for one in mtas:
-                    try:
-                        comparison = run_agree(Case(name, pins, one, recipient, overrides, mta_config))
-                        cell = tables.cell_of(label, one, comparison)
-                    except AgreeError as error:
-                        cell = tables.Cell(label, one, "could not run", detail=str(error))
-                    typer.echo(f"{label} {one}: {cell.text()}", err=True)
-                    if save is not None:
-                        tables.save(cell, save)
-                    cells.append(cell)
+                result = futures[(name, pins, one)].result()
+                if isinstance(result, AgreeError):
+                    cell = tables.Cell(label, one, "could not run", detail=str(result))
+                else:
+                    cell = tables.cell_of(label, one, result)
+                typer.echo(f"{label} {one}: {cell.text()}", err=True)
+                if save is not None:
+                    tables.save(cell, save)
+                cells.append(cell)
         sys.stdout.write(tables.markdown(cells, mtas))
+        if any(c.status == "could not run" for c in cells):
+            raise typer.Exit(COULD_NOT_RUN)
         raise typer.Exit(AGREED if all(c.status == "agreed" for c in cells) else DIFFERS)
     if scenario is None:
         typer.echo("mxsim: error: give a SCENARIO, or --table", err=True)

@@ -11,15 +11,14 @@ threads (default 4); each test then checks its own result.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from mxsim.agree import AgreeError, Case, Comparison, agree, bundled_cases
-from mxsim.agree.chroots import ensure_chroot
-from mxsim.agree.mtas import NAMES, driver
+from mxsim.agree import AgreeError, Comparison, bundled_cases
+from mxsim.agree.mtas import NAMES
+from mxsim.agree.run import Key, run_matrix
 from mxsim.agree.table import Cell, cell_of, save
 
 from .known import KNOWN, STRICT
@@ -27,19 +26,10 @@ from .known import KNOWN, STRICT
 pytestmark = pytest.mark.agreement
 
 CASES = bundled_cases()
-Key = tuple[str, tuple[str, ...], str]
 
 
 def _id(scenario: str, pins: tuple[str, ...]) -> str:
     return scenario + (f"[{','.join(pins)}]" if pins else "")
-
-
-def _run(key: Key) -> Comparison | AgreeError:
-    scenario, pins, mta = key
-    try:
-        return agree(Case(scenario, pins, mta))
-    except AgreeError as error:
-        return error
 
 
 def _selected(session: pytest.Session) -> list[Key]:
@@ -54,18 +44,8 @@ def _selected(session: pytest.Session) -> list[Key]:
 
 
 @pytest.fixture(scope="session")
-def matrix(request: pytest.FixtureRequest) -> Iterator[dict[Key, Future[Comparison | AgreeError]]]:
-    jobs = int(os.environ.get("MXSIM_AGREE_JOBS", "4"))
-    keys = _selected(request.session)
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="agree") as pool:
-        # Chroots first, one per MTA at once; a failed build fails that MTA's tests.
-        mtas = sorted({k[2] for k in keys})
-        built: dict[str, Future[object]] = {m: pool.submit(ensure_chroot, driver(m).chroot) for m in mtas}
-        for future in built.values():
-            future.exception()
-        # The slowest cases (OpenSMTPD waits out fixed 300 s timeouts) start first.
-        keys.sort(key=lambda k: -driver(k[2]).wait_limit)
-        yield {key: pool.submit(_run, key) for key in keys}
+def matrix(request: pytest.FixtureRequest) -> dict[Key, Future[Comparison | AgreeError]]:
+    return run_matrix(_selected(request.session), int(os.environ.get("MXSIM_AGREE_JOBS", "4")))
 
 
 @pytest.mark.parametrize("mta", NAMES)
