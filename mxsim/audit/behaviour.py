@@ -147,6 +147,7 @@ class AddressView:
     lost: int = 0
     answered: int = 0  # samples with a reply
     unknown: int = 0  # samples with no reply at all (every try failed)
+    skipped: int = 0  # samples never sent: the query budget was spent
     failures: Counter[str] = field(default_factory=Counter)
     tcp: Sample | None = None
     edns_refused: dns.rcode.Rcode | None = None
@@ -227,6 +228,7 @@ def analyse(
     for sample in samples:
         view = views[sample.query.address]
         if sample.skipped:
+            view.skipped += 1
             continue
         view.tries += sample.tries
         view.lost += len(sample.failures)

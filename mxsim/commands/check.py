@@ -51,7 +51,7 @@ from mxsim.mta.profiles.base import HELO_NAME, deliver
 from mxsim.mta.results import Delivery, Outcome
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
-from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.transport.base import DnsExchange, DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport, run_all
 from mxsim.world import World
@@ -196,15 +196,27 @@ class _Run:
         self.budget = Budget(config.budget)
         self.rng = random.Random(f"{config.seed}:check")
         self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
+        self.sent = 0  # DNS messages sent, retries and resolutions included
 
     def asking(self, done: Callable[[], None] | None = None) -> Asking:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
 
     def run(self, steps: list[Step[object]]) -> list[object]:
+        """Run steps side by side over the wire; every DNS exchange they make is counted."""
         jobs: list[Callable[[], Awaitable[object]]] = [
-            (lambda step=step: self.transport.run(step)) for step in steps  # type: ignore[misc]
+            (lambda step=step: self.transport.run(self._counted(step))) for step in steps  # type: ignore[misc]
         ]
         return run_all(jobs) if jobs else []
+
+    def _counted(self, step: Step[object]) -> Step[object]:
+        try:
+            effect = next(step)
+            while True:
+                if isinstance(effect, DnsExchange):
+                    self.sent += 1
+                effect = step.send((yield effect))
+        except StopIteration as done:
+            return done.value
 
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []
@@ -456,7 +468,9 @@ def _culprit(group: PathGroup) -> str:
 def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
     found = []
     for address, view in sorted(analysis.addresses.items()):
-        if view.tries and not view.answered:
+        if view.skipped and not view.tries:
+            found.append(f"{view.server_text} [{address}] was not asked: the query budget (--budget) was spent")
+        elif view.tries and not view.answered:
             found.append(f"{view.server_text} [{address}] answered nothing")
         elif view.unknown:
             found.append(f"{view.server_text} [{address}]: {view.unknown} samples unknown (no reply after retries)")
@@ -489,7 +503,7 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
         unknown = () if delegation.nxdomain else (str(delegation.unknown),)
         return CheckResult(**base, addresses={}, ns_without_address=(), analysis=None,  # type: ignore[arg-type]
                            paths=(), probes=(), findings=findings, summary=summary, unknown=unknown,
-                           recording=None, queries=run.budget.spent, smtp_probed=False)
+                           recording=None, queries=run.sent, smtp_probed=False)
     addresses, without = _servers(run, delegation)
     plan = Plan(delegation.zone, domain, {a: list(n) for a, n in addresses.items()}, config.samples)
     queries = plan.queries()
@@ -521,6 +535,6 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
         **base, addresses=addresses, ns_without_address=tuple(without), analysis=analysis,  # type: ignore[arg-type]
         paths=tuple(paths), probes=probe_rows, findings=findings, summary=summary,
         unknown=tuple(_unknowns(analysis, probes, config.smtp)), recording=recording,
-        queries=run.budget.spent, smtp_probed=config.smtp,
+        queries=run.sent, smtp_probed=config.smtp,
     )
 

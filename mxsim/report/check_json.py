@@ -47,7 +47,7 @@ def _servers(analysis: Analysis) -> list[dict[str, Any]]:
             })
         rows.append({
             "address": address, "names": list(view.servers), "tries": view.tries, "lost": view.lost,
-            "answered": view.answered, "unknown": view.unknown,
+            "answered": view.answered, "unknown": view.unknown, "not_sent": view.skipped,
             "tcp": None if view.tcp is None else view.tcp.reply is not None,
             "nsid": view.nsid_seen, "behaviours": behaviours,
         })

@@ -30,6 +30,7 @@ def _servers(result: CheckResult, analysis: Analysis) -> list[str]:
         lines.append(
             f"  {address} {view.server_text}: {view.answered} replies, {view.lost} of {view.tries} tries lost, "
             f"{view.unknown} samples unknown; {tcp}; NSID {'yes' if view.nsid_seen else 'no'}"
+            + (f"; {view.skipped} samples not sent (--budget spent)" if view.skipped else "")
         )
         total = sum(view.by_behaviour.values())
         for key, count in sorted(view.by_behaviour.items(), key=lambda item: (-item[1], item[0])):
@@ -107,6 +108,6 @@ def render(result: CheckResult) -> str:
         lines.append("  none")
     for reason in result.unknown:
         lines.append(f"unknown: {reason}")
-    lines.append(f"queries sent: {result.queries}; exit {int(result.exit_code)}")
+    lines.append(f"DNS queries sent: {result.queries}; exit {int(result.exit_code)}")
     return "\n".join(lines) + "\n"
 

@@ -138,3 +138,13 @@ def test_with_retries_a_lossy_server_still_serves_its_data() -> None:
     assert result.analysis is not None
     view = result.analysis.view("216.40.55.26")
     assert view.answered > view.unknown * 3  # three tries each: about 1 sample in 8 stays unknown
+
+
+def test_the_budget_caps_the_samples_evenly() -> None:
+    """Round robin: a spent budget leaves every address with fewer samples, none with none."""
+    result = check_spec(load_scenario("wa-students-healthy"), budget=100, rate=400.0)
+    assert result.analysis is not None
+    for view in result.analysis.addresses.values():
+        assert view.skipped > 0 and view.answered >= 40
+    assert result.findings == () and result.exit_code == ExitCode.OK
+    assert "samples not sent (--budget spent)" in check_text.render(result)
