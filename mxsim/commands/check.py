@@ -39,16 +39,17 @@ from mxsim.audit.checks import (
     probe_state,
     smtp_findings,
 )
-from mxsim.audit.finding import Finding, pct
+from mxsim.audit.finding import Finding
 from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
 from mxsim.audit.record import Measured, Recording, build
+from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
 from mxsim.commands.trace import emulated_ask
 from mxsim.errors import ExitCode, UsageError
 from mxsim.lab.addressmap import AddressMap
 from mxsim.mta.profiles import NAMES, make_profile
 from mxsim.mta.profiles.base import HELO_NAME, deliver
-from mxsim.mta.results import Delivery, Outcome
+from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.base import DnsExchange, DnsReply, SmtpProbe, SmtpSession, Step
@@ -399,72 +400,6 @@ def _probe(run: _Run, measured: Measured, paths: list[PathResult]) -> dict[str, 
     return {a: (", ".join(sorted(hosts[a])), s) for a, s in zip(addresses, sessions, strict=True)}
 
 
-def _fraction(shares: list[float]) -> Callable[[float, bool], str]:
-    """`2 of 3 lookups (64%)` when every share is close to a small fraction, else a percentage;
-    the second argument says whether to name the unit (the first share of the line does)."""
-    for denominator in range(1, 7):
-        if all(abs(s * denominator - round(s * denominator)) <= 0.05 * denominator for s in shares):
-            def text(share: float, lead: bool, n: int = denominator) -> str:
-                k = round(share * n)
-                if k == n:
-                    return "every lookup"
-                return f"{k} of {n}{' lookups' if lead else ''} ({pct(share)})"
-            return text
-    return lambda share, lead: f"{pct(share)}{' of lookups' if lead else ''}"
-
-
-def _path_phrase(deliveries: tuple[Delivery, ...], smtp: bool, named: Mapping[str, set[str]]) -> str:
-    delivered = {d.delivered_to.mx for d in deliveries if d.delivered_to is not None}
-    failed = [d for d in deliveries if d.outcome != Outcome.DELIVERED]
-    if not failed and len(delivered) == 1:
-        host = next(iter(delivered))
-        return f"reaches {host}" if smtp else f"would go to {host}"
-    if failed and not delivered:
-        attempts = [d.attempts[-1] for d in failed if d.attempts]
-        if attempts:
-            results = sorted({a.result.value for a in attempts})
-            word = "times out" if results == ["timeout"] else "fails (" + ", ".join(results) + ")"
-            hosts = sorted({n for d in failed for t in d.route.targets for n in named.get(t.address, {t.mx})})
-            return f"{word} at {', '.join(hosts[:2])}"
-        return f"{failed[0].outcome.value}: {failed[0].reason}"
-    per = "; ".join(f"{d.mta}: " + (f"to {d.delivered_to.mx}" if d.delivered_to else d.outcome.value)
-                    for d in deliveries)
-    return f"depends on the MTA ({per})"
-
-
-def summary_line(domain: str, paths: list[PathResult], analysis: Analysis, smtp: bool,
-                 findings: tuple[Finding, ...], named: Mapping[str, set[str]]) -> str:
-    """The line the user cannot miss: where mail goes, for what share of lookups, and why not."""
-    if not paths:
-        return f"mail to {domain}: no name server gave a usable answer; no path could be followed"
-    fraction = _fraction([p.group.share for p in paths])
-    parts = []
-    for index, path in enumerate(paths):
-        phrase = _path_phrase(path.deliveries, smtp, named)
-        share = fraction(path.group.share, index == 0)
-        head = f"mail to {domain} {phrase} for {share}" if index == 0 else f"{share} {phrase}"
-        bad = any(d.outcome != Outcome.DELIVERED for d in path.deliveries) or path.group.flavour != Flavour.ZONE
-        if bad and len(paths) > 1:
-            servers = sorted({s for b in path.group.behaviours for a in b.addresses()
-                              for s in analysis.view(a).servers})
-            backends = sorted({b.nsid.split(".")[0] if b.nsid else b.backend for b in path.group.behaviours})
-            head += f" (backend {', '.join(backends)} on {' and '.join(servers)} {_culprit(path.group)})"
-        parts.append(head)
-    line = "; ".join(parts)
-    errors = sum(f.level >= Level.ERROR for f in findings)
-    warnings = sum(f.level == Level.WARNING for f in findings)
-    if findings:
-        line += f" [{len(findings)} findings: {errors} errors, {warnings} warnings]"
-    return line
-
-
-def _culprit(group: PathGroup) -> str:
-    behaviour = group.behaviours[0]
-    if behaviour.flavour == Flavour.CNAME:
-        return "answers the apex with a CNAME"
-    return behaviour.describe()
-
-
 def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
     found = []
     for address, view in sorted(analysis.addresses.items()):
@@ -492,8 +427,6 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
     (delegation,) = run.run([delegation_step])
     assert isinstance(delegation, Delegation)
-    base = {"domain": name_text(domain), "zone": name_text(delegation.zone), "seed": config.seed,
-            "samples": config.samples, "mtas": mtas, "fail_on": config.fail_on, "delegation": delegation}
     if delegation.unknown is not None or delegation.nxdomain:
         findings = ordered(dns_findings(domain, delegation, analyse(domain, delegation, {}, []), ()))
         if delegation.nxdomain:
@@ -501,7 +434,8 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
         else:
             summary = f"could not measure {name_text(domain)}: {delegation.unknown}"
         unknown = () if delegation.nxdomain else (str(delegation.unknown),)
-        return CheckResult(**base, addresses={}, ns_without_address=(), analysis=None,  # type: ignore[arg-type]
+        return CheckResult(name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas,
+                           config.fail_on, delegation, addresses={}, ns_without_address=(), analysis=None,
                            paths=(), probes=(), findings=findings, summary=summary, unknown=unknown,
                            recording=None, queries=run.sent, smtp_probed=False)
     addresses, without = _servers(run, delegation)
@@ -530,10 +464,12 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     probe_rows = tuple(
         HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
     )
-    summary = summary_line(name_text(domain), paths, analysis, config.smtp, findings, named)
+    summary = summary_line(name_text(domain), [(p.group, p.deliveries) for p in paths], analysis, config.smtp,
+                           findings, named)
     return CheckResult(
-        **base, addresses=addresses, ns_without_address=tuple(without), analysis=analysis,  # type: ignore[arg-type]
-        paths=tuple(paths), probes=probe_rows, findings=findings, summary=summary,
+        name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
+        addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
+        probes=probe_rows, findings=findings, summary=summary,
         unknown=tuple(_unknowns(analysis, probes, config.smtp)), recording=recording,
         queries=run.sent, smtp_probed=config.smtp,
     )
