@@ -54,13 +54,23 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class HostRef:
+    """A host whose addresses the MTA looks up only when it is about to connect (Sendmail)."""
+
+    name: str
+    preference: int
+    family: str = "any"  # what to look up then: "inet6", "inet" or "any"
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     kind: RouteKind
     domain: str  # the domain routed (after any rewriting)
-    targets: tuple[Target, ...] = ()
+    targets: tuple[Target, ...] = ()  # resolved while routing, tried in this order
     failure: Failure | None = None
     envelope_domain: str | None = None  # set when the MTA rewrote the recipient's domain
     notes: tuple[str, ...] = ()  # what the MTA would warn about (e.g. numeric MX)
+    hosts: tuple[HostRef, ...] = ()  # resolved one by one at connection time, after `targets`
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,16 +130,21 @@ class Stub:
         self.log: list[StubAnswer] = []
 
     def query(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
-        at = self.now()
-        evidence: list[Resolved] = []
-        response: DnsReply | None = None
+        """One lookup. Every question the library sends is logged: the resolver sees each one.
+
+        glibc sends a question again after SERVFAIL/REFUSED (res_send goes round the
+        servers `attempts` times), so the resolver's log shows it twice (confirmed
+        against unbound's query log with Postfix, Exim and Sendmail: docs/agreement.md).
+        """
         tries = self.attempts if self.library == Library.GLIBC else 1
+        answer: StubAnswer | None = None
         for _ in range(tries):
+            at = self.now()
             response, resolved = yield from self.ask(qname, qtype, WAIT[self.library])
-            if resolved is not None:
-                evidence.append(resolved)
+            evidence = (resolved,) if resolved is not None else ()
+            answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, evidence)
+            self.log.append(answer)
             if response is None or response.rcode() not in RETRIED_RCODES:
                 break
-        answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, tuple(evidence))
-        self.log.append(answer)
+        assert answer is not None
         return answer

@@ -11,6 +11,7 @@ effects and a driver fulfils them.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -30,7 +31,8 @@ from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Ste
 
 MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
 MAX_REFERRALS = 30  # unbound MAX_REFERRAL_COUNT
-MAX_SENDS_PER_STEP = 6  # sends per delegation step before SERVFAIL (timeouts are retried)
+MAX_SENDS_PER_STEP = 8  # sends per delegation step before SERVFAIL (timeouts are retried)
+MAX_TRIES_PER_SERVER = 3  # sends to one silent address within one step
 MAX_TARGET_DEPTH = 4  # nested lookups of name-server addresses
 UNKNOWN_SERVER_TIMEOUT = 0.376  # unbound's UNKNOWN_SERVER_NICENESS, seconds
 MAX_TIMEOUT = 120.0
@@ -233,26 +235,36 @@ class RecursiveResolver:
         return dns.name.root, None
 
     def _addresses(
-        self, zone: dns.name.Name, ns: dns.rrset.RRset | None, log: list[Upstream], depth: int
+        self,
+        zone: dns.name.Name,
+        ns: dns.rrset.RRset | None,
+        log: list[Upstream],
+        depth: int,
+        skip: set[dns.name.Name] | None = None,
     ) -> Step[list[tuple[str, dns.name.Name]]]:
+        """Addresses of the zone's servers: cached ones (glue) first; with none, resolve
+        the next server name not in `skip`. Called again when every known server failed,
+        so a lame first server does not hide a healthy second one (unbound's targets)."""
         if ns is None:
-            return [(address, name) for name, address in self.root_hints]
+            return [(address, name) for name, address in self.root_hints if not skip or name not in skip]
+        skip = skip or set()
         now = self.clock.now()
+        servers = [rdata.target for rdata in sorted(ns, key=lambda r: r.target) if rdata.target not in skip]
         found: list[tuple[str, dns.name.Name]] = []
-        for rdata in sorted(ns, key=lambda r: r.target):
+        for server in servers:
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                rrset = self.cache.get(rdata.target, rdtype, now)
+                rrset = self.cache.get(server, rdtype, now)
                 if rrset is not None:
-                    found.extend((str(r.address), rdata.target) for r in rrset)
+                    found.extend((str(r.address), server) for r in rrset)
         if found or depth >= MAX_TARGET_DEPTH:
             return found
-        for rdata in sorted(ns, key=lambda r: r.target):
-            if rdata.target.is_subdomain(zone):
+        for server in servers:
+            if server.is_subdomain(zone):
                 continue  # needs glue we do not have: asking would loop through this zone
-            answer, _rcode, _ = yield from self._resolve(rdata.target, dns.rdatatype.A, log, depth + 1)
+            answer, _rcode, _ = yield from self._resolve(server, dns.rdatatype.A, log, depth + 1)
             for rrset in answer:
                 if rrset.rdtype == dns.rdatatype.A:
-                    found.extend((str(r.address), rdata.target) for r in rrset)
+                    found.extend((str(r.address), server) for r in rrset)
             if found:
                 break
         return found
@@ -335,40 +347,57 @@ class RecursiveResolver:
     ) -> Step[_Step]:
         zone, ns = self._closest_delegation(name)
         for _referral in range(MAX_REFERRALS):
-            targets = yield from self._addresses(zone, ns, log, depth)
+            outcome = yield from self._ask_servers(zone, ns, name, qtype, log, depth)
+            if outcome.kind != _Kind.REFERRAL:
+                return outcome
+            assert outcome.cut is not None and outcome.ns is not None
+            zone, ns = outcome.cut, outcome.ns
+        return _Step(_Kind.SERVFAIL)
+
+    def _ask_servers(
+        self,
+        zone: dns.name.Name,
+        ns: dns.rrset.RRset | None,
+        name: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        log: list[Upstream],
+        depth: int,
+    ) -> Step[_Step]:
+        """Ask the zone's servers in turn until one gives a usable reply.
+
+        A lame server (SERVFAIL, REFUSED, an upward referral) leaves the rotation; a silent
+        one is asked again with a longer timeout, up to MAX_TRIES_PER_SERVER. When no known
+        server is left, the addresses of the zone's other server names are looked up.
+        """
+        tried: set[dns.name.Name] = set()
+        failures: dict[str, int] = {}
+        sends = 0
+        while sends < MAX_SENDS_PER_STEP:
+            targets = yield from self._addresses(zone, ns, log, depth, skip=tried)
             if not targets:
                 return _Step(_Kind.SERVFAIL)
-            ordered = self._order(targets)
-            failures: dict[str, int] = {}
-            outcome: _Step | None = None
-            for send in range(MAX_SENDS_PER_STEP):
-                address, server = ordered[send % len(ordered)]
+            tried.update(server for _address, server in targets)
+            rotation = deque(self._order(targets))
+            while rotation and sends < MAX_SENDS_PER_STEP:
+                address, server = rotation.popleft()
                 timeout = self._timeout(address, failures.get(address, 0))
                 if self._deadline is not None:
                     left = self._deadline - self.clock.now()
                     if left <= 0:
                         return _Step(_Kind.SERVFAIL)
                     timeout = min(timeout, left)
+                sends += 1
                 result = yield from self._send(name, qtype, address, server, timeout, log)
                 if result.message is None:
                     failures[address] = failures.get(address, 0) + 1
                     if result.error == NetError.TIMEOUT:
                         self._srtt[address] = max(self._srtt.get(address, 0.0), timeout)
+                    if failures[address] < MAX_TRIES_PER_SERVER:
+                        rotation.append((address, server))
                     continue
                 step = self._classify(result.message, zone, name, qtype)
-                if step.kind == _Kind.LAME:
-                    failures[address] = failures.get(address, 0) + 1
-                    if len(ordered) > 1 or failures[address] >= 2:
-                        ordered = [t for t in ordered if t[0] != address] or ordered
-                    continue
-                outcome = step
-                break
-            if outcome is None:
-                return _Step(_Kind.SERVFAIL)
-            if outcome.kind != _Kind.REFERRAL:
-                return outcome
-            assert outcome.cut is not None and outcome.ns is not None
-            zone, ns = outcome.cut, outcome.ns
+                if step.kind != _Kind.LAME:
+                    return step
         return _Step(_Kind.SERVFAIL)
 
     def _classify(

@@ -29,6 +29,7 @@ from mxsim.mta.results import (
     AttemptResult,
     Delivery,
     Failure,
+    HostRef,
     Outcome,
     Route,
     RouteKind,
@@ -108,6 +109,12 @@ class Context:
     def __init__(self, stub: Stub, rng: random.Random) -> None:
         self.stub = stub
         self.rng = rng
+        # What one delivery process remembers between its lookups (Exim's negative cache).
+        self.negative: dict[tuple[names.NameKey, dns.rdatatype.RdataType], StubAnswer] = {}
+        # Addresses already looked up at connection time, by (host, family) (Sendmail's v4 retry).
+        self.resolved: dict[tuple[str, str], list[Target]] = {}
+        # Names already canonified in this process, and the result (Sendmail's host map cache).
+        self.canon: dict[names.NameKey, dns.name.Name] = {}
 
     def lookup(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
         return self.stub.query(name, rdtype)
@@ -227,6 +234,20 @@ class Profile:
     def address_limit(self) -> int:
         return self.settings.integer("address_limit")
 
+    def connect_targets(self, ctx: Context, host: HostRef) -> Step[list[Target]]:
+        """The addresses of a host routed lazily (Route.hosts), looked up just before connecting."""
+        name = dns.name.from_text(host.name)
+        return (yield from self.host_targets(ctx, name, host.preference, host.name))
+
+    def finish(self, ctx: Context, route: Route) -> Step[None]:
+        """Lookups the MTA makes after its attempt, in the same process (Sendmail)."""
+        return None
+        yield  # a generator that asks nothing
+
+    def no_address(self, route: Route) -> Failure:
+        """Routing found hosts, but none had an address to connect to."""
+        return Failure(True, "4.4.4", f"no usable address for {route.domain}")
+
     # ---- the attempt -----------------------------------------------------------------
     def connect_timeout(self) -> float:
         return min(self.settings.seconds("connect_timeout"), KERNEL_SYN_TIMEOUT)
@@ -342,35 +363,45 @@ def deliver(
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = dns.name.from_text(domain_text)
+    ctx = Context(stub, rng)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
     else:
-        route = yield from profile.route(Context(stub, rng), domain)
+        route = yield from profile.route(ctx, domain)
     attempts: list[Attempt] = []
     delivered: Target | None = None
     failure = route.failure
     reason = ""
-    targets = route.targets
-    if failure is None and sender is not None:
-        targets = tuple(t for t in targets if not profile.blocked(sender, t, now()))
-        if not targets:
-            failure = profile.all_blocked(route, sender)
     if failure is None:
-        for target in targets:
-            at = now()
-            session: SmtpSession = yield profile.probe(target, helo)
-            result, words = profile.judge(target, session)
-            attempts.append(Attempt(
-                target.host, target.address, 25, result, at, session.elapsed,
-                session.greeting.line if session.greeting else None, words,
-            ))
-            if result == AttemptResult.ACCEPTED:
-                delivered = target
+        blocked = False
+        batches: list[tuple[Target, ...] | HostRef] = [route.targets, *route.hosts]
+        for batch in batches:
+            found = batch if isinstance(batch, tuple) else (yield from profile.connect_targets(ctx, batch))
+            for target in found:
+                if sender is not None and profile.blocked(sender, target, now()):
+                    blocked = True
+                    continue
+                at = now()
+                session: SmtpSession = yield profile.probe(target, helo)
+                result, words = profile.judge(target, session)
+                attempts.append(Attempt(
+                    target.host, target.address, 25, result, at, session.elapsed,
+                    session.greeting.line if session.greeting else None, words,
+                ))
+                if result == AttemptResult.ACCEPTED:
+                    delivered = target
+                    break
+            if delivered is not None:
                 break
         if delivered is None:
-            failure = profile.failure(route, attempts) if attempts else Failure(
-                True, "4.4.4", f"no usable address for {route.domain}")
+            if attempts:
+                failure = profile.failure(route, attempts)
+            elif blocked and sender is not None:
+                failure = profile.all_blocked(route, sender)
+            else:
+                failure = profile.no_address(route)
+    yield from profile.finish(ctx, route)
     envelope = profile.rewrite_recipient(local, domain_text.lower(), route)
     if delivered is not None:
         outcome, dsn, reason = Outcome.DELIVERED, "2.0.0", attempts[-1].reason

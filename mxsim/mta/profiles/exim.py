@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import dns.name
 
+from mxsim import names
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -48,6 +50,8 @@ class Exim(Profile):
         Param("dns_cname_loops", Kind.INT, 1, "CNAME hops dns_lookup follows by asking again",
               "MTA-FACTS Q1; globals.c L886"),
         Param("hosts_max_try", Kind.INT, 5, "hosts/addresses tried per delivery",
+              "MTA-FACTS Q7; transports/smtp.c L185-191"),
+        Param("hosts_max_try_hardlimit", Kind.INT, 50, "addresses tried per delivery, across preferences",
               "MTA-FACTS Q7; transports/smtp.c L185-191"),
         Param("connect_timeout", Kind.DURATION, 300.0, "smtp transport connect timeout",
               "MTA-FACTS Q8; transports/smtp.c L186"),
@@ -92,11 +96,30 @@ class Exim(Profile):
                          envelope_domain=name_text(current), notes=route.notes)
         return route
 
+    def _ask(self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
+        """dns.c dns_basic_lookup: failures (NXDOMAIN, NODATA) are remembered per process
+        (dns_fail_return), so a second routing in the same delivery does not ask them
+        again; positive answers are asked again (confirmed against unbound's log:
+        docs/agreement.md, the re-route of the 2017 broken case)."""
+        slot = (names.key(name), rdtype)
+        remembered = ctx.negative.get(slot)
+        if remembered is not None:
+            return remembered
+        answer = yield from ctx.lookup(name, rdtype)
+        if answer.status in (Herrno.NO_DATA, Herrno.HOST_NOT_FOUND):
+            ctx.negative[slot] = answer
+        return answer
+
     def _lookup(self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[
             tuple[StubAnswer, StubAnswer, dns.name.Name]]:
-        """dns.c dns_lookup: the first answer names the "fully qualified name"."""
-        hops = self.settings.integer("dns_cname_loops") + 1
-        first, answer = yield from ctx.follow(name, rdtype, hops)
+        """dns.c dns_lookup: CNAME-only answers are followed dns_cname_loops times; the
+        first answer names the "fully qualified name"."""
+        first = answer = yield from self._ask(ctx, name, rdtype)
+        for _ in range(self.settings.integer("dns_cname_loops")):
+            cnames = answer.cnames()
+            if answer.status != Herrno.SUCCESS or answer.records(rdtype) or not cnames:
+                break
+            answer = yield from self._ask(ctx, cnames[-1][1], rdtype)
         cnames = first.cnames()
         data = first.records(rdtype)
         fully_qualified = cnames[-1][0] if cnames else data[0].name if data else name
@@ -190,8 +213,18 @@ class Exim(Profile):
         return sorted(targets, key=lambda t: (t.preference, ":" not in t.address))
 
     def _limit(self, targets: list[Target]) -> tuple[Target, ...]:
+        """hosts_max_try stops the hosts of one MX preference; a worse preference still gets
+        tried, up to hosts_max_try_hardlimit (transports/smtp.c; the address-limit
+        scenario run against Exim 4.96: five of seven refusing hosts, then the backup)."""
         limit = self.settings.integer("hosts_max_try")
-        return tuple(targets[:limit] if limit > 0 else targets)
+        hard = self.settings.integer("hosts_max_try_hardlimit")
+        if limit <= 0:
+            return tuple(targets)
+        chosen: list[Target] = []
+        for target in targets:
+            if len(chosen) < limit or (len(chosen) < hard and target.preference > chosen[-1].preference):
+                chosen.append(target)
+        return tuple(chosen)
 
     # ---- the attempt: transports/smtp.c ---------------------------------------------
     def connect_timeout(self) -> float:
@@ -268,9 +301,7 @@ class Exim(Profile):
     def expiry(self) -> float:
         return max(rule.cutoff for rule in self._rules)  # "retry timeout exceeded" after the last cutoff
 
-    def queue_id(self, rng: object) -> str:
-        import random as _random
-        assert isinstance(rng, _random.Random)
+    def queue_id(self, rng: random.Random) -> str:
         alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         head = "".join(rng.choice(alphabet) for _ in range(6))
         tail = "".join(rng.choice(alphabet) for _ in range(2))

@@ -9,8 +9,12 @@ host-unknown texts, question order and count); issue 4's agreement tests settle 
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import dns.name
 
+from mxsim import names
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -26,8 +30,8 @@ from mxsim.mta.profiles.base import (
     name_text,
 )
 from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
-from mxsim.mta.stub import Herrno
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.transport.base import ConnectResult, SmtpSession, Step
 from mxsim.units import format_duration
 
@@ -63,36 +67,62 @@ class Sendmail(Profile):
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
         canonical = domain
         if not self.settings.flag("nocanonify"):
-            canonical = yield from self._canonify(ctx, domain)
+            canonical, stuck = yield from self._canonify(ctx, domain)
+            if stuck:
+                # $[ $] could not finish: the address fails to parse for now and the message
+                # is queued without a delivery attempt (seen in the lab: "Transient parse
+                # error -- message queued for future delivery", stat=queued, dsn=4.4.3).
+                return Route(RouteKind.FAILED, name_text(domain), failure=Failure(
+                    True, "4.4.3", f"{name_text(domain)}: Name server timeout"))
         rewritten = name_text(canonical) if canonical != domain else None
         route = yield from self._getmxrr(ctx, canonical)
         if rewritten is not None:
-            return Route(route.kind, route.domain, route.targets, route.failure,
-                         envelope_domain=rewritten, notes=route.notes)
+            return replace(route, envelope_domain=rewritten)
         return route
 
-    def _canonify(self, ctx: Context, name: dns.name.Name) -> Step[dns.name.Name]:
-        """dns_getcanonname: AAAA, then A, then MX; any CNAME's target replaces the name."""
+    def _canonify(self, ctx: Context, name: dns.name.Name) -> Step[tuple[dns.name.Name, bool]]:
+        """dns_getcanonname: AAAA, then A, then MX at a name; a CNAME moves to its target, one
+        link per question (the real Sendmail asks AAAA at every alias of a chain: the 2017
+        broken case, docs/agreement.md). Returns the name and whether the lookups failed
+        temporarily throughout."""
+        slot = names.key(name)
+        if slot in ctx.canon:  # the host map caches each name it canonified (ST_NAMECANON, Q6)
+            return ctx.canon[slot], False
         current = name
+        temporary = False
         for _depth in range(MAXCNAMEDEPTH):
-            restarted = False
+            moved = False
+            temporary = True
             for rdtype in (AAAA, A, MX):
                 answer = yield from ctx.lookup(current, rdtype)
-                cnames = answer.cnames()
-                if cnames and not self.settings.flag("DontExpandCnames"):
-                    current = cnames[-1][1]
-                    restarted = True
+                link = next((target for owner, target in answer.cnames() if owner == current), None)
+                if link is not None and not self.settings.flag("DontExpandCnames"):
+                    current, moved = link, True
                     break
-                if answer.status == Herrno.SUCCESS or answer.status == Herrno.HOST_NOT_FOUND:
-                    return current
-            if not restarted:
-                return current
-        return current
+                if answer.status != Herrno.TRY_AGAIN:
+                    temporary = False
+                if answer.status in (Herrno.SUCCESS, Herrno.HOST_NOT_FOUND):
+                    temporary = False
+                    break
+            if not moved:
+                break
+        if not temporary:
+            ctx.canon[slot] = current
+        return current, temporary
+
+    def finish(self, ctx: Context, route: Route) -> Step[None]:
+        """After the attempt the rewritten recipient passes ruleset 3 again: its domain is
+        canonified unless the host map has it (cname-chain-to-mx in the lab: AAAA, A, MX of
+        mailhost.example.org after the delivery; docs/agreement.md)."""
+        if route.envelope_domain is not None and not self.settings.flag("nocanonify"):
+            yield from self._canonify(ctx, dns.name.from_text(route.envelope_domain))
 
     def _getmxrr(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
         here = name_text(domain)
         answer = yield from ctx.lookup(domain, MX)
         if answer.status == Herrno.HOST_NOT_FOUND:
+            # The bounce is prepared in the same process, which looks the name up once more.
+            yield from ctx.lookup(domain, AAAA)
             return Route(RouteKind.FAILED, here, failure=Failure(
                 False, "5.1.2", f"Host unknown (Name server: {here}: host not found)"))
         if answer.status == Herrno.TRY_AGAIN:
@@ -102,34 +132,69 @@ class Sendmail(Profile):
         if len(mxs) == 1 and mxs[0].is_null and mxs[0].preference == 0:
             return Route(RouteKind.NULL_MX, here, failure=Failure(
                 False, "5.1.10", "556 Host does not accept mail: MX 0 ."))
-        mxs = [mx for mx in mxs if not mx.is_null]
         if not mxs:
-            # NO_DATA: trycanon; CNAME-only or NO_RECOVERY: the name as it is (hostsignature).
-            targets: list[Target] = yield from self._host(ctx, domain, 0)
-            if not targets:
-                return Route(RouteKind.IMPLICIT_MX, here, failure=Failure(
-                    False, "5.1.2", f"Host unknown (Name server: {here}: host not found)"))
-            return Route(RouteKind.IMPLICIT_MX, here, tuple(targets))
+            host = domain
+            if answer.status == Herrno.NO_DATA:
+                # trycanon: getcanonname of the name (the host map answers if it has it);
+                # CNAME-only or NO_RECOVERY: the name as it is (hostsignature).
+                host, _stuck = yield from self._canonify(ctx, domain)
+            return Route(RouteKind.IMPLICIT_MX, here, hosts=self._host_refs(name_text(host), 0))
         keyed = sorted(((mx.preference, ctx.rng.random(), mx) for mx in mxs), key=lambda k: (k[0], k[1]))
-        targets = []
-        for _pref, _tie, mx in keyed:
-            targets.extend((yield from self._host(ctx, mx.exchange, mx.preference)))
-        if not targets:
-            return Route(RouteKind.MX, here, failure=Failure(
-                False, "5.1.2", f"Host unknown (Name server: {name_text(keyed[0][2].exchange)}: host not found)"))
-        return Route(RouteKind.MX, here, tuple(targets))
+        # A null MX beside others is no null MX for Sendmail: "." is a host it tries to look up.
+        hosts = tuple(ref for _pref, _tie, mx in keyed
+                      for ref in self._host_refs(name_text(mx.exchange) if not mx.is_null else ".", mx.preference))
+        return Route(RouteKind.MX, here, hosts=hosts)
 
-    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[list[Target]]:
-        """makeconnection: InetMode AF_INET6 first, then it retries with AF_INET (daemon.c)."""
-        literal = ip_literal(host)
-        if literal is not None:
-            return [Target(name_text(host), literal, preference, name_text(host))]
-        targets: list[Target] = []
-        for rdtype in (AAAA, A):
-            answer = yield from ctx.lookup(host, rdtype)
-            targets.extend(Target(name_text(host), address, preference, name_text(host))
-                           for address in addresses_in(answer, rdtype))
-        return targets
+    @staticmethod
+    def _host_refs(host: str, preference: int) -> tuple[HostRef, HostRef]:
+        """makeconnection tries a host's IPv6 addresses, then retries with AF_INET (daemon.c)."""
+        return HostRef(host, preference, "inet6"), HostRef(host, preference, "inet")
+
+    def connect_targets(self, ctx: Context, host: HostRef) -> Step[list[Target]]:
+        """The lookups makeconnection makes just before connecting, as seen in the lab
+        (docs/agreement.md): AAAA asked three times, then A, when there is no AAAA; twice
+        and no A when there is; an MX written as an IP literal is asked as a name (AAAA, A:
+        NXDOMAIN) before Sendmail connects to the literal address."""
+        name = dns.name.from_text(host.name)
+
+        def found(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[Target]:
+            return [Target(host.name, address, host.preference, host.name)
+                    for address in addresses_in(answer, rdtype)]
+
+        if host.name == ".":
+            if host.family == "inet6":  # the lab: ". AAAA" and ". A", once each, then the next host
+                yield from ctx.lookup(dns.name.root, AAAA)
+                yield from ctx.lookup(dns.name.root, A)
+            return []
+        if host.family == "inet":
+            known = ctx.resolved.pop((host.name, "inet"), None)
+            if known is not None:
+                return known
+            # IPv6 addresses were found and none took the message: the AF_INET retry asks A now.
+            return found((yield from ctx.lookup(name, A)), A)
+        literal = ip_literal(name)
+        first = yield from ctx.lookup(name, AAAA)
+        if literal is not None or first.status == Herrno.HOST_NOT_FOUND:
+            ipv4 = yield from ctx.lookup(name, A)
+            if literal is not None:
+                return [Target(host.name, literal, host.preference, host.name)]
+            ctx.resolved[(host.name, "inet")] = found(ipv4, A)
+            return []
+        if addresses_in(first, AAAA):
+            yield from ctx.lookup(name, AAAA)  # no A yet: the lab showed none when IPv6 delivered
+            return found(first, AAAA)
+        for _ in range(2):
+            yield from ctx.lookup(name, AAAA)
+        ipv4 = yield from ctx.lookup(name, A)
+        if ipv4.status == Herrno.NO_DATA:  # as for AAAA: an empty answer is asked three times
+            for _ in range(2):
+                yield from ctx.lookup(name, A)
+        ctx.resolved[(host.name, "inet")] = found(ipv4, A)
+        return []
+
+    def no_address(self, route: Route) -> Failure:
+        first = route.hosts[0].name if route.hosts else route.domain
+        return Failure(False, "5.1.2", f"Host unknown (Name server: {first}: host not found)")
 
     # ---- the attempt: daemon.c, usersmtp.c --------------------------------------------
     def connect_timeout(self) -> float:
@@ -160,7 +225,7 @@ class Sendmail(Profile):
         last = attempts[-1]
         if all(a.result == AttemptResult.REJECTED for a in attempts):
             return Failure(False, "5.0.0", last.reason)
-        return Failure(True, "4.0.0", last.reason)
+        return Failure(True, self.deferral_dsn(last), last.reason)  # "dsn=4.4.1" for a timeout
 
     # ---- the queue: queue runs, the host-status cache ---------------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
@@ -196,20 +261,20 @@ class Sendmail(Profile):
         stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
         delay = format_duration(delivery.elapsed)
         last = delivery.attempts[-1] if delivery.attempts else None
-        relay = f"{last.host}. [{last.address}]" if last else f"{delivery.route.domain}."
+        relay = f", relay={last.host}. [{last.address}]" if last else f", relay={delivery.route.domain}."
         if delivery.delivered_to is not None:
             stat = "Sent (2.0.0 Ok)"
+        elif delivery.outcome == "deferred" and delivery.route.kind == RouteKind.FAILED and not last:
+            relay, stat = "", "queued"  # canonification failed: queued without an attempt
         elif delivery.outcome == "deferred":
             stat = f"Deferred: {delivery.reason}"
         else:
             stat = delivery.reason
         # §6: the log line keeps the original to= address; the envelope was rewritten.
         return (f"{stamp} mxsim sm-mta[4242]: {queue_id}: to=<{delivery.recipient}>, delay={delay}, "
-                f"xdelay={delay}, mailer=esmtp, pri=120000, relay={relay}, dsn={delivery.dsn}, stat={stat}",)
+                f"xdelay={delay}, mailer=esmtp, pri=120000{relay}, dsn={delivery.dsn}, stat={stat}",)
 
-    def queue_id(self, rng: object) -> str:
-        import random as _random
-        assert isinstance(rng, _random.Random)
+    def queue_id(self, rng: random.Random) -> str:
         return "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
 
     def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
