@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mxsim.agree.mtas import driver
+from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
 from mxsim.commands.trace import TraceConfig, recipient_of, run_trace
 from mxsim.mta.params import read_main_cf
@@ -165,7 +166,11 @@ def _blocks(questions: Sequence[Question], levels: Levels, concurrent: bool = Fa
                 level = -1
             elif question.qname in levels.shuffled:
                 level = levels.names[question.qname]
+        # Which host of a shuffled block an MTA looks up first (or only: Sendmail looks a host
+        # up when it connects) is chance: compare the block by its preference, not the names.
         text = question.text()
+        if level is not None and level >= 0:
+            text = text.replace(question.qname, f"<an MX {level} host>", 1)
         if level is not None and level == run_level and out:
             out[-1] = tuple(sorted((*out[-1], text)))
         else:
@@ -261,7 +266,9 @@ def compare_names(model: Observation, real: Observation) -> FieldResult:
     problems += [f"{a}: model {model.logged[a]}, real {real.logged[a]}" for a in common
                  if model.logged[a] != real.logged[a]]
     left = sorted(set(model.logged_names) - set(model.logged.values()))
-    right = sorted(set(real.logged_names) - set(real.logged.values()))
+    # The bounce the real MTA returns to the harness's own sender is not part of the route.
+    right = sorted(name for name in set(real.logged_names) - set(real.logged.values())
+                   if not _name(name).endswith(SENDER_DOMAIN))
     if left != right:
         problems.append(f"names without an address: model {', '.join(left) or 'none'}, "
                         f"real {', '.join(right) or 'none'}")

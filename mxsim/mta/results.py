@@ -60,6 +60,7 @@ class HostRef:
     name: str
     preference: int
     family: str = "any"  # what to look up then: "inet6", "inet" or "any"
+    as_written: bool = False  # the recipient's domain as written, not a name taken from DNS data
 
 
 @dataclass(frozen=True, slots=True)

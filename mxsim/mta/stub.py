@@ -23,6 +23,7 @@ import dns.rrset
 
 from mxsim.resolver.recursive import Resolved
 from mxsim.transport.base import DnsReply, Step
+from mxsim.wiresize import size_bound
 
 
 class Herrno(StrEnum):
@@ -71,6 +72,11 @@ def libasr_status(response: DnsReply | None) -> Herrno:
 
 
 STATUS = {Library.GLIBC: glibc_status, Library.LIBASR: libasr_status}
+PLAIN_UDP = 512  # RFC 1035 §4.2.1: neither glibc nor libasr sends EDNS unless told to
+
+
+def _truncated(qname: dns.name.Name, reply: DnsReply) -> bool:
+    return size_bound(qname, (*reply.answer, *reply.authority), edns=False) > PLAIN_UDP
 # glibc retries a rejected query (SERVFAIL/REFUSED) `attempts` times; libasr returns it.
 RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 
@@ -144,6 +150,14 @@ class Stub:
             evidence = (resolved,) if resolved is not None else ()
             answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, evidence)
             self.log.append(answer)
+            if response is not None and _truncated(qname, response):
+                # The library sends no EDNS: a reply over 512 bytes comes back with TC over
+                # UDP, and the question is sent again over TCP (all four MTAs in the lab).
+                at = self.now()
+                response, resolved = yield from self.ask(qname, qtype, WAIT[self.library])
+                evidence = (resolved,) if resolved is not None else ()
+                answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, evidence)
+                self.log.append(answer)
             if response is None or response.rcode() not in RETRIED_RCODES:
                 break
         assert answer is not None

@@ -29,6 +29,7 @@ from mxsim.transport.base import (
     SmtpSession,
     Step,
 )
+from mxsim.wiresize import size_bound
 from mxsim.world import World
 
 T = TypeVar("T")
@@ -47,35 +48,11 @@ def parse_reply(line: str, fallback: Reply) -> Reply:
     return Reply(fallback.code, line.strip() or fallback.text)
 
 
-def _name_length(name: dns.name.Name) -> int:
-    return sum(len(label) + 1 for label in name.labels)
-
-
-def _size_bound(response: dns.message.Message) -> int:
-    """An upper bound of the wire size: names uncompressed, rdata at its own length or more."""
-    size = 12 + 11  # header, and the OPT record
-    for question in response.question:
-        size += _name_length(question.name) + 4
-    for rrset in (*response.answer, *response.authority, *response.additional):
-        owner = _name_length(rrset.name) + 10
-        for rdata in rrset:
-            size += owner + _rdata_bound(rdata)
-    return size
-
-
-def _rdata_bound(rdata: dns.rdata.Rdata) -> int:
-    names = [value for value in (getattr(rdata, slot, None) for slot in rdata.__slots__)
-             if isinstance(value, dns.name.Name)]
-    if names and rdata.rdtype != dns.rdatatype.SOA:
-        return 4 + sum(_name_length(name) for name in names)  # MX, NS, CNAME, PTR, SRV-like: 2-4 fixed bytes
-    wire = rdata.to_wire()  # A, AAAA, TXT, SOA...: exact and cheap for these
-    assert wire is not None  # without a file argument, to_wire returns the bytes
-    return len(wire)
-
-
 def _truncate_if_needed(query: dns.message.Message, response: dns.message.Message) -> dns.message.Message:
     payload = query.payload if query.edns >= 0 else PLAIN_DNS_PAYLOAD
-    if _size_bound(response) <= payload or len(response.to_wire()) <= payload:
+    question = response.question[0].name if response.question else None
+    sections = (*response.answer, *response.authority, *response.additional)
+    if size_bound(question, sections) <= payload or len(response.to_wire()) <= payload:
         return response
     truncated = dns.message.make_response(query)
     truncated.flags = response.flags | dns.flags.TC
