@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dns.rdatatype
+
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
@@ -23,7 +25,7 @@ from mxsim.commands.trace import TraceConfig, recipient_of, run_trace
 from mxsim.mta.params import read_main_cf
 from mxsim.mta.profiles import PROFILES
 from mxsim.report.trace_json import delivery_json
-from mxsim.scenario import load_scenario
+from mxsim.scenario import ScenarioSpec, load_scenario
 
 FIELDS = ("dns", "attempts", "envelope_recipient", "outcome", "dsn_class", "logged_names")
 
@@ -108,7 +110,7 @@ def model_observation(
         logged_names=parsed.names, logged=parsed.named(), evidence=[str(line) for line in data["log"]],
     )
     observation.notes = [f"route {data['route']['kind']}"]
-    return observation, _levels(data)
+    return observation, _levels(data, spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,7 @@ class Levels:
     addresses: dict[str, int]  # every address of those hosts, and of the route
 
 
-def _levels(data: Mapping[str, Any]) -> Levels:
+def _levels(data: Mapping[str, Any], spec: ScenarioSpec | None = None) -> Levels:
     levels: dict[str, int] = {}
     hosts_at: dict[int, set[str]] = {}
     for question in data["dns"]:
@@ -144,6 +146,15 @@ def _levels(data: Mapping[str, Any]) -> Levels:
             words = str(line).split()
             if len(words) >= 5 and words[3] in ("A", "AAAA"):
                 addresses.setdefault(words[4], level)
+    if spec is not None:
+        # Every MX host's addresses from the scenario itself: an MTA that looks hosts up only
+        # when it connects (Sendmail) may try a host the model did not look up.
+        for zone_spec in spec.zones:
+            for owner, rdataset in zone_spec.zone.iterate_rdatasets():
+                level = levels.get(_name(owner.to_text()))
+                if level is not None and rdataset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    for rdata in rdataset:
+                        addresses.setdefault(str(rdata.address), level)
     shuffled = frozenset(name for name, level in levels.items() if len(hosts_at.get(level, ())) > 1)
     return Levels(levels, shuffled, addresses)
 

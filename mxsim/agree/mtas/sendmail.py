@@ -23,7 +23,8 @@ from mxsim.agree.observation import Try
 
 OPTIONS = ("Timeout.iconnect", "Timeout.connect", "Timeout.initial")
 
-STAT = re.compile(r"to=<?(?P<to>[^>,\s]+)>?,.*?dsn=(?P<dsn>[\d.]+), stat=(?P<stat>.*)$")
+# Between dsn= and stat= Sendmail may write reply= (a 5xx greeting: "dsn=5.5.0, reply=554 ...").
+STAT = re.compile(r"to=<?(?P<to>[^>,\s]+)>?,.*?dsn=(?P<dsn>[\d.]+), (?:reply=[^,]*, )?stat=(?P<stat>.*)$")
 RELAY = re.compile(r"relay=(?P<relay>[^,\s]+)(?: \[(?P<addr>[^\]]+)\])?")
 MAKECONNECTION = re.compile(r"makeconnection \((?P<host>\S+?)\.? \[(?P<addr>[^\]]+)\]")
 CONNECT_FAILED = re.compile(r"Connect failed \((?P<why>[^)]*)")

@@ -126,7 +126,7 @@ class OpenSmtpd(Profile):
             return AttemptResult.CLOSED, "mta error reason=Connection closed unexpectedly"
         if session.greeting.code >= 400:
             kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
-            return kind, f"mta error reason=Bad greeting: {session.greeting.line}"
+            return kind, f"mta error reason=BANNER rejected: {session.greeting.line}"  # as logged in the lab
         return AttemptResult.ACCEPTED, f"mta connected: {session.greeting.line}"
 
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:

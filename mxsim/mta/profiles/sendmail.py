@@ -200,8 +200,9 @@ class Sendmail(Profile):
         return []
 
     def no_address(self, route: Route) -> Failure:
+        # The name exists but has no address (NODATA): "no data known", as logged in the lab.
         first = route.hosts[0].name if route.hosts else route.domain
-        return Failure(False, "5.1.2", f"Host unknown (Name server: {first}: host not found)")
+        return Failure(False, "5.1.2", f"Host unknown (Name server: {first}: no data known)")
 
     # ---- the attempt: daemon.c, usersmtp.c --------------------------------------------
     def connect_timeout(self) -> float:
@@ -231,7 +232,7 @@ class Sendmail(Profile):
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         last = attempts[-1]
         if all(a.result == AttemptResult.REJECTED for a in attempts):
-            return Failure(False, "5.0.0", last.reason)
+            return Failure(False, "5.5.0", last.reason)  # "dsn=5.5.0, reply=554 ..." in the lab
         return Failure(True, self.deferral_dsn(last), last.reason)  # "dsn=4.4.1" for a timeout
 
     # ---- the queue: queue runs, the host-status cache ---------------------------------
