@@ -247,8 +247,6 @@ class _MtaRun:
         if delivery.outcome == Outcome.BOUNCED:
             self._bounce(path, delivery.bounce, age)
             return
-        if entry.first_failure is None:
-            entry.first_failure = now
         if self.config.first_attempt_only:
             self._queued(path)
             return

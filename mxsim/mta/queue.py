@@ -23,8 +23,6 @@ class QueueEntry:
 
     arrival: float
     attempts: int = 0  # delivery attempts made (including ones that found every host blocked)
-    first_failure: float | None = None
-    last_interval: float = 0.0  # for geometric retry rules
 
 
 @dataclass(slots=True)

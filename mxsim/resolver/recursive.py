@@ -76,6 +76,20 @@ class Resolved:
         return not self.upstream
 
 
+@dataclass(slots=True)
+class _Run:
+    """One resolution's own state: the evidence so far, and when the asker stops waiting.
+
+    Kept out of the resolver: in a replay one resolver serves interleaved resolutions.
+    """
+
+    log: list[Upstream] = field(default_factory=list)
+    deadline: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+
 class _Kind(Enum):
     ANSWER = "answer"
     CNAME = "cname"
@@ -92,7 +106,6 @@ class _Step:
     negative: Negative | None = None
     cut: dns.name.Name | None = None
     ns: dns.rrset.RRset | None = None
-    glue: list[dns.rrset.RRset] = field(default_factory=list)
 
 
 def _texts(rrsets: list[dns.rrset.RRset]) -> tuple[str, ...]:
@@ -158,7 +171,6 @@ class RecursiveResolver:
         self._srtt: dict[str, float] = {}
         self._no_edns: set[str] = set()
         self._queries: dict[tuple[NameKey, dns.rdatatype.RdataType, bool], dns.message.Message] = {}
-        self._deadline: float | None = None
 
     def resolve(
         self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, budget: float | None = None
@@ -172,22 +184,21 @@ class RecursiveResolver:
         cached = self.cache.get_message(qname, qtype, started)
         if cached is not None:
             return Resolved(qname, qtype, cached, started, 0.0, ())
-        self._deadline = started + budget if budget is not None else None
-        log: list[Upstream] = []
-        answer, rcode, authority = yield from self._resolve(qname, qtype, log, depth=0)
-        if self._deadline is not None and self.clock.now() >= self._deadline:
+        run = _Run(deadline=started + budget if budget is not None else None)
+        answer, rcode, authority = yield from self._resolve(qname, qtype, run, depth=0)
+        if run.expired(self.clock.now()):
             reply = DnsReply(dns.rcode.SERVFAIL)
-            return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(log), timed_out=True)
+            return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(run.log), timed_out=True)
         reply = DnsReply(rcode, tuple(answer), tuple(authority))
         if rcode != dns.rcode.SERVFAIL:
             self.cache.put_message(qname, qtype, reply, self.clock.now())
-        return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(log))
+        return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(run.log))
 
     def _resolve(
         self,
         qname: dns.name.Name,
         qtype: dns.rdatatype.RdataType,
-        log: list[Upstream],
+        run: _Run,
         depth: int,
     ) -> Step[tuple[list[dns.rrset.RRset], dns.rcode.Rcode, list[dns.rrset.RRset]]]:
         chain: list[dns.rrset.RRset] = []
@@ -195,7 +206,7 @@ class RecursiveResolver:
         for _restart in range(MAX_RESTARTS + 1):
             found = self._from_cache(name, qtype)
             if found is None:
-                found = yield from self._iterate(name, qtype, log, depth)
+                found = yield from self._iterate(name, qtype, run, depth)
             if found.kind == _Kind.SERVFAIL:
                 return [], dns.rcode.SERVFAIL, []
             if found.kind == _Kind.NEGATIVE:
@@ -238,7 +249,7 @@ class RecursiveResolver:
         self,
         zone: dns.name.Name,
         ns: dns.rrset.RRset | None,
-        log: list[Upstream],
+        run: _Run,
         depth: int,
         skip: set[dns.name.Name] | None = None,
     ) -> Step[list[tuple[str, dns.name.Name]]]:
@@ -261,7 +272,7 @@ class RecursiveResolver:
         for server in servers:
             if server.is_subdomain(zone):
                 continue  # needs glue we do not have: asking would loop through this zone
-            answer, _rcode, _ = yield from self._resolve(server, dns.rdatatype.A, log, depth + 1)
+            answer, _rcode, _ = yield from self._resolve(server, dns.rdatatype.A, run, depth + 1)
             for rrset in answer:
                 if rrset.rdtype == dns.rdatatype.A:
                     found.extend((str(r.address), server) for r in rrset)
@@ -312,7 +323,7 @@ class RecursiveResolver:
         address: str,
         server: dns.name.Name,
         timeout: float,
-        log: list[Upstream],
+        run: _Run,
     ) -> Step[DnsResult]:
         tcp = False
         for _ in range(3):  # UDP, then TCP after TC, then without EDNS after FORMERR
@@ -320,7 +331,7 @@ class RecursiveResolver:
             query = self._query(name, qtype, address)
             result: DnsResult = yield DnsExchange(address, query, tcp, timeout)
             message = result.message
-            log.append(Upstream(
+            run.log.append(Upstream(
                 at=at, address=address, server=result.server or server, backend=result.backend,
                 nsid=result.nsid, qname=name, qtype=qtype, tcp=tcp, error=result.error,
                 rcode=message.rcode() if message is not None else None,
@@ -343,11 +354,11 @@ class RecursiveResolver:
         return result
 
     def _iterate(
-        self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, log: list[Upstream], depth: int
+        self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, run: _Run, depth: int
     ) -> Step[_Step]:
         zone, ns = self._closest_delegation(name)
         for _referral in range(MAX_REFERRALS):
-            outcome = yield from self._ask_servers(zone, ns, name, qtype, log, depth)
+            outcome = yield from self._ask_servers(zone, ns, name, qtype, run, depth)
             if outcome.kind != _Kind.REFERRAL:
                 return outcome
             assert outcome.cut is not None and outcome.ns is not None
@@ -360,7 +371,7 @@ class RecursiveResolver:
         ns: dns.rrset.RRset | None,
         name: dns.name.Name,
         qtype: dns.rdatatype.RdataType,
-        log: list[Upstream],
+        run: _Run,
         depth: int,
     ) -> Step[_Step]:
         """Ask the zone's servers in turn until one gives a usable reply.
@@ -373,7 +384,7 @@ class RecursiveResolver:
         failures: dict[str, int] = {}
         sends = 0
         while sends < MAX_SENDS_PER_STEP:
-            targets = yield from self._addresses(zone, ns, log, depth, skip=tried)
+            targets = yield from self._addresses(zone, ns, run, depth, skip=tried)
             if not targets:
                 return _Step(_Kind.SERVFAIL)
             tried.update(server for _address, server in targets)
@@ -381,13 +392,13 @@ class RecursiveResolver:
             while rotation and sends < MAX_SENDS_PER_STEP:
                 address, server = rotation.popleft()
                 timeout = self._timeout(address, failures.get(address, 0))
-                if self._deadline is not None:
-                    left = self._deadline - self.clock.now()
+                if run.deadline is not None:
+                    left = run.deadline - self.clock.now()
                     if left <= 0:
                         return _Step(_Kind.SERVFAIL)
                     timeout = min(timeout, left)
                 sends += 1
-                result = yield from self._send(name, qtype, address, server, timeout, log)
+                result = yield from self._send(name, qtype, address, server, timeout, run)
                 if result.message is None:
                     failures[address] = failures.get(address, 0) + 1
                     if result.error == NetError.TIMEOUT:
@@ -439,7 +450,7 @@ class RecursiveResolver:
             for glue in additional:
                 if any(glue.name == rdata.target for rdata in ns):
                     self.cache.put_infrastructure(glue, now)
-            return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns, glue=additional)
+            return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns)
         if soa is not None or message.flags & dns.flags.AA:
             negative = Negative(dns.rcode.NOERROR, _negative_soa(soa))
             self.cache.put_negative(name, qtype, negative, now)

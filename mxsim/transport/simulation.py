@@ -31,10 +31,6 @@ class Simulation:
     def call_at(self, at: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (at, next(self._counter), action))
 
-    def spawn(self, at: float, start: Callable[[], Step[Any]], done: Done) -> None:
-        """At virtual time `at`, create the step with `start()` and run it; `done(value)` at its end."""
-        self.call_at(at, lambda: self.start(start(), done))
-
     def start(self, step: Step[Any], done: Done) -> None:
         """Run a step from now on; `done(value)` when it ends."""
         self._advance(step, None, done)
