@@ -9,8 +9,9 @@ so the checks can compare RRsets without TTL and order and look at TTLs on their
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.edns
 import dns.flags
@@ -83,14 +84,23 @@ class Observed:
 
     @classmethod
     def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
-        return cls(
-            message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
-            tuple(message.answer), tuple(message.authority), tuple(message.additional), at, edns,
-            tuple(rrset_key(r) for r in message.answer),
-        )
+        # The wire transport hands out one message per distinct reply: its reading is kept too.
+        seen = _READ.get(id(message))
+        if seen is None or seen[0] is not message:
+            if len(_READ) >= 4096:
+                del _READ[next(iter(_READ))]
+            seen = _READ[id(message)] = (message, cls(
+                message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
+                tuple(message.answer), tuple(message.authority), tuple(message.additional), 0.0, edns,
+                tuple(rrset_key(r) for r in message.answer),
+            ))
+        return replace(seen[1], nsid=nsid, at=at, edns=edns)
 
     def keyed(self) -> list[tuple[dns.rrset.RRset, RRsetKey]]:
         return list(zip(self.answer, self.keys or [rrset_key(r) for r in self.answer], strict=True))
+
+
+_READ: dict[int, tuple[dns.message.Message, Observed]] = {}  # id -> (message kept alive, its reading)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,9 @@ class Budget:
         return True
 
 
+@functools.lru_cache(maxsize=1024)
 def make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:
+    """The query for a question, made once and shared: the transport gives each send its own ID."""
     if edns:
         query = dns.message.make_query(
             qname, qtype, use_edns=0, payload=EDNS_PAYLOAD,

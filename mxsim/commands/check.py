@@ -207,7 +207,7 @@ class _Run:
         jobs: list[Callable[[], Awaitable[object]]] = [
             (lambda step=step: self.transport.run(self._counted(step))) for step in steps  # type: ignore[misc]
         ]
-        return run_all(jobs) if jobs else []
+        return self.transport.run_all(jobs) if jobs else []
 
     def _counted(self, step: Step[object]) -> Step[object]:
         try:

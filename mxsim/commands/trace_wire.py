@@ -103,6 +103,11 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
     profiles = [make_profile(name, overrides_for(name, trace.overrides, mtas)) for name in mtas]
     world = World(spec, pins)  # only for the root hints: the lab serves the answers
     direct = {lab.resolver[0]: lab.resolver[1]} if lab.resolver is not None else {}
+    transports: list[WireTransport] = []
+
+    def close() -> None:
+        for transport in transports:
+            transport.udp.close()
 
     def job(profile_name: str, index: int) -> Callable[[], Awaitable[Delivery]]:
         profile = profiles[index]
@@ -111,6 +116,7 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
             lab.address_map, dns_port=lab.dns_port, smtp_port=lab.smtp_port,
             time_scale=config.time_scale, direct=direct, identify=identifier(world),
         )
+        transports.append(transport)
         clock = transport.clock
         if lab.resolver is not None:
             ask = resolver_ask(lab.resolver[0])
@@ -129,12 +135,12 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
 
     jobs = [job(profile.name, i) for i, profile in enumerate(profiles)]
     if lab.resolver is None and config.parallel:
-        deliveries = run_all(jobs)
+        deliveries = run_all(jobs, close)
     else:
         deliveries = []
         for start in jobs:
             if lab.resolver is not None and config.restart_resolver is not None:
                 config.restart_resolver()
-            deliveries.extend(run_all([start]))
+            deliveries.extend(run_all([start], close))
     shown_pins = tuple(sorted((name.to_text(omit_final_dot=True), backend) for name, backend in pins.items()))
     return TraceResult(spec.name, trace.seed, shown_pins, tuple(deliveries))

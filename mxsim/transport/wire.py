@@ -34,7 +34,6 @@ from typing import Protocol, TypeVar
 
 import aiosmtplib
 import dns.asyncquery
-import dns.edns
 import dns.exception
 import dns.message
 import dns.name
@@ -51,6 +50,7 @@ from mxsim.transport.base import (
     SmtpSession,
     Step,
 )
+from mxsim.transport.udp import UdpExchanger, nsid_of
 
 T = TypeVar("T")
 SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT replies, before scaling
@@ -132,13 +132,6 @@ class LiveAddresses:
         return None
 
 
-def _nsid(message: dns.message.Message) -> str | None:
-    for option in message.options:
-        if isinstance(option, dns.edns.NSIDOption):
-            return option.nsid.decode("utf-8", "replace")
-    return None
-
-
 class WireTransport:
     """Fulfils engine effects over the lab's sockets; `await run(step)` drives a step."""
 
@@ -178,6 +171,9 @@ class WireTransport:
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         # A cap on every SMTP wait (connect, greeting), whatever the engine asks: a probe's own.
         self.smtp_timeout = smtp_timeout
+        # UDP sockets shared per destination and replies parsed once per distinct content.
+        self.udp = UdpExchanger(self.map.unrewrite_message)
+        self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
 
     async def _pace(self, where: str) -> None:
         """Wait for this address's next send slot (one every `spacing` seconds)."""
@@ -201,7 +197,10 @@ class WireTransport:
         """The lab address for a real one, checked against the safety rule."""
         if real in self.direct:
             return real
-        return self.map.bindable(self.map.lab(real))  # 127/8, or inside the lab's namespace
+        known = self._destinations.get(real)
+        if known is None:
+            known = self._destinations[real] = self.map.bindable(self.map.lab(real))  # 127/8, or the lab's netns
+        return known
 
     def _scaled(self, seconds: float) -> float:
         return max(seconds * self.time_scale, 0.0)
@@ -234,16 +233,14 @@ class WireTransport:
         try:
             if exchange.tcp:
                 reply = await dns.asyncquery.tcp(exchange.message, where, timeout=timeout, port=port)
+                self.map.unrewrite_message(reply)
+                nsid = nsid_of(reply)
             else:
-                reply = await dns.asyncquery.udp(
-                    exchange.message, where, timeout=timeout, port=port, ignore_unexpected=True
-                )
+                reply, nsid = await self.udp.exchange(exchange.message, where, port, timeout)
         except (OSError, EOFError, dns.exception.DNSException) as error:
             kind = net_error(error)
             elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return DnsResult(None, elapsed, kind)
-        self.map.unrewrite_message(reply)
-        nsid = _nsid(reply)
         server, backend = self.identify(exchange.address, nsid) if self.identify else (None, None)
         return DnsResult(reply, self._elapsed(started), None, server=server, backend=backend, nsid=nsid)
 
@@ -333,14 +330,24 @@ class WireTransport:
             return value
 
 
-def run_all(jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    def run_all(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """`run_all`, then this transport's sockets closed before the loop ends."""
+        return run_all(jobs, self.udp.close)
+
+
+def run_all(jobs: Sequence[Callable[[], Awaitable[T]]], finish: Callable[[], None] | None = None) -> list[T]:
     """Run coroutines side by side in a fresh event loop; results in the order given.
 
     The event loop lives here, in the transport layer: commands above never touch one.
+    `finish` runs inside the loop after the jobs (closing what they opened in it).
     """
 
     async def main() -> list[T]:
-        return list(await asyncio.gather(*(job() for job in jobs)))
+        try:
+            return list(await asyncio.gather(*(job() for job in jobs)))
+        finally:
+            if finish is not None:
+                finish()
 
     return asyncio.run(main())
 
