@@ -89,7 +89,7 @@ def _config(
     if lab is not None:
         from mxsim.cli.lab import reenter_namespace
         from mxsim.lab import netns
-        from mxsim.lab.runner import lab_endpoint
+        from mxsim.lab.endpoint import lab_endpoint
 
         endpoint = lab_endpoint(lab)
         if endpoint.netns and not netns.inside(endpoint.netns):

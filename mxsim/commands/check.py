@@ -97,6 +97,7 @@ class CheckConfig:
     max_in_flight: int = 64
     seed: int = 0
     fail_on: Level = Level.WARNING
+    record: bool = False  # also build the measured world as a scenario (`mxsim record`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +324,12 @@ def _resolve_all(run: _Run, facts: dict[Question, DnsReply | None], wanted: Iter
         todo = set()
         for question, reply in zip(new, run.run(steps), strict=True):
             facts[question] = reply if isinstance(reply, DnsReply) else None
-            if isinstance(reply, DnsReply) and reply.answer and reply.answer[-1].rdtype == dns.rdatatype.CNAME:
-                end = reply.answer[-1][0].target
-                todo |= {(end, t) for t in HOST_TYPES}
+            if isinstance(reply, DnsReply):
+                # MTAs ask along a chain, not only at its end (Sendmail walks it link by link,
+                # Exim routes again at the canonical name): every link, asked now, spares a round.
+                links = {r.name for r in reply.answer if r.rdtype == dns.rdatatype.CNAME}
+                links |= {r[0].target for r in reply.answer if r.rdtype == dns.rdatatype.CNAME}
+                todo |= {(link, t) for link in links for t in HOST_TYPES}
 
 
 def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
@@ -460,7 +464,7 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
         for path in paths:
             found += path_findings(domain, path.group, path.deliveries, mx_hosts, named)
     findings = ordered(found)
-    recording = build(measured, probes if config.smtp else None)
+    recording = build(measured, probes if config.smtp else None) if config.record else None
     probe_rows = tuple(
         HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
     )

@@ -10,7 +10,7 @@ file that would not load is never left behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mxsim.audit.behaviour import name_text
@@ -62,7 +62,7 @@ def render_recording(result: CheckResult, config: CheckConfig) -> tuple[str, Sce
 def run_record(config: RecordConfig, progress: Progress | None = None) -> RecordResult:
     if config.output.exists() and config.output.is_dir():
         raise UsageError(f"-o {config.output}: a folder, not a file")
-    result = run_check(config.check, progress)
+    result = run_check(replace(config.check, record=True), progress)
     if result.recording is None:
         return RecordResult(result, None, "", None, ())
     text, spec, notes = render_recording(result, config.check)

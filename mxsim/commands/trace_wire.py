@@ -23,7 +23,7 @@ import dns.name
 import dns.rdatatype
 
 from mxsim.errors import UsageError
-from mxsim.lab.runner import LabEndpoint
+from mxsim.lab.endpoint import LabEndpoint
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import deliver
 from mxsim.mta.results import Delivery
@@ -107,7 +107,7 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
 
     def close() -> None:
         for transport in transports:
-            transport.udp.close()
+            transport.exchanger.close()
 
     def job(profile_name: str, index: int) -> Callable[[], Awaitable[Delivery]]:
         profile = profiles[index]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,15 @@ import dns.name
 from mxsim.lab import netns, process, readiness, state, unbound
 from mxsim.lab.addressmap import DNS_NETWORK, SMTP_NETWORK, AddressMap, ensure_loopback
 from mxsim.lab.dns_server import DnsService
+from mxsim.lab.endpoint import LabEndpoint, LabStatus, lab_endpoint, lab_status
 from mxsim.lab.errors import LabError
 from mxsim.lab.smtp_server import DROP_BY_FULL_QUEUE
 from mxsim.scenario import load_scenario
 from mxsim.scenario.spec import ScenarioSpec, SmtpKind
 from mxsim.world import World, parse_pins
+
+__all__ = ["LabDown", "LabEndpoint", "LabInfo", "LabStatus", "lab_down", "lab_endpoint", "lab_status", "lab_up",
+           "render_status", "restart_resolver"]
 
 RESOLVERS = ("none", "unbound")
 
@@ -51,30 +55,6 @@ class LabInfo:
     smtp_modes: dict[str, str]
     resolver: tuple[str, int] | None = None  # unbound's address and port
     netns: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LabEndpoint:
-    """What a client of a running lab needs: where everything listens, and what it serves."""
-
-    name: str
-    scenario: str
-    pins: tuple[str, ...]
-    address_map: AddressMap
-    dns_port: int
-    smtp_port: int
-    resolver: tuple[str, int] | None = None
-    netns: str | None = None
-    state_dir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LabStatus:
-    state_dir: Path
-    running: bool
-    state: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,43 +315,6 @@ def lab_down(state_dir: str | Path) -> LabDown:
         netns.delete(str(name))
     state.remove_files(folder)
     return LabDown(pid, outcome)
-
-
-def lab_endpoint(state_dir: str | Path) -> LabEndpoint:
-    """A running lab, as a client (the wire trace) needs it; an error if none runs there."""
-    folder = Path(state_dir).resolve()
-    status = lab_status(folder)
-    record = status.state
-    if record is None or not status.running:
-        raise LabError(f"no lab runs from {folder} ({'; '.join(status.notes) or 'it is gone'})")
-    resolver = record.get("resolver")
-    return LabEndpoint(
-        name=str(record["name"]),
-        scenario=str(record["scenario"]),
-        pins=tuple(record["pins"]),
-        address_map=AddressMap.from_json(
-            record["address_map"], namespace=record.get("netns") if record.get("real_addresses") else None
-        ),
-        dns_port=int(record["dns_port"]),
-        smtp_port=int(record["smtp_port"]),
-        resolver=(str(resolver["address"]), int(resolver["port"])) if resolver else None,
-        netns=record.get("netns"),
-        state_dir=folder,
-    )
-
-
-def lab_status(state_dir: str | Path) -> LabStatus:
-    folder = Path(state_dir).resolve()
-    record = state.read_json(folder / state.STATE)
-    if record is None:
-        return LabStatus(folder, running=False, notes=[f"no lab state in {folder}"])
-    running = process.is_lab(int(record["pid"]), folder, record.get("started"))
-    notes = [] if running else [f"the lab process {record['pid']} is gone; run lab down to clean"]
-    resolver = record.get("resolver")
-    if resolver and not unbound.is_ours(int(resolver["pid"]), folder, resolver.get("started")):
-        notes.append(f"the lab's unbound (pid {resolver['pid']}) is gone; run lab down to clean")
-    stats = state.read_json(folder / state.STATS)
-    return LabStatus(folder, running, record, stats, notes)
 
 
 def render_status(status: LabStatus) -> str:

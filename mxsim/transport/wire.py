@@ -1,8 +1,8 @@
 """The wire world's transport: the engine's effects fulfilled over real sockets, in the lab.
 
 Same seam as `transport.model` (httpx's swappable transports): `run(step)` drives an
-engine generator, answering each `DnsExchange` with dnspython's async query functions
-and each `SmtpProbe` with aiosmtplib (connect, greeting, EHLO, STARTTLS if asked and
+engine generator, answering each `DnsExchange` over DNS sockets of its own (`dns_exchange`)
+and each `SmtpProbe` with aiosmtplib (`smtp_client`: connect, greeting, EHLO, STARTTLS if asked and
 offered, QUIT; never MAIL, RCPT or DATA). Foreign errors are mapped once, here, into
 `NetError` / `ConnectResult` by exception type (`net_error`).
 
@@ -32,8 +32,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-import aiosmtplib
-import dns.asyncquery
 import dns.exception
 import dns.message
 import dns.name
@@ -45,12 +43,11 @@ from mxsim.transport.base import (
     DnsResult,
     Effect,
     NetError,
-    Reply,
     SmtpProbe,
     SmtpSession,
     Step,
 )
-from mxsim.transport.udp import UdpExchanger, nsid_of
+from mxsim.transport.dns_exchange import DnsExchanger
 
 T = TypeVar("T")
 SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT replies, before scaling
@@ -59,7 +56,7 @@ SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT re
 _NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
     (dns.exception.Timeout, NetError.TIMEOUT),
     (TimeoutError, NetError.TIMEOUT),
-    (aiosmtplib.SMTPConnectTimeoutError, NetError.TIMEOUT),
+    # (aiosmtplib's connect timeout is a TimeoutError too: no import of it needed here)
     (ConnectionRefusedError, NetError.REFUSED),
     (ConnectionResetError, NetError.REFUSED),  # TCP RST after the handshake: a refusing farm
     (EOFError, NetError.REFUSED),  # dnspython: the server closed a TCP stream unanswered
@@ -171,8 +168,8 @@ class WireTransport:
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         # A cap on every SMTP wait (connect, greeting), whatever the engine asks: a probe's own.
         self.smtp_timeout = smtp_timeout
-        # UDP sockets shared per destination and replies parsed once per distinct content.
-        self.udp = UdpExchanger(self.map.unrewrite_message)
+        # UDP sockets shared per destination, TCP per exchange; replies parsed once per distinct content.
+        self.exchanger = DnsExchanger(self.map.unrewrite_message)
         self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
 
     async def _pace(self, where: str) -> None:
@@ -232,11 +229,9 @@ class WireTransport:
         port = self.direct.get(where, self.dns_port)
         try:
             if exchange.tcp:
-                reply = await dns.asyncquery.tcp(exchange.message, where, timeout=timeout, port=port)
-                self.map.unrewrite_message(reply)
-                nsid = nsid_of(reply)
+                reply, nsid = await self.exchanger.exchange_tcp(exchange.message, where, port, timeout)
             else:
-                reply, nsid = await self.udp.exchange(exchange.message, where, port, timeout)
+                reply, nsid = await self.exchanger.exchange(exchange.message, where, port, timeout)
         except (OSError, EOFError, dns.exception.DNSException) as error:
             kind = net_error(error)
             elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
@@ -272,47 +267,13 @@ class WireTransport:
             kind = net_error(error)
             elapsed = probe.connect_timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return SmtpSession(_connect_result(kind), elapsed)
-        client = aiosmtplib.SMTP(
-            sock=sock, local_hostname=probe.helo, timeout=self._scaled(probe.greeting_timeout),
-            use_tls=False, start_tls=False, validate_certs=False,
-        )
-        try:
-            return await self._converse(client, probe, started)
-        finally:
-            client.close()
-            sock.close()
+        from mxsim.transport.smtp_client import converse  # aiosmtplib (and email, ssl) only when probing
 
-    async def _converse(self, client: aiosmtplib.SMTP, probe: SmtpProbe, started: float) -> SmtpSession:
-        connected = ConnectResult.CONNECTED
         try:
-            greeting = await client.connect()
-        except aiosmtplib.SMTPConnectResponseError as error:  # a 4xx/5xx greeting
-            return SmtpSession(connected, self._elapsed(started), greeting=Reply(error.code, error.message))
-        except aiosmtplib.SMTPConnectTimeoutError:
-            return SmtpSession(connected, self._elapsed(started), greeting_timeout=True)
-        except (aiosmtplib.SMTPException, OSError):
-            return SmtpSession(connected, self._elapsed(started), closed=True)
-        greeted = Reply(greeting.code, greeting.message)
-        command_timeout = self._scaled(SMTP_COMMAND_TIMEOUT)
-        ehlo: Reply | None = None
-        offered = False
-        try:
-            response = await client.ehlo(hostname=probe.helo, timeout=command_timeout)
-            ehlo = Reply(response.code, response.message.splitlines()[0] if response.message else "")
-            offered = client.supports_extension("starttls")
-        except aiosmtplib.SMTPResponseException as error:
-            ehlo = Reply(error.code, error.message)
-        except (aiosmtplib.SMTPException, OSError):
-            pass  # the host went away after greeting: what was seen stands
-        if probe.starttls and offered:
-            # The command only: the lab has no certificates (it answers 454), and a probe
-            # never needs the handshake to learn that STARTTLS is offered.
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await client.execute_command(b"STARTTLS", timeout=command_timeout)
-        elapsed = self._elapsed(started)
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-            await client.quit(timeout=command_timeout)
-        return SmtpSession(connected, elapsed, greeting=greeted, ehlo=ehlo, starttls_offered=offered)
+            return await converse(sock, probe, self._scaled(probe.greeting_timeout),
+                                  self._scaled(SMTP_COMMAND_TIMEOUT), lambda: self._elapsed(started))
+        finally:
+            sock.close()
 
     async def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
         if isinstance(effect, DnsExchange):
@@ -332,7 +293,7 @@ class WireTransport:
 
     def run_all(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """`run_all`, then this transport's sockets closed before the loop ends."""
-        return run_all(jobs, self.udp.close)
+        return run_all(jobs, self.exchanger.close)
 
 
 def run_all(jobs: Sequence[Callable[[], Awaitable[T]]], finish: Callable[[], None] | None = None) -> list[T]:

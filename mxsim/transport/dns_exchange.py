@@ -1,4 +1,4 @@
-"""DNS over UDP for the wire transport: shared sockets, ID matching, parsed-reply memo.
+"""DNS exchanges for the wire transport: UDP on shared sockets, TCP, a parsed-reply memo.
 
 `mxsim check` sends about 500 queries to two addresses and the recursive lookups behind
 its paths send more. dnspython's `asyncquery.udp` opens a socket per query and parses
@@ -9,6 +9,7 @@ every reply: about 0.8 ms a query here, most of it in `from_wire` (LAB-NOTES mea
   (a connected socket still reports ICMP port unreachable, as dnspython's does); a
   reply is matched by source, ID and question, and one that matches nothing, or that
   cannot be parsed, is dropped and the wait goes on (as a resolver does);
+- TCP (after TC, or asked for) opens a connection per exchange, as stub resolvers do;
 - replies are parsed once per distinct content: the same bytes (the ID aside) give the
   same message, shared and never mutated. A farm answering the same question the same
   way twenty times costs one parse.
@@ -104,8 +105,8 @@ class _Endpoint(asyncio.DatagramProtocol):
                 waiter.future.set_exception(exc or ConnectionAbortedError("socket closed"))
 
 
-class UdpExchanger:
-    """Sends DNS queries over shared UDP sockets and parses each distinct reply once.
+class DnsExchanger:
+    """Sends DNS queries (UDP on shared sockets, or TCP) and parses each distinct reply once.
 
     Sockets belong to the running event loop; `close()` (at the end of the loop's work)
     releases them, and a new loop gets new ones.
@@ -189,6 +190,30 @@ class UdpExchanger:
         finally:
             timer.cancel()
             endpoint.waiting.pop(qid, None)
+
+    async def exchange_tcp(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Parsed:
+        """`exchange` over TCP: one connection, the length-prefixed query, one reply read back.
+
+        Raises TimeoutError, ConnectionRefusedError, or EOFError when the server closes
+        the stream without an answer.
+        """
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(where, port)
+            try:
+                qid = self._ids.getrandbits(16)
+                wire = qid.to_bytes(2, "big") + self._wire(message)[2:]
+                writer.write(len(wire).to_bytes(2, "big") + wire)
+                await writer.drain()
+                while True:
+                    size = int.from_bytes(await reader.readexactly(2), "big")
+                    data = await reader.readexactly(size)
+                    if size >= _HEADER and int.from_bytes(data[:2], "big") == qid:
+                        parsed = self._parse(data)
+                        if parsed is not None:
+                            return parsed
+                    # Another ID, or unparsable: not an answer to this query; read on until the timeout.
+            finally:
+                writer.close()
 
     def _parse(self, data: bytes) -> Parsed | None:
         key = data[2:]
