@@ -187,6 +187,23 @@ class Analysis:
     addresses: dict[str, AddressView]
     behaviours: list[Behaviour]
     groups: list[PathGroup]
+    _exchanges: list[tuple[int, dns.name.Name]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def mx_exchanges(self) -> list[tuple[int, dns.name.Name]]:
+        """Every (preference, exchange) any serving behaviour gave for the domain's MX (read once)."""
+        if self._exchanges is None:
+            found: set[tuple[int, dns.name.Name]] = set()
+            for behaviour in self.behaviours:
+                if behaviour.flavour != Flavour.ZONE:
+                    continue
+                for sample in behaviour.samples:
+                    if sample.query.qtype != dns.rdatatype.MX or sample.reply is None:
+                        continue
+                    for rrset in sample.reply.answer:
+                        if rrset.rdtype == dns.rdatatype.MX and rrset.name == self.domain:
+                            found.update((r.preference, r.exchange) for r in rrset)
+            self._exchanges = sorted(found, key=lambda item: (item[0], name_text(item[1])))
+        return list(self._exchanges)
 
     def view(self, address: str) -> AddressView:
         return self.addresses[address]

@@ -489,17 +489,7 @@ Facts = Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType], DnsReply | None]
 
 def mx_exchanges(analysis: Analysis) -> list[tuple[int, dns.name.Name]]:
     """Every (preference, exchange) any serving behaviour gave for the domain's MX."""
-    found: set[tuple[int, dns.name.Name]] = set()
-    for behaviour in analysis.behaviours:
-        if behaviour.flavour != Flavour.ZONE:
-            continue
-        for sample in behaviour.samples:
-            if sample.query.qtype != MX or sample.reply is None:
-                continue
-            for rrset in sample.reply.answer:
-                if rrset.rdtype == MX and rrset.name == analysis.domain:
-                    found.update((r.preference, r.exchange) for r in rrset)
-    return sorted(found, key=lambda item: (item[0], name_text(item[1])))
+    return analysis.mx_exchanges()
 
 
 def mx_findings(analysis: Analysis, facts: Facts) -> list[Finding]:

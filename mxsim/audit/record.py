@@ -133,11 +133,22 @@ class _Zones:
 def canonical(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
     """Names in lower case, owner and rdata: the case a reply happened to carry (name
     compression copies an earlier name's case) is noise, and DNS compares without it."""
+    # `check` builds a world per behaviour group from the same replies: each RRset once.
+    known = _CANONICAL.get(id(rrset))
+    if known is not None and known[0] is rrset:
+        return known[1]
     if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT):
         rdatas = [r.to_text() for r in rrset]
     else:
         rdatas = [r.to_text().lower() for r in rrset]
-    return dns.rrset.from_text_list(rrset.name.canonicalize(), rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
+    made = dns.rrset.from_text_list(rrset.name.canonicalize(), rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
+    if len(_CANONICAL) >= 4096:
+        del _CANONICAL[next(iter(_CANONICAL))]
+    _CANONICAL[id(rrset)] = (rrset, made)  # the original kept alive: its id() stays its own
+    return made
+
+
+_CANONICAL: dict[int, tuple[dns.rrset.RRset, dns.rrset.RRset]] = {}
 
 
 def _as_rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:

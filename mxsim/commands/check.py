@@ -293,13 +293,15 @@ def _paths(
     for group in measured.analysis.groups:
         spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
         world = World(spec)  # answers depend only on the query, the clock and the rng: one serves all
+        # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
+        # world of one backend per server its cache changes no answer, only what is asked upstream.
+        clock = VirtualClock()
+        resolver = RecursiveResolver(world.root_hints, clock, random.Random(f"{run.config.seed}:resolver"),
+                                     cache=spec.resolver.cache, server_choice=spec.resolver.server_choice)
         deliveries = []
         for mta in measured.mtas:
             profile = make_profile(mta)
             rng = random.Random(f"{run.config.seed}:{mta}")
-            clock = VirtualClock()
-            resolver = RecursiveResolver(world.root_hints, clock, rng, cache=spec.resolver.cache,
-                                         server_choice=spec.resolver.server_choice)
             stub = Stub(emulated_ask(resolver), profile.library, clock.now)
             model = ModelTransport(world, clock, rng)
             deliveries.append(model.run(deliver(profile, stub, rng, recipient, clock.now)))

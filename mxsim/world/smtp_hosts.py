@@ -42,26 +42,19 @@ class HostTable:
         self.entries = [e for e in entries if e.key != DEFAULT_KEY]
         defaults = [e for e in entries if e.key == DEFAULT_KEY]
         self.default = defaults[0] if defaults else REFUSE_UNMATCHED
-        owners: dict[str, set[dns.name.Name]] = defaultdict(set)
-        aliases_of: dict[dns.name.Name, set[dns.name.Name]] = defaultdict(set)
-        for rrset in records:
-            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                for rdata in rrset:
-                    owners[str(ipaddress.ip_address(rdata.address))].add(rrset.name)
-            elif rrset.rdtype == dns.rdatatype.CNAME:
-                for rdata in rrset:
-                    aliases_of[rdata.target].add(rrset.name)
-        self.names: dict[str, tuple[str, ...]] = {}
-        for address, names in owners.items():
-            found = set(names)
-            frontier = list(names)
-            while frontier:  # walk CNAME edges backwards; `found` stops loops
-                for alias in aliases_of.get(frontier.pop(), ()):
-                    if alias not in found:
-                        found.add(alias)
-                        frontier.append(alias)
-            self.names[address] = tuple(sorted(_text(name) for name in found))
+        # The names of each address are worked out on first use: `check` builds a world per
+        # behaviour group and may never ask.
+        self._records: Iterable[dns.rrset.RRset] | None = records
+        self._names: dict[str, tuple[str, ...]] = {}
         self._cache: dict[str, HostSpec] = {}
+
+    @property
+    def names(self) -> dict[str, tuple[str, ...]]:
+        """Address -> every name that leads to it (owners of its A/AAAA, and their aliases)."""
+        if self._records is not None:
+            records, self._records = self._records, None
+            self._names = _names_by_address(records)
+        return self._names
 
     def behaviour(self, address: str) -> HostSpec:
         cached = self._cache.get(address)
@@ -87,3 +80,26 @@ class HostTable:
             except ValueError:
                 continue
         return sorted(found, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+
+
+def _names_by_address(records: Iterable[dns.rrset.RRset]) -> dict[str, tuple[str, ...]]:
+    owners: dict[str, set[dns.name.Name]] = defaultdict(set)
+    aliases_of: dict[dns.name.Name, set[dns.name.Name]] = defaultdict(set)
+    for rrset in records:
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            for rdata in rrset:
+                owners[str(ipaddress.ip_address(rdata.address))].add(rrset.name)
+        elif rrset.rdtype == dns.rdatatype.CNAME:
+            for rdata in rrset:
+                aliases_of[rdata.target].add(rrset.name)
+    names_of: dict[str, tuple[str, ...]] = {}
+    for address, names in owners.items():
+        found = set(names)
+        frontier = list(names)
+        while frontier:  # walk CNAME edges backwards; `found` stops loops
+            for alias in aliases_of.get(frontier.pop(), ()):
+                if alias not in found:
+                    found.add(alias)
+                    frontier.append(alias)
+        names_of[address] = tuple(sorted(_text(name) for name in found))
+    return names_of
