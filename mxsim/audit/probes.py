@@ -9,9 +9,8 @@ so the checks can compare RRsets without TTL and order and look at TTLs on their
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import dns.edns
 import dns.flags
@@ -94,7 +93,8 @@ class Observed:
                 tuple(message.answer), tuple(message.authority), tuple(message.additional), 0.0, edns,
                 tuple(rrset_key(r) for r in message.answer),
             ))
-        return replace(seen[1], nsid=nsid, at=at, edns=edns)
+        r = seen[1]
+        return cls(r.rcode, r.aa, r.tc, nsid, r.answer, r.authority, r.additional, at, edns, r.keys)
 
     def keyed(self) -> list[tuple[dns.rrset.RRset, RRsetKey]]:
         return list(zip(self.answer, self.keys or [rrset_key(r) for r in self.answer], strict=True))
@@ -132,9 +132,25 @@ class Budget:
         return True
 
 
-@functools.lru_cache(maxsize=1024)
 def make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:
     """The query for a question, made once and shared: the transport gives each send its own ID."""
+    # Keyed by the name object (hashing a dns.name.Name walks its labels): a check asks
+    # about one domain name object hundreds of times.
+    key = (id(qname), qtype, rd, edns)
+    known = _QUERIES.get(key)
+    if known is not None and known[0] is qname:
+        return known[1]
+    query = _make_query(qname, qtype, rd=rd, edns=edns)
+    if len(_QUERIES) >= 1024:
+        del _QUERIES[next(iter(_QUERIES))]
+    _QUERIES[key] = (qname, query)
+    return query
+
+
+_QUERIES: dict[tuple[int, int, bool, bool], tuple[dns.name.Name, dns.message.Message]] = {}
+
+
+def _make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:
     if edns:
         query = dns.message.make_query(
             qname, qtype, use_edns=0, payload=EDNS_PAYLOAD,

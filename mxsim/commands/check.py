@@ -52,7 +52,7 @@ from mxsim.mta.profiles.base import HELO_NAME, deliver
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
-from mxsim.transport.base import DnsExchange, DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport, run_all
 from mxsim.world import World
@@ -198,27 +198,21 @@ class _Run:
         self.budget = Budget(config.budget)
         self.rng = random.Random(f"{config.seed}:check")
         self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
-        self.sent = 0  # DNS messages sent, retries and resolutions included
 
     def asking(self, done: Callable[[], None] | None = None) -> Asking:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
 
     def run(self, steps: list[Step[object]]) -> list[object]:
-        """Run steps side by side over the wire; every DNS exchange they make is counted."""
+        """Run steps side by side over the wire (the transport counts every DNS exchange)."""
         jobs: list[Callable[[], Awaitable[object]]] = [
-            (lambda step=step: self.transport.run(self._counted(step))) for step in steps  # type: ignore[misc]
+            (lambda step=step: self.transport.run(step)) for step in steps  # type: ignore[misc]
         ]
         return self.transport.run_all(jobs) if jobs else []
 
-    def _counted(self, step: Step[object]) -> Step[object]:
-        try:
-            effect = next(step)
-            while True:
-                if isinstance(effect, DnsExchange):
-                    self.sent += 1
-                effect = step.send((yield effect))
-        except StopIteration as done:
-            return done.value
+    @property
+    def sent(self) -> int:
+        """DNS messages sent, retries and resolutions included."""
+        return self.transport.dns_sent
 
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []

@@ -117,7 +117,7 @@ class DnsExchanger:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[tuple[str, int], asyncio.Future[_Endpoint]] = {}
         self._replies: dict[bytes, Parsed] = {}
-        self._queries: dict[int, tuple[dns.message.Message, bytes]] = {}
+        self._queries: dict[int, tuple[dns.message.Message, bytes, bytes]] = {}
         self._ids = random.Random()  # IDs only match replies; they never reach any output
 
     def close(self) -> None:
@@ -153,16 +153,18 @@ class DnsExchanger:
             return future.result()
         return await asyncio.shield(future)
 
-    def _wire(self, message: dns.message.Message) -> bytes:
+    def _wire(self, message: dns.message.Message) -> tuple[bytes, bytes]:
+        """The query's wire form and its question section, made once per message object."""
         key = id(message)
         known = self._queries.get(key)
         if known is not None and known[0] is message:
-            return known[1]
+            return known[1], known[2]
         wire = message.to_wire()
+        question = wire[_HEADER:_question_end(wire)]
         if len(self._queries) >= MEMO_SIZE:
             del self._queries[next(iter(self._queries))]
-        self._queries[key] = (message, wire)  # the message is kept: its id() stays unique
-        return wire
+        self._queries[key] = (message, wire, question)  # the message is kept: its id() stays unique
+        return wire, question
 
     async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Parsed:
         """Send `message` to where:port and wait up to `timeout` s for its parsed reply.
@@ -170,12 +172,12 @@ class DnsExchanger:
         Raises TimeoutError, or the OSError the socket reported (refused, unreachable).
         """
         endpoint = await self._endpoint(where, port)
-        wire = self._wire(message)
+        wire, question = self._wire(message)
         qid = self._ids.getrandbits(16)
         while qid in endpoint.waiting:
             qid = self._ids.getrandbits(16)
         loop = asyncio.get_running_loop()
-        endpoint.waiting[qid] = _Waiter(loop.create_future(), wire[_HEADER:_question_end(wire)])
+        endpoint.waiting[qid] = _Waiter(loop.create_future(), question)
         # A timer on the future itself: cheaper than wait_for, which wraps every await in a task.
         timer = loop.call_later(timeout, _expire, endpoint, qid)
         try:
@@ -201,7 +203,7 @@ class DnsExchanger:
             reader, writer = await asyncio.open_connection(where, port)
             try:
                 qid = self._ids.getrandbits(16)
-                wire = qid.to_bytes(2, "big") + self._wire(message)[2:]
+                wire = qid.to_bytes(2, "big") + self._wire(message)[0][2:]
                 writer.write(len(wire).to_bytes(2, "big") + wire)
                 await writer.drain()
                 while True:

@@ -171,6 +171,7 @@ class WireTransport:
         # UDP sockets shared per destination, TCP per exchange; replies parsed once per distinct content.
         self.exchanger = DnsExchanger(self.map.unrewrite_message)
         self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
+        self.dns_sent = 0  # DNS exchanges asked of this transport (politeness reports count them)
 
     async def _pace(self, where: str) -> None:
         """Wait for this address's next send slot (one every `spacing` seconds)."""
@@ -206,6 +207,7 @@ class WireTransport:
         return (time.monotonic() - started) / self.time_scale
 
     async def dns(self, exchange: DnsExchange) -> DnsResult:
+        self.dns_sent += 1
         if self.spacing > 0:
             # The send slot first: a query waiting for its address's turn holds no in-flight place,
             # so one slow address never starves the others.
