@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, name_text
 from mxsim.audit.catalog import Level
 from mxsim.audit.finding import Finding, pct
-from mxsim.mta.results import Delivery, Outcome
+from mxsim.mta.results import Delivery, Outcome, Target
 
 
 def _fraction(shares: list[float]) -> Callable[[float, bool], str]:
@@ -25,8 +25,16 @@ def _fraction(shares: list[float]) -> Callable[[float, bool], str]:
     return lambda share, lead: f"{pct(share)}{' of lookups' if lead else ''}"
 
 
+def _host(target: Target, named: Mapping[str, set[str]]) -> str:
+    """The host an address belongs to, as its address records name it: the same for every MTA
+    (each labels it its own way: Postfix by the domain of an implicit MX, Exim by the name it
+    re-routed to, Sendmail by the canonical name)."""
+    owners = named.get(target.address)
+    return min(owners) if owners else target.mx
+
+
 def _path_phrase(deliveries: tuple[Delivery, ...], smtp: bool, named: Mapping[str, set[str]]) -> str:
-    delivered = {d.delivered_to.mx for d in deliveries if d.delivered_to is not None}
+    delivered = {_host(d.delivered_to, named) for d in deliveries if d.delivered_to is not None}
     failed = [d for d in deliveries if d.outcome != Outcome.DELIVERED]
     if not failed and len(delivered) == 1:
         host = next(iter(delivered))
@@ -39,7 +47,7 @@ def _path_phrase(deliveries: tuple[Delivery, ...], smtp: bool, named: Mapping[st
             hosts = sorted({n for d in failed for t in d.route.targets for n in named.get(t.address, {t.mx})})
             return f"{word} at {', '.join(hosts[:2])}"
         return f"{failed[0].outcome.value}: {failed[0].reason}"
-    per = "; ".join(f"{d.mta}: " + (f"to {d.delivered_to.mx}" if d.delivered_to else d.outcome.value)
+    per = "; ".join(f"{d.mta}: " + (f"to {_host(d.delivered_to, named)}" if d.delivered_to else d.outcome.value)
                     for d in deliveries)
     return f"depends on the MTA ({per})"
 
