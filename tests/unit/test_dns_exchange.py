@@ -1,0 +1,183 @@
+"""The wire transport's DNS exchanges (`transport.dns_exchange`) against real sockets on 127.0.0.1.
+
+A small server in each test answers as told: in another order, with a wrong ID or question,
+with garbage first, not at all, or over TCP; the exchanger must hand each asker its own
+reply, drop what is not one, and say how an exchange failed by the exception's type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from mxsim.transport.dns_exchange import DnsExchanger
+
+Reply = Callable[[dns.message.Message, bytes], list[bytes]]  # query, wire -> datagrams to send back
+
+
+def _answer(query: dns.message.Message, address: str = "192.0.2.1") -> dns.message.Message:
+    response = dns.message.make_response(query)
+    response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "A", address))
+    return response
+
+
+class _UdpServer(asyncio.DatagramProtocol):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.transport: asyncio.DatagramTransport | None = None
+        self.seen: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.seen.append(data)
+        assert self.transport is not None
+        for datagram in self.reply(dns.message.from_wire(data), data):
+            self.transport.sendto(datagram, addr)
+
+
+async def _serving(reply: Reply, body: Callable[[int, _UdpServer], Awaitable[None]]) -> None:
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(lambda: _UdpServer(reply), local_addr=("127.0.0.1", 0))
+    try:
+        await body(transport.get_extra_info("sockname")[1], server)
+    finally:
+        transport.close()
+
+
+def _query(name: str) -> dns.message.Message:
+    return dns.message.make_query(name, dns.rdatatype.A)
+
+
+def test_each_asker_gets_its_own_reply_over_one_socket() -> None:
+    """Two hundred questions at once on one socket; the server holds them and answers in reverse."""
+    held: list[tuple[dns.message.Message, bytes]] = []
+
+    def reply(query: dns.message.Message, wire: bytes) -> list[bytes]:
+        held.append((query, wire))
+        if len(held) < 200:
+            return []
+        return [_answer(q, f"192.0.2.{i % 250 + 1}").to_wire() for i, (q, _) in reversed(list(enumerate(held)))]
+
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger()
+        names = [f"host{i}.example." for i in range(200)]
+        replies = await asyncio.gather(*(exchanger.exchange(_query(n), "127.0.0.1", port, 5.0) for n in names))
+        for name, (message, _nsid) in zip(names, replies, strict=True):
+            assert message.answer[0].name == dns.name.from_text(name)
+        ids = {int.from_bytes(w[:2], "big") for w in server.seen}
+        assert len(ids) == 200  # one ID per question in flight
+        exchanger.close()
+
+    asyncio.run(_serving(reply, body))
+
+
+def test_a_reply_with_another_id_question_or_garbage_is_dropped_and_the_wait_goes_on() -> None:
+    def reply(query: dns.message.Message, wire: bytes) -> list[bytes]:
+        good = _answer(query).to_wire()
+        other_id = bytes([wire[0] ^ 0xFF, wire[1]]) + good[2:]
+        other_question = _answer(_query("elsewhere.example.")).to_wire()
+        other_question = wire[:2] + other_question[2:]
+        garbage = wire[:2] + b"\x81\x80\x00\x01\x00\x05"  # a header that promises what is not there
+        return [other_id, other_question, garbage, good]
+
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger()
+        message, _ = await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0)
+        assert str(message.answer[0][0]) == "192.0.2.1"
+        assert message.answer[0].name == dns.name.from_text("www.example.")
+        exchanger.close()
+
+    asyncio.run(_serving(reply, body))
+
+
+def test_silence_is_a_timeout() -> None:
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger()
+        with pytest.raises(TimeoutError):
+            await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 0.2)
+        assert len(server.seen) == 1
+        exchanger.close()
+
+    asyncio.run(_serving(lambda query, wire: [], body))
+
+
+def test_the_same_reply_is_parsed_once_and_shared() -> None:
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger()
+        query = _query("www.example.")
+        first, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
+        second, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
+        other, _ = await exchanger.exchange(_query("mail.example."), "127.0.0.1", port, 5.0)
+        assert first is second  # other IDs on the wire, the same content: one parse
+        assert other is not first
+        assert server.seen[0][:2] != server.seen[1][:2]
+        exchanger.close()
+
+    asyncio.run(_serving(lambda query, wire: [_answer(query).to_wire()], body))
+
+
+def test_nothing_listening_is_a_refusal() -> None:
+    """A connected UDP socket hears the ICMP port unreachable, as dnspython's does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The port is free again: nothing listens there.
+
+    async def main() -> None:
+        exchanger = DnsExchanger()
+        with pytest.raises(ConnectionRefusedError):
+            await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 2.0)
+        exchanger.close()
+
+    asyncio.run(main())
+
+
+def test_tcp_exchange_and_a_server_that_closes_unanswered() -> None:
+    async def main() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            query = dns.message.from_wire(await reader.readexactly(size))
+            if query.question[0].name == dns.name.from_text("closed.example."):
+                writer.close()
+                return
+            out = _answer(query, "192.0.2.53").to_wire()
+            writer.write(len(out).to_bytes(2, "big") + out)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        exchanger = DnsExchanger()
+        try:
+            message, _ = await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", port, 5.0)
+            assert str(message.answer[0][0]) == "192.0.2.53"
+            with pytest.raises(EOFError):
+                await exchanger.exchange_tcp(_query("closed.example."), "127.0.0.1", port, 5.0)
+        finally:
+            server.close()
+            await server.wait_closed()
+            exchanger.close()
+
+    asyncio.run(main())
+
+
+def test_postprocess_runs_once_per_distinct_reply() -> None:
+    calls: list[dns.message.Message] = []
+
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger(calls.append)
+        for _ in range(5):
+            await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0)
+        exchanger.close()
+
+    asyncio.run(_serving(lambda query, wire: [_answer(query).to_wire()], body))
+    assert len(calls) == 1
