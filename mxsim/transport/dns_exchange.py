@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Callable
 from typing import cast
 
@@ -73,6 +74,7 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None  # the connected UDP socket under the transport
         self.waiting: dict[int, _Waiter] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -121,11 +123,15 @@ class DnsExchanger:
         self._ids = random.Random()  # IDs only match replies; they never reach any output
 
     def close(self) -> None:
+        """Release every socket; also after the loop they served has closed (then directly)."""
+        alive = self._loop is not None and not self._loop.is_closed()
         for future in self._endpoints.values():
             if future.done() and not future.cancelled() and future.exception() is None:
                 endpoint = future.result()
-                if endpoint.transport is not None:
+                if alive and endpoint.transport is not None:
                     endpoint.transport.close()
+                elif endpoint.sock is not None:
+                    endpoint.sock.close()
         self._endpoints.clear()
         self._loop = None
 
@@ -141,7 +147,17 @@ class DnsExchanger:
             future = loop.create_future()
             self._endpoints[key] = future
             try:
-                _, endpoint = await loop.create_datagram_endpoint(_Endpoint, remote_addr=key)
+                # Our own connected socket (a UDP connect sends nothing): kept so that `close`
+                # can release it even when the loop is gone.
+                sock = socket.socket(socket.AF_INET6 if ":" in where else socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    sock.setblocking(False)
+                    sock.connect(key)
+                    _, endpoint = await loop.create_datagram_endpoint(_Endpoint, sock=sock)
+                except BaseException:
+                    sock.close()
+                    raise
+                endpoint.sock = sock
             except BaseException as error:
                 del self._endpoints[key]
                 future.set_exception(error)

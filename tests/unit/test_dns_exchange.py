@@ -181,3 +181,28 @@ def test_postprocess_runs_once_per_distinct_reply() -> None:
 
     asyncio.run(_serving(lambda query, wire: [_answer(query).to_wire()], body))
     assert len(calls) == 1
+
+
+def test_a_new_event_loop_gets_new_sockets_and_the_old_ones_are_released() -> None:
+    """A transport used by two `asyncio.run`s in turn, the first never closed by its owner."""
+    responder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    responder.bind(("127.0.0.1", 0))
+    responder.settimeout(5.0)
+    port = responder.getsockname()[1]
+    exchanger = DnsExchanger()
+
+    async def ask() -> dns.message.Message:
+        loop = asyncio.get_running_loop()
+        asking = asyncio.ensure_future(exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0))
+        wire, peer = await loop.run_in_executor(None, responder.recvfrom, 512)
+        responder.sendto(_answer(dns.message.from_wire(wire)).to_wire(), peer)
+        message, _ = await asking
+        return message
+
+    try:
+        first = asyncio.run(ask())
+        second = asyncio.run(ask())  # the first loop is closed: its socket is released directly
+        assert first is second  # same reply content, one parse, across loops
+    finally:
+        exchanger.close()
+        responder.close()
