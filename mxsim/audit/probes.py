@@ -306,6 +306,10 @@ class Plan:
     addresses: dict[str, list[dns.name.Name]] = field(default_factory=dict)  # address -> server names
     samples: int = 20
 
+    def first_round(self) -> int:
+        """How many of `queries()` make the first round (the TCP queries and one of each kind)."""
+        return len(self.addresses) * (1 + len(SAMPLE_TYPES) * 2)
+
     def queries(self) -> list[Query]:
         # Round robin: every address, type and RD setting in each round, so the samples of
         # each spread over the whole run (TTL countdowns show) and every address is busy at once.

@@ -54,7 +54,7 @@ from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.model import ModelTransport
-from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport, run_all
+from mxsim.transport.wire import Background, Destinations, LiveAddresses, WireTransport, run_all
 from mxsim.world import World
 
 # The IANA root servers (IPv4), for a live check without --root-hints.
@@ -369,7 +369,7 @@ def owners(facts: Mapping[Question, DnsReply | None]) -> dict[str, set[str]]:
     return found
 
 
-def _probe(run: _Run, measured: Measured, paths: list[PathResult]) -> dict[str, tuple[str, SmtpSession]]:
+def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set[str]]:
     """Every address on any path, and every address of every MX host (profiles cap what they try)."""
     named = owners(measured.facts)
     hosts: dict[str, set[str]] = {}
@@ -384,7 +384,10 @@ def _probe(run: _Run, measured: Measured, paths: list[PathResult]) -> dict[str, 
                 if rrset.rdtype == rdtype:
                     for rdata in rrset:
                         hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
-    addresses = sorted(hosts)[:MAX_PROBES]
+    return hosts
+
+
+def _probe_jobs(run: _Run, addresses: list[str]) -> list[Callable[[], Awaitable[SmtpSession]]]:
     timeout = run.config.smtp_timeout
     tick = run.ticker("SMTP probes", len(addresses))
 
@@ -396,8 +399,55 @@ def _probe(run: _Run, measured: Measured, paths: list[PathResult]) -> dict[str, 
             return session
         return go
 
-    sessions = run_all([probe(a) for a in addresses]) if addresses else []
-    return {a: (", ".join(sorted(hosts[a])), s) for a, s in zip(addresses, sessions, strict=True)}
+    return [probe(a) for a in addresses]
+
+
+@dataclass
+class _EarlyProbes:
+    """Probes started from the first round of samples, running while the rest are taken."""
+
+    addresses: list[str]
+    running: Background[SmtpSession]
+
+    def sessions(self) -> dict[str, SmtpSession]:
+        return dict(zip(self.addresses, self.running.result(), strict=True))
+
+
+def _start_early_probes(run: _Run, facts: Mapping[Question, DnsReply | None]) -> _EarlyProbes | None:
+    """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
+    addresses = sorted(owners(facts))[:MAX_PROBES]
+    if not addresses:
+        return None
+    return _EarlyProbes(addresses, Background(_probe_jobs(run, addresses)))
+
+
+def _probe(run: _Run, measured: Measured, paths: list[PathResult],
+           early: _EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
+    """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
+    hosts = _probe_targets(measured, paths)
+    addresses = sorted(hosts)[:MAX_PROBES]
+    sessions = early.sessions() if early is not None else {}
+    missing = [a for a in addresses if a not in sessions]
+    if missing:
+        sessions.update(zip(missing, run_all(_probe_jobs(run, missing)), strict=True))
+    return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
+
+
+def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set[Question]:
+    """What the first samples say MTAs will look up: the MX hosts' addresses, where a CNAME leads."""
+    wanted: set[Question] = set()
+    for sample in samples:
+        if sample.reply is None:
+            continue
+        for rrset in sample.reply.answer:
+            if rrset.name != domain:
+                continue
+            if rrset.rdtype == dns.rdatatype.MX:
+                wanted |= {(r.exchange, t) for r in rrset if r.exchange != dns.name.root
+                           for t in (dns.rdatatype.A, dns.rdatatype.AAAA)}
+            elif rrset.rdtype == dns.rdatatype.CNAME:
+                wanted |= {(rrset[0].target, t) for t in HOST_TYPES}
+    return wanted
 
 
 def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
@@ -443,15 +493,24 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     queries = plan.queries()
     tick = run.ticker(f"DNS samples ({len(addresses)} addresses)", len(queries))
     how = run.asking(tick)
-    samples = [s for s in run.run([ask(q, how) for q in queries]) if isinstance(s, Sample)]
+    # The first round (every address, type and RD setting once) shows the MX hosts and any
+    # CNAME: those are resolved and their hosts probed beside the rest of the samples.
+    first = plan.first_round()
+    samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
+    facts: dict[Question, DnsReply | None] = {}
+    _resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
+    early = _start_early_probes(run, facts) if config.smtp else None
+    samples += [s for s in run.run([ask(q, how) for q in queries[first:]]) if isinstance(s, Sample)]
     analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
     found = dns_findings(domain, delegation, analysis, without)
-    measured = Measured(domain, delegation.zone, analysis, addresses, {}, mtas)
+    measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas)
     measured, paths = _discover(run, measured)
     probes: dict[str, tuple[str, SmtpSession]] = {}
     if config.smtp and paths:
-        probes = _probe(run, measured, paths)
+        probes = _probe(run, measured, paths, early)
         paths = _paths(run, measured, probes)
+    elif early is not None:
+        early.sessions()  # nothing to follow; the probes still end before the check does
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}

@@ -140,3 +140,23 @@ def test_smtp_tri_state() -> None:
                     SmtpSession(ConnectResult.UNREACHABLE, 0.0),
                     SmtpSession(ConnectResult.CONNECTED, 300.0, greeting_timeout=True)):
         assert probe_state(unknown)[0] == ProbeState.UNKNOWN
+
+
+def test_the_first_round_names_mx_hosts_and_where_a_cname_leads() -> None:
+    """What `check` resolves and probes beside the rest of the samples: the MX hosts' addresses
+    and every kind of lookup at a CNAME's target; nothing for the null MX, nothing from a timeout."""
+    from mxsim.commands.check import HOST_TYPES, _first_round_wanted
+
+    mx = observed("MX", ["example.org. 300 MX 10 mx1.example.net.", "example.org. 300 MX 20 mx2.example.net."])
+    cname = observed("A", ["example.org. 300 CNAME web.example.com.", "web.example.com. 300 A 192.0.2.80"])
+    null = observed("MX", ["example.org. 300 MX 0 ."])
+    wanted = _first_round_wanted([sample(A1, "MX", mx), sample(A2, "A", cname), sample(A1, "MX", null),
+                                  sample(A2, "MX", None, failures=(NetError.TIMEOUT,))], DOMAIN)
+    names = {name.to_text(): set() for name, _ in wanted}
+    for name, rdtype in wanted:
+        names[name.to_text()].add(rdtype)
+    assert names == {
+        "mx1.example.net.": {dns.rdatatype.A, dns.rdatatype.AAAA},
+        "mx2.example.net.": {dns.rdatatype.A, dns.rdatatype.AAAA},
+        "web.example.com.": set(HOST_TYPES),
+    }
