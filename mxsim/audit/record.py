@@ -33,6 +33,7 @@ from mxsim.audit.behaviour import ANSWERING, Analysis, Behaviour, Content, Flavo
 from mxsim.audit.checks import ProbeState, counts_down, mx_exchanges, probe_state
 from mxsim.audit.finding import pct
 from mxsim.audit.probes import SAMPLE_TYPES, Sample, rrset_key
+from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import (
     AaSpec,
     AuthorityMode,
@@ -152,10 +153,7 @@ _CANONICAL: dict[int, tuple[dns.rrset.RRset, dns.rrset.RRset]] = {}
 
 
 def _as_rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-    rrset.update(rdataset)
-    rrset.ttl = rdataset.ttl
-    return rrset
+    return rrset_of(name, rdataset)
 
 
 def _max_ttl(samples: list[Sample], rrset: dns.rrset.RRset) -> int:

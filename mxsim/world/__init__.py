@@ -16,6 +16,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mxsim.errors import UsageError
+from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import HostSpec, ScenarioSpec, ServerSpec
 from mxsim.world.authority import AuthoritativeServer, Draw, Served, ZoneData
 from mxsim.world.delegation import Delegations, complete
@@ -87,9 +88,7 @@ class World:
     def _all_records(self) -> Iterator[dns.rrset.RRset]:
         for zone_spec in self.delegations.zones:
             for name, rdataset in zone_spec.zone.iterate_rdatasets():
-                rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-                rrset.update(rdataset)
-                yield rrset
+                yield rrset_of(name, rdataset)
         for server in self.spec.servers:
             for backend in server.backends:
                 for _owner, rrsets in backend.answer:

@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import AuthorityMode, BackendSpec, ServerSpec, TtlMode
 
 MAX_CNAME_HOPS_IN_ZONE = 16  # a server stops chasing an in-zone chain somewhere; BIND uses 16
@@ -40,10 +41,7 @@ class Lookup:
 
 
 def _rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-    rrset.update(rdataset)
-    rrset.ttl = rdataset.ttl
-    return rrset
+    return rrset_of(name, rdataset)
 
 
 class ZoneData:
