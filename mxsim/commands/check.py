@@ -286,7 +286,9 @@ def _paths(
     results = []
     for group in measured.analysis.groups:
         spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
-        world = World(spec)  # answers depend only on the query, the clock and the rng: one serves all
+        # Answers depend only on the query, the clock and the rng: one world serves all MTAs. The
+        # spec is made for it alone, so its zones are completed in place, not copied.
+        world = World(spec, copy_zones=False)
         # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
         # world of one backend per server its cache changes no answer, only what is asked upstream.
         clock = VirtualClock()

@@ -57,10 +57,11 @@ def parse_pins(spec: ScenarioSpec, pins: list[str] | None) -> dict[dns.name.Name
 class World:
     """Servers by address, zones completed with made-up delegations, SMTP hosts."""
 
-    def __init__(self, spec: ScenarioSpec, pins: Mapping[dns.name.Name, str] | None = None) -> None:
+    def __init__(self, spec: ScenarioSpec, pins: Mapping[dns.name.Name, str] | None = None, *,
+                 copy_zones: bool = True) -> None:
         self.spec = spec
         self.pins = dict(pins or {})
-        self.delegations: Delegations = complete(spec)
+        self.delegations: Delegations = complete(spec, copy_zones=copy_zones)
         zone_data = {z.origin: ZoneData(z.origin, z.zone) for z in self.delegations.zones}
         root_ns = self._root_ns()
         self.servers: dict[dns.name.Name, AuthoritativeServer] = {}

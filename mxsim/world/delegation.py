@@ -97,8 +97,12 @@ def _add_address(zone: dns.zone.Zone, name: dns.name.Name, address: str, ttl: in
     rdataset.add(rdata_class(dns.rdataclass.IN, rdtype, address), ttl)
 
 
-def complete(spec: ScenarioSpec) -> Delegations:
-    """The scenario's world with every made-up zone, server, delegation and glue record."""
+def complete(spec: ScenarioSpec, *, copy_zones: bool = True) -> Delegations:
+    """The scenario's world with every made-up zone, server, delegation and glue record.
+
+    `copy_zones=False`: the spec's zones are completed in place (a spec made for one world
+    and dropped after, as `check` makes one per behaviour group).
+    """
     pool = _address_pool(_used_addresses(spec))
     written = {zone_spec.origin: zone_spec for zone_spec in spec.zones}
     servers: dict[dns.name.Name, ServerSpec] = {server.name: server for server in spec.servers}
@@ -126,7 +130,7 @@ def complete(spec: ScenarioSpec) -> Delegations:
             needed_tlds.add(name.split(2)[1])
     # Copies: the loaded spec stays as the file says, and a world can be built twice.
     zones: dict[dns.name.Name, dns.zone.Zone] = {
-        origin: copy.deepcopy(zone_spec.zone) for origin, zone_spec in written.items()
+        origin: copy.deepcopy(zone_spec.zone) if copy_zones else zone_spec.zone for origin, zone_spec in written.items()
     }
     made_up: list[dns.name.Name] = []
     if dns.name.root not in written:
