@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -151,8 +152,6 @@ def check(
     """
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
-    from mxsim.report import check_json, check_junit, check_sarif, check_text
-
     try:
         config = _config(domain, root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate, budget,
                          seed, fail_on, dns_port, smtp_port)
@@ -160,9 +159,9 @@ def check(
             result = run_check(config, tick)
     except MxsimError as error:
         raise fail(error) from None
-    renderer = {CheckFormat.text: check_text.render, CheckFormat.json: check_json.render,
-                CheckFormat.junit: check_junit.render, CheckFormat.sarif: check_sarif.render}
-    report = renderer[output_format](result)
+    # The one renderer asked for is loaded (JUnit pulls in an XML library).
+    renderer = importlib.import_module(f"mxsim.report.check_{output_format.value}")
+    report: str = renderer.render(result)
     if output is not None:
         try:
             output.write_text(report, encoding="utf-8")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mxsim.lab import process, state, unbound
+from mxsim.lab import process, state
 from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.errors import LabError
 
@@ -70,6 +70,8 @@ def lab_status(state_dir: str | Path) -> LabStatus:
     running = process.is_lab(int(record["pid"]), folder, record.get("started"))
     notes = [] if running else [f"the lab process {record['pid']} is gone; run lab down to clean"]
     resolver = record.get("resolver")
+    from mxsim.lab import unbound  # only a lab with a resolver needs it
+
     if resolver and not unbound.is_ours(int(resolver["pid"]), folder, resolver.get("started")):
         notes.append(f"the lab's unbound (pid {resolver['pid']}) is gone; run lab down to clean")
     stats = state.read_json(folder / state.STATS)
