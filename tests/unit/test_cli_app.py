@@ -29,3 +29,21 @@ def test_a_bad_option_reads_the_same() -> None:
     alone, whole = runner.invoke(app_for(args), args), runner.invoke(app, args)
     assert alone.exit_code == whole.exit_code == 2
     assert alone.output == whole.output and "many" in alone.output
+
+
+def test_a_quick_exit_loses_no_output_and_keeps_the_exit_code() -> None:
+    """`main()` ends the process with os._exit after trace, check, ...: the whole report must be
+    out and the code the same as the app's own."""
+    import json
+    import subprocess
+    import sys
+
+    args = ["trace", "wa-students-2017", "--pin", "broken", "-f", "json"]
+    done = subprocess.run([sys.executable, "-c", "from mxsim.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+    whole = runner.invoke(app, args)
+    assert done.returncode == whole.exit_code == 1
+    assert json.loads(done.stdout) == json.loads(whole.output)
+    usage = subprocess.run([sys.executable, "-c", "from mxsim.cli import main; main()", "trace"],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
