@@ -182,6 +182,10 @@ CATALOG_LIST: tuple[FindingSpec, ...] = (
     _spec("SMTP03_NO_STARTTLS", N, "RFC 3207",
           "{host} [{address}] does not offer STARTTLS",
           "Mail to this host travels in clear text."),
+    _spec("SMTP04_STARTTLS_FAILS", W, "RFC 3207",
+          "{host} [{address}] offers STARTTLS but the upgrade fails: {reason}",
+          "Opportunistic senders fall back to clear text; senders that require TLS (MTA-STS, "
+          "DANE, a policy) defer, then bounce."),
     # -- delivery paths ---------------------------------------------------------------------
     _spec("PATH01_NOT_DELIVERED", E, "RFC 5321 §5.1",
           "for {share} of lookups ({backends}), mail to {domain} is not delivered under {mtas}: "

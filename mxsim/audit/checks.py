@@ -557,7 +557,24 @@ def smtp_findings(probes: Mapping[str, tuple[str, SmtpSession]]) -> list[Finding
                                  reply=session.greeting.line))
         elif state == ProbeState.ACCEPTED and not session.starttls_offered:
             found.append(finding("SMTP03_NO_STARTTLS", evidence, host=host, address=address))
+        elif state == ProbeState.ACCEPTED and (session.starttls_refused or session.tls_error):
+            reason = (f"STARTTLS answered {session.starttls_refused.line}" if session.starttls_refused
+                      else f"the TLS handshake failed ({session.tls_error})")
+            found.append(finding("SMTP04_STARTTLS_FAILS", evidence, host=host, address=address, reason=reason))
     return found
+
+
+def tls_text(session: SmtpSession) -> str:
+    """What STARTTLS came to, in a few words (empty when it was not offered)."""
+    if not session.starttls_offered:
+        return ""
+    if session.tls_version:
+        return f"STARTTLS: {session.tls_version}"
+    if session.starttls_refused:
+        return f"STARTTLS offered, refused: {session.starttls_refused.line}"
+    if session.tls_error:
+        return f"STARTTLS offered, handshake failed: {session.tls_error}"
+    return "STARTTLS offered"
 
 
 def path_outcome(delivery: Delivery) -> tuple[str, str, str]:

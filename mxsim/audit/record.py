@@ -44,6 +44,7 @@ from mxsim.scenario.spec import (
     ScenarioSpec,
     ServerSpec,
     SmtpKind,
+    TlsMode,
     TtlMode,
     ZoneSpec,
 )
@@ -264,7 +265,11 @@ def host_spec(address: str, session: SmtpSession) -> HostSpec:
     state, _detail = probe_state(session)
     greeting = session.greeting
     if state == ProbeState.ACCEPTED and greeting is not None:
-        return HostSpec(address, 0, SmtpKind.ACCEPT, banner=greeting.line, starttls=session.starttls_offered)
+        # A handshake that failed otherwise than by a refusal is recorded as a refusal too:
+        # the format knows two outcomes of STARTTLS, and senders treat both as "no TLS".
+        tls = TlsMode.HANDSHAKE if session.tls_version else TlsMode.REFUSE
+        return HostSpec(address, 0, SmtpKind.ACCEPT, banner=greeting.line, starttls=session.starttls_offered,
+                        tls=tls)
     if greeting is not None and greeting.code >= 500:
         return HostSpec(address, 0, SmtpKind.REJECT, code=greeting.code, text=greeting.text)
     if greeting is not None and greeting.code >= 400:

@@ -9,6 +9,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+TLS_CLOSE_WAIT = 2.0  # seconds for the TLS shutdown exchange before the socket is dropped anyway
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 StreamCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]
 
@@ -26,6 +27,11 @@ class Connections:
             self.tasks.add(task)
             try:
                 await handler(reader, writer)
+                if writer.get_extra_info("ssl_object") is not None:
+                    # After STARTTLS: close_notify before the TCP close, or the sender logs
+                    # "TLS connection was non-properly terminated" (Exim, GnuTLS).
+                    writer.close()
+                    await asyncio.wait_for(writer.wait_closed(), TLS_CLOSE_WAIT)
             except asyncio.CancelledError:
                 # Shutdown. Swallowed here, at the top of the connection's own task,
                 # because asyncio's stream callback reports a cancelled task as an error.

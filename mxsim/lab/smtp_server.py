@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import ssl
 from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress
@@ -29,7 +30,8 @@ from mxsim.lab.smtp_session import (
     greeting_line,
     wait_for_quit,
 )
-from mxsim.scenario.spec import HostSpec, SmtpKind
+from mxsim.lab.tls import self_signed_context
+from mxsim.scenario.spec import HostSpec, SmtpKind, TlsMode
 from mxsim.transport.base import Reply
 from mxsim.transport.model import DEFAULT_REJECT, DEFAULT_TEMPFAIL, parse_reply
 from mxsim.world import World
@@ -131,8 +133,11 @@ class SmtpListeners:
         self.servers: list[asyncio.Server] = []
         self.traps: list[_DropTrap] = []
         self.connections = Connections()
+        self.tls: ssl.SSLContext | None = None  # made at start if a host hands out TLS
 
     async def start(self) -> None:
+        if any(h.starttls and h.tls == TlsMode.HANDSHAKE for h in self.world.spec.hosts):
+            self.tls = self_signed_context()
         for entry in self.map.smtp_addresses():
             host = self.world.smtp(entry.real)
             names = self.world.host_names(entry.real)
@@ -197,6 +202,7 @@ class SmtpListeners:
         before = len(self.sink.records)
         dialogue = SmtpDialogue(
             reader, writer, identity, starttls=host.starttls, sink=self.sink,
+            tls=self.tls if host.tls == TlsMode.HANDSHAKE else None,
             command_timeout=self.command_timeout,
         )
         try:

@@ -2,7 +2,8 @@
 
 An `accept` (or `slow`, once it greets) host speaks enough of RFC 5321 for real MTAs
 and `smtplib`: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, VRFY, HELP, QUIT; STARTTLS is
-advertised when the host says so but answered 454, since the lab has no certificates.
+advertised when the host says so, and answered 454 or, for `tls: handshake`, with 220 and
+a TLS handshake (RFC 3207; the lab's self-signed certificate, `lab.tls`).
 Each message that completes DATA becomes one JSON line in the sink.
 """
 
@@ -13,6 +14,7 @@ import base64
 import json
 import logging
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,11 +83,14 @@ class SmtpDialogue:
         starttls: bool,
         sink: SmtpSink,
         command_timeout: float = COMMAND_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.host = host
         self.starttls = starttls
+        self.tls = tls  # None: STARTTLS is refused with 454
+        self.secure = False
         self.sink = sink
         self.command_timeout = command_timeout
         peer = writer.get_extra_info("peername")
@@ -144,10 +149,26 @@ class SmtpDialogue:
         elif verb == "HELP":
             await self.send(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY QUIT")
         elif verb == "STARTTLS" and self.starttls:
-            await self.send(454, "4.7.0 TLS not available")
+            return await self.upgrade()
         else:
             self.bad += 1
             await self.send(500, "5.5.2 Command not recognized")
+        return True
+
+    async def upgrade(self) -> bool:
+        """STARTTLS; False when the handshake failed and the conversation is over."""
+        if self.tls is None:
+            await self.send(454, "4.7.0 TLS not available")
+        elif self.secure:
+            await self.send(503, "5.5.1 TLS already active")
+        else:
+            await self.send(220, "2.0.0 Ready to start TLS")
+            try:
+                await asyncio.wait_for(self.writer.start_tls(self.tls), self.command_timeout)
+            except (OSError, TimeoutError):  # ssl.SSLError is an OSError: the client gave up
+                return False
+            # RFC 3207 §4.2: everything learnt before the handshake is forgotten.
+            self.secure, self.helo, self.envelope = True, None, Envelope()
         return True
 
     async def hello(self, verb: str, argument: str) -> None:
@@ -162,7 +183,7 @@ class SmtpDialogue:
             await self.send(250, first)
             return
         extensions = ["PIPELINING", f"SIZE {MAX_MESSAGE_BYTES}", "8BITMIME", "ENHANCEDSTATUSCODES"]
-        if self.starttls:
+        if self.starttls and not self.secure:
             extensions.append("STARTTLS")
         await self.send(250, first, *extensions)
 

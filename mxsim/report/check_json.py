@@ -98,7 +98,9 @@ def data(result: CheckResult) -> dict[str, Any]:
         "smtp_probed": result.smtp_probed,
         "smtp": [
             {"address": p.address, "host": p.host, "state": p.state, "detail": p.detail,
-             "starttls": p.session.starttls_offered}
+             "starttls": p.session.starttls_offered, "tls": p.session.tls_version,
+             "starttls_refused": p.session.starttls_refused.line if p.session.starttls_refused else None,
+             "tls_error": p.session.tls_error}
             for p in result.probes
         ],
         "findings": [finding_json(f) for f in result.findings],

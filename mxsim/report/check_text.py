@@ -6,7 +6,7 @@ Pure and seed-stable: everything sorted by address, name or ID; no wall-clock ti
 from __future__ import annotations
 
 from mxsim.audit.behaviour import Analysis, Behaviour, name_text
-from mxsim.audit.checks import counts_down
+from mxsim.audit.checks import counts_down, tls_text
 from mxsim.audit.finding import Finding, pct
 from mxsim.commands.check import CheckResult, PathResult
 from mxsim.mta.results import Delivery
@@ -98,8 +98,8 @@ def render(result: CheckResult) -> str:
     if result.probes:
         lines.append("SMTP probes (connect, banner, EHLO, STARTTLS, QUIT; never MAIL or DATA):")
         for probe in result.probes:
-            tls = "; STARTTLS offered" if probe.session.starttls_offered else ""
-            lines.append(f"  {probe.address} {probe.host}: {probe.state} ({probe.detail}){tls}")
+            tls = tls_text(probe.session)
+            lines.append(f"  {probe.address} {probe.host}: {probe.state} ({probe.detail}){'; ' + tls if tls else ''}")
     worst = [f for f in result.findings if f.level >= result.fail_on]
     lines.append(f"findings: {len(result.findings)} ({len(worst)} at or above {result.fail_on.label}):")
     for finding in result.findings:

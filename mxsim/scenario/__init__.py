@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ServerChoice,
         ServerSpec,
         SmtpKind,
+        TlsMode,
         TtlMode,
         ZoneSpec,
     )
@@ -37,6 +38,7 @@ _WHERE = {
     "ServerChoice": "mxsim.scenario.spec",
     "ServerSpec": "mxsim.scenario.spec",
     "SmtpKind": "mxsim.scenario.spec",
+    "TlsMode": "mxsim.scenario.spec",
     "TtlMode": "mxsim.scenario.spec",
     "ZoneSpec": "mxsim.scenario.spec",
     "bundled_scenarios": "mxsim.scenario.load",
@@ -56,6 +58,7 @@ __all__ = [
     "ServerChoice",
     "ServerSpec",
     "SmtpKind",
+    "TlsMode",
     "TtlMode",
     "ZoneSpec",
     "bundled_scenarios",

@@ -50,6 +50,7 @@ from mxsim.scenario.spec import (
     ServerChoice,
     ServerSpec,
     SmtpKind,
+    TlsMode,
     TtlMode,
     ZoneSpec,
 )
@@ -92,7 +93,7 @@ _BACKEND_KEYS = (
     "edns",
 )
 _AA_KEYS = ("rd", "nord")
-_HOST_KEYS = ("smtp", "banner", "code", "text", "delay", "starttls")
+_HOST_KEYS = ("smtp", "banner", "code", "text", "delay", "starttls", "tls")
 _RESOLVER_KEYS = ("cache", "server_choice")
 _CASE_KEYS = ("description", "pin")
 
@@ -666,6 +667,7 @@ def _host(entry: Entry) -> HostSpec:
         ),
         delay=_slow_delay(mapping, smtp, entry),
         starttls=_section(mapping, "starttls", lambda node: node.boolean("`starttls`"), True),
+        tls=_section(mapping, "tls", lambda node: _choice(node, TlsMode, "tls mode"), TlsMode.REFUSE),
     )
 
 

@@ -28,6 +28,13 @@ class SmtpKind(StrEnum):
     SLOW = "slow"  # greets after `delay`
 
 
+class TlsMode(StrEnum):
+    """What a host that offers STARTTLS does with it (addition: `hosts` key `tls`)."""
+
+    REFUSE = "refuse"  # 454 4.7.0: senders go on in plain text (the lab's default)
+    HANDSHAKE = "handshake"  # 220, then a real TLS handshake (a self-signed certificate)
+
+
 class AuthorityMode(StrEnum):
     """What a backend puts in the authority section."""
 
@@ -119,6 +126,7 @@ class HostSpec:
     text: str | None = None  # reply text for reject / tempfail
     delay: float = 0.0  # seconds before the greeting, for slow
     starttls: bool = True  # addition: whether EHLO offers STARTTLS
+    tls: TlsMode = TlsMode.REFUSE  # addition: what STARTTLS then does
 
 
 @dataclass(frozen=True, slots=True)

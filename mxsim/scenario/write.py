@@ -25,6 +25,7 @@ from mxsim.scenario.spec import (
     ScenarioSpec,
     ServerSpec,
     SmtpKind,
+    TlsMode,
     TtlMode,
     ZoneSpec,
 )
@@ -120,6 +121,8 @@ def _host(host: HostSpec) -> list[str]:
         lines.append(f"{pad}delay: {format_duration(host.delay)}")
     if not host.starttls:
         lines.append(f"{pad}starttls: false")
+    elif host.tls != TlsMode.REFUSE:
+        lines.append(f"{pad}tls: {host.tls.value}")
     return lines
 
 

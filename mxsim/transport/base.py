@@ -114,6 +114,11 @@ class SmtpSession:
     closed: bool = False  # connected, closed before greeting
     ehlo: Reply | None = None
     starttls_offered: bool = False
+    # When STARTTLS was offered and asked for: the protocol the handshake settled on
+    # ("TLSv1.3"), or the reply that refused it (454), or why the handshake failed.
+    tls_version: str | None = None
+    starttls_refused: Reply | None = None
+    tls_error: str | None = None
 
 
 Effect = DnsExchange | SmtpProbe

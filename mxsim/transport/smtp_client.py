@@ -1,6 +1,7 @@
 """One SMTP probe conversation over a connected socket, with aiosmtplib.
 
-Connect (greeting), EHLO, STARTTLS if asked and offered, QUIT; never MAIL, RCPT or DATA.
+Connect (greeting), EHLO, STARTTLS (the command and the TLS handshake) if asked and offered,
+QUIT; never MAIL, RCPT or DATA.
 A module of its own so that aiosmtplib (and the email and ssl modules it pulls in) load
 only when a probe is made: `mxsim check --no-smtp` and DNS-only traces never pay for it.
 """
@@ -51,12 +52,25 @@ async def _converse(client: aiosmtplib.SMTP, probe: SmtpProbe, command_timeout: 
         ehlo = Reply(error.code, error.message)
     except (aiosmtplib.SMTPException, OSError):
         pass  # the host went away after greeting: what was seen stands
+    tls_version: str | None = None
+    refused: Reply | None = None
+    tls_error: str | None = None
     if probe.starttls and offered:
-        # The command only: the lab has no certificates (it answers 454), and a probe
-        # never needs the handshake to learn that STARTTLS is offered.
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-            await client.execute_command(b"STARTTLS", timeout=command_timeout)
+        # The whole upgrade, as a sender makes it: a host that offers STARTTLS and then
+        # fails it is what a sender requiring TLS (MTA-STS, DANE) gives up on. Certificates
+        # are not judged: opportunistic senders do not either.
+        try:
+            await client.starttls(validate_certs=False, timeout=command_timeout)
+            ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
+            tls_version = ssl_object.version() if ssl_object is not None else None
+            tls_version = tls_version or "TLS"
+        except aiosmtplib.SMTPResponseException as error:
+            refused = Reply(error.code, error.message)
+        except (aiosmtplib.SMTPException, OSError) as error:  # ssl.SSLError is an OSError
+            tls_error = f"{type(error).__name__}: {error}"
     took = elapsed()
-    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-        await client.quit(timeout=command_timeout)
-    return SmtpSession(connected, took, greeting=greeted, ehlo=ehlo, starttls_offered=offered)
+    if tls_error is None:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit(timeout=command_timeout)
+    return SmtpSession(connected, took, greeting=greeted, ehlo=ehlo, starttls_offered=offered,
+                       tls_version=tls_version, starttls_refused=refused, tls_error=tls_error)

@@ -13,7 +13,7 @@ from mxsim.commands.check import CheckResult
 from mxsim.errors import ExitCode
 from mxsim.report import check_json, check_text
 from mxsim.scenario import load_scenario
-from mxsim.scenario.spec import BackendSpec, ScenarioSpec
+from mxsim.scenario.spec import BackendSpec, ScenarioSpec, TlsMode
 from tests.audit.conftest import check_spec
 
 pytestmark = pytest.mark.lab
@@ -65,6 +65,8 @@ def test_google_accepts_and_fastly_times_out(incident: CheckResult) -> None:
     assert set(probes) >= GOOGLE | FASTLY
     for address in GOOGLE:
         assert probes[address].state == ProbeState.ACCEPTED, probes[address]
+        session = probes[address].session
+        assert session.starttls_offered and session.tls_version in ("TLSv1.2", "TLSv1.3"), session
     for address in FASTLY:
         assert probes[address].state == ProbeState.UNKNOWN and "timeout" in probes[address].detail
         assert probes[address].host == "edlio.map.fastly.net"
@@ -149,6 +151,23 @@ def test_with_retries_a_lossy_server_still_serves_its_data() -> None:
     assert result.analysis is not None
     view = result.analysis.view("216.40.55.26")
     assert view.answered > view.unknown * 3  # three tries each: about 1 sample in 8 stays unknown
+
+
+def test_a_host_that_offers_starttls_and_refuses_it_is_a_warning() -> None:
+    """The healthy twin with its googlemail.com hosts answering STARTTLS with 454: the probe
+    makes the whole upgrade, so it tells a working TLS from an advertised one."""
+    healthy = load_scenario("wa-students-healthy")
+    hosts = tuple(dataclasses.replace(h, tls=TlsMode.REFUSE) if h.key == "*.googlemail.com" else h
+                  for h in healthy.hosts)
+    result = check_spec(dataclasses.replace(healthy, hosts=hosts), rate=400.0, samples=4)
+    failing = {dict(f.args)["address"]: f for f in result.findings if f.id == "SMTP04_STARTTLS_FAILS"}
+    assert set(failing) == {"142.250.150.27", "142.251.9.27"}  # aspmx2 and aspmx3.googlemail.com
+    assert all("454 4.7.0" in f.message for f in failing.values())
+    probes = {p.address: p for p in result.probes}
+    assert probes["142.250.153.26"].session.tls_version in ("TLSv1.2", "TLSv1.3")
+    assert probes["142.250.150.27"].session.tls_version is None
+    assert "STARTTLS offered, refused: 454" in check_text.render(result)
+    assert result.exit_code == ExitCode.DEFERRED and {f.id for f in result.findings} == {"SMTP04_STARTTLS_FAILS"}
 
 
 def test_the_budget_caps_the_samples_evenly() -> None:

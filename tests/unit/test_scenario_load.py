@@ -16,6 +16,7 @@ from mxsim.scenario import (
     ScenarioSpec,
     ServerChoice,
     SmtpKind,
+    TlsMode,
     TtlMode,
     bundled_scenarios,
     load_scenario,
@@ -87,6 +88,7 @@ hosts:
   "*.google.com":
     smtp: accept
     banner: "220 mx.google.com ESMTP"
+    tls: handshake
   edlio.map.fastly.net:
     smtp: drop
   192.0.2.7:
@@ -244,6 +246,7 @@ def test_hosts_in_file_order_with_default_last(full: ScenarioSpec) -> None:
     ]
     google, fastly, rejecting, tempfailing, slow, default = full.hosts
     assert google.smtp is SmtpKind.ACCEPT and google.banner == "220 mx.google.com ESMTP"
+    assert google.starttls and google.tls is TlsMode.HANDSHAKE and fastly.tls is TlsMode.REFUSE
     assert fastly.smtp is SmtpKind.DROP
     assert rejecting.smtp is SmtpKind.REJECT and rejecting.code == 554
     assert tempfailing.code == 451 and tempfailing.text == "4.3.0 try later"
@@ -370,6 +373,23 @@ def test_duplicate_key_names_both_lines() -> None:
         f"duplicate key `mx.example.org` (first at line {first}, again at line {first + 2})",
         occurrence=2,
     )
+
+
+def test_an_unknown_tls_mode_names_the_choices() -> None:
+    text = minimal("""\
+        zones:
+          example.org: |
+            @ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+            @ 3600 IN NS ns1
+            @ 3600 IN MX 10 mx
+            ns1 3600 IN A 192.0.2.1
+            mx 3600 IN A 192.0.2.25
+        hosts:
+          mx.example.org:
+            smtp: accept
+            tls: yes-please
+        """)
+    assert_error(text, "tls: yes-please", "tls mode", "yes-please", "refuse", "handshake")
 
 
 def test_unknown_top_level_key() -> None:
