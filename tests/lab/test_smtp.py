@@ -194,3 +194,42 @@ def test_an_endless_line_gets_500_and_the_listener_survives(mail: RunningLab) ->
         assert reader.readline().startswith(b"500 5.5.2")
     with smtplib.SMTP(mail.lab(ACCEPT), mail.smtp_port, timeout=5) as client:
         assert client.noop()[0] == 250
+
+
+def test_a_tls_host_completes_starttls_and_a_transaction_over_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`tls: handshake`: 220 to STARTTLS, a real handshake (the lab's self-signed certificate),
+    EHLO again without STARTTLS, then a message over TLS; the others still answer 454."""
+    import dataclasses
+    import ssl
+
+    from mxsim.scenario.spec import TlsMode
+
+    spec = load_scenario(WIRE_SCENARIO)
+    hosts = tuple(dataclasses.replace(h, tls=TlsMode.HANDSHAKE) if h.key == "accept.example.org" else h
+                  for h in spec.hosts)
+    sink = SmtpSink(tmp_path_factory.mktemp("tls-sink") / "messages.jsonl")
+    with running_lab(World(dataclasses.replace(spec, hosts=hosts)), sink=sink, command_timeout=5.0) as lab:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with smtplib.SMTP(lab.lab(ACCEPT), lab.smtp_port, timeout=5) as client:
+            client.ehlo("client.example")
+            assert client.has_extn("starttls")
+            code, _ = client.starttls(context=context)
+            assert code == 220
+            assert client.sock is not None and client.sock.version() in ("TLSv1.2", "TLSv1.3")  # type: ignore[union-attr]
+            client.ehlo("client.example")
+            assert not client.has_extn("starttls")  # RFC 3207: not offered twice
+            client.send_message(_message())
+        assert [r["rcpt_to"] for r in sink.records] == [["user@example.org"]]
+        with smtplib.SMTP(lab.lab(SIX), lab.smtp_port, timeout=5) as other:
+            other.ehlo("client.example")
+            assert other.docmd("STARTTLS")[0] == 454
+
+
+def test_a_tls_host_without_openssl_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mxsim.lab.errors import LabError
+    from mxsim.lab.tls import self_signed_context
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LabError, match="openssl"):
+        self_signed_context()
