@@ -37,7 +37,27 @@ def size_bound(question: dns.name.Name | None, sections: Iterable[dns.rrset.RRse
     if question is not None:
         size += name_length(question) + 4
     for rrset in sections:
-        owner = name_length(rrset.name) + 10
-        for rdata in rrset:
-            size += owner + rdata_bound(rdata)
+        size += rrset_bound(rrset)
     return size
+
+
+def rrset_bound(rrset: dns.rrset.RRset) -> int:
+    """Upper bound of an RRset's records on the wire, owner names uncompressed.
+
+    Remembered per RRset object: a stub asks whether the same cached answer fits in 512
+    bytes at every lookup (replay: hundreds of thousands of times). The record count is
+    part of the key, so an RRset that grew since is measured again.
+    """
+    known = _RRSET_BOUNDS.get(id(rrset))
+    if known is not None and known[0] is rrset and known[1] == len(rrset):
+        return known[2]
+    owner = name_length(rrset.name) + 10
+    size = sum(owner + rdata_bound(rdata) for rdata in rrset)
+    if len(_RRSET_BOUNDS) >= MEMO_SIZE:
+        del _RRSET_BOUNDS[next(iter(_RRSET_BOUNDS))]
+    _RRSET_BOUNDS[id(rrset)] = (rrset, len(rrset), size)  # kept alive: its id() stays its own
+    return size
+
+
+MEMO_SIZE = 8192
+_RRSET_BOUNDS: dict[int, tuple[dns.rrset.RRset, int, int]] = {}

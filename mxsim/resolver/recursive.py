@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -55,8 +56,17 @@ class Upstream:
     error: NetError | None = None
     rcode: dns.rcode.Rcode | None = None
     aa: bool = False
-    answer: tuple[str, ...] = ()
-    authority: tuple[str, ...] = ()
+    answer_rrsets: tuple[dns.rrset.RRset, ...] = ()
+    authority_rrsets: tuple[dns.rrset.RRset, ...] = ()
+
+    # As text only when a report asks: replay logs hundreds of thousands and reads none.
+    @property
+    def answer(self) -> tuple[str, ...]:
+        return _texts(self.answer_rrsets)
+
+    @property
+    def authority(self) -> tuple[str, ...]:
+        return _texts(self.authority_rrsets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +118,7 @@ class _Step:
     ns: dns.rrset.RRset | None = None
 
 
-def _texts(rrsets: list[dns.rrset.RRset]) -> tuple[str, ...]:
+def _texts(rrsets: Iterable[dns.rrset.RRset]) -> tuple[str, ...]:
     return tuple(line for rrset in rrsets for line in rrset.to_text().splitlines())
 
 
@@ -336,8 +346,8 @@ class RecursiveResolver:
                 nsid=result.nsid, qname=name, qtype=qtype, tcp=tcp, error=result.error,
                 rcode=message.rcode() if message is not None else None,
                 aa=bool(message.flags & dns.flags.AA) if message is not None else False,
-                answer=_texts(message.answer) if message is not None else (),
-                authority=_texts(message.authority) if message is not None else (),
+                answer_rrsets=tuple(message.answer) if message is not None else (),
+                authority_rrsets=tuple(message.authority) if message is not None else (),
             ))
             if result.error is None:
                 old = self._srtt.get(address)
