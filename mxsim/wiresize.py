@@ -21,7 +21,13 @@ def name_length(name: dns.name.Name) -> int:
     return sum(len(label) + 1 for label in name.labels)
 
 
+FIXED = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 16}  # addresses: their size is their type's
+
+
 def rdata_bound(rdata: dns.rdata.Rdata) -> int:
+    fixed = FIXED.get(rdata.rdtype)
+    if fixed is not None:
+        return fixed
     names = [value for value in (getattr(rdata, slot, None) for slot in rdata.__slots__)
              if isinstance(value, dns.name.Name)]
     if names and rdata.rdtype != dns.rdatatype.SOA:
