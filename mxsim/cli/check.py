@@ -145,7 +145,12 @@ def check(
     findings with stable IDs (docs/findings.md), each with the address, backend, query
     and share it rests on. For each behaviour, the model engine runs every MTA profile
     over what was seen, and each mail host on a path is probed (connect, banner, EHLO,
-    STARTTLS, QUIT; never MAIL or DATA). A timeout is unknown, never "no records".
+    STARTTLS with its TLS handshake, QUIT; never MAIL or DATA), starting as soon as the
+    first round of samples names the hosts. A timeout is unknown, never "no records".
+
+    Examples: `mxsim check example.org` (the live internet, from the IANA root servers);
+    `mxsim check wa-students.org --lab STATE` (a world served by `mxsim lab up`);
+    `mxsim check example.org -f sarif --fail-on error --output check.sarif` (a CI gate).
 
     Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unknown (could not
     measure), 3 bad input.
