@@ -13,6 +13,8 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
+from mxsim.memo import IdentityMemo
+
 HEADER = 12
 OPT_RECORD = 11
 
@@ -54,16 +56,11 @@ def rrset_bound(rrset: dns.rrset.RRset) -> int:
     bytes at every lookup (replay: hundreds of thousands of times). The record count is
     part of the key, so an RRset that grew since is measured again.
     """
-    known = _RRSET_BOUNDS.get(id(rrset))
-    if known is not None and known[0] is rrset and known[1] == len(rrset):
-        return known[2]
+    known = _RRSET_BOUNDS.get(rrset, len(rrset))
+    if known is not None:
+        return known
     owner = name_length(rrset.name) + 10
-    size = sum(owner + rdata_bound(rdata) for rdata in rrset)
-    if len(_RRSET_BOUNDS) >= MEMO_SIZE:
-        del _RRSET_BOUNDS[next(iter(_RRSET_BOUNDS))]
-    _RRSET_BOUNDS[id(rrset)] = (rrset, len(rrset), size)  # kept alive: its id() stays its own
-    return size
+    return _RRSET_BOUNDS.put(rrset, sum(owner + rdata_bound(rdata) for rdata in rrset), len(rrset))
 
 
-MEMO_SIZE = 8192
-_RRSET_BOUNDS: dict[int, tuple[dns.rrset.RRset, int, int]] = {}
+_RRSET_BOUNDS: IdentityMemo[int] = IdentityMemo(8192)

@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from mxsim.memo import IdentityMemo
 from mxsim.transport.base import DnsExchange, DnsResult, NetError, Step
 
 EDNS_PAYLOAD = 1232  # the DNS flag day 2020 default: no fragmentation
@@ -84,23 +85,20 @@ class Observed:
     @classmethod
     def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
         # The wire transport hands out one message per distinct reply: its reading is kept too.
-        seen = _READ.get(id(message))
-        if seen is None or seen[0] is not message:
-            if len(_READ) >= 4096:
-                del _READ[next(iter(_READ))]
-            seen = _READ[id(message)] = (message, cls(
+        r = _READ.get(message)
+        if r is None:
+            r = _READ.put(message, cls(
                 message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
                 tuple(message.answer), tuple(message.authority), tuple(message.additional), 0.0, edns,
                 tuple(rrset_key(r) for r in message.answer),
             ))
-        r = seen[1]
         return cls(r.rcode, r.aa, r.tc, nsid, r.answer, r.authority, r.additional, at, edns, r.keys)
 
     def keyed(self) -> list[tuple[dns.rrset.RRset, RRsetKey]]:
         return list(zip(self.answer, self.keys or [rrset_key(r) for r in self.answer], strict=True))
 
 
-_READ: dict[int, tuple[dns.message.Message, Observed]] = {}  # id -> (message kept alive, its reading)
+_READ: IdentityMemo[Observed] = IdentityMemo(4096)  # a message's reading, its time and NSID aside
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +134,12 @@ def make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool
     """The query for a question, made once and shared: the transport gives each send its own ID."""
     # Keyed by the name object (hashing a dns.name.Name walks its labels): a check asks
     # about one domain name object hundreds of times.
-    key = (id(qname), qtype, rd, edns)
-    known = _QUERIES.get(key)
-    if known is not None and known[0] is qname:
-        return known[1]
-    query = _make_query(qname, qtype, rd=rd, edns=edns)
-    if len(_QUERIES) >= 1024:
-        del _QUERIES[next(iter(_QUERIES))]
-    _QUERIES[key] = (qname, query)
-    return query
+    known = _QUERIES.get(qname, (qtype, rd, edns))
+    return known if known is not None else _QUERIES.put(qname, _make_query(qname, qtype, rd=rd, edns=edns),
+                                                         (qtype, rd, edns))
 
 
-_QUERIES: dict[tuple[int, int, bool, bool], tuple[dns.name.Name, dns.message.Message]] = {}
+_QUERIES: IdentityMemo[dns.message.Message] = IdentityMemo(1024)
 
 
 def _make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:

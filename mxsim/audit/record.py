@@ -33,6 +33,7 @@ from mxsim.audit.behaviour import ANSWERING, Analysis, Behaviour, Content, Flavo
 from mxsim.audit.checks import ProbeState, counts_down, mx_exchanges, probe_state
 from mxsim.audit.finding import pct
 from mxsim.audit.probes import SAMPLE_TYPES, Sample, rrset_key
+from mxsim.memo import IdentityMemo
 from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import (
     AaSpec,
@@ -115,9 +116,9 @@ class _Zones:
         existing = zone.get_rdataset(rrset.name, rrset.rdtype)
         ttl = rrset.ttl
         if existing is not None and not replace:
-            if rrset_key(_as_rrset(rrset.name, existing)) != rrset_key(rrset) or ttl <= existing.ttl:
+            if rrset_key(rrset_of(rrset.name, existing)) != rrset_key(rrset) or ttl <= existing.ttl:
                 return  # the first answer stands: a name's data is recorded once
-            rrset = _as_rrset(rrset.name, existing)  # the same data seen with a longer TTL
+            rrset = rrset_of(rrset.name, existing)  # the same data seen with a longer TTL
         rdataset = dns.rdataset.from_rdata_list(ttl, list(rrset))
         zone.replace_rdataset(rrset.name, rdataset)
 
@@ -136,25 +137,18 @@ def canonical(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
     """Names in lower case, owner and rdata: the case a reply happened to carry (name
     compression copies an earlier name's case) is noise, and DNS compares without it."""
     # `check` builds a world per behaviour group from the same replies: each RRset once.
-    known = _CANONICAL.get(id(rrset))
-    if known is not None and known[0] is rrset:
-        return known[1]
+    known = _CANONICAL.get(rrset)
+    if known is not None:
+        return known
     if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT):
         rdatas = [r.to_text() for r in rrset]
     else:
         rdatas = [r.to_text().lower() for r in rrset]
     made = dns.rrset.from_text_list(rrset.name.canonicalize(), rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
-    if len(_CANONICAL) >= 4096:
-        del _CANONICAL[next(iter(_CANONICAL))]
-    _CANONICAL[id(rrset)] = (rrset, made)  # the original kept alive: its id() stays its own
-    return made
+    return _CANONICAL.put(rrset, made)
 
 
-_CANONICAL: dict[int, tuple[dns.rrset.RRset, dns.rrset.RRset]] = {}
-
-
-def _as_rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
-    return rrset_of(name, rdataset)
+_CANONICAL: IdentityMemo[dns.rrset.RRset] = IdentityMemo(4096)
 
 
 def _max_ttl(samples: list[Sample], rrset: dns.rrset.RRset) -> int:

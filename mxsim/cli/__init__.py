@@ -25,6 +25,11 @@ def _name(command: typer.models.CommandInfo) -> str:
     return command.callback.__name__.replace("_", "-")
 
 
+def _asked(args: Sequence[str]) -> str | None:
+    """The command named first on the line, if the line starts with one (not an option)."""
+    return args[0] if args and not args[0].startswith("-") else None
+
+
 def app_for(args: Sequence[str]) -> typer.Typer:
     """The app to run for `args`: the whole app, or one holding only the command asked for.
 
@@ -34,8 +39,8 @@ def app_for(args: Sequence[str]) -> typer.Typer:
     `mxsim check --help` behave exactly as with the whole app. Anything else (no command,
     an unknown one, `--help`, `--version`) gets the whole app and its messages.
     """
-    first = next((a for a in args if not a.startswith("-")), None)
-    if first is None or first != (args[0] if args else None):
+    first = _asked(args)
+    if first is None:
         return app
     chosen = [c for c in app.registered_commands if _name(c) == first]
     if len(chosen) != 1:
@@ -58,8 +63,7 @@ def main() -> None:
     try:
         app_for(args)()
     except SystemExit as done:
-        command = next((a for a in args if not a.startswith("-")), None)
-        if command not in QUICK_EXIT or (args and args[0] != command):
+        if _asked(args) not in QUICK_EXIT:
             raise
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if isinstance(done.code, str):

@@ -31,6 +31,8 @@ import dns.flags
 import dns.message
 import dns.rcode
 
+from mxsim.memo import IdentityMemo
+
 MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; oldest forgotten first
 _HEADER = 12
 # Rcodes a server may send with the question section left out (RFC 1035 leaves it open;
@@ -119,7 +121,7 @@ class DnsExchanger:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[tuple[str, int], asyncio.Future[_Endpoint]] = {}
         self._replies: dict[bytes, Parsed] = {}
-        self._queries: dict[int, tuple[dns.message.Message, bytes, bytes]] = {}
+        self._queries: IdentityMemo[tuple[bytes, bytes]] = IdentityMemo(MEMO_SIZE)
         self._ids = random.Random()  # IDs only match replies; they never reach any output
 
     def close(self) -> None:
@@ -171,16 +173,11 @@ class DnsExchanger:
 
     def _wire(self, message: dns.message.Message) -> tuple[bytes, bytes]:
         """The query's wire form and its question section, made once per message object."""
-        key = id(message)
-        known = self._queries.get(key)
-        if known is not None and known[0] is message:
-            return known[1], known[2]
+        known = self._queries.get(message)
+        if known is not None:
+            return known
         wire = message.to_wire()
-        question = wire[_HEADER:_question_end(wire)]
-        if len(self._queries) >= MEMO_SIZE:
-            del self._queries[next(iter(self._queries))]
-        self._queries[key] = (message, wire, question)  # the message is kept: its id() stays unique
-        return wire, question
+        return self._queries.put(message, (wire, wire[_HEADER:_question_end(wire)]))
 
     async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Parsed:
         """Send `message` to where:port and wait up to `timeout` s for its parsed reply.

@@ -62,8 +62,7 @@ async def _converse(client: aiosmtplib.SMTP, probe: SmtpProbe, command_timeout: 
         try:
             await client.starttls(validate_certs=False, timeout=command_timeout)
             ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
-            tls_version = ssl_object.version() if ssl_object is not None else None
-            tls_version = tls_version or "TLS"
+            tls_version = (ssl_object.version() if ssl_object is not None else None) or "TLS"
         except aiosmtplib.SMTPResponseException as error:
             refused = Reply(error.code, error.message)
         except (aiosmtplib.SMTPException, OSError) as error:  # ssl.SSLError is an OSError

@@ -40,10 +40,6 @@ class Lookup:
     additional: list[dns.rrset.RRset] = field(default_factory=list)
 
 
-def _rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
-    return rrset_of(name, rdataset)
-
-
 class ZoneData:
     """One zone's data with the indexes a lookup needs: existing names and cuts."""
 
@@ -70,14 +66,14 @@ class ZoneData:
         slot = (name, rdataset.rdtype)
         found = self._rrsets.get(slot)
         if found is None:
-            found = self._rrsets[slot] = _rrset(name, rdataset)
+            found = self._rrsets[slot] = rrset_of(name, rdataset)
         return found
 
     def soa_negative(self) -> dns.rrset.RRset:
         if self._soa_negative is None:
             soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
             assert soa is not None  # delegation.complete() gave every zone one
-            rrset = _rrset(self.origin, soa)
+            rrset = rrset_of(self.origin, soa)
             # RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its minimum.
             rrset.ttl = min(soa.ttl, soa[0].minimum)
             self._soa_negative = rrset

@@ -1,0 +1,32 @@
+"""Values remembered per object, by identity: for dnspython objects that are costly to hash.
+
+A `dns.name.Name` hashes by walking its labels and an Rdata by encoding itself, so the
+hot paths that meet the same object again and again (the same query message, the same
+cached RRset) key on `id()` instead. The object is kept alive beside its value, so its
+id cannot be reused by another while the entry stands; the oldest entry goes first
+once `size` are held, which bounds the memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class IdentityMemo(Generic[V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[tuple[int, Hashable], tuple[object, V]] = {}
+
+    def get(self, obj: object, extra: Hashable = None) -> V | None:
+        """The value put for this very object (and `extra`), or None."""
+        hit = self._items.get((id(obj), extra))
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def put(self, obj: object, value: V, extra: Hashable = None) -> V:
+        if len(self._items) >= self._size:
+            del self._items[next(iter(self._items))]
+        self._items[(id(obj), extra)] = (obj, value)
+        return value
