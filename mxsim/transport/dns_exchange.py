@@ -9,6 +9,8 @@ every reply: about 0.8 ms a query here, most of it in `from_wire` (LAB-NOTES mea
   (a connected socket still reports ICMP port unreachable, as dnspython's does); a
   reply is matched by source, ID and question, and one that matches nothing, or that
   cannot be parsed, is dropped and the wait goes on (as a resolver does);
+- each reply's arrival is the kernel's receive stamp (SO_TIMESTAMPNS), so a round trip
+  never includes the time the event loop spent on other tasks before reading it;
 - TCP (after TC, or asked for) opens a connection per exchange, as stub resolvers do;
 - replies are parsed once per distinct content: the same bytes (the ID aside) give the
   same message, shared and never mutated. A farm answering the same question the same
@@ -20,8 +22,12 @@ No policy lives here: timeouts and what an error means stay with `WireTransport`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
+import struct
+import sys
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -39,7 +45,13 @@ _HEADER = 12
 # dnspython's `is_response` accepts them too).
 _BARE_RCODES = {dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED}
 
+# Linux's SO_TIMESTAMPNS (asm-generic value; Python's socket module does not name it).
+SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: seconds, nanoseconds
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+_MAX_DATAGRAM = 65535
 Parsed = tuple[dns.message.Message, str | None]  # the reply, its NSID
+Reply = tuple[dns.message.Message, str | None, float]  # the reply, its NSID, seconds from send to arrival
 
 
 def _question_end(wire: bytes) -> int:
@@ -58,11 +70,12 @@ def nsid_of(message: dns.message.Message) -> str | None:
 
 
 class _Waiter:
-    __slots__ = ("future", "question")
+    __slots__ = ("future", "question", "received")
 
     def __init__(self, future: asyncio.Future[bytes], question: bytes) -> None:
         self.future = future
         self.question = question
+        self.received = 0.0  # wall time (time.time) the reply reached the socket
 
 
 def _expire(endpoint: _Endpoint, qid: int) -> None:
@@ -71,19 +84,59 @@ def _expire(endpoint: _Endpoint, qid: int) -> None:
         waiter.future.set_exception(TimeoutError())
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """One connected socket: queries out, replies handed to whoever waits on their ID."""
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time of a datagram (SO_TIMESTAMPNS), as time.time() reads it."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = cast(tuple[int, int], _TIMESPEC.unpack_from(data))
+            return float(seconds) + nanoseconds / 1e9
+    return None
 
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.sock: socket.socket | None = None  # the connected UDP socket under the transport
+
+class _Endpoint:
+    """One connected socket: queries out, replies handed to whoever waits on their ID.
+
+    Read with recvmsg so that the kernel stamps each datagram's arrival: the round trip a
+    wire trace reports must not include the time the event loop spent on other tasks
+    before it got to the socket (five MTAs share one loop; at time scale 0.02 a 2 ms stall
+    would read as 0.1 s).
+    """
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock = sock
+        self.loop = loop
         self.waiting: dict[int, _Waiter] = {}
+        self.stamped = False
+        if SO_TIMESTAMPNS is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.stamped = True
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio's selector transport does not subclass DatagramTransport on every Python.
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def send(self, data: bytes) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full send buffer: the datagram is lost, as on a wire
+            self.sock.send(data)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+    def close(self, loop_alive: bool) -> None:
+        if loop_alive:
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self._fail(ConnectionAbortedError("socket closed"))
+
+    def _readable(self) -> None:
+        for _ in range(64):  # bounded: other tasks get the loop back between bursts
+            try:
+                data, ancillary, _flags, _addr = self.sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                # ICMP for this destination (port unreachable, ...): every query to it fails alike.
+                self._fail(error)
+                return
+            arrived = _arrival(ancillary) if self.stamped else None
+            self._received(data, arrived if arrived is not None else time.time())
+
+    def _received(self, data: bytes, arrived: float) -> None:
         if len(data) < _HEADER or not data[2] & 0x80:  # too short, or not a response (QR clear)
             return
         waiter = self.waiting.get(int.from_bytes(data[:2], "big"))
@@ -95,18 +148,13 @@ class _Endpoint(asyncio.DatagramProtocol):
             pass
         elif qdcount != 1 or question.lower() != waiter.question.lower():
             return  # an ID collision with another question: not ours
+        waiter.received = arrived
         waiter.future.set_result(data)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP for this destination (port unreachable, ...): every query to it fails alike.
+    def _fail(self, error: BaseException) -> None:
         for waiter in self.waiting.values():
             if not waiter.future.done():
-                waiter.future.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        for waiter in self.waiting.values():
-            if not waiter.future.done():
-                waiter.future.set_exception(exc or ConnectionAbortedError("socket closed"))
+                waiter.future.set_exception(error)
 
 
 class DnsExchanger:
@@ -119,7 +167,7 @@ class DnsExchanger:
     def __init__(self, postprocess: Callable[[dns.message.Message], None] | None = None) -> None:
         self._postprocess = postprocess  # applied once per distinct reply (lab address mapping)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._endpoints: dict[tuple[str, int], asyncio.Future[_Endpoint]] = {}
+        self._endpoints: dict[tuple[str, int], _Endpoint] = {}
         self._replies: dict[bytes, Parsed] = {}
         self._queries: IdentityMemo[tuple[bytes, bytes]] = IdentityMemo(MEMO_SIZE)
         self._ids = random.Random()  # IDs only match replies; they never reach any output
@@ -127,49 +175,31 @@ class DnsExchanger:
     def close(self) -> None:
         """Release every socket; also after the loop they served has closed (then directly)."""
         alive = self._loop is not None and not self._loop.is_closed()
-        for future in self._endpoints.values():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                endpoint = future.result()
-                if alive and endpoint.transport is not None:
-                    endpoint.transport.close()
-                elif endpoint.sock is not None:
-                    endpoint.sock.close()
+        for endpoint in self._endpoints.values():
+            endpoint.close(alive)
         self._endpoints.clear()
         self._loop = None
 
-    async def _endpoint(self, where: str, port: int) -> _Endpoint:
+    def _endpoint(self, where: str, port: int) -> _Endpoint:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self.close()
             self._loop = loop
         key = (where, port)
-        future = self._endpoints.get(key)
-        if future is None:
-            # One creation per destination even when a hundred queries ask for it at once.
-            future = loop.create_future()
-            self._endpoints[key] = future
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            # A connected socket (a UDP connect sends nothing) still hears ICMP port
+            # unreachable, as dnspython's does; made synchronously, so one per destination.
+            sock = socket.socket(socket.AF_INET6 if ":" in where else socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                # Our own connected socket (a UDP connect sends nothing): kept so that `close`
-                # can release it even when the loop is gone.
-                sock = socket.socket(socket.AF_INET6 if ":" in where else socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    sock.setblocking(False)
-                    sock.connect(key)
-                    _, endpoint = await loop.create_datagram_endpoint(_Endpoint, sock=sock)
-                except BaseException:
-                    sock.close()
-                    raise
-                endpoint.sock = sock
-            except BaseException as error:
-                del self._endpoints[key]
-                future.set_exception(error)
-                future.exception()  # retrieved: later askers make their own attempt
+                sock.setblocking(False)
+                sock.connect(key)
+                endpoint = _Endpoint(sock, loop)
+            except BaseException:
+                sock.close()
                 raise
-            future.set_result(endpoint)
-            return endpoint
-        if future.done():
-            return future.result()
-        return await asyncio.shield(future)
+            self._endpoints[key] = endpoint
+        return endpoint
 
     def _wire(self, message: dns.message.Message) -> tuple[bytes, bytes]:
         """The query's wire form and its question section, made once per message object."""
@@ -179,12 +209,13 @@ class DnsExchanger:
         wire = message.to_wire()
         return self._queries.put(message, (wire, wire[_HEADER:_question_end(wire)]))
 
-    async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Parsed:
-        """Send `message` to where:port and wait up to `timeout` s for its parsed reply.
+    async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Reply:
+        """Send `message` to where:port and wait up to `timeout` s for its parsed reply, and
+        say how long the reply took to arrive.
 
         Raises TimeoutError, or the OSError the socket reported (refused, unreachable).
         """
-        endpoint = await self._endpoint(where, port)
+        endpoint = self._endpoint(where, port)
         wire, question = self._wire(message)
         qid = self._ids.getrandbits(16)
         while qid in endpoint.waiting:
@@ -194,24 +225,28 @@ class DnsExchanger:
         # A timer on the future itself: cheaper than wait_for, which wraps every await in a task.
         timer = loop.call_later(timeout, _expire, endpoint, qid)
         try:
-            assert endpoint.transport is not None
-            endpoint.transport.sendto(qid.to_bytes(2, "big") + wire[2:])
+            sent, started = time.time(), time.monotonic()  # the arrival stamp is wall time
+            endpoint.send(qid.to_bytes(2, "big") + wire[2:])
             while True:
-                parsed = self._parse(await endpoint.waiting[qid].future)
+                waiter = endpoint.waiting[qid]
+                parsed = self._parse(await waiter.future)
                 if parsed is not None:
-                    return parsed
+                    # Never longer than the monotonic wait: a wall clock may be stepped meanwhile.
+                    took = min(waiter.received - sent, time.monotonic() - started)
+                    return parsed[0], parsed[1], max(took, 0.0)
                 # Unparsable: dropped, and the wait goes on for a usable reply.
                 endpoint.waiting[qid].future = loop.create_future()
         finally:
             timer.cancel()
             endpoint.waiting.pop(qid, None)
 
-    async def exchange_tcp(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Parsed:
+    async def exchange_tcp(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Reply:
         """`exchange` over TCP: one connection, the length-prefixed query, one reply read back.
 
         Raises TimeoutError, ConnectionRefusedError, or EOFError when the server closes
         the stream without an answer.
         """
+        started = time.monotonic()
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(where, port)
             try:
@@ -225,7 +260,7 @@ class DnsExchanger:
                     if size >= _HEADER and int.from_bytes(data[:2], "big") == qid:
                         parsed = self._parse(data)
                         if parsed is not None:
-                            return parsed
+                            return parsed[0], parsed[1], time.monotonic() - started
                     # Another ID, or unparsable: not an answer to this query; read on until the timeout.
             finally:
                 writer.close()

@@ -37,6 +37,7 @@ import dns.exception
 import dns.message
 import dns.name
 
+from mxsim.clock import Clock
 from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback
 from mxsim.transport.base import (
     ConnectResult,
@@ -140,7 +141,7 @@ class WireTransport:
         dns_port: int = 53,
         smtp_port: int = 25,
         time_scale: float = 1.0,
-        clock: ScaledClock | None = None,
+        clock: Clock | None = None,
         direct: Mapping[str, int] | None = None,
         identify: Callable[[str, str | None], tuple[dns.name.Name | None, str | None]] | None = None,
         rate: float | None = None,
@@ -155,7 +156,9 @@ class WireTransport:
         self.dns_port = dns_port
         self.smtp_port = smtp_port
         self.time_scale = time_scale
-        self.clock = clock or ScaledClock(time_scale)
+        # Wall time by default; a `VirtualClock` instead moves only by what each effect took
+        # (see `run`), so time the event loop spends elsewhere is never the engine's time.
+        self.clock: Clock = clock or ScaledClock(time_scale)
         # Lab addresses asked as they are, with their DNS port: the lab's own resolver.
         self.direct = {ensure_loopback(a): port for a, port in (direct or {}).items()}
         # (real address, NSID) -> (server name, backend name), from the scenario: the wire
@@ -232,15 +235,15 @@ class WireTransport:
         port = self.direct.get(where, self.dns_port)
         try:
             if exchange.tcp:
-                reply, nsid = await self.exchanger.exchange_tcp(exchange.message, where, port, timeout)
+                reply, nsid, took = await self.exchanger.exchange_tcp(exchange.message, where, port, timeout)
             else:
-                reply, nsid = await self.exchanger.exchange(exchange.message, where, port, timeout)
+                reply, nsid, took = await self.exchanger.exchange(exchange.message, where, port, timeout)
         except (OSError, EOFError, dns.exception.DNSException) as error:
             kind = net_error(error)
             elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return DnsResult(None, elapsed, kind)
         server, backend = self.identify(exchange.address, nsid) if self.identify else (None, None)
-        return DnsResult(reply, self._elapsed(started), None, server=server, backend=backend, nsid=nsid)
+        return DnsResult(reply, took / self.time_scale, None, server=server, backend=backend, nsid=nsid)
 
     async def _connect(self, where: str, port: int, timeout: float) -> socket.socket:
         family = socket.AF_INET6 if ":" in where else socket.AF_INET
@@ -288,7 +291,9 @@ class WireTransport:
         try:
             effect = next(step)
             while True:
-                effect = step.send(await self.fulfil(effect))
+                result = await self.fulfil(effect)
+                self.clock.advance(result.elapsed)  # a wall clock has moved already: a no-op there
+                effect = step.send(result)
         except StopIteration as done:
             value: T = done.value
             return value

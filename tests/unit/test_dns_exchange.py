@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
 import dns.message
@@ -71,7 +73,7 @@ def test_each_asker_gets_its_own_reply_over_one_socket() -> None:
         exchanger = DnsExchanger()
         names = [f"host{i}.example." for i in range(200)]
         replies = await asyncio.gather(*(exchanger.exchange(_query(n), "127.0.0.1", port, 5.0) for n in names))
-        for name, (message, _nsid) in zip(names, replies, strict=True):
+        for name, (message, _nsid, _took) in zip(names, replies, strict=True):
             assert message.answer[0].name == dns.name.from_text(name)
         ids = {int.from_bytes(w[:2], "big") for w in server.seen}
         assert len(ids) == 200  # one ID per question in flight
@@ -91,7 +93,7 @@ def test_a_reply_with_another_id_question_or_garbage_is_dropped_and_the_wait_goe
 
     async def body(port: int, server: _UdpServer) -> None:
         exchanger = DnsExchanger()
-        message, _ = await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0)
+        message, _, _ = await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0)
         assert str(message.answer[0][0]) == "192.0.2.1"
         assert message.answer[0].name == dns.name.from_text("www.example.")
         exchanger.close()
@@ -114,9 +116,9 @@ def test_the_same_reply_is_parsed_once_and_shared() -> None:
     async def body(port: int, server: _UdpServer) -> None:
         exchanger = DnsExchanger()
         query = _query("www.example.")
-        first, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
-        second, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
-        other, _ = await exchanger.exchange(_query("mail.example."), "127.0.0.1", port, 5.0)
+        first, _, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
+        second, _, _ = await exchanger.exchange(query, "127.0.0.1", port, 5.0)
+        other, _, _ = await exchanger.exchange(_query("mail.example."), "127.0.0.1", port, 5.0)
         assert first is second  # other IDs on the wire, the same content: one parse
         assert other is not first
         assert server.seen[0][:2] != server.seen[1][:2]
@@ -158,7 +160,7 @@ def test_tcp_exchange_and_a_server_that_closes_unanswered() -> None:
         port = server.sockets[0].getsockname()[1]
         exchanger = DnsExchanger()
         try:
-            message, _ = await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", port, 5.0)
+            message, _, _ = await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", port, 5.0)
             assert str(message.answer[0][0]) == "192.0.2.53"
             with pytest.raises(EOFError):
                 await exchanger.exchange_tcp(_query("closed.example."), "127.0.0.1", port, 5.0)
@@ -196,7 +198,7 @@ def test_a_new_event_loop_gets_new_sockets_and_the_old_ones_are_released() -> No
         asking = asyncio.ensure_future(exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0))
         wire, peer = await loop.run_in_executor(None, responder.recvfrom, 512)
         responder.sendto(_answer(dns.message.from_wire(wire)).to_wire(), peer)
-        message, _ = await asking
+        message, _, _ = await asking
         return message
 
     try:
@@ -206,3 +208,37 @@ def test_a_new_event_loop_gets_new_sockets_and_the_old_ones_are_released() -> No
     finally:
         exchanger.close()
         responder.close()
+
+
+def test_the_round_trip_is_the_arrival_not_when_the_loop_got_to_it() -> None:
+    """The reply lands while the event loop is busy elsewhere for 0.3 s: the exchange says it
+    took about the loopback round trip (kernel arrival stamp), not the 0.3 s the asker waited."""
+    responder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    responder.bind(("127.0.0.1", 0))
+    responder.settimeout(5.0)
+    port = responder.getsockname()[1]
+
+    def answer_once() -> None:
+        wire, peer = responder.recvfrom(512)
+        responder.sendto(_answer(dns.message.from_wire(wire)).to_wire(), peer)
+
+    answering = threading.Thread(target=answer_once, daemon=True)
+    answering.start()
+
+    async def ask() -> tuple[float, float]:
+        exchanger = DnsExchanger()
+        started = time.monotonic()
+        asking = asyncio.ensure_future(exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0))
+        await asyncio.sleep(0)  # the query leaves
+        answering.join(5.0)  # the reply is in the socket by now ...
+        time.sleep(0.3)  # ... while the loop is held by other work
+        _message, _nsid, took = await asking
+        exchanger.close()
+        return took, time.monotonic() - started
+
+    try:
+        took, waited = asyncio.run(ask())
+    finally:
+        responder.close()
+    assert waited >= 0.3
+    assert 0 <= took < 0.1
