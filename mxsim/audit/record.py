@@ -281,6 +281,15 @@ def _deliver_to(measured: Measured) -> tuple[str, ...]:
     return tuple(dict.fromkeys(exchanges)) or (name_text(measured.domain),)
 
 
+def hosts_for(probes: Probes | None) -> tuple[HostSpec, ...]:
+    """The `hosts` of a recorded world: as probed (what no probe reached refuses), or, with
+    no probes, every host accepting."""
+    if probes is None:
+        return (HostSpec("default", 0, SmtpKind.ACCEPT),)
+    return (*(host_spec(address, session) for address, (_, session) in sorted(probes.items())),
+            HostSpec("default", 0, SmtpKind.REFUSE))
+
+
 def build(
     measured: Measured,
     probes: Probes | None,
@@ -341,12 +350,6 @@ def build(
         if origin != zone and default in names and zones.zones[origin].get_rdataset(origin, dns.rdatatype.NS) is None:
             zones.put(dns.rrset.from_text(origin, 3600, "IN", "NS", f"ns-recorded.{origin}"))
     zone_specs = tuple(ZoneSpec(o, zones.zones[o], 0) for o in origins)
-    hosts: list[HostSpec] = []
-    if probes is None:
-        hosts.append(HostSpec("default", 0, SmtpKind.ACCEPT))
-    else:
-        hosts += [host_spec(address, session) for address, (_, session) in sorted(probes.items())]
-        hosts.append(HostSpec("default", 0, SmtpKind.REFUSE))
     cases = () if group is not None else _cases(analysis, servers)
     spec = ScenarioSpec(
         name=name or f"{name_text(domain)}-recorded",
@@ -356,7 +359,7 @@ def build(
         expect=ExpectSpec(deliver_to=_deliver_to(measured), min_success=0.99),
         zones=zone_specs,
         servers=tuple(servers),
-        hosts=tuple(hosts),
+        hosts=hosts_for(probes),
         mta=measured.mtas,
         cases=cases,
     )

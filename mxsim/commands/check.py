@@ -41,7 +41,7 @@ from mxsim.audit.checks import (
 )
 from mxsim.audit.finding import Finding
 from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
-from mxsim.audit.record import Measured, Recording, build
+from mxsim.audit.record import Measured, Recording, build, hosts_for
 from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
 from mxsim.commands.trace import emulated_ask
@@ -198,6 +198,8 @@ class _Run:
         self.budget = Budget(config.budget)
         self.rng = random.Random(f"{config.seed}:check")
         self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
+        # Each behaviour group's model world, with the facts it was built from (`_paths`).
+        self.worlds: dict[str, tuple[Measured, World]] = {}
 
     def asking(self, done: Callable[[], None] | None = None) -> Asking:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
@@ -285,10 +287,17 @@ def _paths(
     recipient = f"postmaster@{name_text(measured.domain)}"
     results = []
     for group in measured.analysis.groups:
-        spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
-        # Answers depend only on the query, the clock and the rng: one world serves all MTAs. The
-        # spec is made for it alone, so its zones are completed in place, not copied.
-        world = World(spec, copy_zones=False)
+        made = run.worlds.get(group.key)
+        if made is not None and made[0] is measured:
+            # The same answers, now with what the probes saw: only the hosts are new.
+            world = made[1].with_hosts(hosts_for(probes))
+        else:
+            spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
+            # Answers depend only on the query, the clock and the rng: one world serves all MTAs. The
+            # spec is made for it alone, so its zones are completed in place, not copied.
+            world = World(spec, copy_zones=False)
+            run.worlds[group.key] = (measured, world)
+        spec = world.spec
         # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
         # world of one backend per server its cache changes no answer, only what is asked upstream.
         clock = VirtualClock()

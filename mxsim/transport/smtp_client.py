@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 from collections.abc import Callable
+from functools import cache
 
 import aiosmtplib
 
 from mxsim.transport.base import ConnectResult, Reply, SmtpProbe, SmtpSession
+
+
+@cache
+def _opportunistic() -> ssl.SSLContext:
+    """One TLS client context for every probe, verifying nothing (as opportunistic senders do).
+
+    aiosmtplib's default builds a context per connection and loads the system's CA store
+    into it, which nothing here reads: with six hosts offering STARTTLS that was 0.4 s of
+    CPU in a 1 s `mxsim check`, the handshakes themselves a few milliseconds.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def converse(sock: socket.socket, probe: SmtpProbe, greeting_timeout: float, command_timeout: float,
@@ -60,7 +76,7 @@ async def _converse(client: aiosmtplib.SMTP, probe: SmtpProbe, command_timeout: 
         # fails it is what a sender requiring TLS (MTA-STS, DANE) gives up on. Certificates
         # are not judged: opportunistic senders do not either.
         try:
-            await client.starttls(validate_certs=False, timeout=command_timeout)
+            await client.starttls(validate_certs=False, tls_context=_opportunistic(), timeout=command_timeout)
             ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
             tls_version = (ssl_object.version() if ssl_object is not None else None) or "TLS"
         except aiosmtplib.SMTPResponseException as error:

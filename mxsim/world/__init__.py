@@ -6,8 +6,10 @@ Both the model transport (in memory) and the lab (on loopback sockets) serve the
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import dns.message
 import dns.name
@@ -77,6 +79,16 @@ class World:
             for address in server_spec.addresses:
                 self.by_address[address] = server
         self.hosts = HostTable(spec.hosts, self._all_records())
+
+    def with_hosts(self, hosts: tuple[HostSpec, ...]) -> World:
+        """This world with other SMTP hosts: the DNS side (zones, servers, their caches) shared.
+
+        Sound because nothing a query does changes a server's answers for later queries:
+        backends are drawn from the asker's rng and countdowns read the asker's clock."""
+        other = copy.copy(self)
+        other.spec = replace(self.spec, hosts=hosts)
+        other.hosts = HostTable(hosts, self._all_records())
+        return other
 
     def _root_ns(self) -> dns.rrset.RRset:
         roots = self.delegations.root_servers
