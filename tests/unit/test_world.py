@@ -14,6 +14,7 @@ import dns.rdatatype
 import pytest
 
 from mxsim.scenario import load_scenario, load_scenario_text
+from mxsim.scenario.spec import HostSpec, SmtpKind
 from mxsim.world import World
 from mxsim.world.delegation import ROOT_ADDRESS
 
@@ -216,3 +217,21 @@ def test_building_a_world_leaves_the_loaded_spec_untouched() -> None:
     World(spec)
     World(spec)
     assert spec.zones[0].zone.to_text() == before
+
+
+def test_with_other_hosts_the_dns_answers_stay_and_only_the_hosts_change() -> None:
+    """`check` gives a behaviour group's world the probed hosts after it was built."""
+    world = World(load_scenario("wa-students-2017"))
+    before = world.smtp("151.101.2.10")
+    other = world.with_hosts((HostSpec("edlio.map.fastly.net", 0, SmtpKind.ACCEPT), HostSpec("default", 0,
+                                                                                              SmtpKind.DROP)))
+    assert other.smtp("151.101.2.10").smtp == SmtpKind.ACCEPT and other.smtp("203.0.113.200").smtp == SmtpKind.DROP
+    assert world.smtp("151.101.2.10") == before  # the first world keeps its own hosts
+    assert other.spec.hosts[0].key == "edlio.map.fastly.net" and world.spec.hosts != other.spec.hosts
+    for address, name in [("216.40.47.26", "wa-students.org"), ("216.40.55.26", "www.wa-students.org")]:
+        for seed in range(5):
+            mine = ask(world, address, name, "MX", seed=seed)
+            theirs = ask(other, address, name, "MX", seed=seed)
+            assert mine is not None and theirs is not None
+            assert (mine.flags, mine.rcode(), mine.answer, mine.authority, nsid_of(mine)) == (
+                theirs.flags, theirs.rcode(), theirs.answer, theirs.authority, nsid_of(theirs))
