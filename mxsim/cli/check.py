@@ -48,8 +48,11 @@ SmtpTimeout = Annotated[str, typer.Option(
     "--smtp-timeout", metavar="S", help="Longest wait for an SMTP connect or greeting, e.g. 10s.")]
 DnsTimeout = Annotated[str, typer.Option(
     "--dns-timeout", metavar="S", help="Wait for one DNS reply before retrying (2 retries).")]
-Rate = Annotated[float, typer.Option(
-    "--rate", metavar="QPS", help="Politeness: queries a second to one server address (0: no limit).")]
+Rate = Annotated[float | None, typer.Option(
+    "--rate", metavar="QPS", show_default=False,
+    help="Politeness: queries a second to one server address (0: no limit). Default: 100; "
+         "no limit with --lab (the lab's servers are yours, on loopback).")]
+LIVE_RATE = 100.0  # queries a second per address: modest beside what a busy resolver sends
 Budget = Annotated[int, typer.Option(
     "--budget", metavar="N", help="Politeness: queries in all; past it, samples are unknown.")]
 Seed = Annotated[int, typer.Option(help="Seed of the model runs (MTA shuffles): same input, same report.")]
@@ -70,7 +73,7 @@ def _seconds(text: str, option: str) -> float:
 
 def _config(
     domain: str, root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
-    smtp_timeout: str, dns_timeout: str, rate: float, budget: int, seed: int, fail_on: FailOn,
+    smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
     dns_port: int, smtp_port: int,
 ) -> CheckConfig:
     from mxsim.audit.catalog import Level
@@ -79,6 +82,9 @@ def _config(
 
     if root_hints is not None and lab is not None:
         raise UsageError("give --root-hints FILE or --lab STATE, not both")
+    if rate is None:
+        # Politeness protects servers that others depend on; the lab's are this user's own.
+        rate = 0.0 if lab is not None else LIVE_RATE
     if rate < 0 or budget < 1:
         raise UsageError("--rate must be >= 0 and --budget >= 1")
     common = {
@@ -125,7 +131,7 @@ def check(
     no_smtp: NoSmtp = False,
     smtp_timeout: SmtpTimeout = "10s",
     dns_timeout: DnsTimeout = "2s",
-    rate: Rate = 100.0,
+    rate: Rate = None,
     budget: Budget = 5000,
     output_format: Annotated[CheckFormat, typer.Option(
         "--format", "-f", help="text, json, junit or sarif.")] = CheckFormat.text,
@@ -189,7 +195,7 @@ def record(
     no_smtp: NoSmtp = False,
     smtp_timeout: SmtpTimeout = "10s",
     dns_timeout: DnsTimeout = "2s",
-    rate: Rate = 100.0,
+    rate: Rate = None,
     budget: Budget = 5000,
     seed: Seed = 0,
     dns_port: DnsPort = 53,

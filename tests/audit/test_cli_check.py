@@ -131,3 +131,19 @@ def test_nothing_answering_is_unknown_exit_2(tmp_path: Path) -> None:
                                  "--dns-timeout", "0.1s", "--no-progress"])
     assert result.exit_code == 2, result.output
     assert result.stdout.startswith("could not measure wa-students.org")
+
+
+def test_no_pacing_by_default_in_the_lab_and_100_a_second_elsewhere(incident_lab: tuple[LabInfo, Path]) -> None:
+    """Politeness protects servers others depend on; the lab's are the user's own."""
+    from mxsim.cli.check import FailOn, _config
+
+    _info, state = incident_lab
+
+    def rate(root_hints: Path | None, lab_state: Path | None, given: float | None) -> float:
+        return _config("wa-students.org", root_hints, lab_state, 20, None, False, "1s", "2s", given, 5000, 0,
+                       FailOn.warning, 53, 25).rate
+
+    assert rate(None, state, None) == 0.0
+    assert rate(state / "root.hints", None, None) == 100.0
+    assert rate(None, state, 50.0) == 50.0
+    assert rate(None, None, None) == 100.0  # the live internet
