@@ -29,7 +29,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
 import dns.edns
 import dns.exception
@@ -50,6 +50,7 @@ SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platfor
 _TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: seconds, nanoseconds
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 _MAX_DATAGRAM = 65535
+T = TypeVar("T")
 Parsed = tuple[dns.message.Message, str | None]  # the reply, its NSID
 Reply = tuple[dns.message.Message, str | None, float]  # the reply, its NSID, seconds from send to arrival
 
@@ -157,6 +158,60 @@ class _Endpoint:
                 waiter.future.set_exception(error)
 
 
+def _fail_once(done: asyncio.Future[T], error: BaseException) -> None:
+    if not done.done():
+        done.set_exception(error)
+
+
+def _connected(task: asyncio.Task[object], done: asyncio.Future[T]) -> None:
+    """A failed connect (refused, unreachable) ends the exchange with its error."""
+    if not task.cancelled() and task.exception() is not None:
+        _fail_once(done, cast(BaseException, task.exception()))
+
+
+class _TcpStream(asyncio.Protocol):
+    """One DNS-over-TCP exchange: the query sent on connect, replies read as they come.
+
+    A reply with another ID, or one that cannot be parsed, is not an answer to this
+    query: reading goes on until the timeout (as the stub resolvers do)."""
+
+    def __init__(self, query: bytes, qid: int, parse: Callable[[bytes], Parsed | None],
+                 done: asyncio.Future[tuple[Parsed, float]]) -> None:
+        self.query = query
+        self.qid = qid
+        self.parse = parse
+        self.done = done
+        self.started = time.monotonic()
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self.done.done():  # timed out while connecting
+            self.transport.close()
+            return
+        self.transport.write(len(self.query).to_bytes(2, "big") + self.query)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 2 and not self.done.done():
+            size = int.from_bytes(self.buffer[:2], "big")
+            if len(self.buffer) < 2 + size:
+                return
+            reply, self.buffer = self.buffer[2:2 + size], self.buffer[2 + size:]
+            if size >= _HEADER and int.from_bytes(reply[:2], "big") == self.qid:
+                parsed = self.parse(reply)
+                if parsed is not None:
+                    self.done.set_result((parsed, time.monotonic() - self.started))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _fail_once(self.done, exc or EOFError("the server closed the connection without an answer"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 class DnsExchanger:
     """Sends DNS queries (UDP on shared sockets, or TCP) and parses each distinct reply once.
 
@@ -244,26 +299,26 @@ class DnsExchanger:
         """`exchange` over TCP: one connection, the length-prefixed query, one reply read back.
 
         Raises TimeoutError, ConnectionRefusedError, or EOFError when the server closes
-        the stream without an answer.
+        the stream without an answer. As with UDP, the reply is taken when it is read, in
+        the transport's callback, so a timer that falls due in the same turn of a busy
+        event loop does not turn an answer already read into a timeout.
         """
-        started = time.monotonic()
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(where, port)
-            try:
-                qid = self._ids.getrandbits(16)
-                wire = qid.to_bytes(2, "big") + self._wire(message)[0][2:]
-                writer.write(len(wire).to_bytes(2, "big") + wire)
-                await writer.drain()
-                while True:
-                    size = int.from_bytes(await reader.readexactly(2), "big")
-                    data = await reader.readexactly(size)
-                    if size >= _HEADER and int.from_bytes(data[:2], "big") == qid:
-                        parsed = self._parse(data)
-                        if parsed is not None:
-                            return parsed[0], parsed[1], time.monotonic() - started
-                    # Another ID, or unparsable: not an answer to this query; read on until the timeout.
-            finally:
-                writer.close()
+        loop = asyncio.get_running_loop()
+        qid = self._ids.getrandbits(16)
+        query = qid.to_bytes(2, "big") + self._wire(message)[0][2:]
+        done: asyncio.Future[tuple[Parsed, float]] = loop.create_future()
+        stream = _TcpStream(query, qid, self._parse, done)
+        timer = loop.call_later(timeout, _fail_once, done, TimeoutError())
+        connecting = loop.create_task(loop.create_connection(lambda: stream, where, port))
+        connecting.add_done_callback(lambda task: _connected(task, done))
+        try:
+            parsed, took = await done
+            return parsed[0], parsed[1], took
+        finally:
+            timer.cancel()
+            if not connecting.done():
+                connecting.cancel()
+            stream.close()
 
     def _parse(self, data: bytes) -> Parsed | None:
         key = data[2:]

@@ -242,3 +242,69 @@ def test_the_round_trip_is_the_arrival_not_when_the_loop_got_to_it() -> None:
         responder.close()
     assert waited >= 0.3
     assert 0 <= took < 0.1
+
+
+def test_a_tcp_reply_read_in_time_is_an_answer_even_when_the_loop_was_busy_past_the_timeout() -> None:
+    """The server answers after 50 ms; the asker's loop is held for 0.3 s from 10 ms on, past its
+    0.15 s timeout. The reply was in the socket before the timer fell due, and is read first in
+    the loop's next turn: an answer, as a resolver whose process was descheduled would see it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(5.0)
+    port = listener.getsockname()[1]
+
+    def answer_once() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(5.0)
+            size = int.from_bytes(connection.recv(2), "big")
+            wire = b""
+            while len(wire) < size:
+                wire += connection.recv(size - len(wire))
+            out = _answer(dns.message.from_wire(wire), "192.0.2.53").to_wire()
+            time.sleep(0.05)  # the reply lands while the asker's loop is held
+            connection.sendall(len(out).to_bytes(2, "big") + out)
+            time.sleep(0.5)  # the stream stays open: the answer, not the close, ends the exchange
+
+    answering = threading.Thread(target=answer_once, daemon=True)
+    answering.start()
+
+    async def ask() -> str:
+        exchanger = DnsExchanger()
+        asking = asyncio.ensure_future(exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", port, 0.15))
+        await asyncio.sleep(0.01)  # connected and the query sent by now (loopback)
+        time.sleep(0.3)  # other work holds the loop past the timeout
+        message, _nsid, _took = await asking
+        exchanger.close()
+        return str(message.answer[0][0])
+
+    try:
+        assert asyncio.run(ask()) == "192.0.2.53"
+    finally:
+        answering.join(5.0)
+        listener.close()
+
+
+def test_tcp_to_a_port_nobody_listens_on_is_refused_and_silence_times_out() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts (the kernel does) and never answers
+
+    async def main() -> None:
+        exchanger = DnsExchanger()
+        with pytest.raises(ConnectionRefusedError):
+            await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", free, 2.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", silent.getsockname()[1], 0.2)
+        assert 0.15 < time.monotonic() - started < 2.0
+        exchanger.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        silent.close()
