@@ -1,4 +1,8 @@
-"""Time as an object passed in: virtual for the model, wall for the wire."""
+"""Time as an object passed in.
+
+Virtual for the model. A wire trace uses a virtual clock too, moved by what each exchange
+took on the wire (scaled back), so the event loop's other work is never the engine's time;
+`mxsim check` reads wall time (its waits are real and its samples run side by side)."""
 
 from __future__ import annotations
 
