@@ -80,9 +80,9 @@ class _Waiter:
 
 
 def _expire(endpoint: _Endpoint, qid: int) -> None:
-    waiter = endpoint.waiting.get(qid)
-    if waiter is not None and not waiter.future.done():
-        waiter.future.set_exception(TimeoutError())
+    waiter = endpoint.waiting.get(qid)  # looked up now: an unparsable reply gives the waiter a new future
+    if waiter is not None:
+        _fail_once(waiter.future, TimeoutError())
 
 
 def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
@@ -154,8 +154,7 @@ class _Endpoint:
 
     def _fail(self, error: BaseException) -> None:
         for waiter in self.waiting.values():
-            if not waiter.future.done():
-                waiter.future.set_exception(error)
+            _fail_once(waiter.future, error)
 
 
 def _fail_once(done: asyncio.Future[T], error: BaseException) -> None:
@@ -290,7 +289,7 @@ class DnsExchanger:
                     took = min(waiter.received - sent, time.monotonic() - started)
                     return parsed[0], parsed[1], max(took, 0.0)
                 # Unparsable: dropped, and the wait goes on for a usable reply.
-                endpoint.waiting[qid].future = loop.create_future()
+                waiter.future = loop.create_future()
         finally:
             timer.cancel()
             endpoint.waiting.pop(qid, None)

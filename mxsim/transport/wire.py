@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Generic, Protocol, TypeVar
 
-import dns.exception
 import dns.message
 import dns.name
 
@@ -56,12 +55,11 @@ SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT re
 
 # Most specific first: the first class an exception is an instance of decides.
 _NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
-    (dns.exception.Timeout, NetError.TIMEOUT),
     (TimeoutError, NetError.TIMEOUT),
     # (aiosmtplib's connect timeout is a TimeoutError too: no import of it needed here)
     (ConnectionRefusedError, NetError.REFUSED),
     (ConnectionResetError, NetError.REFUSED),  # TCP RST after the handshake: a refusing farm
-    (EOFError, NetError.REFUSED),  # dnspython: the server closed a TCP stream unanswered
+    (EOFError, NetError.REFUSED),  # `dns_exchange`: the server closed a TCP stream unanswered
     (ConnectionAbortedError, NetError.REFUSED),
 )
 _UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
@@ -74,8 +72,6 @@ def net_error(error: BaseException) -> NetError:
             return mapped
     if isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNOS:
         return NetError.UNREACHABLE
-    if isinstance(error, dns.exception.DNSException):
-        return NetError.TIMEOUT  # an unusable reply: a resolver discards it and waits on
     return NetError.UNREACHABLE
 
 
@@ -238,7 +234,7 @@ class WireTransport:
                 reply, nsid, took = await self.exchanger.exchange_tcp(exchange.message, where, port, timeout)
             else:
                 reply, nsid, took = await self.exchanger.exchange(exchange.message, where, port, timeout)
-        except (OSError, EOFError, dns.exception.DNSException) as error:
+        except (OSError, EOFError) as error:  # unusable replies are dropped in `dns_exchange`
             kind = net_error(error)
             elapsed = exchange.timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return DnsResult(None, elapsed, kind)
