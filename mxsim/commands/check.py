@@ -52,9 +52,11 @@ from mxsim.mta.profiles.base import HELO_NAME, deliver
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import RecursiveResolver
-from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.scenario.spec import HostSpec
+from mxsim.transport.background import Background
+from mxsim.transport.base import ConnectResult, DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.model import ModelTransport
-from mxsim.transport.wire import Background, Destinations, LiveAddresses, WireTransport, run_all
+from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport, run_all
 from mxsim.world import World
 
 # The IANA root servers (IPv4), for a live check without --root-hints.
@@ -398,9 +400,9 @@ def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set
     return hosts
 
 
-def _probe_jobs(run: _Run, addresses: list[str]) -> list[Callable[[], Awaitable[SmtpSession]]]:
+def _probe_jobs(run: _Run, addresses: list[str],
+                tick: Callable[[], None] | None) -> list[Callable[[], Awaitable[SmtpSession]]]:
     timeout = run.config.smtp_timeout
-    tick = run.ticker("SMTP probes", len(addresses))
 
     def probe(address: str) -> Callable[[], Awaitable[SmtpSession]]:
         async def go() -> SmtpSession:
@@ -423,13 +425,20 @@ class _EarlyProbes:
     def sessions(self) -> dict[str, SmtpSession]:
         return dict(zip(self.addresses, self.running.result(), strict=True))
 
+    def settled(self) -> dict[str, SmtpSession]:
+        """The probes that have ended so far; does not wait."""
+        return {self.addresses[i]: session for i, session in self.running.finished().items()}
+
 
 def _start_early_probes(run: _Run, facts: Mapping[Question, DnsReply | None]) -> _EarlyProbes | None:
     """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
     addresses = sorted(owners(facts))[:MAX_PROBES]
     if not addresses:
         return None
-    return _EarlyProbes(addresses, Background(_probe_jobs(run, addresses)))
+    tick = run.ticker("SMTP probes", len(addresses))
+    # The jobs may run in a child process: the progress is ticked here, as each result arrives.
+    on_result = (lambda _index, _session: tick()) if tick is not None else None
+    return _EarlyProbes(addresses, Background(_probe_jobs(run, addresses, None), on_result))
 
 
 def _probe(run: _Run, measured: Measured, paths: list[PathResult],
@@ -440,8 +449,36 @@ def _probe(run: _Run, measured: Measured, paths: list[PathResult],
     sessions = early.sessions() if early is not None else {}
     missing = [a for a in addresses if a not in sessions]
     if missing:
-        sessions.update(zip(missing, run_all(_probe_jobs(run, missing)), strict=True))
+        jobs = _probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
+        sessions.update(zip(missing, run_all(jobs), strict=True))
     return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
+
+
+@dataclass(frozen=True, slots=True)
+class _Guess:
+    hosts: tuple[HostSpec, ...]
+    paths: list[PathResult]
+
+
+def _guess(run: _Run, measured: Measured, paths: list[PathResult], early: _EarlyProbes | None) -> _Guess | None:
+    """The final paths, made while the last probes still run, on the guess that their connects time out.
+
+    When everything else is done, a probe still running is nearly always a connect to a host
+    that drops SYNs: a reachable host answers in a round trip, a dropping one only ends at
+    the timeout. The paths are made in that wait; if the guess was right they are ready when
+    the probes end, if not they are made again. Sound because the paths see the probes only
+    through `hosts_for`: the same hosts give the same world, hence the same paths.
+    """
+    if early is None:
+        return None
+    hosts = _probe_targets(measured, paths)
+    addresses = sorted(hosts)[:MAX_PROBES]
+    settled = early.settled()
+    if not set(addresses) <= set(early.addresses) or set(addresses) <= set(settled):
+        return None  # probes still to start, or none left to wait for: nothing to guess
+    timed_out = SmtpSession(ConnectResult.TIMEOUT, run.config.smtp_timeout)
+    guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
+    return _Guess(hosts_for(guessed), _paths(run, measured, guessed))
 
 
 def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set[Question]:
@@ -511,17 +548,23 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     facts: dict[Question, DnsReply | None] = {}
     _resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
     early = _start_early_probes(run, facts) if config.smtp else None
-    samples += [s for s in run.run([ask(q, how) for q in queries[first:]]) if isinstance(s, Sample)]
-    analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
-    found = dns_findings(domain, delegation, analysis, without)
-    measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas)
-    measured, paths = _discover(run, measured)
-    probes: dict[str, tuple[str, SmtpSession]] = {}
-    if config.smtp and paths:
-        probes = _probe(run, measured, paths, early)
-        paths = _paths(run, measured, probes)
-    elif early is not None:
-        early.sessions()  # nothing to follow; the probes still end before the check does
+    try:
+        samples += [s for s in run.run([ask(q, how) for q in queries[first:]]) if isinstance(s, Sample)]
+        analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
+        found = dns_findings(domain, delegation, analysis, without)
+        measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas)
+        measured, paths = _discover(run, measured)
+        probes: dict[str, tuple[str, SmtpSession]] = {}
+        if config.smtp and paths:
+            guess = _guess(run, measured, paths, early)
+            probes = _probe(run, measured, paths, early)
+            right = guess is not None and guess.hosts == hosts_for(probes)
+            paths = guess.paths if guess is not None and right else _paths(run, measured, probes)
+        elif early is not None:
+            early.sessions()  # nothing to follow; the probes still end before the check does
+    finally:
+        if early is not None:
+            early.running.close()  # after an error or an interrupt, no probe outlives the check
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}

@@ -27,11 +27,10 @@ import contextlib
 import errno
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import dns.message
 import dns.name
@@ -319,28 +318,3 @@ def run_all(jobs: Sequence[Callable[[], Awaitable[T]]], finish: Callable[[], Non
 
 def run_one(job: Callable[[], Awaitable[T]]) -> T:
     return run_all([job])[0]
-
-
-class Background(Generic[T]):
-    """Jobs run side by side in an event loop of their own, on a thread, while the caller
-    goes on; `result()` waits for them. `mxsim check` probes mail hosts this way while it
-    is still sampling name servers: a host that drops SYNs costs its timeout only once,
-    and beside the sampling rather than after it."""
-
-    def __init__(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> None:
-        self._results: list[T] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, args=(list(jobs),), name="mxsim-background", daemon=True)
-        self._thread.start()
-
-    def _work(self, jobs: list[Callable[[], Awaitable[T]]]) -> None:
-        try:
-            self._results = run_all(jobs) if jobs else []
-        except BaseException as error:  # handed to the caller of result(), on its thread
-            self._error = error
-
-    def result(self) -> list[T]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._results
