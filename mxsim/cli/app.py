@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,19 @@ def fail(error: MxsimError) -> typer.Exit:
     """Print one line to stderr; the caller raises the returned Exit `from None` (no traceback)."""
     typer.echo(f"mxsim: error: {error}", err=True)
     return typer.Exit(int(error.exit_code))
+
+
+def mta_overrides(option: list[str] | None, mta_config: Path | None) -> dict[str, str]:
+    """-o PARAM=VALUE (and -o mta:PARAM=VALUE) after the Postfix parameters of --mta-config main.cf."""
+    from mxsim.mta.params import parse_overrides, read_main_cf
+    from mxsim.mta.profiles import PROFILES
+
+    overrides: dict[str, str] = {}
+    if mta_config is not None:
+        known = [p.name for p in PROFILES["postfix"].PARAMS]
+        overrides.update({f"postfix:{k}": v for k, v in read_main_cf(mta_config, known).items()})
+    overrides.update(parse_overrides(option or []))
+    return overrides
 
 
 def _version(value: bool) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from mxsim.cli.app import app, fail
 from mxsim.errors import ExitCode, MxsimError, UsageError
-from mxsim.mta.profiles import NAMES
+from mxsim.mta import PROFILE_NAMES as NAMES
 from mxsim.units import parse_duration
 
 if TYPE_CHECKING:  # the commands import lazily, so `mxsim --help` stays fast

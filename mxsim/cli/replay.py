@@ -11,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail
+from mxsim.cli.app import app, fail, mta_overrides
 from mxsim.errors import ExitCode, MxsimError, UsageError
-from mxsim.mta.params import parse_overrides, read_main_cf
-from mxsim.mta.profiles import NAMES, PROFILES
+from mxsim.mta import PROFILE_NAMES as NAMES
 from mxsim.units import parse_duration
 
 
@@ -95,11 +94,7 @@ def replay(
 
     try:
         specs = tuple(load_scenario(s) for s in scenarios)
-        overrides: dict[str, str] = {}
-        if mta_config is not None:
-            known = [p.name for p in PROFILES["postfix"].PARAMS]
-            overrides.update({f"postfix:{k}": v for k, v in read_main_cf(mta_config, known).items()})
-        overrides.update(parse_overrides(option or []))
+        overrides = mta_overrides(option, mta_config)
         try:
             process = ArrivalProcess(arrival_process)
         except ValueError:

@@ -9,11 +9,9 @@ from typing import Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail
+from mxsim.cli.app import app, fail, mta_overrides
 from mxsim.errors import ExitCode, MxsimError
-from mxsim.mta.params import parse_overrides, read_main_cf
-from mxsim.mta.profiles import NAMES, PROFILES
-from mxsim.mta.results import Outcome
+from mxsim.mta import PROFILE_NAMES as NAMES
 
 
 class TraceFormat(StrEnum):
@@ -64,11 +62,7 @@ def trace(
 
     try:
         spec = load_scenario(scenario)
-        overrides: dict[str, str] = {}
-        if mta_config is not None:
-            known = [p.name for p in PROFILES["postfix"].PARAMS]
-            overrides.update({f"postfix:{k}": v for k, v in read_main_cf(mta_config, known).items()})
-        overrides.update(parse_overrides(option or []))
+        overrides = mta_overrides(option, mta_config)
         config = TraceConfig(
             spec=spec, mtas=tuple(m.lower() for m in mta or ()), recipient=recipient,
             overrides=overrides, seed=seed, pins=tuple(pin or ()),
@@ -85,6 +79,8 @@ def trace(
         sys.stdout.write(trace_json.render(result))
     else:
         sys.stdout.write(trace_text.render(result, verbose=verbose))
+    from mxsim.mta.results import Outcome
+
     outcomes = {d.outcome for d in result.deliveries}
     if Outcome.BOUNCED in outcomes:
         raise typer.Exit(int(ExitCode.BOUNCED))

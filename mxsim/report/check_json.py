@@ -10,7 +10,8 @@ import dns.rdatatype
 from mxsim.audit.behaviour import Analysis, name_text
 from mxsim.audit.checks import counts_down
 from mxsim.audit.finding import Finding
-from mxsim.commands.check import CheckResult, PathResult
+from mxsim.commands.check import CheckResult
+from mxsim.commands.check_paths import PathResult
 from mxsim.mta.results import Delivery
 
 

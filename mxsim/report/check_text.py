@@ -8,7 +8,8 @@ from __future__ import annotations
 from mxsim.audit.behaviour import Analysis, Behaviour, name_text
 from mxsim.audit.checks import counts_down, tls_text
 from mxsim.audit.finding import Finding, pct
-from mxsim.commands.check import CheckResult, PathResult
+from mxsim.commands.check import CheckResult
+from mxsim.commands.check_paths import PathResult
 from mxsim.mta.results import Delivery
 
 

@@ -27,7 +27,7 @@ import dns.rrset
 from mxsim.clock import Clock
 from mxsim.names import NameKey, key
 from mxsim.resolver.cache import Cache, Negative
-from mxsim.scenario.spec import ServerChoice
+from mxsim.scenario.server_choice import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
 
 MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase

@@ -15,6 +15,8 @@ import dns.rcode
 import dns.rrset
 import dns.zone
 
+from mxsim.scenario.server_choice import ServerChoice as ServerChoice  # re-exported: part of the format
+
 
 class SmtpKind(StrEnum):
     """What a host does when an MTA connects to port 25 (SCENARIO.md `hosts`)."""
@@ -46,14 +48,6 @@ class AuthorityMode(StrEnum):
 class TtlMode(StrEnum):
     FIXED = "fixed"
     COUNTDOWN = "countdown"  # TTLs decrease like a cache's
-
-
-class ServerChoice(StrEnum):
-    """How the recursive resolver picks among the addresses of an NS set."""
-
-    RANDOM = "random"
-    FIRST = "first"
-    SRTT = "srtt"  # unbound's: random among those within 400 ms of the fastest
 
 
 @dataclass(frozen=True, slots=True)

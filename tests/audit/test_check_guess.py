@@ -1,5 +1,5 @@
 """`mxsim check` makes the final paths while the last probes wait, guessing that their
-connects time out (`commands.check._guess`): a right guess saves the work after the
+connects time out (`commands.check_paths._guess`): a right guess saves the work after the
 probes end, a wrong one is made again; the report is the same either way."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mxsim.commands import check
+from mxsim.commands import check_paths as check
 from mxsim.report import check_json
 from mxsim.scenario import load_scenario
 from tests.audit.conftest import check_spec

@@ -22,6 +22,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.MX
 
 from mxsim import names
+from mxsim.mta import HELO_NAME
 from mxsim.mta.params import Kind, Param, Settings
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import (
@@ -341,9 +342,6 @@ def _reply_text(attempt: Attempt) -> str:
     if attempt.reply is None:
         return ""
     return attempt.reply.partition(" ")[2]
-
-
-HELO_NAME = "mxsim.invalid"  # RFC 6761 .invalid: never a real host
 
 
 def deliver(

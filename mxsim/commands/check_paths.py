@@ -1,0 +1,266 @@
+"""What `mxsim check` concludes from its measurements, in the model: the delivery paths of
+each behaviour group under every profile, the probes they call for, the findings and the
+summary (steps 3 to 5 of `commands.check`).
+
+Imported by `run_check` only once the first probes run: the model's modules (profiles,
+world, scenario) then load while the probes wait, rather than before they start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdatatype
+
+from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, analyse, name_text
+from mxsim.audit.checks import (
+    ProbeState,
+    dns_findings,
+    mx_exchanges,
+    mx_findings,
+    ordered,
+    path_findings,
+    probe_state,
+    smtp_findings,
+)
+from mxsim.audit.probes import Asking, Delegation, Query, Sample, ask
+from mxsim.audit.record import Measured, build, hosts_for
+from mxsim.audit.summary import summary_line
+from mxsim.clock import VirtualClock
+from mxsim.commands.check import (
+    HOST_TYPES,
+    MAX_PROBES,
+    MAX_ROUNDS,
+    PATH_TYPES,
+    CheckResult,
+    HostProbe,
+    Question,
+    _EarlyProbes,
+    _probe_jobs,
+    _resolve_all,
+    _Run,
+    owners,
+)
+from mxsim.commands.trace import emulated_ask
+from mxsim.mta.profiles import make_profile
+from mxsim.mta.profiles.base import deliver
+from mxsim.mta.results import Delivery
+from mxsim.mta.stub import Stub
+from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.scenario.spec import HostSpec
+from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
+from mxsim.transport.model import ModelTransport
+from mxsim.transport.wire import run_all
+from mxsim.world import World
+
+
+@dataclass(frozen=True, slots=True)
+class PathResult:
+    group: PathGroup
+    deliveries: tuple[Delivery, ...]
+
+def _questions(deliveries: Iterable[Delivery]) -> set[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
+    """Every (name, type) the MTAs asked, and every one their resolvers asked upstream."""
+    found = set()
+    for delivery in deliveries:
+        for answer in delivery.dns:
+            found.add((answer.qname, answer.qtype))
+            for resolved in answer.resolved:
+                found |= {(u.qname, u.qtype) for u in resolved.upstream}
+    return found
+
+
+def _paths(
+    run: _Run, measured: Measured, probes: dict[str, tuple[str, SmtpSession]] | None,
+) -> list[PathResult]:
+    """Each behaviour group's world in the model, under every profile (as `trace` runs one)."""
+    recipient = f"postmaster@{name_text(measured.domain)}"
+    results = []
+    for group in measured.analysis.groups:
+        made = run.worlds.get(group.key)
+        if made is not None and made[0] is measured:
+            # The same answers, now with what the probes saw: only the hosts are new.
+            world = made[1].with_hosts(hosts_for(probes))
+        else:
+            spec = build(measured, probes, group=group, name=f"{name_text(measured.domain)}-{group.key}").spec
+            # Answers depend only on the query, the clock and the rng: one world serves all MTAs. The
+            # spec is made for it alone, so its zones are completed in place, not copied.
+            world = World(spec, copy_zones=False)
+            run.worlds[group.key] = (measured, world)
+        spec = world.spec
+        # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
+        # world of one backend per server its cache changes no answer, only what is asked upstream.
+        clock = VirtualClock()
+        resolver = RecursiveResolver(world.root_hints, clock, random.Random(f"{run.config.seed}:resolver"),
+                                     cache=spec.resolver.cache, server_choice=spec.resolver.server_choice)
+        deliveries = []
+        for mta in measured.mtas:
+            profile = make_profile(mta)
+            rng = random.Random(f"{run.config.seed}:{mta}")
+            stub = Stub(emulated_ask(resolver), profile.library, clock.now)
+            model = ModelTransport(world, clock, rng)
+            deliveries.append(model.run(deliver(profile, stub, rng, recipient, clock.now)))
+        results.append(PathResult(group, tuple(deliveries)))
+    return results
+
+def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
+    """Resolve on the wire what the model's MTAs ask about, until they ask nothing new.
+
+    The domain's own name comes from the samples and its servers' addresses are known:
+    neither is asked again (the model's resolver looks servers up when it has no glue).
+    """
+    facts: dict[Question, DnsReply | None] = dict(measured.facts)
+    servers = {name for names in measured.addresses.values() for name in names}
+    wanted = {(e, t) for _, e in mx_exchanges(measured.analysis) if e != dns.name.root
+              for t in (dns.rdatatype.A, dns.rdatatype.AAAA)}
+    for group in measured.analysis.groups:  # where a CNAME answer sends the MTAs: asked right away
+        if group.flavour == Flavour.CNAME:
+            for behaviour in group.behaviours:
+                wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
+    paths: list[PathResult] = []
+    for _round in range(MAX_ROUNDS):
+        new = [q for q in wanted if q not in facts and q[0] != measured.domain and q[1] in PATH_TYPES
+               and q[0] not in servers]
+        if not new and paths:
+            break
+        _resolve_all(run, facts, new, measured.domain)
+        measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
+                            measured.mtas)
+        paths = _paths(run, measured, None)
+        wanted = _questions(d for p in paths for d in p.deliveries)
+    return measured, paths
+
+def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set[str]]:
+    """Every address on any path, and every address of every MX host (profiles cap what they try)."""
+    named = owners(measured.facts)
+    hosts: dict[str, set[str]] = {}
+    for path in paths:
+        for delivery in path.deliveries:
+            for target in delivery.route.targets:
+                hosts.setdefault(target.address, set()).update(named.get(target.address, {target.mx.lower()}))
+    for _, exchange in mx_exchanges(measured.analysis):
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            reply = measured.facts.get((exchange, rdtype))
+            for rrset in reply.answer if reply is not None else ():
+                if rrset.rdtype == rdtype:
+                    for rdata in rrset:
+                        hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
+    return hosts
+
+def _probe(run: _Run, measured: Measured, paths: list[PathResult],
+           early: _EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
+    """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
+    hosts = _probe_targets(measured, paths)
+    addresses = sorted(hosts)[:MAX_PROBES]
+    sessions = early.sessions() if early is not None else {}
+    missing = [a for a in addresses if a not in sessions]
+    if missing:
+        jobs = _probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
+        sessions.update(zip(missing, run_all(jobs), strict=True))
+    return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
+
+
+@dataclass(frozen=True, slots=True)
+class _Guess:
+    hosts: tuple[HostSpec, ...]
+    paths: list[PathResult]
+
+
+def _guess(run: _Run, measured: Measured, paths: list[PathResult], early: _EarlyProbes | None) -> _Guess | None:
+    """The final paths, made while the last probes still run, on the guess that their connects time out.
+
+    When everything else is done, a probe still running is nearly always a connect to a host
+    that drops SYNs: a reachable host answers in a round trip, a dropping one only ends at
+    the timeout. The paths are made in that wait; if the guess was right they are ready when
+    the probes end, if not they are made again. Sound because the paths see the probes only
+    through `hosts_for`: the same hosts give the same world, hence the same paths.
+    """
+    if early is None:
+        return None
+    hosts = _probe_targets(measured, paths)
+    addresses = sorted(hosts)[:MAX_PROBES]
+    settled = early.settled()
+    if not set(addresses) <= set(early.addresses) or set(addresses) <= set(settled):
+        return None  # probes still to start, or none left to wait for: nothing to guess
+    timed_out = SmtpSession(ConnectResult.TIMEOUT, run.config.smtp_timeout)
+    guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
+    return _Guess(hosts_for(guessed), _paths(run, measured, guessed))
+
+def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
+    found = []
+    for address, view in sorted(analysis.addresses.items()):
+        if view.skipped and not view.tries:
+            found.append(f"{view.server_text} [{address}] was not asked: the query budget (--budget) was spent")
+        elif view.tries and not view.answered:
+            found.append(f"{view.server_text} [{address}] answered nothing")
+        elif view.unknown:
+            found.append(f"{view.server_text} [{address}]: {view.unknown} samples unknown (no reply after retries)")
+    if smtp and probes and all(probe_state(s)[0] == ProbeState.UNKNOWN for _, s in probes.values()):
+        found.append("no mail host answered on port 25: it may be blocked at this vantage point")
+    return found
+
+
+def unmeasured(run: _Run, domain: dns.name.Name, delegation: Delegation, mtas: tuple[str, ...]) -> CheckResult:
+    """The result when there is no zone to sample: the domain does not exist, or no parent answered."""
+    config = run.config
+    findings = ordered(dns_findings(domain, delegation, analyse(domain, delegation, {}, []), ()))
+    if delegation.nxdomain:
+        summary = f"mail to {name_text(domain)} bounces: the domain does not exist (NXDOMAIN)"
+    else:
+        summary = f"could not measure {name_text(domain)}: {delegation.unknown}"
+    unknown = () if delegation.nxdomain else (str(delegation.unknown),)
+    return CheckResult(name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas,
+                       config.fail_on, delegation, addresses={}, ns_without_address=(), analysis=None,
+                       paths=(), probes=(), findings=findings, summary=summary, unknown=unknown,
+                       recording=None, queries=run.sent, smtp_probed=False)
+
+
+def conclude(
+    run: _Run, domain: dns.name.Name, delegation: Delegation, addresses: dict[str, list[dns.name.Name]],
+    without: list[dns.name.Name], mtas: tuple[str, ...], samples: list[Sample], queries: Sequence[Query],
+    how: Asking, facts: dict[Question, DnsReply | None], early: _EarlyProbes | None,
+) -> CheckResult:
+    """The rest of the samples, then the analysis, the paths, the probes' results and the findings."""
+    config = run.config
+    try:
+        samples += [s for s in run.run([ask(q, how) for q in queries]) if isinstance(s, Sample)]
+        analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
+        found = dns_findings(domain, delegation, analysis, without)
+        measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas)
+        measured, paths = _discover(run, measured)
+        probes: dict[str, tuple[str, SmtpSession]] = {}
+        if config.smtp and paths:
+            guess = _guess(run, measured, paths, early)
+            probes = _probe(run, measured, paths, early)
+            right = guess is not None and guess.hosts == hosts_for(probes)
+            paths = guess.paths if guess is not None and right else _paths(run, measured, probes)
+        elif early is not None:
+            early.sessions()  # nothing to follow; the probes still end before the check does
+    finally:
+        if early is not None:
+            early.running.close()  # after an error or an interrupt, no probe outlives the check
+    found += mx_findings(analysis, measured.facts)
+    found += smtp_findings(probes)
+    mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
+    named = owners(measured.facts)
+    if config.smtp:
+        for path in paths:
+            found += path_findings(domain, path.group, path.deliveries, mx_hosts, named)
+    findings = ordered(found)
+    recording = build(measured, probes if config.smtp else None) if config.record else None
+    probe_rows = tuple(
+        HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
+    )
+    summary = summary_line(name_text(domain), [(p.group, p.deliveries) for p in paths], analysis, config.smtp,
+                           findings, named)
+    return CheckResult(
+        name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
+        addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
+        probes=probe_rows, findings=findings, summary=summary,
+        unknown=tuple(_unknowns(analysis, probes, config.smtp)), recording=recording,
+        queries=run.sent, smtp_probed=config.smtp,
+    )
+
