@@ -13,6 +13,11 @@ The steps, each driven over the wire transport (sockets live only there):
 5. SMTP probes (connect, banner, EHLO, STARTTLS, QUIT; never MAIL or DATA) to every
    address on any path, then the paths again with what the hosts did.
 The summary line comes first in every report: where mail goes, for what share of lookups.
+
+This module measures up to the first probes: they start as soon as the first round of
+samples names the MX hosts and any CNAME target, in a process of their own
+(`transport.background`). Steps 3 to 5 live in `check_paths`, imported only then, so
+that the model's modules load while the probes wait rather than before they start.
 """
 
 from __future__ import annotations
