@@ -150,10 +150,8 @@ def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set
                         hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
     return hosts
 
-def _probe(run: _Run, measured: Measured, paths: list[PathResult],
-           early: _EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
+def _probe(run: _Run, hosts: dict[str, set[str]], early: _EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
     """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
-    hosts = _probe_targets(measured, paths)
     addresses = sorted(hosts)[:MAX_PROBES]
     sessions = early.sessions() if early is not None else {}
     missing = [a for a in addresses if a not in sessions]
@@ -169,7 +167,7 @@ class _Guess:
     paths: list[PathResult]
 
 
-def _guess(run: _Run, measured: Measured, paths: list[PathResult], early: _EarlyProbes | None) -> _Guess | None:
+def _guess(run: _Run, measured: Measured, hosts: dict[str, set[str]], early: _EarlyProbes | None) -> _Guess | None:
     """The final paths, made while the last probes still run, on the guess that their connects time out.
 
     When everything else is done, a probe still running is nearly always a connect to a host
@@ -180,7 +178,6 @@ def _guess(run: _Run, measured: Measured, paths: list[PathResult], early: _Early
     """
     if early is None:
         return None
-    hosts = _probe_targets(measured, paths)
     addresses = sorted(hosts)[:MAX_PROBES]
     settled = early.settled()
     if not set(addresses) <= set(early.addresses) or set(addresses) <= set(settled):
@@ -233,10 +230,13 @@ def conclude(
         measured, paths = _discover(run, measured)
         probes: dict[str, tuple[str, SmtpSession]] = {}
         if config.smtp and paths:
-            guess = _guess(run, measured, paths, early)
-            probes = _probe(run, measured, paths, early)
-            right = guess is not None and guess.hosts == hosts_for(probes)
-            paths = guess.paths if guess is not None and right else _paths(run, measured, probes)
+            hosts = _probe_targets(measured, paths)
+            guess = _guess(run, measured, hosts, early)
+            probes = _probe(run, hosts, early)
+            if guess is not None and guess.hosts == hosts_for(probes):
+                paths = guess.paths
+            else:
+                paths = _paths(run, measured, probes)
         elif early is not None:
             early.sessions()  # nothing to follow; the probes still end before the check does
     finally:

@@ -90,17 +90,7 @@ class Background(Generic[T]):
             self._errors[index] = value
 
     def _work(self, jobs: list[Callable[[], Awaitable[T]]]) -> None:
-        def noting(index: int, job: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                try:
-                    result = await job()
-                except Exception as error:  # handed to the caller of result(), on its thread
-                    self._note(index, False, error)
-                else:
-                    self._note(index, True, result)
-            return run
-
-        run_all([noting(i, job) for i, job in enumerate(jobs)])
+        _run_reporting(jobs, self._note)  # an error is handed to the caller of result(), on its thread
 
     def _read(self, reading: int) -> None:
         with os.fdopen(reading, "rb") as pipe:
@@ -136,6 +126,22 @@ class Background(Generic[T]):
             self._thread.join()
 
 
+def _run_reporting(jobs: list[Callable[[], Awaitable[T]]], report: Callable[[int, bool, object], None]) -> None:
+    """Run the jobs side by side; report (index, ok, result or error) as each one ends."""
+
+    def reporting(index: int, job: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                result = await job()
+            except Exception as error:
+                report(index, False, error)
+            else:
+                report(index, True, result)
+        return run
+
+    run_all([reporting(i, job) for i, job in enumerate(jobs)])
+
+
 def _child(jobs: list[Callable[[], Awaitable[T]]], writing: int) -> NoReturn:
     """Run the jobs and send each result as it ends; then leave at once, whatever happened."""
     status = 1
@@ -150,17 +156,7 @@ def _child(jobs: list[Callable[[], Awaitable[T]]], writing: int) -> NoReturn:
             pipe.write(_HEADER.pack(len(data)) + data)
             pipe.flush()
 
-        def sending(index: int, job: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                try:
-                    result = await job()
-                except Exception as error:
-                    send(index, False, error)
-                else:
-                    send(index, True, result)
-            return run
-
-        run_all([sending(i, job) for i, job in enumerate(jobs)])
+        _run_reporting(jobs, send)
         pipe.close()
         status = 0
     finally:
