@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from mxsim.exits import ExitCode
 
-
-class ExitCode(IntEnum):
-    """Exit codes, defined once. Meanings per command are in each command's help."""
-
-    OK = 0
-    DEFERRED = 1  # trace: the attempt deferred; replay/check: a gate or finding failed
-    BOUNCED = 2  # trace: bounced; check: could not measure (unknown)
-    BAD_INPUT = 3
+__all__ = ["ExitCode", "MxsimError", "ParameterError", "ScenarioError", "UsageError"]
 
 
 class MxsimError(Exception):
     """Base of every error mxsim reports to a user."""
 
-    exit_code: ExitCode = ExitCode.BAD_INPUT
+    exit_code: int = ExitCode.BAD_INPUT
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

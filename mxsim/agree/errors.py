@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mxsim.errors import ExitCode, MxsimError
+from mxsim.errors import MxsimError
+from mxsim.exits import AgreeExit
 
 
 class AgreeError(MxsimError):
@@ -11,4 +12,4 @@ class AgreeError(MxsimError):
     The message says which step failed and why; `mxsim agree` exits 2 with it.
     """
 
-    exit_code = ExitCode.BOUNCED  # 2: "could not run" for `mxsim agree`
+    exit_code = AgreeExit.COULD_NOT_RUN

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 
 import typer
+import typer.main
 
 from mxsim.cli import agree as _agree  # noqa: F401  (registers its commands)
 from mxsim.cli import check as _check  # noqa: F401  (registers check and record)
@@ -14,8 +16,9 @@ from mxsim.cli import lab as _lab  # noqa: F401  (registers its commands)
 from mxsim.cli import replay as _replay  # noqa: F401  (registers its commands)
 from mxsim.cli import trace as _trace  # noqa: F401
 from mxsim.cli.app import app
+from mxsim.cli.contract import run_command, take_debug
 
-__all__ = ["app", "app_for", "main"]
+__all__ = ["app", "app_for", "main", "run"]
 
 
 def _name(command: typer.models.CommandInfo) -> str:
@@ -55,22 +58,33 @@ def app_for(args: Sequence[str]) -> typer.Typer:
 # Commands that own nothing a finalizer must release (no child process, no temporary
 # folder, no lab): once they return and their output is flushed, the process ends at once
 # rather than tearing down every object it made, about 50 ms after a check.
-QUICK_EXIT = frozenset({"check", "record", "trace", "replay", "scenarios", "params"})
+QUICK_EXIT = frozenset({"check", "record", "trace", "replay", "scenarios", "params", "schema"})
+
+
+def run(args: list[str]) -> int:
+    """Run `mxsim ARGS...` and return its exit code (see `mxsim.cli.contract`)."""
+    debug = take_debug(args)
+    command = typer.main.get_command(app_for(args))
+    first = _asked(args) or ""
+    if first not in {_name(c) for c in app.registered_commands}:
+        first = ""  # an unknown command: the hint is the whole app's help
+
+    def invoke() -> object:
+        try:
+            return command.main(args=args, prog_name="mxsim", standalone_mode=False)
+        except SystemExit as done:  # typer's own exit on a closed pipe, or a library's sys.exit
+            if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                raise BrokenPipeError from None
+            return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+
+    return run_command(invoke, first, debug=debug)
 
 
 def main() -> None:
     args = sys.argv[1:]
-    try:
-        app_for(args)()
-    except SystemExit as done:
-        if _asked(args) not in QUICK_EXIT:
-            raise
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        if isinstance(done.code, str):
-            print(done.code, file=sys.stderr)
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:  # a closed pipe (`mxsim check ... | head -1`): nothing more can be said
-            code = code or 1
-        os._exit(code)
+    code = run(args)
+    if _asked(args) not in QUICK_EXIT:
+        sys.exit(code)
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(code)

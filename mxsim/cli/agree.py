@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from mxsim.cli.app import app
-from mxsim.errors import ExitCode, MxsimError
+from mxsim.errors import MxsimError
+from mxsim.exits import AgreeExit, exit_help
 
-AGREED, DIFFERS, COULD_NOT_RUN, BAD_INPUT = 0, 1, 2, 3
+AGREED, DIFFERS, COULD_NOT_RUN, BAD_INPUT = (AgreeExit.AGREED, AgreeExit.DIFFERS, AgreeExit.COULD_NOT_RUN,
+                                            AgreeExit.BAD_INPUT)
 
 
-@app.command()
+@app.command(epilog=exit_help("agree"))
 def agree(
     scenario: Annotated[str | None, typer.Argument(
         help="A scenario file, or the name of a bundled one; with --table, only that one.")] = None,
@@ -48,8 +50,6 @@ def agree(
     Needs root (network namespaces, chroots) and, on first use, mmdebstrap and network
     access to Debian's package mirror to build each chroot (cached under
     /var/cache/mxsim-agree, or $MXSIM_AGREE_CACHE).
-
-    Exit codes: 0 agreed, 1 differs, 2 could not run (the reason is printed), 3 bad input.
     """
     from mxsim.agree import AgreeError, Case, bundled_cases
     from mxsim.agree import agree as run_agree
@@ -107,7 +107,7 @@ def agree(
             continue
         except MxsimError as error:  # a scenario or parameter error: the input is wrong
             typer.echo(f"mxsim: error: {error}", err=True)
-            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+            raise typer.Exit(BAD_INPUT) from None
         if save is not None:
             tables.save(tables.cell_of(case.label.rsplit(" ", 1)[0], one, comparison), save)
         results.append(comparison.to_json())

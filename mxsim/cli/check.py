@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mxsim.cli.app import app, fail
-from mxsim.errors import ExitCode, MxsimError, UsageError
+from mxsim.errors import MxsimError, UsageError
+from mxsim.exits import RecordExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 from mxsim.units import parse_duration
 
@@ -121,7 +122,7 @@ def _read(path: Path, option: str) -> str:
         raise UsageError(f"{option} {path}: {error.strerror or error}") from None
 
 
-@app.command()
+@app.command(epilog=exit_help("check"))
 def check(
     domain: Annotated[str, typer.Argument(help="The domain mail is sent to, e.g. wa-students.org.")],
     root_hints: RootHints = None,
@@ -157,9 +158,6 @@ def check(
     Examples: `mxsim check example.org` (the live internet, from the IANA root servers);
     `mxsim check wa-students.org --lab STATE` (a world served by `mxsim lab up`);
     `mxsim check example.org -f sarif --fail-on error --output check.sarif` (a CI gate).
-
-    Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unknown (could not
-    measure), 3 bad input.
     """
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
@@ -184,7 +182,7 @@ def check(
     raise typer.Exit(int(result.exit_code))
 
 
-@app.command()
+@app.command(epilog=exit_help("record"))
 def record(
     domain: Annotated[str, typer.Argument(help="The domain to record, e.g. wa-students.org.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The scenario file to write.")],
@@ -209,8 +207,6 @@ def record(
     resolved, each probed mail host address with what it did, and a case per behaviour
     (`--pin zone`, `--pin cname`). `mxsim replay FILE`, `mxsim trace FILE` and
     `mxsim lab up FILE` read it.
-
-    Exit codes: 0 written, 2 nothing could be measured (nothing written), 3 bad input.
     """
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.record import RecordConfig, describe, run_record
@@ -225,6 +221,6 @@ def record(
     typer.echo(result.check.summary)
     if result.output is None:
         typer.echo(f"mxsim: nothing recorded: {'; '.join(result.check.unknown) or 'no delegation'}", err=True)
-        raise typer.Exit(int(ExitCode.BOUNCED))
+        raise typer.Exit(int(RecordExit.UNMEASURED))
     for line in describe(result):
         typer.echo(line)

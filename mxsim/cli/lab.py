@@ -12,6 +12,7 @@ import typer
 
 from mxsim.cli.app import app, fail
 from mxsim.errors import MxsimError, UsageError
+from mxsim.exits import LabExit, exit_help
 
 if TYPE_CHECKING:
     from mxsim.commands.trace import TraceConfig, TraceResult
@@ -20,6 +21,7 @@ DEFAULT_STATE = Path(".mxsim-lab")
 
 lab_app = typer.Typer(
     name="lab",
+    epilog=exit_help("lab") + " `lab run` exits with the command's own code.",
     help=(
         "Serve a scenario's world on real sockets, for mxsim's wire trace and for real software.\n\n"
         "Every authoritative server of the scenario (root and TLDs included) answers DNS over UDP "
@@ -116,7 +118,7 @@ def status(state: StateOption = DEFAULT_STATE) -> None:
     result = lab_status(state)
     typer.echo(render_status(result))
     if not result.running:
-        raise typer.Exit(1)
+        raise typer.Exit(int(LabExit.NOT_RUNNING))
 
 
 @lab_app.command("run")

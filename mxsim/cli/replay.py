@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from mxsim.cli.app import app, fail, mta_overrides
-from mxsim.errors import ExitCode, MxsimError, UsageError
+from mxsim.errors import MxsimError, UsageError
+from mxsim.exits import ReplayExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 from mxsim.units import parse_duration
 
@@ -48,7 +49,7 @@ def _duration(text: str, option: str) -> float:
         raise UsageError(f"{option} {text!r}: {error}") from None
 
 
-@app.command()
+@app.command(epilog=exit_help("replay"))
 def replay(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
     messages: Annotated[int, typer.Option("--messages", "-n", help="Messages per scenario and MTA.")] = 1000,
@@ -84,9 +85,6 @@ def replay(
     backend per query; resolvers cache by TTL. Reported per MTA: share delivered to an
     expected host (`expect.deliver_to`), elsewhere, bounced, still queued; first-attempt
     success; delay p50/p95/max of delivered mail; the distinct paths and bounce texts.
-
-    Exit codes: 0 every gate (expect.min_success, expect.max_delay) of every scenario
-    passes, 1 a gate fails, 3 bad input.
     """
     from mxsim.commands.replay import ArrivalProcess, ReplayConfig, run_replay
     from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
@@ -120,4 +118,4 @@ def replay(
     else:
         sys.stdout.write(report)
     if not result.passed:
-        raise typer.Exit(int(ExitCode.DEFERRED))
+        raise typer.Exit(int(ReplayExit.GATE_FAILED))

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from mxsim.cli.app import app, fail, mta_overrides
-from mxsim.errors import ExitCode, MxsimError
+from mxsim.errors import MxsimError
+from mxsim.exits import TraceExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 
 
@@ -19,7 +20,7 @@ class TraceFormat(StrEnum):
     json = "json"
 
 
-@app.command()
+@app.command(epilog=exit_help("trace"))
 def trace(
     scenario: Annotated[str, typer.Argument(help="A scenario file, or the name of a bundled one.")],
     recipient: Annotated[str | None, typer.Option(
@@ -53,8 +54,6 @@ def trace(
     Shows each DNS question the MTA asked with the answer and the authoritative server
     and backend (NSID) behind it, each host tried and its result, the outcome with its
     DSN code, the log lines the real MTA would write and what the bounce would say.
-
-    Exit codes: 0 delivered, 1 deferred, 2 bounced (the worst over the MTAs), 3 bad input.
     """
     from mxsim.commands.trace import TraceConfig, run_trace
     from mxsim.report import trace_json, trace_text
@@ -83,9 +82,9 @@ def trace(
 
     outcomes = {d.outcome for d in result.deliveries}
     if Outcome.BOUNCED in outcomes:
-        raise typer.Exit(int(ExitCode.BOUNCED))
+        raise typer.Exit(int(TraceExit.BOUNCED))
     if Outcome.DEFERRED in outcomes:
-        raise typer.Exit(int(ExitCode.DEFERRED))
+        raise typer.Exit(int(TraceExit.DEFERRED))
 
 
 @app.command()

@@ -36,7 +36,8 @@ import dns.zonefile
 from mxsim.audit.behaviour import name_text
 from mxsim.audit.catalog import Level
 from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
-from mxsim.errors import ExitCode, UsageError
+from mxsim.errors import UsageError
+from mxsim.exits import CheckExit
 from mxsim.mta import HELO_NAME, PROFILE_NAMES, check_profile_name
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.background import Background
@@ -129,12 +130,12 @@ class CheckResult:
         return tuple(f for f in self.findings if f.level >= self.fail_on)
 
     @property
-    def exit_code(self) -> ExitCode:
+    def exit_code(self) -> CheckExit:
         if self.failing:
-            return ExitCode.DEFERRED  # 1: findings at or above --fail-on
+            return CheckExit.FINDINGS
         if self.unknown:
-            return ExitCode.BOUNCED  # 2: could not measure
-        return ExitCode.OK
+            return CheckExit.UNMEASURED
+        return CheckExit.CLEAN
 
 
 def parse_root_hints(text: str, source: str = "root hints") -> Hints:

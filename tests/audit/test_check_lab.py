@@ -10,7 +10,7 @@ import pytest
 from mxsim.audit.catalog import Level
 from mxsim.audit.checks import ProbeState
 from mxsim.commands.check import CheckResult
-from mxsim.errors import ExitCode
+from mxsim.exits import CheckExit
 from mxsim.report import check_json, check_text
 from mxsim.scenario import load_scenario
 from mxsim.scenario.spec import BackendSpec, ScenarioSpec, TlsMode
@@ -57,7 +57,7 @@ def test_the_incident_findings_and_exit_code(incident: CheckResult) -> None:
     assert found & {"AA01_NOT_AUTHORITATIVE", "AA02_NOT_AUTHORITATIVE_RD"}, "the missing AA is reported"
     assert "TTL01_COUNTDOWN" in found and "AA03_UPWARD_REFERRAL" in found
     assert "PATH01_NOT_DELIVERED" in found
-    assert incident.exit_code == ExitCode.DEFERRED  # 1: findings
+    assert incident.exit_code == CheckExit.FINDINGS
 
 
 def test_google_accepts_and_fastly_times_out(incident: CheckResult) -> None:
@@ -105,7 +105,7 @@ def test_the_healthy_twin_exits_0_with_no_finding() -> None:
     result = check_spec(load_scenario("wa-students-healthy"), rate=400.0)
     assert result.findings == ()
     assert result.unknown == ()
-    assert result.exit_code == ExitCode.OK
+    assert result.exit_code == CheckExit.CLEAN
     assert result.summary == "mail to wa-students.org reaches aspmx.l.google.com for every lookup"
 
 
@@ -141,8 +141,8 @@ def test_a_server_dropping_half_its_queries_is_unknown_never_missing() -> None:
     assert result.summary.startswith("mail to wa-students.org reaches aspmx.l.google.com for every lookup")
     # The loss is a warning; below --fail-on error what is left is "could not measure": exit 2.
     strict = dataclasses.replace(result, fail_on=Level.ERROR)
-    assert strict.exit_code == ExitCode.BOUNCED
-    assert result.exit_code == ExitCode.DEFERRED
+    assert strict.exit_code == CheckExit.UNMEASURED
+    assert result.exit_code == CheckExit.FINDINGS
 
 
 def test_with_retries_a_lossy_server_still_serves_its_data() -> None:
@@ -167,7 +167,7 @@ def test_a_host_that_offers_starttls_and_refuses_it_is_a_warning() -> None:
     assert probes["142.250.153.26"].session.tls_version in ("TLSv1.2", "TLSv1.3")
     assert probes["142.250.150.27"].session.tls_version is None
     assert "STARTTLS offered, refused: 454" in check_text.render(result)
-    assert result.exit_code == ExitCode.DEFERRED and {f.id for f in result.findings} == {"SMTP04_STARTTLS_FAILS"}
+    assert result.exit_code == CheckExit.FINDINGS and {f.id for f in result.findings} == {"SMTP04_STARTTLS_FAILS"}
 
 
 def test_the_budget_caps_the_samples_evenly() -> None:
@@ -176,5 +176,5 @@ def test_the_budget_caps_the_samples_evenly() -> None:
     assert result.analysis is not None
     for view in result.analysis.addresses.values():
         assert view.skipped > 0 and view.answered >= 40
-    assert result.findings == () and result.exit_code == ExitCode.OK
+    assert result.findings == () and result.exit_code == CheckExit.CLEAN
     assert "samples not sent (--budget spent)" in check_text.render(result)

@@ -46,4 +46,4 @@ def test_a_quick_exit_loses_no_output_and_keeps_the_exit_code() -> None:
     assert json.loads(done.stdout) == json.loads(whole.output)
     usage = subprocess.run([sys.executable, "-c", "from mxsim.cli import main; main()", "trace"],
                            capture_output=True, text=True, timeout=120, check=False)
-    assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    assert usage.returncode == 3 and "Missing argument" in usage.stderr

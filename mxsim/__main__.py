@@ -1,0 +1,5 @@
+"""`python -m mxsim`: the same as the `mxsim` command."""
+
+from mxsim.cli import main
+
+main()
