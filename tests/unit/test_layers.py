@@ -14,7 +14,7 @@ import mxsim
 
 PACKAGE = Path(mxsim.__file__).parent
 RANK = {
-    "errors": 0, "units": 0, "clock": 0, "names": 0, "wiresize": 0, "rrsets": 0, "memo": 0, "__init__": 0,
+    "errors": 0, "units": 0, "clock": 0, "names": 0, "wiresize": 0, "rrsets": 0, "memo": 0, "exits": 0, "__init__": 0,
     "scenario": 1,
     "world": 2,
     "transport": 3,
@@ -26,6 +26,7 @@ RANK = {
     "agree": 7,  # runs real MTAs in the lab; compares their record with the trace report
     "report": 7,
     "cli": 8,
+    "__main__": 9,  # `python -m mxsim`: the command line itself
 }
 IO_MODULES = {"socket", "asyncio", "aiosmtplib", "dns.query", "dns.asyncquery", "selectors", "subprocess"}
 IO_LAYERS = {"transport", "lab", "cli", "agree"}  # where sockets, processes and event loops may live
