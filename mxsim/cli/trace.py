@@ -41,6 +41,8 @@ def trace(
     output_format: Annotated[TraceFormat, typer.Option("--format", "-f", help="text or json.")] = TraceFormat.text,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show every query the resolver sent, not only the telling ones.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only the verdict: one line per MTA.")] = False,
     via_lab: Annotated[Path | None, typer.Option(
         "--via-lab", metavar="STATE",
         help="Run against the sockets of the lab started with `mxsim lab up --state STATE` "
@@ -77,7 +79,7 @@ def trace(
     if output_format == TraceFormat.json:
         sys.stdout.write(trace_json.render(result))
     else:
-        sys.stdout.write(trace_text.render(result, verbose=verbose))
+        sys.stdout.write(trace_text.render(result, verbose=verbose, quiet=quiet))
     from mxsim.mta.results import Outcome
 
     outcomes = {d.outcome for d in result.deliveries}

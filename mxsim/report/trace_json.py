@@ -1,4 +1,4 @@
-"""`mxsim trace --format json`: one object per MTA (a list when several were asked)."""
+"""`mxsim trace --format json`: one object, whatever the number of MTAs (`docs/json-output.md`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import dns.rdatatype
 from mxsim.commands.trace import TraceResult
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import StubAnswer
+from mxsim.report.verdict import verdict_of
+
+SCHEMA_VERSION = 1
 
 
 def _answer_lines(answer: StubAnswer) -> list[str]:
@@ -47,7 +50,7 @@ def _question(answer: StubAnswer) -> dict[str, Any]:
         "rcode": dns.rcode.to_text(answer.rcode) if answer.rcode is not None else "TIMEOUT",
         "status": answer.status.value,
         "answer": _answer_lines(answer),
-        "at": round(answer.at, 3),
+        "at_s": round(answer.at, 3),
         "upstream": upstream,
     }
 
@@ -72,7 +75,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "attempts": [
             {
                 "host": a.host, "address": a.address, "port": a.port, "result": a.result.value,
-                "at": round(a.at, 3), "elapsed": round(a.elapsed, 3), "reply": a.reply, "reason": a.reason,
+                "at_s": round(a.at, 3), "elapsed_s": round(a.elapsed, 3), "reply": a.reply, "reason": a.reason,
             }
             for a in delivery.attempts
         ],
@@ -82,11 +85,18 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "log": list(delivery.log),
         "bounce": delivery.bounce or None,
         "delivered_to": {"host": target.host, "address": target.address} if target else None,
-        "elapsed": round(delivery.elapsed, 3),
+        "elapsed_s": round(delivery.elapsed, 3),
+        "verdict": verdict_of(delivery).to_json(),
     }
 
 
 def render(result: TraceResult) -> str:
-    objects = [delivery_json(d) for d in result.deliveries]
-    payload: Any = objects[0] if len(objects) == 1 else objects
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "trace",
+        "scenario": result.scenario,
+        "seed": result.seed,
+        "pins": dict(result.pins),
+        "mtas": [delivery_json(d) for d in result.deliveries],
+    }
     return json.dumps(payload, indent=2, sort_keys=False) + "\n"

@@ -8,6 +8,7 @@ import dns.rdatatype
 from mxsim.commands.trace import TraceResult
 from mxsim.mta.results import AttemptResult, Delivery, Outcome
 from mxsim.mta.stub import StubAnswer
+from mxsim.report.verdict import verdict_of
 from mxsim.units import format_duration
 
 
@@ -88,9 +89,16 @@ def render_delivery(delivery: Delivery, *, verbose: bool) -> list[str]:
     return out
 
 
-def render(result: TraceResult, *, verbose: bool = False) -> str:
+def verdict_lines(result: TraceResult) -> list[str]:
+    """One line per MTA: outcome, DSN, and where mail went or failed."""
+    return [verdict_of(delivery).line() for delivery in result.deliveries]
+
+
+def render(result: TraceResult, *, verbose: bool = False, quiet: bool = False) -> str:
+    if quiet:
+        return "\n".join(verdict_lines(result)) + "\n"
     pins = ", ".join(f"{server}={backend}" for server, backend in result.pins) or "none (drawn with the seed)"
-    lines = [f"scenario {result.scenario}, seed {result.seed}, pinned backends: {pins}", ""]
+    lines = [*verdict_lines(result), "", f"scenario {result.scenario}, seed {result.seed}, pinned backends: {pins}", ""]
     for delivery in result.deliveries:
         lines.extend(render_delivery(delivery, verbose=verbose))
         lines.append("")

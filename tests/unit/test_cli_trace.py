@@ -36,7 +36,11 @@ def test_json_has_the_contract_fields_per_mta() -> None:
     exit_code, out, _ = run("trace", "wa-students-2017", "--pin", "broken", "-m", "exim", "-m", "postfix",
                             "--format", "json")
     assert exit_code == 1
-    objects = json.loads(out)
+    report = json.loads(out)
+    assert {k: report[k] for k in ("schema_version", "kind", "scenario", "seed")} == {
+        "schema_version": 1, "kind": "trace", "scenario": "wa-students-2017", "seed": 0}
+    assert report["pins"] == {"ns1.hover.com": "hover01", "ns2.hover.com": "hover01"}
+    objects = report["mtas"]
     assert [o["mta"] for o in objects] == ["exim", "postfix"]
     for obj in objects:
         assert {"mta", "recipient", "envelope_recipient", "dns", "attempts", "outcome", "dsn", "log",
@@ -44,6 +48,8 @@ def test_json_has_the_contract_fields_per_mta() -> None:
         assert all({"qname", "qtype", "rcode", "answer"} <= set(q) for q in obj["dns"])
         assert all({"host", "address", "port", "result"} <= set(a) for a in obj["attempts"])
         assert obj["outcome"] == "deferred" and obj["delivered_to"] is None
+        assert obj["verdict"]["owner"] == "edlio.map.fastly.net" and obj["verdict"]["outcome"] == "deferred"
+        assert all(isinstance(a["elapsed_s"], float) for a in obj["attempts"])
     exim, postfix = objects
     assert exim["envelope_recipient"] == "student@sites.edlio.com"
     assert postfix["envelope_recipient"] == "student@wa-students.org"
@@ -52,10 +58,10 @@ def test_json_has_the_contract_fields_per_mta() -> None:
     assert {a["result"] for a in postfix["attempts"]} == {"timeout"}
 
 
-def test_one_mta_gives_one_object_and_delivered_to() -> None:
+def test_one_mta_gives_the_same_shape_and_delivered_to() -> None:
     exit_code, out, _ = run("trace", "wa-students-2017", "--pin", "healthy", "-m", "postfix", "-f", "json")
     assert exit_code == 0
-    obj = json.loads(out)
+    (obj,) = json.loads(out)["mtas"]
     assert obj["delivered_to"] == {"host": "aspmx.l.google.com", "address": "142.250.153.26"}
 
 
@@ -117,15 +123,33 @@ def test_postfix_main_cf_sets_parameters_and_o_wins(tmp_path: Path) -> None:
     main_cf = tmp_path / "main.cf"
     main_cf.write_text("# lab\nsmtp_mx_address_limit = 2\ninet_protocols =\n  ipv4\nmyhostname = mx.invalid\n")
     _code, out, _ = run("trace", "address-limit", "-m", "postfix", "--mta-config", str(main_cf), "-f", "json")
-    obj = json.loads(out)
+    (obj,) = json.loads(out)["mtas"]
     assert len(obj["attempts"]) == 2
     assert {q["qtype"] for q in obj["dns"]} == {"MX", "A"}  # inet_protocols = ipv4: no AAAA
     _code, out, _ = run("trace", "address-limit", "-m", "postfix", "--mta-config", str(main_cf),
                         "-o", "smtp_mx_address_limit=3", "-f", "json")
-    assert len(json.loads(out)["attempts"]) == 3
+    assert len(json.loads(out)["mtas"][0]["attempts"]) == 3
 
 
 def test_params_lists_defaults_with_their_sources() -> None:
     exit_code, out, _ = run("params", "postfix")
     assert exit_code == 0
     assert "smtp_mx_address_limit = 5" in out and "MTA-FACTS Q7" in out
+
+
+def test_the_verdict_comes_first_naming_the_host_behind_the_cname_chain() -> None:
+    exit_code, out, _ = run("trace", "wa-students-2017", "--pin", "broken", "-m", "postfix", "-m", "exim")
+    assert exit_code == 1
+    first, second, blank = out.splitlines()[:3]
+    assert first.split()[:3] == ["postfix", "DEFERRED", "4.4.1"]
+    assert "times out at edlio.map.fastly.net [151.101." in first
+    assert first.endswith("(looked up as wa-students.org via a CNAME chain)")
+    assert second.startswith("exim") and blank == ""
+
+
+def test_quiet_prints_the_verdict_lines_only() -> None:
+    exit_code, out, _ = run("trace", "wa-students-2017", "--pin", "healthy", "--quiet")
+    assert exit_code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["postfix", "exim", "opensmtpd", "sendmail", "rfc5321"]
+    assert all(" DELIVERED " in line and line.endswith("aspmx.l.google.com [142.250.153.26]") for line in lines)

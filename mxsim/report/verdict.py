@@ -1,0 +1,88 @@
+"""The verdict of one delivery attempt, in one line: what a reader wants before the detail.
+
+A host is named by the owner of its address (the name whose A or AAAA record holds it:
+the end of a CNAME chain) as well as by the name the MTA used, because "times out at
+wa-students.org" hides what an operator must see: the mail went to a web host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dns.rdatatype
+
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Outcome
+
+_FAILED_AT = {
+    AttemptResult.TIMEOUT: "times out at",
+    AttemptResult.REFUSED: "refused by",
+    AttemptResult.UNREACHABLE: "cannot reach",
+    AttemptResult.BANNER_TIMEOUT: "no greeting from",
+    AttemptResult.REJECTED: "rejected by",
+    AttemptResult.TEMPFAIL: "turned away for now by",
+    AttemptResult.CLOSED: "connection closed by",
+    AttemptResult.ACCEPTED: "accepted by",
+}
+MTA_WIDTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    mta: str
+    outcome: Outcome
+    dsn: str
+    what: str  # e.g. "times out at", "delivered to", or the reason when no host was tried
+    host: str | None  # the name the MTA used
+    address: str | None
+    owner: str | None  # the name whose address record holds `address`
+
+    @property
+    def where(self) -> str:
+        if self.host is None:
+            return self.what
+        owner = self.owner or self.host
+        line = f"{self.what} {owner} [{self.address}]"
+        if owner != self.host:
+            line += f" (looked up as {self.host} via a CNAME chain)"
+        return line
+
+    def line(self) -> str:
+        code = self.dsn if self.outcome != Outcome.DELIVERED else ""
+        return f"{self.mta:<{MTA_WIDTH}} {self.outcome.value.upper():<9} {code:<6} {self.where}".rstrip()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "dsn": self.dsn, "host": self.host, "address": self.address,
+                "owner": self.owner, "text": self.where}
+
+
+def address_owners(delivery: Delivery) -> dict[str, str]:
+    """address -> the name whose A/AAAA record holds it, from the answers this MTA read."""
+    owners: dict[str, str] = {}
+    for answer in delivery.dns:
+        if answer.response is None:
+            continue
+        for rrset in answer.response.answer:
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                for rdata in rrset:
+                    owners.setdefault(str(rdata.address), rrset.name.to_text(omit_final_dot=True).lower())
+    return owners
+
+
+def _decisive(delivery: Delivery) -> Attempt | None:
+    """The attempt the outcome rests on: the accepting one, else the last one tried."""
+    accepted = [a for a in delivery.attempts if a.result == AttemptResult.ACCEPTED]
+    if accepted:
+        return accepted[-1]
+    return delivery.attempts[-1] if delivery.attempts else None
+
+
+def verdict_of(delivery: Delivery) -> Verdict:
+    attempt = _decisive(delivery)
+    if attempt is None:
+        return Verdict(delivery.mta, delivery.outcome, delivery.dsn, delivery.reason, None, None, None)
+    delivered = delivery.outcome == Outcome.DELIVERED
+    what = "delivered to" if delivered else _FAILED_AT[attempt.result]
+    owner = address_owners(delivery).get(attempt.address)
+    return Verdict(delivery.mta, delivery.outcome, delivery.dsn, what, attempt.host.rstrip("."), attempt.address,
+                   owner)
