@@ -18,6 +18,11 @@ from mxsim.mta import PROFILE_NAMES as NAMES
 from mxsim.units import parse_duration
 
 
+class FailOn(StrEnum):
+    bounce = "bounce"
+    defer = "defer"
+
+
 class ReplayFormat(StrEnum):
     text = "text"
     json = "json"
@@ -77,6 +82,11 @@ def replay(
     output: Annotated[Path | None, typer.Option("--output", help="Write the report here instead of stdout.")]
         = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on a terminal.")] = True,
+    fail_on: Annotated[list[FailOn] | None, typer.Option(
+        "--fail-on", help="Also fail (exit 1) when any message bounced (bounce) or is still queued at the end "
+                          "(defer): a gate for scenarios that set none. Repeatable.")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only the verdict: one line per scenario and MTA.")] = False,
 ) -> None:
     """Replay many messages per MTA to the end of their life, and gate on the scenario's `expect`.
 
@@ -102,12 +112,13 @@ def replay(
             seed=seed, arrival=_duration(arrival, "--arrival"), process=process, resolvers=resolvers,
             pins=tuple(pin or ()), recipient=recipient, first_attempt_only=first_attempt_only,
             horizon=_duration(horizon, "--horizon") if horizon else None,
+            fail_on=frozenset(f.value for f in fail_on or ()),
         )
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:
         raise fail(error) from None
-    renderer = {ReplayFormat.text: replay_text.render, ReplayFormat.json: replay_json.render,
+    renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
                 ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
     report = renderer[output_format](result)
     if output is not None:

@@ -9,7 +9,7 @@ or bounced (MTA-FACTS Q9), and only tallies are kept.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -23,6 +23,7 @@ from mxsim.mta.profiles.base import Profile, deliver
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
 from mxsim.mta.stub import Stub
+from mxsim.mta.verdict import failed_at
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
@@ -50,6 +51,7 @@ class ReplayConfig:
     recipient: str | None = None
     first_attempt_only: bool = False  # stop after one attempt: a deferral stays "queued"
     horizon: float | None = None  # stop the clock here: what is left is "queued"
+    fail_on: frozenset[str] = frozenset()  # "bounce", "defer": any such message fails the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class MtaReplay:
     bounce_texts: tuple[tuple[str, int], ...]
     paths: tuple[tuple[str, int], ...]
     gates: tuple[Gate, ...]
+    first_failures: tuple[tuple[str, int], ...] = ()  # where first attempts that failed ended
 
     def share(self, count: int) -> float:
         return count / self.messages if self.messages else 0.0
@@ -79,6 +82,13 @@ class MtaReplay:
     @property
     def passed(self) -> bool:
         return all(gate.passed for gate in self.gates)
+
+    @property
+    def status(self) -> str:
+        """"pass", "fail", or "no gates": a run that checked nothing never reads as a pass."""
+        if not self.gates:
+            return NO_GATES
+        return "pass" if self.passed else "fail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,10 @@ class ScenarioReplay:
     @property
     def passed(self) -> bool:
         return all(result.passed for result in self.results)
+
+    @property
+    def status(self) -> str:
+        return _worst(r.status for r in self.results)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,18 @@ class ReplayResult:
     @property
     def passed(self) -> bool:
         return all(s.passed for s in self.scenarios)
+
+    @property
+    def status(self) -> str:
+        return _worst(s.status for s in self.scenarios)
+
+
+NO_GATES = "no gates"
+
+
+def _worst(statuses: Iterable[str]) -> str:
+    seen = set(statuses)
+    return "fail" if "fail" in seen else "pass" if "pass" in seen else NO_GATES
 
 
 def arrivals(count: int, window: float, process: ArrivalProcess, rng: random.Random) -> Iterator[float]:
@@ -193,6 +219,7 @@ class _MtaRun:
         self.delays = DelayHistogram()
         self.paths = CappedCounter()
         self.bounces = CappedCounter()
+        self.first_failures = CappedCounter()
         self.counts = {"expected": 0, "elsewhere": 0, "bounced": 0, "queued": 0, "first": 0, "warned": 0,
                        "attempts": 0}
         self.warn_after = profile.warn_after()
@@ -233,6 +260,8 @@ class _MtaRun:
         entry.attempts += 1
         self.counts["attempts"] += 1
         path.add(attempt_label(delivery))
+        if entry.attempts == 1 and delivery.outcome != Outcome.DELIVERED:
+            self.first_failures.add(failed_at(delivery))
         now = delivery.started + delivery.elapsed
         age = now - entry.arrival
         if delivery.outcome == Outcome.DELIVERED:
@@ -296,6 +325,7 @@ class _MtaRun:
             delay_max=self.delays.maximum if self.delays.count else None,
             bounce_texts=self.bounces.ranked(), paths=self.paths.ranked(),
             gates=self._gates(c["expected"] / messages if messages else 0.0),
+            first_failures=self.first_failures.ranked(),
         )
 
     def _gates(self, success: float) -> tuple[Gate, ...]:
@@ -309,6 +339,12 @@ class _MtaRun:
             observed = format_duration(p95) if p95 is not None else "nothing delivered"
             gates.append(Gate("max_delay", p95 is not None and p95 <= expect.max_delay,
                               f"p95 <= {format_duration(expect.max_delay)}", observed))
+        if "bounce" in self.config.fail_on:
+            bounced = self.counts["bounced"]
+            gates.append(Gate("no_bounce", bounced == 0, "0 bounced", f"{bounced} bounced"))
+        if "defer" in self.config.fail_on:
+            queued = self.counts["queued"]
+            gates.append(Gate("no_queued", queued == 0, "0 still queued", f"{queued} still queued"))
         return tuple(gates)
 
 

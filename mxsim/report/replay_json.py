@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from mxsim.commands.replay import MtaReplay, ReplayResult
+from mxsim.report.replay_text import verdict_line
+
+SCHEMA_VERSION = 1
 
 
-def _mta(m: MtaReplay) -> dict[str, Any]:
+def _mta(m: MtaReplay, verdict: str) -> dict[str, Any]:
     def share(count: int) -> float:
         return round(m.share(count), 6)
 
@@ -23,12 +26,16 @@ def _mta(m: MtaReplay) -> dict[str, Any]:
         "first_attempt_success": {"count": m.first_attempt_success, "share": share(m.first_attempt_success)},
         "warned": m.warned,
         "attempts": m.attempts,
-        "delay": {"p50": _round(m.delay_p50), "p95": _round(m.delay_p95), "max": _round(m.delay_max)},
+        "delay": {"p50_s": _round(m.delay_p50), "p95_s": _round(m.delay_p95), "max_s": _round(m.delay_max)},
+        "first_attempt_failures": [{"host": host, "count": count, "share": share(count)}
+                                   for host, count in m.first_failures],
         "paths": [{"path": path, "count": count, "share": share(count)} for path, count in m.paths],
         "bounces": [{"text": text, "count": count} for text, count in m.bounce_texts],
         "gates": [{"name": g.name, "passed": g.passed, "expected": g.expected, "observed": g.observed}
                   for g in m.gates],
         "passed": m.passed,
+        "status": m.status,
+        "verdict": verdict,
     }
 
 
@@ -37,15 +44,19 @@ def _round(value: float | None) -> float | None:
 
 
 def render(result: ReplayResult) -> str:
+    width = max(len(s.scenario) for s in result.scenarios)
     payload = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "replay",
         "seed": result.seed,
         "messages": result.messages,
-        "arrival": {"window": result.arrival, "process": result.process.value},
+        "arrival": {"window_s": result.arrival, "process": result.process.value},
         "resolvers": result.resolvers,
         "passed": result.passed,
+        "status": result.status,
         "scenarios": [
-            {"scenario": s.scenario, "deliver_to": list(s.deliver_to), "passed": s.passed,
-             "mtas": [_mta(m) for m in s.results]}
+            {"scenario": s.scenario, "deliver_to": list(s.deliver_to), "passed": s.passed, "status": s.status,
+             "mtas": [_mta(m, verdict_line(s.scenario, m, width=width)) for m in s.results]}
             for s in result.scenarios
         ],
     }

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
-from mxsim.commands.replay import MtaReplay, ReplayResult
+from mxsim.commands.replay import NO_GATES, MtaReplay, ReplayResult
 from mxsim.report.replay_text import COLUMNS, dur, header, pct, row
 
 MERMAID_PATHS = 6  # the most common paths per MTA; the rest are summed as "other"
 
+
+MARK = {"pass": "✅ pass", "fail": "❌ fail", NO_GATES: "no gates"}
 
 def _label(text: str) -> str:
     """Mermaid labels in quotes cannot hold quotes, and # and ; have meanings."""
@@ -35,7 +37,7 @@ def mermaid(scenario: str, m: MtaReplay) -> list[str]:
 def render(result: ReplayResult) -> str:
     lines = ["# mxsim replay", "", header(result), ""]
     for s in result.scenarios:
-        lines.append(f"## {s.scenario}: {'✅ pass' if s.passed else '❌ fail'}")
+        lines.append(f"## {s.scenario}: {MARK[s.status]}")
         lines.append("")
         lines.append(f"Expected hosts: {', '.join(f'`{p}`' for p in s.deliver_to) or '(none)'}")
         lines.append("")

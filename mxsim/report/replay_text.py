@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mxsim.commands.replay import MtaReplay, ReplayResult, ScenarioReplay
+from mxsim.commands.replay import NO_GATES, MtaReplay, ReplayResult, ScenarioReplay
 from mxsim.units import format_duration
 
 
@@ -35,8 +35,26 @@ def table(rows: list[tuple[str, ...]]) -> list[str]:
                       enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
 
 
+STATUS = {"pass": "PASS", "fail": "FAIL", NO_GATES: "no gates"}
+
+
+def verdict_line(scenario: str, m: MtaReplay, *, width: int) -> str:
+    """Delivered to expected hosts, first-attempt success, where first attempts failed, p95 delay."""
+    failed = ", ".join(f"{host} {m.share(count):.1%}" for host, count in m.first_failures[:3])
+    if len(m.first_failures) > 3:
+        failed += ", …"
+    first = f"1st try {pct(m.share(m.first_attempt_success))}" + (f" (failed: {failed})" if failed else "")
+    return (f"{scenario:<{width}}  {m.mta:<9}  {STATUS[m.status]:<8}  {pct(m.share(m.delivered_expected))} "
+            f"to expected hosts, {first}, p95 {dur(m.delay_p95)}")
+
+
+def verdict_lines(result: ReplayResult) -> list[str]:
+    width = max(len(s.scenario) for s in result.scenarios)
+    return [verdict_line(s.scenario, m, width=width) for s in result.scenarios for m in s.results]
+
+
 def scenario_lines(s: ScenarioReplay, *, top: int) -> list[str]:
-    lines = [f"== {s.scenario}: {'PASS' if s.passed else 'FAIL'}",
+    lines = [f"== {s.scenario}: {STATUS[s.status]}",
              f"expected hosts: {', '.join(s.deliver_to) or '(none)'}"]
     lines.extend(table([COLUMNS, *(row(m) for m in s.results)]))
     for m in s.results:
@@ -56,11 +74,13 @@ def scenario_lines(s: ScenarioReplay, *, top: int) -> list[str]:
     return lines
 
 
-def render(result: ReplayResult, *, top: int = 8) -> str:
-    lines = [header(result), ""]
+def render(result: ReplayResult, *, top: int = 8, quiet: bool = False) -> str:
+    if quiet:
+        return "\n".join(verdict_lines(result)) + "\n"
+    lines = [*verdict_lines(result), "", header(result), ""]
     for scenario in result.scenarios:
         lines.extend(scenario_lines(scenario, top=top))
         lines.append("")
-    verdict = "all gates pass" if result.passed else "a gate failed"
+    verdict = {"pass": "all gates pass", "fail": "a gate failed", NO_GATES: "no gates"}[result.status]
     lines.append(f"result: {verdict}")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ import dns.rdatatype
 from mxsim.commands.trace import TraceResult
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import StubAnswer
-from mxsim.report.verdict import verdict_of
+from mxsim.mta.verdict import verdict_of
 
 SCHEMA_VERSION = 1
 

@@ -8,7 +8,7 @@ import dns.rdatatype
 from mxsim.commands.trace import TraceResult
 from mxsim.mta.results import AttemptResult, Delivery, Outcome
 from mxsim.mta.stub import StubAnswer
-from mxsim.report.verdict import verdict_of
+from mxsim.mta.verdict import verdict_of
 from mxsim.units import format_duration
 
 

@@ -198,3 +198,43 @@ def test_markdown_mermaid_parses_with_mermaids_own_parser() -> None:
                              text=True, timeout=120, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip().endswith("10/10 mermaid blocks parse")
+
+
+def test_a_scenario_without_gates_never_reads_as_a_pass() -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["replay", "nxdomain", "-n", "10", "-m", "postfix", "--no-progress"])
+    assert done.exit_code == 0  # nothing was asked of it
+    assert "PASS" not in done.stdout and "== nxdomain: no gates" in done.stdout
+    assert done.stdout.rstrip().endswith("result: no gates")
+    failing = runner.invoke(app, ["replay", "nxdomain", "-n", "10", "-m", "postfix", "--fail-on", "bounce",
+                                  "--no-progress"])
+    assert failing.exit_code == 1 and "no_bounce: expected 0 bounced, observed 10 bounced FAIL" in failing.stdout
+    queued = runner.invoke(app, ["replay", "wa-students-2017", "--pin", "broken", "-n", "10", "-m", "postfix",
+                                 "--first-attempt-only", "--fail-on", "defer", "-f", "json", "--no-progress"])
+    assert queued.exit_code == 1 and '"no_queued"' in queued.stdout
+
+
+def test_verdict_lines_come_first_and_name_where_first_attempts_failed() -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["replay", "wa-students-2017", "--pin", "broken", "-n", "10", "-m", "rfc5321",
+                               "-m", "exim", "--horizon", "1h", "--no-progress"])
+    first, second = done.stdout.splitlines()[:2]
+    assert first.split()[:3] == ["wa-students-2017", "rfc5321", "FAIL"]
+    assert "0.0% to expected hosts, 1st try 0.0% (failed: edlio.map.fastly.net 100.0%)" in first
+    assert second.split()[1] == "exim"
+    quiet = runner.invoke(app, ["replay", "wa-students-2017", "--pin", "broken", "-n", "10", "-m", "rfc5321",
+                                "-m", "exim", "--horizon", "1h", "--no-progress", "--quiet"])
+    assert quiet.stdout.splitlines() == [first, second]
+
+
+def test_json_names_its_schema_and_kind() -> None:
+    import json
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["replay", "wa-students-2017", "-n", "10", "-m", "postfix", "-f", "json",
+                               "--no-progress"])
+    report = json.loads(done.stdout)
+    assert (report["schema_version"], report["kind"]) == (1, "replay")
+    (mta,) = report["scenarios"][0]["mtas"]
+    assert set(mta["delay"]) == {"p50_s", "p95_s", "max_s"} and mta["verdict"].startswith("wa-students-2017")
+    assert mta["status"] in ("pass", "fail")

@@ -1,4 +1,4 @@
-"""The verdict of one delivery attempt, in one line: what a reader wants before the detail.
+"""The verdict of one delivery attempt: what a reader wants before the detail.
 
 A host is named by the owner of its address (the name whose A or AAAA record holds it:
 the end of a CNAME chain) as well as by the name the MTA used, because "times out at
@@ -7,6 +7,7 @@ wa-students.org" hides what an operator must see: the mail went to a web host.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ _FAILED_AT = {
     AttemptResult.ACCEPTED: "accepted by",
 }
 MTA_WIDTH = 10
+_CLAUSE = re.compile(r": |; | \(|\. ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +88,15 @@ def verdict_of(delivery: Delivery) -> Verdict:
     owner = address_owners(delivery).get(attempt.address)
     return Verdict(delivery.mta, delivery.outcome, delivery.dsn, what, attempt.host.rstrip("."), attempt.address,
                    owner)
+
+
+def failed_at(delivery: Delivery) -> str:
+    """Where an attempt that did not deliver ended: the host by its address's owner, or what held it."""
+    attempt = _decisive(delivery)
+    if attempt is None:
+        # A long reason's first clause names the case ("Host unknown", "delivery temporarily
+        # suspended"); what follows names the message or repeats a remembered error.
+        reason = delivery.reason
+        head = reason if len(reason) <= 60 else _CLAUSE.split(reason, maxsplit=1)[0]
+        return head if len(head) <= 60 else head[:59] + "…"
+    return address_owners(delivery).get(attempt.address) or attempt.host.rstrip(".")
