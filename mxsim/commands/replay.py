@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
-from mxsim.commands.trace import emulated_ask, overrides_for, recipient_of
+from mxsim.commands.trace import check_override_targets, emulated_ask, overrides_for, recipient_of
 from mxsim.errors import UsageError
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import Profile, deliver
@@ -361,13 +361,18 @@ def run_replay(config: ReplayConfig, progress: Progress | None = None) -> Replay
         raise UsageError("--messages must be at least 1")
     if config.resolvers < 1:
         raise UsageError("--resolvers must be at least 1")
-    scenarios = []
+    # Every recipient, profile and override is checked before the first message is sent.
+    check_override_targets(config.overrides, tuple({m for spec in config.specs for m in config.mtas or spec.mta}))
+    planned = []
     for spec in config.specs:
-        recipient = recipient_of(spec, config.recipient)
         mtas = config.mtas or spec.mta
+        profiles = [make_profile(name, overrides_for(name, config.overrides, mtas)) for name in mtas]
+        planned.append((spec, recipient_of(spec, config.recipient), profiles))
+    scenarios = []
+    for spec, recipient, profiles in planned:
         runs = []
-        for name in mtas:
-            profile = make_profile(name, overrides_for(name, config.overrides, mtas))
+        for profile in profiles:
+            name = profile.name
             tick = progress(f"{spec.name} · {name}", config.messages) if progress else None
             runs.append(_MtaRun(spec, profile, config, recipient).run(tick))
         scenarios.append(ScenarioReplay(spec.name, spec.description, spec.expect.deliver_to, tuple(runs)))

@@ -10,7 +10,7 @@ import dns.name
 import dns.rdatatype
 
 from mxsim.clock import VirtualClock
-from mxsim.errors import UsageError
+from mxsim.errors import ParameterError, UsageError
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import deliver
 from mxsim.mta.results import Delivery
@@ -68,6 +68,7 @@ def run_trace(config: TraceConfig) -> TraceResult:
     recipient = recipient_of(spec, config.recipient)
     pins = parse_pins(spec, list(config.pins))
     mtas = config.mtas or spec.mta
+    check_override_targets(config.overrides, mtas)
     profiles = [make_profile(name, overrides_for(name, config.overrides, mtas)) for name in mtas]
     deliveries = []
     for profile in profiles:
@@ -83,6 +84,21 @@ def run_trace(config: TraceConfig) -> TraceResult:
         deliveries.append(transport.run(deliver(profile, stub, rng, recipient, clock.now)))
     shown_pins = tuple(sorted((name.to_text(omit_final_dot=True), backend) for name, backend in pins.items()))
     return TraceResult(spec.name, config.seed, shown_pins, tuple(deliveries))
+
+
+def check_override_targets(overrides: Mapping[str, str], mtas: tuple[str, ...]) -> None:
+    """`-o MTA:PARAM=VALUE` must name a profile, and one that runs: a typo must not pass unseen."""
+    from mxsim.mta import PROFILE_NAMES
+
+    for key, value in overrides.items():
+        mta, sep, _param = key.partition(":")
+        if not sep:
+            continue
+        if mta not in PROFILE_NAMES:
+            raise ParameterError(f"-o {key}={value}: no MTA profile named {mta!r}; "
+                                 f"expected one of: {', '.join(PROFILE_NAMES)}")
+        if mta not in mtas:
+            raise ParameterError(f"-o {key}={value}: {mta} is not among the MTAs run ({', '.join(mtas)})")
 
 
 def overrides_for(name: str, overrides: Mapping[str, str], mtas: tuple[str, ...]) -> dict[str, str]:

@@ -34,7 +34,7 @@ from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, Step
 from mxsim.transport.wire import WireTransport, run_all
 from mxsim.world import World, parse_pins
 
-from .trace import TraceConfig, TraceResult, emulated_ask, overrides_for, recipient_of
+from .trace import TraceConfig, TraceResult, check_override_targets, emulated_ask, overrides_for, recipient_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,7 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
     recipient = recipient_of(spec, trace.recipient)
     pins = _check_pins(trace, lab)
     mtas = trace.mtas or spec.mta
+    check_override_targets(trace.overrides, mtas)
     profiles = [make_profile(name, overrides_for(name, trace.overrides, mtas)) for name in mtas]
     world = World(spec, pins)  # only for the root hints: the lab serves the answers
     direct = {lab.resolver[0]: lab.resolver[1]} if lab.resolver is not None else {}

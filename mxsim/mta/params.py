@@ -27,6 +27,7 @@ class Kind(StrEnum):
     TEXT = "text"
 
 
+NONE_SHOWN = "(none)"  # how `mxsim params` shows an empty list; read back as one
 _TRUE = {"yes", "true", "on", "1"}
 _FALSE = {"no", "false", "off", "0"}
 
@@ -40,6 +41,7 @@ class Param:
     source: str  # where the default comes from (MTA-FACTS.md row, source file)
     choices: tuple[str, ...] = ()
     unit: str = "s"  # a bare number's unit, for durations
+    minimum: int = 0  # the smallest integer the MTA accepts (counts and limits are never negative)
 
     def parse(self, text: str) -> Value:
         raw = text.strip()
@@ -47,7 +49,10 @@ class Param:
             if self.kind == Kind.DURATION:
                 return parse_duration(raw, default_unit=self.unit)
             if self.kind == Kind.INT:
-                return int(raw)
+                number = int(raw)
+                if number < self.minimum:
+                    raise ValueError(f"expected a whole number of at least {self.minimum}")
+                return number
             if self.kind == Kind.BOOL:
                 if raw.lower() in _TRUE:
                     return True
@@ -59,7 +64,11 @@ class Param:
                     raise ValueError(f"expected one of: {', '.join(self.choices)}")
                 return raw
             if self.kind == Kind.LIST:
-                return tuple(item for item in re.split(r"[\s,:]+", raw) if item)
+                if raw == NONE_SHOWN:
+                    return ()
+                # Items part at commas, white space, or a colon with space around it (Exim's
+                # list separator): a bare colon belongs to an IPv6 address such as ::1/128.
+                return tuple(item for item in re.split(r"\s+:\s+|[\s,]+", raw) if item)
         except ValueError as error:
             raise ParameterError(f"{self.name} = {text!r}: {error}") from None
         return raw
@@ -71,7 +80,7 @@ class Param:
         if self.kind == Kind.BOOL:
             return "yes" if value else "no"
         if isinstance(value, tuple):
-            return " ".join(value) if value else "(none)"
+            return " ".join(value) if value else NONE_SHOWN
         return str(value)
 
 
