@@ -71,7 +71,9 @@ class Observation:
     seconds: float = 0.0  # wall time from submission to the logged outcome
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["elapsed_s"] = data.pop("seconds")  # JSON names a duration in seconds *_s
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Observation:
@@ -88,5 +90,5 @@ class Observation:
             logged={str(k): str(v) for k, v in data.get("logged", {}).items()},
             evidence=[str(e) for e in data.get("evidence", [])],
             notes=[str(n) for n in data.get("notes", [])],
-            seconds=float(data.get("seconds", 0.0)),
+            seconds=float(data.get("elapsed_s", data.get("seconds", 0.0))),
         )

@@ -115,5 +115,7 @@ def agree(
             typer.echo(comparison.render())
         worst = max(worst, AGREED if comparison.agreed else DIFFERS)
     if output_format == "json":
-        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        report = {"schema_version": 1, "kind": "agree", "scenario": scenario, "pins": list(pin or ()),
+                  "comparisons": results}
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     raise typer.Exit(worst)

@@ -115,3 +115,20 @@ def params(
     for param in profile.PARAMS:
         typer.echo(f"  {param.name} = {param.show(param.default)}")
         typer.echo(f"      {param.doc} [{param.source}]")
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="scenario, trace, replay, check or agree.")],
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of the scenario format or of a command's JSON output.
+
+    Examples: `mxsim schema trace > trace.schema.json`; in a scenario file, the line
+    `# yaml-language-server: $schema=scenario.schema.json` lets an editor check it as you type.
+    """
+    from mxsim.schemas import schema_text
+
+    try:
+        sys.stdout.write(schema_text(name))
+    except MxsimError as error:
+        raise fail(error) from None
