@@ -89,15 +89,39 @@ def trace(
         raise typer.Exit(int(TraceExit.DEFERRED))
 
 
+SUMMARY_WIDTH = 100
+
+
+def _summary(description: str) -> str:
+    """The description's first sentence, at most SUMMARY_WIDTH characters."""
+    flat = " ".join(description.split())
+    sentence = flat.split(". ", 1)[0].rstrip(".")
+    return sentence if len(sentence) <= SUMMARY_WIDTH else sentence[: SUMMARY_WIDTH - 1] + "…"
+
+
 @app.command()
-def scenarios() -> None:
-    """List the bundled scenarios with their one-line descriptions."""
+def scenarios(
+    name: Annotated[str | None, typer.Argument(help="A bundled scenario: print its whole description.")] = None,
+) -> None:
+    """List the bundled scenarios, one line each; with NAME, what that one shows.
+
+    Examples: `mxsim scenarios`; `mxsim scenarios wa-students-2017`.
+    """
     from mxsim.scenario import bundled_scenarios, load_scenario
 
-    for name in bundled_scenarios():
-        spec = load_scenario(name)
-        first = (spec.description.strip().splitlines() or [""])[0]
-        typer.echo(f"{name:<28} {first}")
+    if name is not None:
+        try:
+            spec = load_scenario(name) if name in bundled_scenarios() else load_scenario(name.removesuffix(".yaml"))
+        except MxsimError as error:
+            raise fail(error) from None
+        import textwrap
+
+        paragraphs = [" ".join(block.split()) for block in spec.description.strip().split("\n\n")]
+        typer.echo(spec.name + "\n\n" + "\n\n".join(textwrap.fill(text, 88) for text in paragraphs))
+        return
+    for bundled in bundled_scenarios():
+        spec = load_scenario(bundled)
+        typer.echo(f"{bundled:<26} {_summary(spec.description)}")
 
 
 @app.command()

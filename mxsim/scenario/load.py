@@ -136,7 +136,7 @@ def load_scenario_text(
 
 
 def bundled_scenarios() -> list[str]:
-    """Names of the scenarios shipped in `mxsim/scenarios`, sorted."""
+    """Names of the bundled scenarios (the repository's `scenarios/`, packaged as `mxsim/scenarios`), sorted."""
     folder = _bundled_folder()
     if not folder.is_dir():
         return []

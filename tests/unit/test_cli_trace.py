@@ -153,3 +153,27 @@ def test_quiet_prints_the_verdict_lines_only() -> None:
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == ["postfix", "exim", "opensmtpd", "sendmail", "rfc5321"]
     assert all(" DELIVERED " in line and line.endswith("aspmx.l.google.com [142.250.153.26]") for line in lines)
+
+
+def test_scenarios_lists_one_short_line_each_and_shows_one_whole() -> None:
+    from mxsim.scenario import bundled_scenarios
+
+    exit_code, out, _ = run("scenarios")
+    assert exit_code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == bundled_scenarios()
+    assert all(len(line[27:]) <= 100 for line in lines)
+    exit_code, out, _ = run("scenarios", "nxdomain")
+    assert exit_code == 0 and out.startswith("nxdomain\n\nThe recipient's domain does not exist.")
+    exit_code, _out, err = run("scenarios", "wa-student-2017")
+    assert exit_code == 3 and "did you mean `wa-students-2017`?" in err
+
+
+def test_the_bundled_files_replay_by_path_from_a_clone() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = sorted(str(p) for p in (root / "scenarios").glob("wa-students-*.yaml"))
+    assert len(files) == 3
+    exit_code, out, _ = run("replay", *files, "-n", "5", "-m", "postfix", "--no-progress", "--quiet")
+    assert exit_code in (0, 1) and len(out.splitlines()) == 3

@@ -508,7 +508,7 @@ def test_address_of_the_wrong_shape() -> None:
 
 def test_bad_duration() -> None:
     text = minimal("expect:\n  max_delay: 5 minutes\n")
-    assert_error(text, "max_delay", "expected a duration such as 30s, 5m, 2h or 4d")
+    assert_error(text, "max_delay", "expected a duration such as 30s, 5m, 2h, 4d or 1h30m")
 
 
 def test_bad_probability() -> None:
