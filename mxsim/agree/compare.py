@@ -21,7 +21,8 @@ import dns.rdatatype
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
-from mxsim.commands.trace import TraceConfig, recipient_of, run_trace
+from mxsim.commands.trace import TraceConfig, run_trace
+from mxsim.engine import recipient_of
 from mxsim.mta.params import read_main_cf
 from mxsim.mta.profiles import PROFILES
 from mxsim.report.trace_json import delivery_json

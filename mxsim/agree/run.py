@@ -21,7 +21,7 @@ from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
 from mxsim.agree.observation import Observation
-from mxsim.commands.trace import recipient_of
+from mxsim.engine import recipient_of
 from mxsim.scenario import load_scenario
 
 WORKER_SLACK = 90.0  # lab and unbound start, MTA start and stop, beyond the MTA's own wait

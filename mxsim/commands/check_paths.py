@@ -44,12 +44,9 @@ from mxsim.commands.check import (
     _Run,
     owners,
 )
-from mxsim.commands.trace import emulated_ask
+from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
-from mxsim.mta.profiles.base import deliver
 from mxsim.mta.results import Delivery
-from mxsim.mta.stub import Stub
-from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import HostSpec
 from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
 from mxsim.transport.model import ModelTransport
@@ -94,15 +91,13 @@ def _paths(
         # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
         # world of one backend per server its cache changes no answer, only what is asked upstream.
         clock = VirtualClock()
-        resolver = RecursiveResolver(world.root_hints, clock, random.Random(f"{run.config.seed}:resolver"),
-                                     cache=spec.resolver.cache, server_choice=spec.resolver.server_choice)
+        ask = emulated_ask(resolver_for(world, clock, random.Random(f"{run.config.seed}:resolver")))
         deliveries = []
         for mta in measured.mtas:
             profile = make_profile(mta)
             rng = random.Random(f"{run.config.seed}:{mta}")
-            stub = Stub(emulated_ask(resolver), profile.library, clock.now)
             model = ModelTransport(world, clock, rng)
-            deliveries.append(model.run(deliver(profile, stub, rng, recipient, clock.now)))
+            deliveries.append(model.run(send(profile, ask, rng, recipient, clock.now)))
         results.append(PathResult(group, tuple(deliveries)))
     return results
 

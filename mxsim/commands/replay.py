@@ -16,15 +16,12 @@ from fnmatch import fnmatchcase
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
-from mxsim.commands.trace import check_override_targets, emulated_ask, overrides_for, recipient_of
+from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
 from mxsim.errors import UsageError
-from mxsim.mta.profiles import make_profile
-from mxsim.mta.profiles.base import Profile, deliver
+from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
-from mxsim.mta.stub import Stub
 from mxsim.mta.verdict import failed_at
-from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
@@ -211,11 +208,8 @@ class _MtaRun:
         self.world = World(spec, parse_pins(spec, list(config.pins)))
         self.transport = ModelTransport(self.world, self.clock, self.rng)
         self.sim = Simulation(self.transport)
-        self.senders = [
-            (RecursiveResolver(self.world.root_hints, self.clock, self.rng, cache=spec.resolver.cache,
-                               server_choice=spec.resolver.server_choice), SenderState())
-            for _ in range(max(1, config.resolvers))
-        ]
+        self.senders = [(resolver_for(self.world, self.clock, self.rng), SenderState())
+                        for _ in range(max(1, config.resolvers))]
         self.delays = DelayHistogram()
         self.paths = CappedCounter()
         self.bounces = CappedCounter()
@@ -251,8 +245,7 @@ class _MtaRun:
 
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         resolver, sender = self.senders[index % len(self.senders)]
-        stub = Stub(emulated_ask(resolver), self.profile.library, self.clock.now)
-        step = deliver(self.profile, stub, self.rng, self.recipient, self.clock.now, sender=sender)
+        step = send(self.profile, emulated_ask(resolver), self.rng, self.recipient, self.clock.now, sender)
         self.sim.start(step, lambda delivery: self._after(index, entry, path, delivery))
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
@@ -362,12 +355,8 @@ def run_replay(config: ReplayConfig, progress: Progress | None = None) -> Replay
     if config.resolvers < 1:
         raise UsageError("--resolvers must be at least 1")
     # Every recipient, profile and override is checked before the first message is sent.
-    check_override_targets(config.overrides, tuple({m for spec in config.specs for m in config.mtas or spec.mta}))
-    planned = []
-    for spec in config.specs:
-        mtas = config.mtas or spec.mta
-        profiles = [make_profile(name, overrides_for(name, config.overrides, mtas)) for name in mtas]
-        planned.append((spec, recipient_of(spec, config.recipient), profiles))
+    planned = [(spec, recipient_of(spec, config.recipient), profiles_for(config.mtas or spec.mta, config.overrides))
+               for spec in config.specs]
     scenarios = []
     for spec, recipient, profiles in planned:
         runs = []

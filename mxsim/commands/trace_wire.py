@@ -23,18 +23,17 @@ import dns.name
 import dns.rdatatype
 
 from mxsim.clock import VirtualClock
+from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
 from mxsim.errors import UsageError
 from mxsim.lab.endpoint import LabEndpoint
-from mxsim.mta.profiles import make_profile
-from mxsim.mta.profiles.base import deliver
 from mxsim.mta.results import Delivery
-from mxsim.mta.stub import Ask, Stub
-from mxsim.resolver.recursive import RecursiveResolver, Resolved
+from mxsim.mta.stub import Ask
+from mxsim.resolver.recursive import Resolved
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, Step
 from mxsim.transport.wire import WireTransport, run_all
 from mxsim.world import World, parse_pins
 
-from .trace import TraceConfig, TraceResult, check_override_targets, emulated_ask, overrides_for, recipient_of
+from .trace import TraceConfig, TraceResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +99,7 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
     lab = config.lab
     recipient = recipient_of(spec, trace.recipient)
     pins = _check_pins(trace, lab)
-    mtas = trace.mtas or spec.mta
-    check_override_targets(trace.overrides, mtas)
-    profiles = [make_profile(name, overrides_for(name, trace.overrides, mtas)) for name in mtas]
+    profiles = profiles_for(trace.mtas or spec.mta, trace.overrides)
     world = World(spec, pins)  # only for the root hints: the lab serves the answers
     direct = {lab.resolver[0]: lab.resolver[1]} if lab.resolver is not None else {}
     transports: list[WireTransport] = []
@@ -128,15 +125,10 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
         if lab.resolver is not None:
             ask = resolver_ask(lab.resolver[0])
         else:
-            resolver = RecursiveResolver(
-                world.root_hints, clock, rng,
-                cache=spec.resolver.cache, server_choice=spec.resolver.server_choice,
-            )
-            ask = emulated_ask(resolver)
-        stub = Stub(ask, profile.library, clock.now)
+            ask = emulated_ask(resolver_for(world, clock, rng))
 
         async def go() -> Delivery:
-            return await transport.run(deliver(profile, stub, rng, recipient, clock.now))
+            return await transport.run(send(profile, ask, rng, recipient, clock.now))
 
         return go
 

@@ -14,7 +14,8 @@ import mxsim
 
 PACKAGE = Path(mxsim.__file__).parent
 RANK = {
-    "errors": 0, "units": 0, "clock": 0, "names": 0, "wiresize": 0, "rrsets": 0, "memo": 0, "exits": 0, "__init__": 0, "schemas": 0,
+    "errors": 0, "units": 0, "clock": 0, "names": 0, "wiresize": 0, "rrsets": 0, "memo": 0, "exits": 0,
+    "__init__": 0, "schemas": 0,
     "scenario": 1,
     "world": 2,
     "transport": 3,
@@ -22,6 +23,7 @@ RANK = {
     "resolver": 4,
     "mta": 5,
     "audit": 5,
+    "engine": 5,  # world -> transport -> resolver -> stub -> profile, assembled once for every command
     "commands": 6,
     "agree": 7,  # runs real MTAs in the lab; compares their record with the trace report
     "report": 7,
