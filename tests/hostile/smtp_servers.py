@@ -1,11 +1,12 @@
 """Misbehaving SMTP servers on 127.0.0.1, one named mode each, for tests of the probes.
 
-`HostileSmtp(Mode.NO_EHLO_REPLY)` is a context manager: it listens on 127.0.0.1 (a port of
-its own), runs its event loop on a thread, records every command line a client sent
-(`commands`, in order, over TLS too), and stops everything it started on exit. Each
-connection ends within `CONNECTION_LIMIT` seconds whatever the mode does, and every
-endless mode stops when the client goes away. A mode that accepts mail commands answers
-them (250), so a client that sends MAIL, RCPT or DATA is seen doing it.
+`HostileSmtp(Mode.NO_EHLO_REPLY)` is a context manager: it listens on a free port of
+127.0.0.1 (or of another address in 127.0.0.0/8, such as a lab's address for a mail host),
+runs its event loop on a thread, records every command line a client sent (`commands`, in
+order, over TLS too), and stops everything it started on exit. Each connection ends within
+`CONNECTION_LIMIT` seconds whatever the mode does, and every endless mode stops when the
+client goes away. A mode that accepts mail commands answers them (250, 354), so a client
+that sends MAIL, RCPT or DATA is seen doing it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import StrEnum
 from functools import cache
 from types import TracebackType
 
+from mxsim.lab.addressmap import ensure_loopback
 from mxsim.lab.tls import self_signed_context
 
 CONNECTION_LIMIT = 30.0  # seconds any one connection may last, whatever its mode
@@ -180,10 +182,10 @@ class _Session:
 class HostileSmtp:
     """A misbehaving SMTP server on 127.0.0.1 in a thread of its own (a context manager)."""
 
-    def __init__(self, mode: Mode, *, drip_interval: float = 1.0) -> None:
+    def __init__(self, mode: Mode, *, host: str = "127.0.0.1", drip_interval: float = 1.0) -> None:
         self.mode = mode
         self.drip_interval = drip_interval
-        self.host = "127.0.0.1"
+        self.host = ensure_loopback(host)
         self.port = 0
         self.commands: list[str] = []  # every command line received, in order
         self.connections = 0
