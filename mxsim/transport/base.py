@@ -145,7 +145,7 @@ class Stopped:
                     else "closed during the TLS handshake")
         reply = "greeting" if step == ProbeStep.GREETING else f"reply to {step.value}"
         if self.how == Stop.TIMEOUT and not self.received:
-            return f"no greeting within {within}" if step == ProbeStep.GREETING else f"no {reply} within {within}"
+            return f"no {reply} within {within}"
         if self.how == Stop.TIMEOUT:
             return f"{reply} incomplete after {within} ({self.received} octet{'' if self.received == 1 else 's'})"
         if self.how == Stop.CLOSED:
