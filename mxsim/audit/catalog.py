@@ -186,6 +186,10 @@ CATALOG_LIST: tuple[FindingSpec, ...] = (
           "{host} [{address}] offers STARTTLS but the upgrade fails: {reason}",
           "Opportunistic senders fall back to clear text; senders that require TLS (MTA-STS, "
           "DANE, a policy) defer, then bounce."),
+    _spec("SMTP05_CONVERSATION_FAILS", W, "RFC 5321 §4.5.3.1.5",
+          "{host} [{address}] breaks off the SMTP conversation before mail could be sent: {reason}",
+          "A host that closes, or answers outside RFC 5321's limits (a reply line over 512 octets) or "
+          "not in SMTP at all, gets no mail: senders try the next MX host, then defer."),
     # -- delivery paths ---------------------------------------------------------------------
     _spec("PATH01_NOT_DELIVERED", E, "RFC 5321 §5.1",
           "for {share} of lookups ({backends}), mail to {domain} is not delivered under {mtas}: "

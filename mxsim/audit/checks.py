@@ -33,7 +33,7 @@ from mxsim.audit.finding import Evidence, Finding, finding, pct
 from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample, rd_text
 from mxsim.mta.profiles.base import ip_literal
 from mxsim.mta.results import Delivery, Outcome
-from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
+from mxsim.transport.base import ConnectResult, DnsReply, ProbeStep, SmtpSession, Stop
 
 LOSS_THRESHOLD = 0.05  # below this, a lost UDP packet now and then is the network, not the server
 MIN_LOST = 2
@@ -533,16 +533,29 @@ class ProbeState:
 
 
 def probe_state(session: SmtpSession) -> tuple[str, str]:
-    """Tri-state: accepted, failed (the host said no), unknown (timeout, refused, unreachable)."""
+    """Tri-state: accepted, failed (the host said no or broke the conversation), unknown (no
+    answer: a timeout, a refused or unreachable connect).
+
+    A host counts as accepting once it greeted with 2xx and answered EHLO: that is all a
+    sender needs before MAIL. What STARTTLS came to is told apart (SMTP04), and so is QUIT:
+    a sender sends QUIT after the message, or not at all, and Postfix does not even wait for
+    its reply (smtp_skip_quit_response = yes), so a missing QUIT reply costs no mail.
+    """
     if session.connect != ConnectResult.CONNECTED:
         return ProbeState.UNKNOWN, f"connect {session.connect.value}"
-    if session.greeting_timeout:
-        return ProbeState.UNKNOWN, "no greeting (timeout)"
+    stopped = session.stopped
     if session.greeting is None:
-        return ProbeState.FAILED, "closed before the greeting"
-    if 200 <= session.greeting.code < 300:
-        return ProbeState.ACCEPTED, session.greeting.line
-    return ProbeState.FAILED, f"greeting {session.greeting.line}"
+        if session.greeting_timeout:
+            return ProbeState.UNKNOWN, stopped.describe() if stopped else "no greeting (timeout)"
+        return ProbeState.FAILED, stopped.describe() if stopped else "closed before the greeting"
+    if not 200 <= session.greeting.code < 300:
+        return ProbeState.FAILED, f"greeting {session.greeting.line}"
+    if stopped is not None and stopped.step == ProbeStep.EHLO:
+        state = ProbeState.UNKNOWN if stopped.how == Stop.TIMEOUT else ProbeState.FAILED
+        return state, stopped.describe()
+    if stopped is not None and stopped.step == ProbeStep.QUIT:
+        return ProbeState.ACCEPTED, f"{session.greeting.line}; {stopped.describe()} (after EHLO: costs no mail)"
+    return ProbeState.ACCEPTED, session.greeting.line
 
 
 def smtp_findings(probes: Mapping[str, tuple[str, SmtpSession]]) -> list[Finding]:
@@ -552,14 +565,16 @@ def smtp_findings(probes: Mapping[str, tuple[str, SmtpSession]]) -> list[Finding
         evidence = [Evidence(address, host, "", "port 25", None, detail)]
         if state == ProbeState.UNKNOWN:
             found.append(finding("SMTP01_NO_ANSWER", evidence, host=host, address=address, result=detail))
-        elif state == ProbeState.FAILED and session.greeting is not None:
+        elif state == ProbeState.FAILED and session.greeting is not None and not 200 <= session.greeting.code < 300:
             found.append(finding("SMTP02_GREETING_REFUSED", evidence, host=host, address=address,
                                  reply=session.greeting.line))
-        elif state == ProbeState.ACCEPTED and not session.starttls_offered:
+        elif state == ProbeState.FAILED:
+            found.append(finding("SMTP05_CONVERSATION_FAILS", evidence, host=host, address=address, reason=detail))
+        elif not session.starttls_offered:
             found.append(finding("SMTP03_NO_STARTTLS", evidence, host=host, address=address))
-        elif state == ProbeState.ACCEPTED and (session.starttls_refused or session.tls_error):
+        elif session.starttls_refused or session.tls_error:
             reason = (f"STARTTLS answered {session.starttls_refused.line}" if session.starttls_refused
-                      else f"the TLS handshake failed ({session.tls_error})")
+                      else str(session.tls_error))
             found.append(finding("SMTP04_STARTTLS_FAILS", evidence, host=host, address=address, reason=reason))
     return found
 
@@ -573,7 +588,7 @@ def tls_text(session: SmtpSession) -> str:
     if session.starttls_refused:
         return f"STARTTLS offered, refused: {session.starttls_refused.line}"
     if session.tls_error:
-        return f"STARTTLS offered, handshake failed: {session.tls_error}"
+        return f"STARTTLS offered, but {session.tls_error}"
     return "STARTTLS offered"
 
 

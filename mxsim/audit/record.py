@@ -261,18 +261,18 @@ def host_spec(address: str, session: SmtpSession) -> HostSpec:
     if state == ProbeState.ACCEPTED and greeting is not None:
         # A handshake that failed otherwise than by a refusal is recorded as a refusal too:
         # the format knows two outcomes of STARTTLS, and senders treat both as "no TLS".
-        tls = TlsMode.HANDSHAKE if session.tls_version else TlsMode.REFUSE
+        tls = TlsMode.HANDSHAKE if session.tls_version and not session.tls_error else TlsMode.REFUSE
         return HostSpec(address, 0, SmtpKind.ACCEPT, banner=greeting.line, starttls=session.starttls_offered,
                         tls=tls)
     if greeting is not None and greeting.code >= 500:
         return HostSpec(address, 0, SmtpKind.REJECT, code=greeting.code, text=greeting.text)
     if greeting is not None and greeting.code >= 400:
         return HostSpec(address, 0, SmtpKind.TEMPFAIL, code=greeting.code, text=greeting.text)
-    if session.connect == ConnectResult.REFUSED or (session.connect == ConnectResult.CONNECTED
-                                                   and not session.greeting_timeout):
-        return HostSpec(address, 0, SmtpKind.REFUSE)  # refused, or closed before greeting
-    if session.connect == ConnectResult.CONNECTED:
+    if session.connect == ConnectResult.CONNECTED and state == ProbeState.UNKNOWN:
+        # No greeting, or no reply to EHLO, in time: a sender waits, then gives the host up.
         return HostSpec(address, 0, SmtpKind.TARPIT)
+    if session.connect in (ConnectResult.REFUSED, ConnectResult.CONNECTED):
+        return HostSpec(address, 0, SmtpKind.REFUSE)  # refused, or closed or broke the conversation
     return HostSpec(address, 0, SmtpKind.DROP)  # timeout or unreachable: nothing answers
 
 

@@ -46,7 +46,8 @@ Mta = Annotated[list[str] | None, typer.Option(
     "--mta", "-m", help=f"MTA profile for the delivery paths, repeatable: {', '.join(NAMES)}. Default: all.")]
 NoSmtp = Annotated[bool, typer.Option("--no-smtp", help="Probe no mail host (paths then assume they accept).")]
 SmtpTimeout = Annotated[str, typer.Option(
-    "--smtp-timeout", metavar="S", help="Longest wait for an SMTP connect or greeting, e.g. 10s.")]
+    "--smtp-timeout", metavar="S",
+    help="Longest wait for each step of an SMTP probe (connect, greeting, each reply), e.g. 10s.")]
 DnsTimeout = Annotated[str, typer.Option(
     "--dns-timeout", metavar="S", help="Wait for one DNS reply before retrying (2 retries).")]
 Rate = Annotated[float | None, typer.Option(

@@ -190,7 +190,8 @@ def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], sm
             found.append(f"{view.server_text} [{address}] answered nothing")
         elif view.unknown:
             found.append(f"{view.server_text} [{address}]: {view.unknown} samples unknown (no reply after retries)")
-    if smtp and probes and all(probe_state(s)[0] == ProbeState.UNKNOWN for _, s in probes.values()):
+    if smtp and probes and all(probe_state(s)[0] == ProbeState.UNKNOWN and s.greeting is None  # none greeted
+                               for _, s in probes.values()):
         found.append("no mail host answered on port 25: it may be blocked at this vantage point")
     return found
 

@@ -18,6 +18,8 @@ import dns.name
 import dns.rcode
 import dns.rrset
 
+from mxsim.units import format_duration
+
 
 class NetError(StrEnum):
     """How an exchange failed, decided once at the transport edge, by type not text."""
@@ -103,6 +105,60 @@ class ConnectResult(StrEnum):
     UNREACHABLE = "unreachable"
 
 
+class ProbeStep(StrEnum):
+    """The waits of a probe after the connect, in the order it makes them."""
+
+    GREETING = "greeting"
+    EHLO = "EHLO"
+    STARTTLS = "STARTTLS"
+    HANDSHAKE = "TLS handshake"
+    EHLO_TLS = "EHLO after STARTTLS"
+    QUIT = "QUIT"
+
+
+class Stop(StrEnum):
+    """How a wait ended without a usable reply."""
+
+    TIMEOUT = "timeout"  # no reply, or not all of one, within the wait
+    CLOSED = "closed"  # the host closed or reset the connection
+    LINE_TOO_LONG = "line too long"  # a reply line over RFC 5321's 512 octets
+    TOO_MANY_LINES = "too many lines"  # a multi-line reply past the probe's cap
+    MALFORMED = "malformed"  # a line that is not an SMTP reply line
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The wait where a probe's conversation stopped, how, and the limits it had."""
+
+    step: ProbeStep
+    how: Stop
+    waited: float  # the wait allowed, in the engine's seconds
+    received: int = 0  # octets of the unfinished reply
+    limit: int = 0  # the limit passed: octets in a line, or lines in a reply
+
+    def describe(self) -> str:
+        """In a few words, e.g. "no reply to EHLO within 3s"."""
+        within = format_duration(self.waited)
+        step = self.step
+        if step == ProbeStep.HANDSHAKE:  # no reply lines here: it times out or the host closes
+            return (f"TLS handshake not done within {within}" if self.how == Stop.TIMEOUT
+                    else "closed during the TLS handshake")
+        reply = "greeting" if step == ProbeStep.GREETING else f"reply to {step.value}"
+        if self.how == Stop.TIMEOUT and not self.received:
+            return f"no {reply} within {within}"
+        if self.how == Stop.TIMEOUT:
+            return f"{reply} incomplete after {within} ({self.received} octet{'' if self.received == 1 else 's'})"
+        if self.how == Stop.CLOSED:
+            if step == ProbeStep.GREETING:
+                return "closed during the greeting" if self.received else "closed before the greeting"
+            return f"closed during {step.value}"
+        if self.how == Stop.LINE_TOO_LONG:
+            return f"{reply} too long (a line over {self.limit} octets)"
+        if self.how == Stop.TOO_MANY_LINES:
+            return f"{reply} too long (over {self.limit} lines)"
+        return f"{reply} malformed (not an SMTP reply line)"
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSession:
     """What one probe saw, as events in order."""
@@ -110,15 +166,19 @@ class SmtpSession:
     connect: ConnectResult
     elapsed: float
     greeting: Reply | None = None
-    greeting_timeout: bool = False  # connected, no greeting within the timeout
+    greeting_timeout: bool = False  # connected, no (complete) greeting within the timeout
     closed: bool = False  # connected, closed before greeting
     ehlo: Reply | None = None
     starttls_offered: bool = False
     # When STARTTLS was offered and asked for: the protocol the handshake settled on
-    # ("TLSv1.3"), or the reply that refused it (454), or why the handshake failed.
+    # ("TLSv1.3"), or the reply that refused it (454), or, in a few words, why the upgrade
+    # failed (no reply to STARTTLS, the handshake, EHLO after it).
     tls_version: str | None = None
     starttls_refused: Reply | None = None
     tls_error: str | None = None
+    # The first wait that ended without a usable reply (the wire's probes; the model's
+    # sessions say the same with `greeting_timeout` and `closed`).
+    stopped: Stopped | None = None
 
 
 Effect = DnsExchange | SmtpProbe

@@ -1,31 +1,37 @@
-"""One SMTP probe conversation over a connected socket, with aiosmtplib.
+"""One SMTP probe conversation over a connected socket.
 
-Connect (greeting), EHLO, STARTTLS (the command and the TLS handshake) if asked and offered,
-QUIT; never MAIL, RCPT or DATA.
-A module of its own so that aiosmtplib (and the email and ssl modules it pulls in) load
-only when a probe is made: `mxsim check --no-smtp` and DNS-only traces never pay for it.
+Greeting, EHLO, then if asked and offered STARTTLS (the command, the TLS handshake, and
+EHLO again, as RFC 3207 §4.2 has a client do), then QUIT; never MAIL, RCPT or DATA.
+Every wait is bounded: the greeting by the probe's greeting timeout, each later reply and
+the handshake by the command timeout, and each reply is read within RFC 5321's limits
+(`smtp_reply`). A wait that ends without a usable reply ends the conversation and says
+where and how (`Stopped`); after a timeout or a broken reply the stream is out of step,
+so nothing more is sent, not even QUIT.
+
+A module of its own so that ssl loads only when a probe is made: `mxsim check --no-smtp`
+and DNS-only traces never pay for it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 
-import aiosmtplib
-
-from mxsim.transport.base import ConnectResult, Reply, SmtpProbe, SmtpSession
+from mxsim.transport.base import ConnectResult, ProbeStep, Reply, SmtpProbe, SmtpSession, Stop, Stopped
+from mxsim.transport.smtp_reply import Lines, ReplyReader, UnusableReply
 
 
 @cache
 def _opportunistic() -> ssl.SSLContext:
     """One TLS client context for every probe, verifying nothing (as opportunistic senders do).
 
-    aiosmtplib's default builds a context per connection and loads the system's CA store
-    into it, which nothing here reads: with six hosts offering STARTTLS that was 0.4 s of
-    CPU in a 1 s `mxsim check`, the handshakes themselves a few milliseconds.
+    A default context loads the system's CA store, which nothing here reads: made per
+    connection (as aiosmtplib did) that was 0.4 s of CPU for six STARTTLS hosts in a 1 s
+    `mxsim check`, the handshakes themselves a few milliseconds.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -33,59 +39,122 @@ def _opportunistic() -> ssl.SSLContext:
     return context
 
 
-async def converse(sock: socket.socket, probe: SmtpProbe, greeting_timeout: float, command_timeout: float,
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """The longest wait for the greeting and for each later reply or handshake, in the
+    engine's seconds (as reports give them); `time_scale` turns them into the wall's."""
+
+    greeting: float
+    command: float
+    time_scale: float = 1.0
+
+
+async def converse(sock: socket.socket, probe: SmtpProbe, waits: Waits,
                    elapsed: Callable[[], float]) -> SmtpSession:
     """The conversation on `sock` (connected); `elapsed()` gives the engine's seconds so far."""
-    client = aiosmtplib.SMTP(
-        sock=sock, local_hostname=probe.helo, timeout=greeting_timeout,
-        use_tls=False, start_tls=False, validate_certs=False,
-    )
+    reader, writer = await asyncio.open_connection(sock=sock)
     try:
-        return await _converse(client, probe, command_timeout, elapsed)
+        return await _Conversation(ReplyReader(reader), writer, waits, elapsed).run(probe)
     finally:
-        client.close()
+        writer.transport.abort()  # no lingering close: the host may be the kind that never reads
 
 
-async def _converse(client: aiosmtplib.SMTP, probe: SmtpProbe, command_timeout: float,
-                    elapsed: Callable[[], float]) -> SmtpSession:
-    connected = ConnectResult.CONNECTED
-    try:
-        greeting = await client.connect()
-    except aiosmtplib.SMTPConnectResponseError as error:  # a 4xx/5xx greeting
-        return SmtpSession(connected, elapsed(), greeting=Reply(error.code, error.message))
-    except aiosmtplib.SMTPConnectTimeoutError:
-        return SmtpSession(connected, elapsed(), greeting_timeout=True)
-    except (aiosmtplib.SMTPException, OSError):
-        return SmtpSession(connected, elapsed(), closed=True)
-    greeted = Reply(greeting.code, greeting.message)
-    ehlo: Reply | None = None
-    offered = False
-    try:
-        response = await client.ehlo(hostname=probe.helo, timeout=command_timeout)
-        ehlo = Reply(response.code, response.message.splitlines()[0] if response.message else "")
-        offered = client.supports_extension("starttls")
-    except aiosmtplib.SMTPResponseException as error:
-        ehlo = Reply(error.code, error.message)
-    except (aiosmtplib.SMTPException, OSError):
-        pass  # the host went away after greeting: what was seen stands
-    tls_version: str | None = None
-    refused: Reply | None = None
-    tls_error: str | None = None
-    if probe.starttls and offered:
-        # The whole upgrade, as a sender makes it: a host that offers STARTTLS and then
-        # fails it is what a sender requiring TLS (MTA-STS, DANE) gives up on. Certificates
-        # are not judged: opportunistic senders do not either.
+class _Conversation:
+    def __init__(self, replies: ReplyReader, writer: asyncio.StreamWriter, waits: Waits,
+                 elapsed: Callable[[], float]) -> None:
+        self.replies = replies
+        self.writer = writer
+        self.waits = waits
+        self.elapsed = elapsed
+
+    def _stopped(self, step: ProbeStep, error: UnusableReply, wait: float) -> Stopped:
+        return Stopped(step, error.how, wait, error.received, error.limit)
+
+    async def ask(self, command: bytes | None, wait: float) -> Lines:
+        """Send `command` (None: the greeting is awaited) and read its reply, all within `wait`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait * self.waits.time_scale
+        if command is not None:
+            try:
+                self.writer.write(command)
+                async with asyncio.timeout_at(deadline):
+                    await self.writer.drain()
+            except TimeoutError:
+                raise UnusableReply(Stop.TIMEOUT, 0) from None
+            except OSError:
+                raise UnusableReply(Stop.CLOSED, 0) from None
+        return await self.replies.read(max(deadline - loop.time(), 0.0))
+
+    async def run(self, probe: SmtpProbe) -> SmtpSession:
+        connected = ConnectResult.CONNECTED
+        waits = self.waits
         try:
-            await client.starttls(validate_certs=False, tls_context=_opportunistic(), timeout=command_timeout)
-            ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
-            tls_version = (ssl_object.version() if ssl_object is not None else None) or "TLS"
-        except aiosmtplib.SMTPResponseException as error:
-            refused = Reply(error.code, error.message)
-        except (aiosmtplib.SMTPException, OSError) as error:  # ssl.SSLError is an OSError
-            tls_error = f"{type(error).__name__}: {error}"
-    took = elapsed()
-    if tls_error is None:
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-            await client.quit(timeout=command_timeout)
-    return SmtpSession(connected, took, greeting=greeted, ehlo=ehlo, starttls_offered=offered,
-                       tls_version=tls_version, starttls_refused=refused, tls_error=tls_error)
+            greeting = await self.ask(None, waits.greeting)
+        except UnusableReply as error:
+            return SmtpSession(connected, self.elapsed(), greeting_timeout=error.how == Stop.TIMEOUT,
+                               closed=error.how == Stop.CLOSED,
+                               stopped=self._stopped(ProbeStep.GREETING, error, waits.greeting))
+        session = SmtpSession(connected, 0.0, greeting=Reply(greeting.code, " ".join(greeting.texts)))
+        if 200 <= greeting.code < 300:
+            session, in_step = await self.hello(probe, session)
+            if not in_step:
+                return replace(session, elapsed=self.elapsed())
+        took = self.elapsed()
+        # RFC 5321 §3.1: QUIT even after a refusing greeting. What QUIT gets is noted, never
+        # judged: it comes after everything a sender needs before MAIL.
+        try:
+            await self.ask(b"QUIT\r\n", waits.command)
+        except UnusableReply as error:
+            return replace(session, elapsed=took, stopped=self._stopped(ProbeStep.QUIT, error, waits.command))
+        return replace(session, elapsed=took)
+
+    async def hello(self, probe: SmtpProbe, session: SmtpSession) -> tuple[SmtpSession, bool]:
+        """EHLO, and STARTTLS if asked and offered; False when the stream is out of step."""
+        wait = self.waits.command
+        ehlo_command = f"EHLO {probe.helo}\r\n".encode("ascii", "replace")
+        try:
+            ehlo = await self.ask(ehlo_command, wait)
+        except UnusableReply as error:
+            return replace(session, stopped=self._stopped(ProbeStep.EHLO, error, wait)), False
+        offered = 200 <= ehlo.code < 300 and any(t.split(" ")[0].upper() == "STARTTLS" for t in ehlo.texts[1:])
+        session = replace(session, ehlo=Reply(ehlo.code, ehlo.texts[0]), starttls_offered=offered)
+        if not (probe.starttls and offered):
+            return session, True
+        return await self.upgrade(session, ehlo_command)
+
+    async def upgrade(self, session: SmtpSession, ehlo_command: bytes) -> tuple[SmtpSession, bool]:
+        """The whole upgrade, as a sender makes it: a host that offers STARTTLS and then
+        fails it is what a sender requiring TLS (MTA-STS, DANE) gives up on. Certificates
+        are not judged: opportunistic senders do not either."""
+        wait = self.waits.command
+
+        def broken(step: ProbeStep, error: UnusableReply) -> tuple[SmtpSession, bool]:
+            stopped = self._stopped(step, error, wait)
+            return replace(session, tls_error=stopped.describe(), stopped=stopped), False
+
+        try:
+            answer = await self.ask(b"STARTTLS\r\n", wait)
+        except UnusableReply as error:
+            return broken(ProbeStep.STARTTLS, error)
+        if answer.code != 220:
+            return replace(session, starttls_refused=Reply(answer.code, " ".join(answer.texts))), True
+        self.replies.discard()
+        try:
+            async with asyncio.timeout(wait * self.waits.time_scale):
+                # asyncio's own handshake timeout is only a backstop behind the one above
+                await self.writer.start_tls(_opportunistic(), ssl_handshake_timeout=wait * self.waits.time_scale + 1)
+        except TimeoutError:
+            return broken(ProbeStep.HANDSHAKE, UnusableReply(Stop.TIMEOUT, 0))
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+            return broken(ProbeStep.HANDSHAKE, UnusableReply(Stop.CLOSED, 0))
+        except OSError as error:  # ssl.SSLError is an OSError: an alert, a protocol mismatch
+            return replace(session, tls_error=f"TLS handshake failed ({type(error).__name__}: {error})"), False
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        session = replace(session, tls_version=(ssl_object.version() if ssl_object is not None else None) or "TLS")
+        try:
+            again = await self.ask(ehlo_command, wait)
+        except UnusableReply as error:
+            return broken(ProbeStep.EHLO_TLS, error)
+        if not 200 <= again.code < 300:
+            return replace(session, tls_error=f"EHLO after STARTTLS answered {again.code} {again.texts[0]}"), True
+        return session, True

@@ -2,8 +2,8 @@
 
 Same seam as `transport.model` (httpx's swappable transports): `run(step)` drives an
 engine generator, answering each `DnsExchange` over DNS sockets of its own (`dns_exchange`)
-and each `SmtpProbe` with aiosmtplib (`smtp_client`: connect, greeting, EHLO, STARTTLS if asked and
-offered, QUIT; never MAIL, RCPT or DATA). Foreign errors are mapped once, here, into
+and each `SmtpProbe` over a socket of its own (`smtp_client`: connect, greeting, EHLO, STARTTLS if
+asked and offered, QUIT; never MAIL, RCPT or DATA). Foreign errors are mapped once, here, into
 `NetError` / `ConnectResult` by exception type (`net_error`).
 
 The engine speaks the scenario's real-world addresses. On the way out each destination
@@ -17,7 +17,7 @@ engine's clock and the reported times stay comparable with the model's.
 
 `mxsim check` also uses this transport for the live world (`LiveAddresses`: no map, no
 rewriting) and asks it to be polite: a per-address query rate, a cap on exchanges in
-flight, and a cap on every SMTP wait.
+flight, and a cap on every SMTP wait (connect, greeting, each reply, the TLS handshake).
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ SMTP_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2: minutes for EHLO and QUIT re
 # Most specific first: the first class an exception is an instance of decides.
 _NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
     (TimeoutError, NetError.TIMEOUT),
-    # (aiosmtplib's connect timeout is a TimeoutError too: no import of it needed here)
     (ConnectionRefusedError, NetError.REFUSED),
     (ConnectionResetError, NetError.REFUSED),  # TCP RST after the handshake: a refusing farm
     (EOFError, NetError.REFUSED),  # `dns_exchange`: the server closed a TCP stream unanswered
@@ -165,7 +164,8 @@ class WireTransport:
         self.max_in_flight = max_in_flight
         self._next_send: dict[str, float] = {}
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
-        # A cap on every SMTP wait (connect, greeting), whatever the engine asks: a probe's own.
+        # A cap on every SMTP wait (connect, greeting, each reply, the TLS handshake), whatever
+        # the engine asks: a probe's own.
         self.smtp_timeout = smtp_timeout
         # UDP sockets shared per destination, TCP per exchange; replies parsed once per distinct content.
         self.exchanger = DnsExchanger(self.map.unrewrite_message)
@@ -252,11 +252,13 @@ class WireTransport:
         return sock
 
     async def smtp(self, probe: SmtpProbe) -> SmtpSession:
+        command_timeout = SMTP_COMMAND_TIMEOUT
         if self.smtp_timeout is not None:
             probe = replace(
                 probe, connect_timeout=min(probe.connect_timeout, self.smtp_timeout),
                 greeting_timeout=min(probe.greeting_timeout, self.smtp_timeout),
             )
+            command_timeout = min(command_timeout, self.smtp_timeout)
         started = time.monotonic()
         try:
             where = self.destination(probe.address)
@@ -268,11 +270,11 @@ class WireTransport:
             kind = net_error(error)
             elapsed = probe.connect_timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return SmtpSession(_connect_result(kind), elapsed)
-        from mxsim.transport.smtp_client import converse  # aiosmtplib (and email, ssl) only when probing
+        from mxsim.transport.smtp_client import Waits, converse  # ssl only when probing
 
         try:
-            return await converse(sock, probe, self._scaled(probe.greeting_timeout),
-                                  self._scaled(SMTP_COMMAND_TIMEOUT), lambda: self._elapsed(started))
+            return await converse(sock, probe, Waits(probe.greeting_timeout, command_timeout, self.time_scale),
+                                  lambda: self._elapsed(started))
         finally:
             sock.close()
 
