@@ -38,6 +38,7 @@ class Verdict:
     host: str | None  # the name the MTA used
     address: str | None
     owner: str | None  # the name whose address record holds `address`
+    rewritten_to: str | None = None  # the RCPT TO, when the MTA rewrote the recipient
 
     @property
     def where(self) -> str:
@@ -47,6 +48,8 @@ class Verdict:
         line = f"{self.what} {owner} [{self.address}]"
         if owner != self.host:
             line += f" (looked up as {self.host} via a CNAME chain)"
+        if self.rewritten_to is not None:
+            line += f" (recipient rewritten to {self.rewritten_to})"
         return line
 
     def line(self) -> str:
@@ -55,7 +58,7 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return {"outcome": self.outcome.value, "dsn": self.dsn, "host": self.host, "address": self.address,
-                "owner": self.owner, "text": self.where}
+                "owner": self.owner, "rewritten_to": self.rewritten_to, "text": self.where}
 
 
 def address_owners(delivery: Delivery) -> dict[str, str]:
@@ -86,8 +89,9 @@ def verdict_of(delivery: Delivery) -> Verdict:
     delivered = delivery.outcome == Outcome.DELIVERED
     what = "delivered to" if delivered else _FAILED_AT[attempt.result]
     owner = address_owners(delivery).get(attempt.address)
+    rewritten = delivery.envelope_recipient if delivery.envelope_recipient != delivery.recipient else None
     return Verdict(delivery.mta, delivery.outcome, delivery.dsn, what, attempt.host.rstrip("."), attempt.address,
-                   owner)
+                   owner, rewritten)
 
 
 def failed_at(delivery: Delivery) -> str:
