@@ -80,7 +80,7 @@ def _config(
 ) -> CheckConfig:
     from mxsim.audit.catalog import Level
     from mxsim.commands.check import CheckConfig, default_root_hints, parse_root_hints
-    from mxsim.transport.wire import LiveAddresses
+    from mxsim.transport.destinations import LiveAddresses
 
     if root_hints is not None and lab is not None:
         raise UsageError("give --root-hints FILE or --lab STATE, not both")

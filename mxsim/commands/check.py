@@ -42,7 +42,8 @@ from mxsim.mta import HELO_NAME, PROFILE_NAMES, check_profile_name
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.background import Background
 from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
-from mxsim.transport.wire import Destinations, LiveAddresses, WireTransport
+from mxsim.transport.destinations import Destinations, LiveAddresses
+from mxsim.transport.wire import WireTransport
 
 if TYPE_CHECKING:  # the model's side is imported when the probes run (`check_paths`)
     from mxsim.audit.behaviour import Analysis

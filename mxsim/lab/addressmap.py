@@ -39,11 +39,11 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from mxsim.lab.errors import LabSafetyError
+from mxsim.transport.destinations import LOOPBACK, NoDestinationError, OffLimitsError, loopback_only
 
 if TYPE_CHECKING:
     from mxsim.world import World
 
-LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 DNS_NETWORK = "127.53.0.0/16"
 SMTP_NETWORK = "127.25.0.0/16"
 MAPPED_V6 = ipaddress.IPv6Network("::ffff:0:0/96")
@@ -55,16 +55,9 @@ def ensure_loopback(address: str) -> str:
     Every bind and every send of the lab goes through here: that is the safety rule.
     """
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError as error:
-        raise LabSafetyError(f"not an IP address: {address!r}") from error
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not isinstance(ip, ipaddress.IPv4Address) or ip not in LOOPBACK:
-        raise LabSafetyError(
-            f"the lab binds and sends only inside 127.0.0.0/8; refusing {address}"
-        )
-    return str(ip)
+        return loopback_only(address)
+    except OffLimitsError as error:
+        raise LabSafetyError(error.message) from None
 
 
 def in_namespace(name: str) -> bool:
@@ -120,7 +113,7 @@ class MappedAddress:
     smtp: bool  # a mail host's behaviour applies here
 
 
-class UnmappedAddressError(LabSafetyError):
+class UnmappedAddressError(LabSafetyError, NoDestinationError):
     """An answer holds an address the map does not know: serving it could leak traffic."""
 
 

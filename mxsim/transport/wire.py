@@ -25,18 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import dns.message
 import dns.name
 
 from mxsim.clock import Clock
-from mxsim.lab.addressmap import AddressMap, UnmappedAddressError, ensure_loopback
 from mxsim.transport.base import (
     ConnectResult,
     DnsExchange,
@@ -47,6 +45,7 @@ from mxsim.transport.base import (
     SmtpSession,
     Step,
 )
+from mxsim.transport.destinations import Destinations, NoDestinationError, loopback_only
 from mxsim.transport.dns_exchange import DnsExchanger
 
 T = TypeVar("T")
@@ -95,42 +94,13 @@ class ScaledClock:
         return None  # real time has passed already
 
 
-class Destinations(Protocol):
-    """Where an engine address is sent: the lab's `AddressMap`, or `LiveAddresses`."""
-
-    def lab(self, real: str) -> str: ...
-
-    def bindable(self, lab: str) -> str: ...
-
-    def unrewrite_message(self, message: dns.message.Message) -> None: ...
-
-
-class LiveAddresses:
-    """The live world (`mxsim check --root-hints FILE`): every address stands for itself.
-
-    Nothing is mapped or rewritten. `allowed` may narrow where traffic may go (tests pass
-    the loopback check, so a root hints file of lab addresses can never leak out).
-    """
-
-    def __init__(self, allowed: Callable[[str], str] | None = None) -> None:
-        self.allowed = allowed
-
-    def lab(self, real: str) -> str:
-        return str(ipaddress.ip_address(real))
-
-    def bindable(self, lab: str) -> str:
-        return self.allowed(lab) if self.allowed is not None else lab
-
-    def unrewrite_message(self, message: dns.message.Message) -> None:
-        return None
-
 
 class WireTransport:
     """Fulfils engine effects over the lab's sockets; `await run(step)` drives a step."""
 
     def __init__(
         self,
-        address_map: AddressMap | Destinations,
+        address_map: Destinations,
         *,
         dns_port: int = 53,
         smtp_port: int = 25,
@@ -154,7 +124,7 @@ class WireTransport:
         # (see `run`), so time the event loop spends elsewhere is never the engine's time.
         self.clock: Clock = clock or ScaledClock(time_scale)
         # Lab addresses asked as they are, with their DNS port: the lab's own resolver.
-        self.direct = {ensure_loopback(a): port for a, port in (direct or {}).items()}
+        self.direct = {loopback_only(a): port for a, port in (direct or {}).items()}
         # (real address, NSID) -> (server name, backend name), from the scenario: the wire
         # itself says only the NSID, which names the backend where the scenario is unambiguous.
         self.identify = identify
@@ -210,7 +180,7 @@ class WireTransport:
         if self.spacing > 0:
             # The send slot first: a query waiting for its address's turn holds no in-flight place,
             # so one slow address never starves the others.
-            with contextlib.suppress(UnmappedAddressError, ValueError):
+            with contextlib.suppress(NoDestinationError, ValueError):
                 await self._pace(self.destination(exchange.address))
         slots = self._in_flight()
         if slots is None:
@@ -222,7 +192,7 @@ class WireTransport:
         started = time.monotonic()
         try:
             where = self.destination(exchange.address)
-        except UnmappedAddressError:
+        except NoDestinationError:
             # Nothing of the world listens there: to the asker that is silence (as in the model).
             await asyncio.sleep(self._scaled(exchange.timeout))
             return DnsResult(None, exchange.timeout, NetError.TIMEOUT)
@@ -262,7 +232,7 @@ class WireTransport:
         started = time.monotonic()
         try:
             where = self.destination(probe.address)
-        except UnmappedAddressError:
+        except NoDestinationError:
             return SmtpSession(ConnectResult.UNREACHABLE, 0.0)  # no route to it in the lab
         try:
             sock = await self._connect(where, self.smtp_port, self._scaled(probe.connect_timeout))

@@ -19,7 +19,7 @@ RANK = {
     "scenario": 1,
     "world": 2,
     "transport": 3,
-    "lab": 3,  # the world served on sockets: the wire side of the transport seam
+    "lab": 4,  # the world on sockets: it meets the transport's contract (Destinations), unknown to the transport
     "resolver": 4,
     "mta": 5,
     "audit": 5,
