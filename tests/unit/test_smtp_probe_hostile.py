@@ -19,7 +19,8 @@ from mxsim.audit.checks import ProbeState, probe_state, smtp_findings
 from mxsim.lab.addressmap import ensure_loopback
 from mxsim.mta import HELO_NAME
 from mxsim.transport.base import SmtpProbe, SmtpSession
-from mxsim.transport.wire import LiveAddresses, WireTransport, run_one
+from mxsim.transport.destinations import LiveAddresses
+from mxsim.transport.wire import WireTransport, run_one
 from tests.hostile.smtp_servers import HostileSmtp, Mode
 
 TIMEOUT = 0.5  # --smtp-timeout 0.5s

@@ -19,7 +19,8 @@ import dns.rrset
 from mxsim.clock import VirtualClock
 from mxsim.lab.addressmap import ensure_loopback
 from mxsim.transport.base import DnsExchange, DnsResult, Step
-from mxsim.transport.wire import LiveAddresses, WireTransport, run_all
+from mxsim.transport.destinations import LiveAddresses
+from mxsim.transport.wire import WireTransport, run_all
 
 SCALE = 0.02
 
