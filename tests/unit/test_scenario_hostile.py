@@ -260,3 +260,9 @@ def test_root_hints_that_are_not_utf8_exit_3(tmp_path: Path) -> None:
     line = one_line_error(mxsim("check", "example.org", "--root-hints", str(hints)), "--root-hints ")
     assert "not UTF-8" in line
 
+
+
+@pytest.mark.parametrize("server", ["a..b", "a." * 200], ids=["empty-label", "over-255-octets"])
+def test_a_pin_naming_no_valid_server_name_exits_3(server: str) -> None:
+    line = one_line_error(mxsim("trace", "wa-students-2017", "--pin", f"{server}=x"), "--pin ")
+    assert "not a DNS name" in line
