@@ -266,3 +266,20 @@ def test_root_hints_that_are_not_utf8_exit_3(tmp_path: Path) -> None:
 def test_a_pin_naming_no_valid_server_name_exits_3(server: str) -> None:
     line = one_line_error(mxsim("trace", "wa-students-2017", "--pin", f"{server}=x"), "--pin ")
     assert "not a DNS name" in line
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
+def test_both_yaml_parsers_stop_at_the_same_lines(monkeypatch: pytest.MonkeyPatch, libyaml: bool) -> None:
+    import yaml
+
+    monkeypatch.setattr(yaml, "__with_libyaml__", libyaml and yaml.__with_libyaml__)
+    cases = {
+        "mxsim: 1\nname: " + "[" * 500 + "\n": (2, "levels deep"),
+        "mxsim: 1\nbogus: 1\n": (2, "unknown key `bogus`"),
+        "mxsim: 1\nhosts:\n  a: {}\n  a: {}\n": (4, "duplicate key `a` (first at line 3"),
+        "mxsim: !!int x\n": (1, "not a valid int"),
+    }
+    for text, (line, gist) in cases.items():
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario_text(text, file="t.yaml")
+        assert caught.value.line == line and gist in str(caught.value), str(caught.value)
