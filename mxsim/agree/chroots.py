@@ -40,7 +40,8 @@ class ChrootSpec:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MXSIM_AGREE_CACHE", "/var/cache/mxsim-agree"))
+    # Absolute, so that no path built on it can be read as an option by the tools it is given to.
+    return Path(os.environ.get("MXSIM_AGREE_CACHE", "/var/cache/mxsim-agree")).absolute()
 
 
 def _mirror_args() -> list[str]:
@@ -92,7 +93,7 @@ def ensure_chroot(spec: ChrootSpec, *, log: Path | None = None) -> tuple[Path, s
             shutil.rmtree(partial)
         argv = [
             "mmdebstrap", "--variant=apt", "--include=" + ",".join(packages),
-            SUITE, str(partial), *_mirror_args(),
+            "--", SUITE, str(partial), *_mirror_args(),
         ]
         started = time.monotonic()
         try:

@@ -20,6 +20,7 @@ from mxsim.agree.compare import Comparison, compare, model_observation
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
+from mxsim.agree.mtas.base import check_recipient
 from mxsim.agree.observation import Observation
 from mxsim.engine import recipient_of
 from mxsim.scenario import load_scenario
@@ -60,12 +61,13 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
     """Run the real MTA for one case in a fresh namespace; AgreeError if it cannot run."""
     mta = driver(case.mta)
     spec = load_scenario(case.scenario)
+    recipient = check_recipient(recipient_of(spec, case.recipient))
     require_root()
-    recipient = recipient_of(spec, case.recipient)
     root, version = ensure_chroot(mta.chroot)
     settings = mta.model_overrides(case.overrides or {})
     with tempfile.TemporaryDirectory(prefix="mxsim-agree-") as tmp:
-        folder = keep or Path(tmp)
+        # Absolute: the worker runs in / and hands paths under it to mount(8) and chroot(8).
+        folder = (keep or Path(tmp)).absolute()
         folder.mkdir(parents=True, exist_ok=True)
         request = {
             "scenario": str(Path(spec.source).resolve()), "pins": list(case.pins), "mta": mta.name,

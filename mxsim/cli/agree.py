@@ -55,6 +55,7 @@ def agree(
     from mxsim.agree import agree as run_agree
     from mxsim.agree import table as tables
     from mxsim.agree.mtas import NAMES
+    from mxsim.agree.mtas.base import check_recipient
     from mxsim.agree.run import run_matrix
     from mxsim.mta.params import parse_overrides
 
@@ -66,6 +67,8 @@ def agree(
         raise typer.Exit(BAD_INPUT)
     try:
         overrides = parse_overrides(option or [])
+        if recipient is not None:
+            check_recipient(recipient)
     except MxsimError as error:
         typer.echo(f"mxsim: error: {error}", err=True)
         raise typer.Exit(BAD_INPUT) from None

@@ -121,6 +121,8 @@ def _read(path: Path, option: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"{option} {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{option} {path}: not UTF-8 text (at byte {error.start})") from None
 
 
 @app.command(epilog=exit_help("check"))

@@ -20,11 +20,11 @@ from typing import Any
 
 import typer
 
+from mxsim.errors import shown
 from mxsim.exits import ExitCode
 
 DEBUG_FLAG = "--debug"
 SIGPIPE_EXIT = 128 + 13  # what a shell reports for a tool killed by SIGPIPE
-_QUOTE_LIMIT = 300
 _WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 # Typer ships click's classes under a name of its own in some versions and click's in
@@ -41,11 +41,6 @@ def take_debug(args: list[str]) -> bool:
     return found or os.environ.get("MXSIM_DEBUG", "") not in ("", "0")
 
 
-def one_line(text: str, limit: int = _QUOTE_LIMIT) -> str:
-    """A message as one line: control characters escaped, cut at `limit` characters."""
-    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
 
 def _say(text: str) -> None:
     with contextlib.suppress(OSError):  # stderr gone too: the exit code is all that is left
@@ -54,7 +49,7 @@ def _say(text: str) -> None:
 
 def _usage(error: Any, command: str) -> int:
     where = f"mxsim {command}".rstrip() if command else "mxsim"
-    _say(f"mxsim: error: {one_line(error.format_message())} (see '{where} --help')")
+    _say(f"mxsim: error: {shown(error.format_message(), 300)} (see '{where} --help')")
     return ExitCode.BAD_INPUT
 
 
@@ -116,5 +111,5 @@ def _internal(error: BaseException, debug: bool) -> int:
         traceback.print_exception(error)
     what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     hint = "" if debug else " (run again with --debug for the traceback)"
-    _say(f"mxsim: internal error: {one_line(what)}{hint}")
+    _say(f"mxsim: internal error: {shown(what, 300)}{hint}")
     return ExitCode.INTERNAL_ERROR

@@ -15,6 +15,9 @@ Decisions the contract leaves open:
 - Zone text is read like a master file with the zone's origin. When it gives no TTL
   that dnspython can use (no `$TTL`, no earlier TTL, no SOA), it is read as if it began
   with `$TTL 900`.
+- A zone's `file:` is a path inside the scenario's own folder (scenario files come from
+  other people, and a zone file's lines are quoted in errors); the limits on sizes and
+  counts are in `mxsim.scenario.limits`.
 """
 
 from __future__ import annotations
@@ -26,18 +29,20 @@ from difflib import get_close_matches
 from enum import StrEnum
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import dns.exception
 import dns.name
 import dns.rcode
-import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 import dns.zone
-import dns.zonefile
 
-from mxsim.errors import ScenarioError
+from mxsim.errors import MESSAGE_LIMIT, ScenarioError, shown
+from mxsim.scenario.limits import (
+    MAX_FILE_BYTES,
+)
 from mxsim.scenario.spec import (
     AaSpec,
     AuthorityMode,
@@ -55,10 +60,17 @@ from mxsim.scenario.spec import (
     ZoneSpec,
 )
 from mxsim.scenario.yamlnodes import Entry, Mapping, Node, did_you_mean, parse_document
+from mxsim.scenario.zonetext import (
+    DnsTextError,
+    RecordBudget,
+    oversized,
+    read_answer,
+    read_zone,
+    zone_rrsets,
+)
 from mxsim.units import parse_duration, parse_probability
 
 SUPPORTED_VERSIONS = (1,)
-DEFAULT_TTL = 900
 MTA_PROFILES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
 DEFAULT_REJECT_CODE = 554
 DEFAULT_TEMPFAIL_CODE = 421
@@ -101,10 +113,11 @@ _DEFAULT_HOST = "default"
 _BUNDLED_SUFFIX = ".yaml"
 # Shell patterns and host names: letters, digits, the glob characters and name punctuation.
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9_.*?!\[\]-]+$")
-_RECIPIENT = re.compile(r"^[^@\s]+@([^@\s]+)$")
-# dnspython prefixes its syntax errors with "<filename>:<line>: ".
-_DNS_WHERE = re.compile(r"^<[^>]*>:(\d+): (.*)$", re.DOTALL)
-_NO_TTL = "Missing default TTL value"
+# No control characters: the recipient goes on MTAs' command lines and into their logs.
+_RECIPIENT = re.compile(r"^[^@\s\x00-\x1f\x7f]+@([^@\s\x00-\x1f\x7f]+)$")
+_TOO_BIG = f"{{what}} is larger than {MAX_FILE_BYTES >> 20} MiB, the most a scenario or zone file may hold"
+# Names the world makes up under a zone's origin when the zone has no SOA or no NS.
+_MADE_UP = (("hostmaster", dns.rdatatype.SOA), ("ns1", dns.rdatatype.NS))
 
 _E = TypeVar("_E", bound=StrEnum)
 _T = TypeVar("_T")
@@ -119,9 +132,11 @@ def load_scenario(source: str | Path) -> ScenarioSpec:
     if isinstance(source, str) and not path.is_file() and _is_plain_name(source):
         return _load_bundled(source)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path)
     except FileNotFoundError:
         raise ScenarioError(_not_found(str(source)), file=str(source), line=None) from None
+    except FileTooBig:
+        raise ScenarioError(_TOO_BIG.format(what="the scenario"), file=str(path), line=None) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the scenario: {exc}", file=str(path), line=None) from None
     return _load(text, str(path), path.parent, path.stem)
@@ -132,7 +147,22 @@ def load_scenario_text(
 ) -> ScenarioSpec:
     """Load a scenario from YAML text; `file` names it in errors, `base_dir` anchors `file:`."""
     stem = Path(file).stem if not file.startswith("<") else "scenario"
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ScenarioError(_TOO_BIG.format(what="the scenario"), file=file, line=None)
     return _load(text, file, base_dir if base_dir is not None else Path("."), stem)
+
+
+class FileTooBig(Exception):
+    """A file holds more than MAX_FILE_BYTES (only that much plus one byte was read)."""
+
+
+def read_limited(path: Path | Traversable) -> str:
+    """A file's UTF-8 text, reading no more than the limit allows (a FIFO or /dev/zero ends)."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise FileTooBig
+    return data.decode("utf-8")
 
 
 def bundled_scenarios() -> list[str]:
@@ -160,7 +190,7 @@ def _not_found(source: str) -> str:
     names = bundled_scenarios()
     if _is_plain_name(source):
         listing = ", ".join(names) if names else "none"
-        return f"no scenario file and no bundled scenario named `{source}` (bundled: {listing})"
+        return f"no scenario file and no bundled scenario named `{shown(source)}` (bundled: {listing})"
     return "no such scenario file"
 
 
@@ -172,20 +202,23 @@ def _load_bundled(name: str) -> ScenarioSpec:
         raise ScenarioError(_not_found(name) + hint, file=name, line=None)
     folder = _bundled_folder()
     resource = folder.joinpath(name + _BUNDLED_SUFFIX)
-    return _load(resource.read_text(encoding="utf-8"), str(resource), folder, name)
+    return _load(read_limited(resource), str(resource), folder, name)
 
 
 # -- the document -------------------------------------------------------------------------
 
 
 def _load(text: str, file: str, base: Traversable, default_name: str) -> ScenarioSpec:
-    root = parse_document(text, file)
+    root = parse_document(text, file, _TOP_KEYS)
     top = root.mapping("the scenario")
     version = _version(top, root)
     top.check_keys(_TOP_KEYS, "the scenario")
-    zones: tuple[ZoneSpec, ...] = _section(top, "zones", lambda node: _zones(node, base), ())
+    budget = RecordBudget()
+    zones: tuple[ZoneSpec, ...] = _section(
+        top, "zones", lambda node: _zones(node, base, budget), ()
+    )
     servers: tuple[ServerSpec, ...] = _section(
-        top, "servers", lambda node: _servers(node, zones), ()
+        top, "servers", lambda node: _servers(node, zones, budget), ()
     )
     return ScenarioSpec(
         name=_section(top, "name", lambda node: _one_line(node, "`name`"), default_name),
@@ -241,9 +274,14 @@ def _description(node: Node) -> str:
 
 def _recipient(node: Node) -> str:
     text = node.text("an address such as student@wa-students.org for `recipient`").strip()
+    if text.startswith("-"):
+        raise node.error(
+            f"the recipient '{shown(text)}' begins with `-`, which an MTA's command line "
+            "reads as an option; expected an address such as student@wa-students.org"
+        )
     match = _RECIPIENT.match(text)
     if match is None:
-        raise node.error(f"expected an address such as student@wa-students.org, got {text!r}")
+        raise node.error(f"expected an address such as student@wa-students.org, got '{shown(text)}'")
     _domain_name(match.group(1), node, "the recipient's domain")
     return text
 
@@ -265,7 +303,7 @@ def _patterns(node: Node, what: str) -> tuple[str, ...]:
     patterns = []
     for text, item in node.texts(f"host names or shell patterns for {what}"):
         if not _HOST_PATTERN.match(text):
-            raise item.error(f"{text!r} is not a host name or a shell pattern")
+            raise item.error(f"'{shown(text)}' is not a host name or a shell pattern")
         patterns.append(text)
     return tuple(patterns)
 
@@ -290,7 +328,7 @@ def _duration(node: Node, what: str) -> float:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise node.error(f"{what}: {exc}") from None
+        raise node.error(f"{what}: {shown(str(exc))}") from None
 
 
 def _choice(node: Node, kinds: type[_E], what: str) -> _E:
@@ -301,7 +339,7 @@ def _choice(node: Node, kinds: type[_E], what: str) -> _E:
             return kind
     close = did_you_mean(text, choices)
     hint = f" ({close})" if close.startswith("did you mean") else ""
-    raise node.error(f"unknown {what} `{text}`{hint}; expected one of: {', '.join(choices)}")
+    raise node.error(f"unknown {what} `{shown(text)}`{hint}; expected one of: {', '.join(choices)}")
 
 
 def _domain_name(text: str, where: Node | Entry, what: str) -> dns.name.Name:
@@ -311,7 +349,7 @@ def _domain_name(text: str, where: Node | Entry, what: str) -> dns.name.Name:
     try:
         return dns.name.from_text(text.strip())
     except dns.exception.DNSException as exc:
-        raise where.error(f"{what} `{text}` is not a valid domain name: {exc}") from None
+        raise where.error(f"{what} `{shown(text)}` is not a valid domain name: {exc}") from None
 
 
 def _show(name: dns.name.Name) -> str:
@@ -328,7 +366,7 @@ def _weight(node: Node) -> float:
 # -- zones --------------------------------------------------------------------------------
 
 
-def _zones(node: Node, base: Traversable) -> tuple[ZoneSpec, ...]:
+def _zones(node: Node, base: Traversable, budget: RecordBudget) -> tuple[ZoneSpec, ...]:
     if node.is_null:
         return ()
     specs: dict[dns.name.Name, ZoneSpec] = {}
@@ -339,14 +377,16 @@ def _zones(node: Node, base: Traversable) -> tuple[ZoneSpec, ...]:
             raise entry.error(
                 f"zone {_show(origin)} is defined twice (lines {first} and {entry.line})"
             )
-        specs[origin] = _zone(origin, entry, base)
+        spec = _zone(origin, entry, base, budget)
+        _check_made_up_names(spec, entry)
+        specs[origin] = spec
     return tuple(specs.values())
 
 
-def _zone(origin: dns.name.Name, entry: Entry, base: Traversable) -> ZoneSpec:
+def _zone(origin: dns.name.Name, entry: Entry, base: Traversable, budget: RecordBudget) -> ZoneSpec:
     value = entry.value
     if value.is_mapping:
-        return _zone_from_file(origin, entry, base)
+        return _zone_from_file(origin, entry, base, budget)
     if value.is_null:
         text, first_line = "", value.line
     elif value.is_scalar:
@@ -359,113 +399,101 @@ def _zone(origin: dns.name.Name, entry: Entry, base: Traversable) -> ZoneSpec:
             f"got {value.describe()}"
         )
     try:
-        zone = _read_zone(text, origin)
-    except _DnsTextError as exc:
+        zone = read_zone(text, origin, budget)
+    except DnsTextError as exc:
         line = first_line + exc.line - 1 if exc.line is not None else entry.line
         raise ScenarioError(
             f"zone {_show(origin)}: {exc.detail}", file=value.file, line=line
         ) from None
+    _check_sizes(zone, origin, value)
     return ZoneSpec(origin=origin, zone=zone, line=entry.line)
 
 
-def _zone_from_file(origin: dns.name.Name, entry: Entry, base: Traversable) -> ZoneSpec:
+def _zone_from_file(
+    origin: dns.name.Name, entry: Entry, base: Traversable, budget: RecordBudget
+) -> ZoneSpec:
     mapping = entry.value.mapping(f"zone {_show(origin)}", _ZONE_FILE_KEYS)
     file_entry = mapping.get("file")
     if file_entry is None:
         raise entry.value.error(f"zone {_show(origin)}: expected `file: PATH` or zone-file text")
-    relative = file_entry.value.text("a path for `file`")
-    resource = base.joinpath(relative)
-    shown = str(resource)
+    where = file_entry.value
+    relative = where.text("a path for `file`")
+    resource = _inside(base, relative, where, f"zone {_show(origin)}")
+    display = shown(str(base.joinpath(relative)), MESSAGE_LIMIT // 2)
     if not resource.is_file():
-        raise file_entry.value.error(f"zone {_show(origin)}: zone file {shown} does not exist")
+        raise where.error(f"zone {_show(origin)}: zone file {display} does not exist")
     try:
-        text = resource.read_text(encoding="utf-8")
+        text = read_limited(resource)
+    except FileTooBig:
+        raise where.error(
+            f"zone {_show(origin)}: " + _TOO_BIG.format(what=f"zone file {display}")
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise file_entry.value.error(
-            f"zone {_show(origin)}: cannot read zone file {shown}: {exc}"
-        ) from None
+        raise where.error(f"zone {_show(origin)}: cannot read zone file {display}: {exc}") from None
     try:
-        zone = _read_zone(text, origin)
-    except _DnsTextError as exc:
+        zone = read_zone(text, origin, budget)
+    except DnsTextError as exc:
         raise ScenarioError(
-            f"zone {_show(origin)}: {exc.detail}", file=shown, line=exc.line
+            f"zone {_show(origin)}: {exc.detail}", file=display, line=exc.line
         ) from None
-    return ZoneSpec(origin=origin, zone=zone, line=entry.line, file=shown)
+    _check_sizes(zone, origin, where)
+    return ZoneSpec(origin=origin, zone=zone, line=entry.line, file=display)
 
 
-def _read_zone(text: str, origin: dns.name.Name) -> dns.zone.Zone:
-    def parse(source: str) -> dns.zone.Zone:
-        # check_origin=False: the world adds the SOA and NS a short scenario leaves out.
-        return dns.zone.from_text(
-            source, origin=origin, relativize=False, check_origin=False, filename="<zone>"
-        )
+def _inside(base: Traversable, relative: str, where: Node, what: str) -> Traversable:
+    """`relative` under the scenario's folder; anything that leads out of it is an error.
 
-    try:
-        return _parse_dns_text(parse, text)
-    except _DnsTextError as exc:
-        if not exc.detail.startswith(_NO_TTL):
-            raise
-    try:
-        return _parse_dns_text(parse, f"$TTL {DEFAULT_TTL}\n{text}")
-    except _DnsTextError as exc:
-        line = exc.line - 1 if exc.line is not None else None
-        raise _DnsTextError(line, exc.detail) from None
-
-
-class _DnsTextError(Exception):
-    """A dnspython syntax error, with the 1-based line within the text it read (if known)."""
-
-    def __init__(self, line: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.line = line
-        self.detail = detail
-
-
-def _parse_dns_text(parse: Callable[[str], _T], text: str) -> _T:
-    """Run a dnspython text parser; its errors become `_DnsTextError` with the right line.
-
-    dnspython reports the tokenizer's line, which is one past the faulty record when the
-    record's newline was already read. The record is on the line before exactly when the
-    text cut after that line fails the same way.
+    Scenario files come from other people: a zone file is read, and its lines quoted in
+    errors, only from the scenario's own folder (symbolic links are followed first).
     """
-    try:
-        return parse(text)
-    except dns.exception.DNSException as exc:
-        line, detail = _dns_where(exc)
-    if line is not None and line > 1 and _fails_alike(parse, text, line - 1, detail):
-        line -= 1
-    raise _DnsTextError(line, _quote_line(detail, text, line))
+    path = PurePosixPath(relative)
+    if not relative.strip() or path.is_absolute() or relative.startswith("~"):
+        raise where.error(
+            f"{what}: `file` must name a file inside the scenario's folder, "
+            f"by a relative path such as zones/example.org.zone, got `{shown(relative)}`"
+        )
+    if isinstance(base, Path):
+        folder = base.resolve()
+        target = (folder / relative).resolve()
+        if target.is_relative_to(folder):
+            return target
+    elif ".." not in path.parts:
+        return base.joinpath(relative)
+    raise where.error(
+        f"{what}: zone file `{shown(relative)}` lies outside the scenario's folder; "
+        "a scenario reads zone files from its own folder only"
+    )
 
 
-def _quote_line(detail: str, text: str, line: int | None) -> str:
-    # dnspython's messages ("Text input is malformed.") do not say which record it was.
-    lines = text.splitlines()
-    if line is None or not 1 <= line <= len(lines) or not lines[line - 1].strip():
-        return detail
-    return f"{detail} (in `{' '.join(lines[line - 1].split())}`)"
+def _check_sizes(zone: dns.zone.Zone, origin: dns.name.Name, where: Node) -> None:
+    problem = oversized(zone_rrsets(zone))
+    if problem is not None:
+        raise where.error(f"zone {_show(origin)}: {problem}")
 
 
-def _dns_where(exc: dns.exception.DNSException) -> tuple[int | None, str]:
-    message = str(exc) or type(exc).__name__
-    match = _DNS_WHERE.match(message)
-    if match is None:
-        return None, " ".join(message.split())
-    return int(match.group(1)), " ".join(match.group(2).split())
-
-
-def _fails_alike(parse: Callable[[str], object], text: str, lines: int, detail: str) -> bool:
-    head = "".join(text.splitlines(keepends=True)[:lines])
-    try:
-        parse(head)
-    except dns.exception.DNSException as exc:
-        return _dns_where(exc)[1] == detail
-    return False
+def _check_made_up_names(spec: ZoneSpec, entry: Entry) -> None:
+    """A zone without SOA or NS gets one naming hostmaster.ORIGIN or ns1.ORIGIN; they must fit."""
+    for label, rdtype in _MADE_UP:
+        if spec.zone.get_rdataset(spec.origin, rdtype) is not None:
+            continue
+        try:
+            dns.name.from_text(label, spec.origin)
+        except dns.name.NameTooLong:
+            kind = dns.rdatatype.to_text(rdtype)
+            octets = sum(len(label) + 1 for label in spec.origin.labels)
+            raise entry.error(
+                f"zone origin is too long ({octets} octets): a zone without its own {kind} record "
+                f"gets one naming {label}.ORIGIN, which would exceed 255 octets; give the zone "
+                f"a {kind} record or a shorter origin"
+            ) from None
 
 
 # -- servers and backends -----------------------------------------------------------------
 
 
-def _servers(node: Node, zones: tuple[ZoneSpec, ...]) -> tuple[ServerSpec, ...]:
+def _servers(
+    node: Node, zones: tuple[ZoneSpec, ...], budget: RecordBudget
+) -> tuple[ServerSpec, ...]:
     if node.is_null:
         return ()
     origins = {zone.origin: zone for zone in zones}
@@ -477,12 +505,12 @@ def _servers(node: Node, zones: tuple[ZoneSpec, ...]) -> tuple[ServerSpec, ...]:
             raise entry.error(
                 f"server {_show(name)} is defined twice (lines {first} and {entry.line})"
             )
-        specs[name] = _server(name, entry, origins)
+        specs[name] = _server(name, entry, origins, budget)
     return tuple(specs.values())
 
 
 def _server(
-    name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec]
+    name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec], budget: RecordBudget
 ) -> ServerSpec:
     what = f"server {_show(name)}"
     if entry.value.is_null:
@@ -496,7 +524,7 @@ def _server(
         line=entry.line,
         addresses=_addresses(address.value, what),
         zones=_section(mapping, "zones", lambda node: _served_zones(node, what, origins), ()),
-        backends=_section(mapping, "backends", lambda node: _backends(node, what), ()),
+        backends=_section(mapping, "backends", lambda node: _backends(node, what, budget), ()),
         nsid=_section(mapping, "nsid", lambda node: node.text(f"a string for {what} `nsid`"), None),
     )
 
@@ -507,7 +535,7 @@ def _addresses(node: Node, what: str) -> tuple[str, ...]:
         try:
             address = str(ipaddress.ip_address(text.strip()))
         except ValueError:
-            raise item.error(f"{what}: `{text}` is not an IPv4 or IPv6 address") from None
+            raise item.error(f"{what}: `{shown(text)}` is not an IPv4 or IPv6 address") from None
         if address in addresses:
             raise item.error(f"{what}: address {address} is listed twice")
         addresses.append(address)
@@ -532,16 +560,16 @@ def _served_zones(
     return tuple(served)
 
 
-def _backends(node: Node, server: str) -> tuple[BackendSpec, ...]:
+def _backends(node: Node, server: str, budget: RecordBudget) -> tuple[BackendSpec, ...]:
     if node.is_null:
         return ()
     return tuple(
-        _backend(entry, f"backend {entry.key} of {server}")
+        _backend(entry, f"backend {shown(entry.key)} of {server}", budget)
         for entry in node.mapping(f"the backends of {server}")
     )
 
 
-def _backend(entry: Entry, what: str) -> BackendSpec:
+def _backend(entry: Entry, what: str, budget: RecordBudget) -> BackendSpec:
     if entry.value.is_null:
         return BackendSpec(name=entry.key, line=entry.line)
     mapping = entry.value.mapping(what, _BACKEND_KEYS)
@@ -554,7 +582,7 @@ def _backend(entry: Entry, what: str) -> BackendSpec:
         line=entry.line,
         weight=field("weight", _weight, 1.0),
         nsid=field("nsid", lambda node: node.text(f"a string for {what} `nsid`"), None),
-        answer=field("answer", lambda node: _answers(node, what), ()),
+        answer=field("answer", lambda node: _answers(node, what, budget), ()),
         aa=field("aa", lambda node: _aa(node, what), AaSpec()),
         authority=field(
             "authority",
@@ -588,46 +616,41 @@ def _rcode(node: Node) -> dns.rcode.Rcode:
     except dns.exception.DNSException:
         names = [rcode.name for rcode in dns.rcode.Rcode]
         raise node.error(
-            f"unknown rcode `{text}`; {did_you_mean(text.upper(), names)}"
+            f"unknown rcode `{shown(text)}`; {did_you_mean(text.upper(), names)}"
             " (rcodes are names such as SERVFAIL, REFUSED, NXDOMAIN, FORMERR, NOTIMP)"
         ) from None
 
 
 def _answers(
-    node: Node, what: str
+    node: Node, what: str, budget: RecordBudget
 ) -> tuple[tuple[dns.name.Name, tuple[dns.rrset.RRset, ...]], ...]:
     answers: dict[dns.name.Name, tuple[dns.rrset.RRset, ...]] = {}
     for entry in node.mapping(f"`answer` of {what} (name -> RR lines)"):
         owner = _domain_name(entry.key, entry, "answer name")
         if owner in answers:
             raise entry.error(f"{what} has two answers for {_show(owner)}")
-        answers[owner] = _answer_rrsets(entry, owner)
+        answers[owner] = _answer_rrsets(entry, owner, budget)
     return tuple(answers.items())
 
 
-def _answer_rrsets(entry: Entry, owner: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
+def _answer_rrsets(
+    entry: Entry, owner: dns.name.Name, budget: RecordBudget
+) -> tuple[dns.rrset.RRset, ...]:
     value = entry.value
     text = value.text(f"RR lines (owner [ttl] [IN] TYPE rdata) for the answer to {_show(owner)}")
     first_line = value.line + 1 if value.is_literal_block else value.line
-
-    def parse(source: str) -> list[dns.rrset.RRset]:
-        return dns.zonefile.read_rrsets(
-            source,
-            rdclass=None,
-            default_ttl=DEFAULT_TTL,
-            origin=dns.name.root,
-            relativize=False,
-        )
-
     try:
-        rrsets = _parse_dns_text(parse, text)
-    except _DnsTextError as exc:
+        rrsets = read_answer(text, budget)
+    except DnsTextError as exc:
         line = first_line + exc.line - 1 if exc.line is not None else entry.line
         raise ScenarioError(
             f"answer for {_show(owner)}: {exc.detail}", file=value.file, line=line
         ) from None
     if not rrsets:
         raise value.error(f"the answer for {_show(owner)} has no records")
+    problem = oversized(rrsets)
+    if problem is not None:
+        raise value.error(f"answer for {_show(owner)}: {problem}")
     return tuple(rrsets)
 
 
@@ -645,7 +668,7 @@ def _hosts(node: Node) -> tuple[HostSpec, ...]:
 def _host(entry: Entry) -> HostSpec:
     key = entry.key.strip()
     _check_host_key(key, entry)
-    what = f"host {key}"
+    what = f"host {shown(key)}"
     if entry.value.is_null:
         return HostSpec(key=key, line=entry.line)
     mapping = entry.value.mapping(what, _HOST_KEYS)
@@ -680,7 +703,7 @@ def _check_host_key(key: str, entry: Entry) -> None:
     except ValueError:
         pass
     if not _HOST_PATTERN.match(key):
-        raise entry.error(f"`{key}` is not an address, a host name, a shell pattern or `default`")
+        raise entry.error(f"`{shown(key)}` is not an address, a host name, a shell pattern or `default`")
 
 
 def _only_for(
@@ -704,7 +727,7 @@ def _banner(node: Node) -> str:
     if not text.startswith("220"):
         raise node.error(
             f'a banner is the whole 220 greeting line, e.g. "220 mx.example.com ESMTP"; got '
-            f"{text!r} (for a 4xx/5xx greeting use smtp: tempfail or reject with code and text)"
+            f"'{shown(text)}' (for a 4xx/5xx greeting use smtp: tempfail or reject with code and text)"
         )
     return text
 
@@ -758,7 +781,7 @@ def _mta(node: Node) -> tuple[str, ...]:
             close = did_you_mean(name, MTA_PROFILES)
             hint = f" ({close})" if close.startswith("did you mean") else ""
             raise item.error(
-                f"unknown MTA profile `{text}`{hint}; expected one of: {', '.join(MTA_PROFILES)}"
+                f"unknown MTA profile `{shown(text)}`{hint}; expected one of: {', '.join(MTA_PROFILES)}"
             )
         if name in profiles:
             raise item.error(f"MTA profile {name} is listed twice")
@@ -778,11 +801,11 @@ def _cases(node: Node, servers: tuple[ServerSpec, ...]) -> tuple[CaseSpec, ...]:
 def _case(entry: Entry, servers: dict[dns.name.Name, ServerSpec]) -> CaseSpec:
     if entry.value.is_null:
         return CaseSpec(name=entry.key, line=entry.line, pins=())
-    mapping = entry.value.mapping(f"case {entry.key}", _CASE_KEYS)
+    mapping = entry.value.mapping(f"case {shown(entry.key)}", _CASE_KEYS)
     return CaseSpec(
         name=entry.key,
         line=entry.line,
-        pins=_section(mapping, "pin", lambda node: _pins(node, entry.key, servers), ()),
+        pins=_section(mapping, "pin", lambda node: _pins(node, shown(entry.key), servers), ()),
         description=_section(
             mapping, "description", lambda node: node.text("a string for `description`").strip(), ""
         ),
@@ -816,7 +839,7 @@ def _pinned_backend(entry: Entry, case: str, server: ServerSpec) -> str:
         )
     if backend not in names:
         raise entry.value.error(
-            f"case {case}: server {_show(server.name)} has no backend `{backend}`; "
+            f"case {case}: server {_show(server.name)} has no backend `{shown(backend)}`; "
             f"{did_you_mean(backend, names)}"
         )
     return backend

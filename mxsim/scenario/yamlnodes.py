@@ -1,9 +1,12 @@
 """YAML read as nodes that remember their lines, so every scenario error can point at one.
 
-`yaml.safe_load` throws line numbers away and keeps the last of two equal keys; the
-composer keeps both. `parse_document` composes with the SafeLoader, rejects duplicate
-keys anywhere in the document, and hands back a `Node`; the loader reads values through
-the typed accessors below, which raise `ScenarioError` naming the file and line.
+`yaml.safe_load` throws line numbers away and keeps the last of two equal keys. Here a
+small composer builds the node tree from the parser's events (libyaml's when PyYAML has
+it) and checks as it goes, so a hostile file fails at the line that is wrong rather than
+after the whole file is built: no duplicate keys, plain keys only, the top-level keys
+the caller allows, nesting at most `MAX_NESTING` deep, and no YAML tags beyond the plain
+values. `parse_document` hands back a `Node`; the loader reads values through the typed
+accessors below, which raise `ScenarioError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import yaml
+import yaml.composer
 import yaml.constructor
+import yaml.resolver
 
-from mxsim.errors import ScenarioError
+from mxsim.errors import ScenarioError, shown
+from mxsim.scenario.limits import MAX_NESTING
 
 _TAG = "tag:yaml.org,2002:"
 _NULL = _TAG + "null"
@@ -24,12 +31,32 @@ _INT = _TAG + "int"
 _FLOAT = _TAG + "float"
 _MERGE = _TAG + "merge"
 _LITERAL = "|"
+# Tags a file may write out (`!!str 1`): the plain values of YAML's core schema. Others
+# name constructors (`!!python/name:`, `!!timestamp`, `!!binary`) the format has no use for.
+_WRITABLE_TAGS = frozenset(_TAG + kind for kind in ("null", "bool", "int", "float", "str", "seq", "map"))
+_NO_TAG = (None, "!")
+_BAD_VALUE = (yaml.YAMLError, ArithmeticError, AttributeError, TypeError, ValueError)
 
 
-def parse_document(text: str, file: str) -> Node:
-    """The document's root node. An empty document is an error: a scenario needs `mxsim: 1`."""
+class _Events(Protocol):
+    """A YAML parser seen as the event stream it produces (PyYAML's or libyaml's)."""
+
+    def check_event(self, *choices: type[yaml.Event]) -> bool: ...
+    def peek_event(self) -> yaml.Event: ...
+    def get_event(self) -> yaml.Event: ...
+    def dispose(self) -> None: ...
+
+
+def parse_document(text: str, file: str, top_keys: Collection[str] | None = None) -> Node:
+    """The document's root node. An empty document is an error: a scenario needs `mxsim: 1`.
+
+    With `top_keys`, a key of the root mapping outside them stops the reading at its line.
+    """
+    # libyaml's parser reads 1 MiB in about a second, PyYAML's own in about six.
+    parser = yaml.CSafeLoader(text) if yaml.__with_libyaml__ else yaml.SafeLoader(text)
+    events = cast(_Events, parser)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _Composer(events, file, top_keys).document()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
     except yaml.reader.ReaderError as exc:
@@ -37,11 +64,12 @@ def parse_document(text: str, file: str) -> Node:
         raise ScenarioError(f"cannot read the file: {exc.reason}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(_one_line(f"YAML error: {exc}"), file=file, line=None) from None
+    finally:
+        events.dispose()
     if root is None:
         raise ScenarioError(
             "the file is empty; a scenario starts with `mxsim: 1`", file=file, line=1
         )
-    _check_keys_unique(root, file, set())
     return Node(root, file)
 
 
@@ -61,28 +89,113 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _check_keys_unique(node: yaml.Node, file: str, seen: set[int]) -> None:
-    # Aliases make the tree a graph (even a cyclic one); visit each node once.
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[str, int] = {}
-        for key, value in node.value:
-            name = _key_text(key, file)
-            line = key.start_mark.line + 1
-            if name in first_line:
-                first = first_line[name]
-                raise ScenarioError(
-                    f"duplicate key `{name}` (first at line {first}, again at line {line})",
-                    file=file,
-                    line=line,
+class _Composer:
+    """Events -> nodes, as PyYAML's composer, with the checks above made on the way.
+
+    An anchor is known once its node is complete, so an alias cannot point into the node
+    that holds it: the tree is acyclic, and each node is built once.
+    """
+
+    def __init__(self, events: _Events, file: str, top_keys: Collection[str] | None) -> None:
+        self.events = events
+        self.file = file
+        self.top_keys = top_keys
+        self.resolver = yaml.resolver.Resolver()
+        self.anchors: dict[str, yaml.Node] = {}
+
+    def document(self) -> yaml.Node | None:
+        self.events.get_event()  # the stream's start
+        if self.events.check_event(yaml.StreamEndEvent):
+            return None
+        self.events.get_event()  # the document's start
+        root = self.node(0)
+        self.events.get_event()  # the document's end
+        if not self.events.check_event(yaml.StreamEndEvent):
+            extra = self.events.get_event()
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream", root.start_mark,
+                "but found another document", _mark(extra.start_mark),
+            )
+        return root
+
+    def error(self, event: yaml.Event, message: str) -> ScenarioError:
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        return ScenarioError(message, file=self.file, line=line)
+
+    def node(self, depth: int) -> yaml.Node:
+        event = self.events.get_event()
+        if isinstance(event, yaml.AliasEvent):
+            known = self.anchors.get(str(event.anchor))
+            if known is None:
+                raise self.error(
+                    event,
+                    f"unknown alias `*{shown(str(event.anchor))}` (an alias names an anchor "
+                    "whose value ends before it)",
                 )
-            first_line[name] = line
-            _check_keys_unique(value, file, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_keys_unique(item, file, seen)
+            return known
+        assert isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent)
+        if event.tag not in _NO_TAG and event.tag not in _WRITABLE_TAGS:
+            raise self.error(
+                event,
+                f"unsupported YAML tag `{shown(str(event.tag).replace(_TAG, '!!', 1))}`; "
+                "a scenario holds plain "
+                "strings, numbers, booleans, lists and mappings",
+            )
+        node: yaml.Node
+        if isinstance(event, yaml.ScalarEvent):
+            tag = event.tag if event.tag not in _NO_TAG else None
+            tag = tag or self.resolve(yaml.ScalarNode, event.value, event.implicit)
+            node = yaml.ScalarNode(
+                tag, event.value, _mark(event.start_mark), _mark(event.end_mark), style=event.style
+            )
+        else:
+            if depth >= MAX_NESTING:
+                raise self.error(event, f"the YAML nests more than {MAX_NESTING} levels deep")
+            node = self.collection(event, depth)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node
+        return node
+
+    def collection(self, start: yaml.CollectionStartEvent, depth: int) -> yaml.Node:
+        kind = yaml.MappingNode if isinstance(start, yaml.MappingStartEvent) else yaml.SequenceNode
+        tag = start.tag if start.tag not in _NO_TAG else None
+        tag = tag or self.resolve(kind, None, start.implicit)
+        first = _mark(start.start_mark)
+        if kind is yaml.SequenceNode:
+            items: list[yaml.Node] = []
+            while not self.events.check_event(yaml.SequenceEndEvent):
+                items.append(self.node(depth + 1))
+            last = _mark(self.events.get_event().end_mark)
+            return yaml.SequenceNode(tag, items, first, last, flow_style=start.flow_style)
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        first_line: dict[str, int] = {}
+        while not self.events.check_event(yaml.MappingEndEvent):
+            key = self.node(depth + 1)
+            self.check_key(key, first_line, top=depth == 0)
+            pairs.append((key, self.node(depth + 1)))
+        last = _mark(self.events.get_event().end_mark)
+        return yaml.MappingNode(tag, pairs, first, last, flow_style=start.flow_style)
+
+    def resolve(self, kind: type[yaml.Node], value: str | None, implicit: object) -> str:
+        return str(self.resolver.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+
+    def check_key(self, key: yaml.Node, first_line: dict[str, int], *, top: bool) -> None:
+        name = _key_text(key, self.file)
+        line = key.start_mark.line + 1
+        if name in first_line:
+            raise ScenarioError(
+                f"duplicate key `{shown(name)}` (first at line {first_line[name]}, again at line {line})",
+                file=self.file,
+                line=line,
+            )
+        first_line[name] = line
+        if top and self.top_keys is not None and name not in self.top_keys:
+            raise ScenarioError(unknown_key(name, "the scenario", self.top_keys), file=self.file, line=line)
+
+
+def _mark(mark: object) -> yaml.error.Mark | None:
+    # libyaml's marks carry the same line and column as PyYAML's; the stubs keep them apart.
+    return cast("yaml.error.Mark | None", mark)
 
 
 def _key_text(key: yaml.Node, file: str) -> str:
@@ -98,6 +211,10 @@ def _key_text(key: yaml.Node, file: str) -> str:
     return str(key.value)
 
 
+def unknown_key(key: str, what: str, allowed: Collection[str]) -> str:
+    return f"unknown key `{shown(key)}` in {what}; {did_you_mean(key, allowed)}"
+
+
 def describe(node: yaml.Node) -> str:
     """How a value reads in an error message: 'a list', 'null', 'the number 3'."""
     if isinstance(node, yaml.MappingNode):
@@ -107,10 +224,10 @@ def describe(node: yaml.Node) -> str:
     if node.tag == _NULL:
         return "nothing (null)"
     if node.tag == _BOOL:
-        return f"the boolean {node.value}"
+        return f"the boolean {shown(str(node.value))}"
     if node.tag in (_INT, _FLOAT):
-        return f"the number {node.value}"
-    return f"{node.value!r}"
+        return f"the number {shown(str(node.value))}"
+    return f"'{shown(str(node.value))}'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +267,11 @@ class Node:
         """The Python value YAML's safe schema gives a scalar (None for null)."""
         if not isinstance(self.raw, yaml.ScalarNode):
             raise self.error(f"expected a single value, got {describe(self.raw)}")
-        return yaml.constructor.SafeConstructor().construct_object(self.raw)
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(self.raw)
+        except _BAD_VALUE:
+            kind = str(self.raw.tag).removeprefix(_TAG)
+            raise self.error(f"`{shown(str(self.raw.value))}` is not a valid {kind}") from None
 
     def error(self, message: str) -> ScenarioError:
         return ScenarioError(message, file=self.file, line=self.line)
@@ -237,9 +358,7 @@ class Mapping:
     def check_keys(self, allowed: Collection[str], what: str) -> None:
         for entry in self.entries:
             if entry.key not in allowed:
-                raise entry.error(
-                    f"unknown key `{entry.key}` in {what}; {did_you_mean(entry.key, allowed)}"
-                )
+                raise entry.error(unknown_key(entry.key, what, allowed))
 
 
 def did_you_mean(word: str, choices: Collection[str]) -> str:

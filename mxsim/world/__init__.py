@@ -11,13 +11,14 @@ import random
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
+import dns.exception
 import dns.message
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from mxsim.errors import UsageError
+from mxsim.errors import UsageError, shown
 from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import HostSpec, ScenarioSpec, ServerSpec
 from mxsim.world.authority import AuthoritativeServer, Draw, Served, ZoneData
@@ -42,7 +43,10 @@ def parse_pins(spec: ScenarioSpec, pins: list[str] | None) -> dict[dns.name.Name
             found.update(case.pins)
             continue
         server_text, backend = text.split("=", 1)
-        server_name = dns.name.from_text(server_text.strip())
+        try:
+            server_name = dns.name.from_text(server_text.strip())
+        except dns.exception.DNSException as error:
+            raise UsageError(f"--pin '{shown(text)}': the server name is not a DNS name ({error})") from None
         server = spec.server(server_name)
         if server is None:
             raise UsageError(f"--pin {text!r}: the scenario has no server {server_text!r}")

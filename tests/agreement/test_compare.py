@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from mxsim.agree.compare import Levels, compare_attempts, compare_dns
+from mxsim.agree.mtas import NAMES as MTAS
 from mxsim.agree.mtas import driver
 from mxsim.agree.observation import Question, Try
+from mxsim.agree.run import Case, observe_real
+from mxsim.errors import ExitCode, UsageError
 
 LEVELS = {"192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
 NAMES = Levels({"a.example": 10, "b.example": 10, "c.example": 20}, frozenset({"a.example", "b.example"}), LEVELS)
@@ -95,3 +104,44 @@ def test_sendmail_transcript_reading() -> None:
     assert [(t.address, t.result) for t in parsed.attempts] == [
         ("192.0.2.10", "refused"), ("192.0.2.20", "accepted")]
     assert (parsed.outcome, parsed.envelope_recipient) == ("delivered", "user@example.com")
+
+
+# -- the submission command line ----------------------------------------------------------
+
+OPTION_LIKE = ["-X/tmp/x@example.org", "-oQ/tmp@example.org", "-C/tmp/evil.conf@example.org", "user\n@example.org"]
+
+
+@pytest.mark.parametrize("mta", MTAS)
+def test_the_submission_command_ends_its_options_before_the_recipient(mta: str) -> None:
+    argv = driver(mta).submission("student@wa-students.org")
+    assert argv[-2:] == ["--", "student@wa-students.org"]
+    assert argv.count("--") == 1 and argv.index("-f") < argv.index("--")
+    assert all(not word.startswith("-") for word in argv[argv.index("--") + 1 :])
+
+
+@pytest.mark.parametrize("mta", MTAS)
+@pytest.mark.parametrize("recipient", OPTION_LIKE)
+def test_a_recipient_that_reads_as_an_option_never_reaches_an_mta(mta: str, recipient: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        driver(mta).submission(recipient)
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_a_case_with_such_a_recipient_fails_before_anything_runs() -> None:
+    # Refused before the root check, the chroot and the namespace.
+    with pytest.raises(UsageError):
+        observe_real(Case("wa-students-2017", mta="exim", recipient="-X/tmp/x@example.org"))
+
+
+@pytest.mark.parametrize("extra", [[], ["--table"]])
+def test_mxsim_agree_refuses_such_a_recipient_with_exit_3(extra: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from mxsim.cli import main; main()", "agree", "wa-students-2017",
+         "--mta", "exim", "--recipient=-X/tmp/x@example.org", *extra],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == ExitCode.BAD_INPUT, done.stderr
+    assert done.stderr.splitlines() == [
+        "mxsim: error: recipient '-X/tmp/x@example.org': expected an address such as user@example.org, "
+        "not beginning with `-` and without control characters"
+    ]

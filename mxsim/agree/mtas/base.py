@@ -18,6 +18,7 @@ from typing import ClassVar
 from mxsim.agree.chroots import ChrootSpec
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.observation import Try, address_text
+from mxsim.errors import UsageError, shown
 
 SENDER_DOMAIN = "mxsim-agree.invalid"
 SENDER = f"agree@{SENDER_DOMAIN}"
@@ -95,6 +96,10 @@ class Driver(ABC):
         """Start whatever daemons delivery needs (none for MTAs that deliver in-process)."""
 
     @abstractmethod
+    def submission(self, recipient: str) -> list[str]:
+        """The command line that hands one message for `recipient` to the MTA (see `submission_argv`)."""
+
+    @abstractmethod
     def submit(self, root: Path, folder: Path, recipient: str, token: str) -> None:
         """Hand one message for `recipient` to the MTA."""
 
@@ -122,9 +127,37 @@ def enter_namespace(name: str) -> None:
     ENTER[:] = ["ip", "netns", "exec", name]
 
 
+def check_recipient(recipient: str) -> str:
+    """`recipient` if it can stand on an MTA's command line as an address and nothing else.
+
+    A recipient that begins with `-` would be read as an option by MTAs that stop reading
+    options at the first argument only (and `-X/tmp/x@example.org` is an option to Exim
+    and Sendmail that writes a file); control characters would reach their logs.
+    """
+    if recipient.startswith("-") or not recipient.isprintable():
+        raise UsageError(
+            f"recipient '{shown(recipient)}': expected an address such as user@example.org, "
+            "not beginning with `-` and without control characters"
+        )
+    return recipient
+
+
+def submission_argv(command: Sequence[str], recipient: str) -> list[str]:
+    """`command` (the program and its options), the envelope sender, `--`, the recipient.
+
+    `--` ends the options for every MTA here: Exim documents it as the pseudo-option that
+    ends options; Postfix's and OpenSMTPD's sendmail and Sendmail's own parse with
+    getopt(3), which stops at it.
+    """
+    return [*command, "-f", SENDER, "--", check_recipient(recipient)]
+
+
 def chroot_argv(root: Path, argv: Sequence[str]) -> list[str]:
-    """`argv` run inside the chroot and the lab's network namespace."""
-    return [*ENTER, "chroot", str(root), *argv]
+    """`argv` run inside the chroot and the lab's network namespace.
+
+    The root is made absolute, so it can never be read as an option of chroot(8).
+    """
+    return [*ENTER, "chroot", str(root.absolute()), *argv]
 
 
 def chroot_run(

@@ -26,6 +26,7 @@ from mxsim.agree.mtas.base import (
     chroot_run,
     connect_result,
     read_lines,
+    submission_argv,
 )
 from mxsim.agree.observation import Try
 
@@ -121,9 +122,12 @@ class Exim(Driver):
     def start(self, root: Path, folder: Path) -> None:
         """Nothing: `exim4 -odi` delivers in the submitting process."""
 
+    def submission(self, recipient: str) -> list[str]:
+        return submission_argv(["exim4", "-odi", "-oi"], recipient)
+
     def submit(self, root: Path, folder: Path, recipient: str, token: str) -> None:
         chroot_run(
-            root, ["exim4", "-odi", "-oi", "-f", SENDER, recipient],
+            root, self.submission(recipient),
             stdin=MESSAGE.format(sender=SENDER, recipient=recipient, token=token),
             what="exim4 -odi", timeout=self.wait_limit, check=False,
         )

@@ -26,6 +26,7 @@ from mxsim.agree.mtas.base import (
     chroot_run,
     connect_result,
     read_lines,
+    submission_argv,
 )
 from mxsim.agree.observation import Try
 
@@ -98,9 +99,12 @@ class OpenSmtpd(Driver):
             time.sleep(0.1)
         raise AgreeError(f"smtpd made no control socket within {START_TIMEOUT:g} s")
 
+    def submission(self, recipient: str) -> list[str]:
+        return submission_argv(["/usr/sbin/sendmail", "-oi"], recipient)
+
     def submit(self, root: Path, folder: Path, recipient: str, token: str) -> None:
         chroot_run(
-            root, ["/usr/sbin/sendmail", "-oi", "-f", SENDER, recipient],
+            root, self.submission(recipient),
             stdin=MESSAGE.format(sender=SENDER, recipient=recipient, token=token),
             what="smtpctl sendmail",
         )

@@ -19,6 +19,7 @@ from mxsim.agree.mtas.base import (
     chroot_run,
     connect_result,
     read_lines,
+    submission_argv,
 )
 from mxsim.agree.observation import Try
 
@@ -72,7 +73,7 @@ class Postfix(Driver):
         if mta_config is not None:
             shutil.copyfile(mta_config, root / "etc/postfix/main.cf")
         values = {**settings, **PLUMBING}
-        chroot_run(root, ["postconf", "-e", *(f"{k}={v}" for k, v in values.items())],
+        chroot_run(root, ["postconf", "-e", "--", *(f"{k}={v}" for k, v in values.items())],
                    what="postconf -e")
         # Debian runs smtp chrooted and copies resolv.conf at start; `n` keeps it simple.
         chroot_run(root, ["postconf", "-F", "*/*/chroot=n"], what="postconf -F chroot=n")
@@ -80,9 +81,12 @@ class Postfix(Driver):
     def start(self, root: Path, folder: Path) -> None:
         chroot_run(root, ["postfix", "start"], what="postfix start")
 
+    def submission(self, recipient: str) -> list[str]:
+        return submission_argv(["/usr/sbin/sendmail", "-oi"], recipient)
+
     def submit(self, root: Path, folder: Path, recipient: str, token: str) -> None:
         chroot_run(
-            root, ["/usr/sbin/sendmail", "-oi", "-f", SENDER, recipient],
+            root, self.submission(recipient),
             stdin=MESSAGE.format(sender=SENDER, recipient=recipient, token=token),
             what="postfix sendmail",
         )

@@ -17,7 +17,17 @@ from typing import ClassVar
 
 from mxsim.agree.chroots import ChrootSpec
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.mtas.base import HOSTNAME, MESSAGE, SENDER, Driver, Parsed, chroot_argv, connect_result, read_lines
+from mxsim.agree.mtas.base import (
+    HOSTNAME,
+    MESSAGE,
+    SENDER,
+    Driver,
+    Parsed,
+    chroot_argv,
+    connect_result,
+    read_lines,
+    submission_argv,
+)
 from mxsim.agree.mtas.syslog import SyslogSink
 from mxsim.agree.observation import Try
 
@@ -55,12 +65,16 @@ class Sendmail(Driver):
     def start(self, root: Path, folder: Path) -> None:
         self.sink = SyslogSink(root, folder / "syslog")
 
+    def submission(self, recipient: str) -> list[str]:
+        return submission_argv(
+            ["/usr/sbin/sendmail", "-Am", "-odi", "-oi", "-v", "-d16.1", *self.options], recipient
+        )
+
     def submit(self, root: Path, folder: Path, recipient: str, token: str) -> None:
         with (folder / "transcript").open("wb") as out:
             try:
                 subprocess.run(
-                    chroot_argv(root, ["/usr/sbin/sendmail", "-Am", "-odi", "-oi", "-v", "-d16.1",
-                                       *self.options, "-f", SENDER, recipient]),
+                    chroot_argv(root, self.submission(recipient)),
                     input=MESSAGE.format(sender=SENDER, recipient=recipient, token=token).encode(),
                     stdout=out, stderr=subprocess.STDOUT, timeout=self.wait_limit, check=False,
                 )
