@@ -15,13 +15,14 @@ import dns.name
 import dns.rdatatype
 
 from mxsim.clock import Clock
-from mxsim.errors import ParameterError, UsageError
+from mxsim.errors import ParameterError, UsageError, shown
 from mxsim.mta import PROFILE_NAMES
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import Profile, deliver
 from mxsim.mta.queue import SenderState
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Ask, Stub
+from mxsim.recipients import recipient_problem
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.base import DnsReply, Step
@@ -66,8 +67,9 @@ def recipient_of(spec: ScenarioSpec, recipient: str | None) -> str:
     chosen = recipient or spec.recipient
     if not chosen:
         raise UsageError(f"scenario {spec.name} names no recipient: give --recipient USER@DOMAIN")
-    if "@" not in chosen or not chosen.rpartition("@")[2]:
-        raise UsageError(f"--recipient {chosen!r}: expected USER@DOMAIN")
+    problem = recipient_problem(chosen)
+    if problem is not None:
+        raise UsageError(f"--recipient '{shown(chosen)}': {problem}")
     return chosen
 
 

@@ -40,6 +40,7 @@ import dns.rrset
 import dns.zone
 
 from mxsim.errors import MESSAGE_LIMIT, ScenarioError, shown
+from mxsim.recipients import recipient_problem
 from mxsim.scenario.limits import (
     MAX_FILE_BYTES,
 )
@@ -114,7 +115,6 @@ _BUNDLED_SUFFIX = ".yaml"
 # Shell patterns and host names: letters, digits, the glob characters and name punctuation.
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9_.*?!\[\]-]+$")
 # No control characters: the recipient goes on MTAs' command lines and into their logs.
-_RECIPIENT = re.compile(r"^[^@\s\x00-\x1f\x7f]+@([^@\s\x00-\x1f\x7f]+)$")
 _TOO_BIG = f"{{what}} is larger than {MAX_FILE_BYTES >> 20} MiB, the most a scenario or zone file may hold"
 # Names the world makes up under a zone's origin when the zone has no SOA or no NS.
 _MADE_UP = (("hostmaster", dns.rdatatype.SOA), ("ns1", dns.rdatatype.NS))
@@ -274,15 +274,10 @@ def _description(node: Node) -> str:
 
 def _recipient(node: Node) -> str:
     text = node.text("an address such as student@wa-students.org for `recipient`").strip()
-    if text.startswith("-"):
-        raise node.error(
-            f"the recipient '{shown(text)}' begins with `-`, which an MTA's command line "
-            "reads as an option; expected an address such as student@wa-students.org"
-        )
-    match = _RECIPIENT.match(text)
-    if match is None:
-        raise node.error(f"expected an address such as student@wa-students.org, got '{shown(text)}'")
-    _domain_name(match.group(1), node, "the recipient's domain")
+    problem = recipient_problem(text)
+    if problem is not None:
+        raise node.error(f"the recipient '{shown(text)}': {problem}; expected an address such as "
+                         "student@wa-students.org")
     return text
 
 

@@ -89,7 +89,7 @@ def test_text_names_the_backend_behind_the_cname() -> None:
         (["-m", "postfix", "-o", "smtp_mx_adress_limit=3"], "did you mean smtp_mx_address_limit?"),
         (["-m", "postfix", "-o", "smtp_mx_address_limit=many"], "smtp_mx_address_limit = 'many'"),
         (["-m", "postfix", "-o", "novalue"], "expected NAME=VALUE"),
-        (["--recipient", "nobody"], "expected USER@DOMAIN"),
+        (["--recipient", "nobody"], "expected exactly one @, as in USER@DOMAIN"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_3(args: list[str], needle: str) -> None:
