@@ -198,8 +198,10 @@ def _load_bundled(name: str) -> ScenarioSpec:
     names = bundled_scenarios()
     if name not in names:
         close = get_close_matches(name, names, n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        raise ScenarioError(_not_found(name) + hint, file=name, line=None)
+        if close:  # a likely typo: the one suggestion, not the whole list
+            raise ScenarioError(f"no scenario file and no bundled scenario named `{name}`; did you mean "
+                                f"`{close[0]}`? (`mxsim scenarios` lists them)", file=name, line=None)
+        raise ScenarioError(_not_found(name), file=name, line=None)
     folder = _bundled_folder()
     resource = folder.joinpath(name + _BUNDLED_SUFFIX)
     return _load(read_limited(resource), str(resource), folder, name)
