@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,11 @@ from mxsim.exits import AgreeExit, exit_help
 
 AGREED, DIFFERS, COULD_NOT_RUN, BAD_INPUT = (AgreeExit.AGREED, AgreeExit.DIFFERS, AgreeExit.COULD_NOT_RUN,
                                             AgreeExit.BAD_INPUT)
+
+
+class AgreeFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 @app.command(epilog=exit_help("agree"))
@@ -31,7 +37,7 @@ def agree(
         "--mta-config", help="Your Postfix main.cf: the real Postfix runs with it (lab plumbing on top), "
                              "and the model reads the parameters it knows from it.")] = None,
     recipient: Annotated[str | None, typer.Option("--recipient", "-r", help="USER@DOMAIN.")] = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    output_format: Annotated[AgreeFormat, typer.Option("--format", "-f", help="text or json.")] = AgreeFormat.text,
     keep: Annotated[Path | None, typer.Option(
         "--keep", help="Keep the run's folder (request, logs, unbound's query log) here.")] = None,
     table: Annotated[bool, typer.Option(
@@ -61,8 +67,8 @@ def agree(
 
     mtas = [m.lower() for m in (mta or NAMES)]
     unknown = [m for m in mtas if m not in NAMES]
-    if unknown or output_format not in ("text", "json"):
-        what = f"--mta {unknown[0]} (have: {', '.join(NAMES)})" if unknown else f"--format {output_format}"
+    if unknown:
+        what = f"--mta {unknown[0]} (have: {', '.join(NAMES)})"
         typer.echo(f"mxsim: error: {what}", err=True)
         raise typer.Exit(BAD_INPUT)
     try:

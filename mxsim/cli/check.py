@@ -188,7 +188,7 @@ def check(
 @app.command(epilog=exit_help("record"))
 def record(
     domain: Annotated[str, typer.Argument(help="The domain to record, e.g. wa-students.org.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The scenario file to write.")],
+    output: Annotated[Path, typer.Option("--output", help="The scenario file to write.")],
     root_hints: RootHints = None,
     lab: Lab = None,
     samples: Samples = 20,

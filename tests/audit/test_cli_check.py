@@ -92,7 +92,7 @@ def test_root_hints_of_the_lab_work_without_its_map(incident_lab: tuple[LabInfo,
 def test_record_then_replay_trace_and_lab_up(incident_lab: tuple[LabInfo, Path], tmp_path: Path) -> None:
     _info, state = incident_lab
     recording = tmp_path / "recorded.yaml"
-    result = runner.invoke(app, ["record", "wa-students.org", "-o", str(recording), "--lab", str(state), *FAST])
+    result = runner.invoke(app, ["record", "wa-students.org", "--output", str(recording), "--lab", str(state), *FAST])
     assert result.exit_code == 0, result.output
     assert f"wrote {recording}" in result.stdout and "cases: zone, cname" in result.stdout
     replay = runner.invoke(app, ["replay", str(recording), "-n", "40", "-m", "postfix", "--first-attempt-only",
@@ -116,7 +116,7 @@ def test_bad_input_exits_3(incident_lab: tuple[LabInfo, Path], tmp_path: Path) -
         ["check", "wa-students.org", "--lab", str(state), "--samples", "0"],
         ["check", "wa-students.org", "--lab", str(state), "--mta", "qmail"],
         ["check", "wa-students.org", "--lab", str(tmp_path / "no-lab")],
-        ["record", "wa-students.org", "-o", str(tmp_path), "--lab", str(state)],
+        ["record", "wa-students.org", "--output", str(tmp_path), "--lab", str(state)],
     ]
     for args in cases:
         result = runner.invoke(app, [*args, "--no-progress"])
