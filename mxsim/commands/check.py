@@ -22,6 +22,7 @@ that the model's modules load while the probes wait rather than before they star
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -35,8 +36,9 @@ import dns.zonefile
 
 from mxsim.audit.behaviour import name_text
 from mxsim.audit.catalog import Level
+from mxsim.audit.lost import Lost, fact_lost, resolution_why
 from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
-from mxsim.errors import ExitCode, UsageError
+from mxsim.errors import ExitCode, MxsimError, UsageError
 from mxsim.mta import HELO_NAME, PROFILE_NAMES, check_profile_name
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.background import Background
@@ -123,6 +125,7 @@ class CheckResult:
     recording: Recording | None
     queries: int
     smtp_probed: bool
+    unmeasured: tuple[str, ...] = ()  # why where mail goes could not be measured (for some lookups, or all)
 
     @property
     def failing(self) -> tuple[Finding, ...]:
@@ -130,6 +133,8 @@ class CheckResult:
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.unmeasured:
+            return ExitCode.BOUNCED  # 2: the verdict rests on answers never obtained; findings or not
         if self.failing:
             return ExitCode.DEFERRED  # 1: findings at or above --fail-on
         if self.unknown:
@@ -188,6 +193,7 @@ class _Run:
         self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
         # Each behaviour group's model world, with the facts it was built from (`_paths`).
         self.worlds: dict[str, tuple[Measured, World]] = {}
+        self.lost: dict[Question, Lost] = {}  # names resolved for the paths that got no answer, and why
 
     def asking(self, done: Callable[[], None] | None = None) -> Asking:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
@@ -213,7 +219,23 @@ class _Run:
 
     def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
         resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
-        return None if resolved.timed_out else resolved.response
+        reply = None if resolved.timed_out else resolved.response
+        lost = fact_lost(qname, qtype, reply, resolution_why(resolved, RESOLVE_WAIT))
+        if lost is not None:
+            self.lost[(qname, qtype)] = lost
+        return reply
+
+    def dropped(self, addresses: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Replies dropped as unusable (another question, unparsable) per name server address."""
+        found: dict[str, dict[str, int]] = {}
+        by_lab = {}
+        for address in addresses:
+            with contextlib.suppress(ValueError, MxsimError):  # one the destinations refuse was never asked
+                by_lab[self.transport.destination(address)] = address
+        for (where, why), count in self.transport.exchanger.dropped.items():
+            if where in by_lab:
+                found.setdefault(by_lab[where], {})[why] = count
+        return found
 
     def ticker(self, label: str, total: int) -> Callable[[], None] | None:
         if self.progress is None:
