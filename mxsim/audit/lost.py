@@ -110,8 +110,7 @@ def group_lost(analysis: Analysis, group: PathGroup, dropped: Dropped | None = N
     mx = [b.majority(MX) for b in group.behaviours]
     answered = [s for s in mx if s is not None and s.reply is not None]
     if not answered:
-        return lost_at_domain(analysis, addresses, MX, dropped) or Lost(
-            analysis.domain, MX, f"no reply to {name_text(analysis.domain)} MX from these servers")
+        return lost_at_domain(analysis, addresses, MX, dropped) or _not_drawn(analysis, group, MX)
     content = Content.of(answered[0].reply)  # type: ignore[arg-type]
     if content.rrsets or content.rcode != "NOERROR":
         return None  # MX records (or a CNAME, or NXDOMAIN): the domain's addresses are not asked
@@ -125,9 +124,14 @@ def group_lost(analysis: Analysis, group: PathGroup, dropped: Dropped | None = N
             missing.append(qtype)
     if not missing or any(s.reply is not None and s.reply.answer for s in known):
         return None
-    return lost_at_domain(analysis, addresses, missing[0], dropped) or Lost(
-        analysis.domain, missing[0],
-        f"no reply to {name_text(analysis.domain)} {dns.rdatatype.to_text(missing[0])} from these servers")
+    return lost_at_domain(analysis, addresses, missing[0], dropped) or _not_drawn(analysis, group, missing[0])
+
+
+def _not_drawn(analysis: Analysis, group: PathGroup, qtype: dns.rdatatype.RdataType) -> Lost:
+    """The servers answered the question, but never from this group's backends (a farm
+    member drawn too seldom for the samples taken): its answer is unknown."""
+    return Lost(analysis.domain, qtype, f"backend {', '.join(group.backends())} was never drawn for "
+                f"{name_text(analysis.domain)} {dns.rdatatype.to_text(qtype)} (more --samples would tell)")
 
 
 def nothing_usable(analysis: Analysis, dropped: Dropped | None = None) -> str:

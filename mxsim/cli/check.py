@@ -158,8 +158,11 @@ def check(
     `mxsim check wa-students.org --lab STATE` (a world served by `mxsim lab up`);
     `mxsim check example.org -f sarif --fail-on error --output check.sarif` (a CI gate).
 
+    A reply that answers nothing (SERVFAIL, a lame referral, truncated even over TCP)
+    is unknown too, and a delivery path resting on an unknown answer is unknown.
+
     Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unknown (could not
-    measure), 3 bad input.
+    measure; where mail goes could not be measured, whatever the findings), 3 bad input.
     """
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
