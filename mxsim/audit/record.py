@@ -314,6 +314,11 @@ def build(
     if source is not None:
         for rrset in _apex_records(domain, source.behaviours):
             zones.put(rrset, replace=True)
+        asked = {s.query.qtype for b in source.behaviours for s in b.samples}
+        unanswered = [dns.rdatatype.to_text(t) for t in SAMPLE_TYPES if t not in asked]
+        if unanswered and group is None:
+            notes.append(f"{name_text(domain)} {', '.join(unanswered)}: no usable reply, so unknown; "
+                         "left out of the recorded zone, where a replay reads it as absent")
     failed: dict[dns.name.Name, dns.rcode.Rcode | None] = {}
     for (qname, qtype), reply in sorted(measured.facts.items(), key=lambda item: (item[0][0], item[0][1])):
         if qname == domain:

@@ -97,6 +97,8 @@ def test_dropped_mx_queries_beside_nodata_addresses_are_unknown_not_a_nodata_bou
     ns1 = next(s for s in result.recording.spec.servers if s.name.to_text() == "ns1.example.test.")
     assert [b.drop for b in ns1.backends] == [1.0]
     assert any("never answered MX" in note for note in result.recording.notes)
+    assert "example.test MX: no usable reply, so unknown; left out of the recorded zone, where a replay reads it " \
+           "as absent" in result.recording.notes
 
 
 def test_mx_replies_with_a_compression_pointer_loop_are_unusable() -> None:
