@@ -199,8 +199,9 @@ def _unmeasured(domain: dns.name.Name, analysis: Analysis, paths: Sequence[PathR
     if not paths:
         return [f"mail to {name_text(domain)}: no name server gave a usable answer: "
                 f"{nothing_usable(analysis, dropped)}"]
-    return [f"mail to {name_text(domain)} for {pct(p.group.share)} of lookups ({p.group.key}) is unknown: "
-            f"{p.unknown.why}" for p in paths if p.unknown is not None]
+    every = all(p.unknown is not None for p in paths)  # as the summary says it: no lookup was measured
+    return [f"mail to {name_text(domain)} for {'every lookup' if every else f'{pct(p.group.share)} of lookups'} "
+            f"({p.group.key}) is unknown: {p.unknown.why}" for p in paths if p.unknown is not None]
 
 
 def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
