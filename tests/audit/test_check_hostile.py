@@ -194,3 +194,21 @@ def test_a_real_nodata_is_still_a_bounce() -> None:
     assert {"MX05_NO_MX", "PATH01_NOT_DELIVERED"} <= {f.id for f in result.findings}
     assert result.unmeasured == () and all(p.unknown is None for p in result.paths)
     assert result.exit_code == ExitCode.DEFERRED  # 1: findings, measured
+
+
+def test_one_backend_dropping_mx_leaves_its_share_unknown_and_the_rest_measured() -> None:
+    """ns1 and ns2 name themselves in NSID (two backends); ns2 drops MX. What ns2 would say to
+    MX was never seen: its share is unknown (it read as "no MX": mail to the domain's own
+    address), ns1's share is measured."""
+    with hostile_dns(DOMAIN, (), second=[Mode.DROP_MX], nsid=True) as server:
+        result = check(server)
+    ns2 = "ns2.example.test [198.51.100.3]"
+    assert result.summary.startswith(
+        f"mail to {DOMAIN}: unknown for 1 of 2 lookups (50%) ({ns2} never answered MX (timeout"), result.summary
+    assert "; 1 of 2 (50%) would go to mx.example.test" in result.summary
+    assert result.unmeasured == (f"mail to {DOMAIN} for 50% of lookups (zone) is unknown: {ns2} never answered MX "
+                                 f"(timeout 10)",)
+    measured = [p for p in result.paths if p.unknown is None]
+    assert len(measured) == 1 and all(d.delivered_to is not None and d.delivered_to.address == MX_ADDRESS
+                                      for d in measured[0].deliveries)
+    assert result.exit_code == ExitCode.BOUNCED

@@ -1,12 +1,14 @@
 """A small authoritative DNS world that misbehaves on purpose, on 127.0.0.0/8 only.
 
-Two servers, each on its own loopback address and both on one UDP+TCP port (`mxsim check`
+Servers, each on its own loopback address and all on one UDP+TCP port (`mxsim check`
 takes one DNS port for every server):
 
-- the root (`a.root.test.`), which serves "." and refers the domain to its server;
+- the root (`a.root.test.`), which serves "." and refers the domain to its servers;
 - the domain's server (`ns1.<domain>`), which serves the zone below and misbehaves in the
   ways `Mode` names (several at once, changeable while it runs: a long campaign reuses one
-  server for many examples).
+  server for many examples);
+- with `second=`, a second server (`ns2.<domain>`) with misbehaviours of its own; with
+  `nsid=True` each names itself in NSID, so that a check tells them apart as backends.
 
 The data speaks of documentation addresses (RFC 5737), as a real zone would speak of
 public ones: MTAs treat a loopback MX host as "mail loops back to myself".
@@ -41,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -57,10 +60,11 @@ PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range: client sockets nev
 # What the data says -> where it is served (or, for the hosts, where nothing listens).
 ROOT_ADDRESS = "198.51.100.1"
 NS_ADDRESS = "198.51.100.2"
+NS2_ADDRESS = "198.51.100.3"  # the second server, when one is asked for
 APEX_ADDRESS = "203.0.113.80"
 MX_ADDRESS = "203.0.113.25"
-LOOPBACK = {ROOT_ADDRESS: "127.53.0.1", NS_ADDRESS: "127.53.0.2", APEX_ADDRESS: "127.53.0.80",
-            MX_ADDRESS: "127.53.0.25"}
+LOOPBACK = {ROOT_ADDRESS: "127.53.0.1", NS_ADDRESS: "127.53.0.2", NS2_ADDRESS: "127.53.0.3",
+            APEX_ADDRESS: "127.53.0.80", MX_ADDRESS: "127.53.0.25"}
 ROOT_NAME = dns.name.from_text("a.root.test.")
 TTL = 300
 _ports = random.Random()
@@ -95,14 +99,18 @@ class HostileDns:
     """The root and the domain's server, answering from one thread until `stop()`."""
 
     def __init__(self, domain: str = "example.test", modes: Iterable[Mode] = (), *, without: Iterable[str] = (),
-                 port: int = 0) -> None:
+                 second: Iterable[Mode] | None = None, nsid: bool = False, port: int = 0) -> None:
         self.domain = dns.name.from_text(domain)
         self.modes: set[Mode] = set(modes)
+        # A second server (ns2.<domain>) with misbehaviours of its own; None: the zone has one server.
+        self.second_modes: set[Mode] | None = None if second is None else set(second)
+        self.nsid = nsid  # each server names itself in NSID ("ns1", "ns2") when asked: two backends
         # Record types the domain itself does not have (a correct NODATA for them, not a misbehaviour).
         self.without = {dns.rdatatype.from_text(t) for t in without}
         self.port = port
         self.seen = Seen()
         self.ns_name = dns.name.from_text("ns1", self.domain)
+        self.ns2_name = dns.name.from_text("ns2", self.domain)
         self.mx_name = dns.name.from_text("mx", self.domain)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -126,9 +134,17 @@ class HostileDns:
         """Where a check sends what it addresses to the data's addresses (`CheckConfig.destinations`)."""
         return Destinations()
 
-    def set_modes(self, modes: Iterable[Mode]) -> None:
+    @property
+    def servers(self) -> list[tuple[dns.name.Name, str]]:
+        """The domain's servers: (name, address as the data says it)."""
+        found = [(self.ns_name, NS_ADDRESS)]
+        return found + ([(self.ns2_name, NS2_ADDRESS)] if self.second_modes is not None else [])
+
+    def set_modes(self, modes: Iterable[Mode], second: Iterable[Mode] | None = None) -> None:
         with self._lock:
             self.modes = set(modes)
+            if second is not None and self.second_modes is not None:
+                self.second_modes = set(second)
 
     # -- life -----------------------------------------------------------------------
 
@@ -157,7 +173,7 @@ class HostileDns:
         self._close_sockets()
 
     def _bind(self, port: int) -> None:
-        for real in (ROOT_ADDRESS, NS_ADDRESS):
+        for real in (ROOT_ADDRESS, *(address for _name, address in self.servers)):
             address = ensure_loopback(LOOPBACK[real])  # nothing is ever bound elsewhere
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sockets.append(udp)
@@ -194,7 +210,7 @@ class HostileDns:
                     else:
                         self._tcp(sock, address)
 
-    # `address` below is the served address as the data says it (ROOT_ADDRESS, NS_ADDRESS).
+    # `address` below is the served address as the data says it (ROOT_ADDRESS, NS_ADDRESS, NS2_ADDRESS).
 
     def _udp(self, sock: socket.socket, address: str) -> None:
         data, peer = sock.recvfrom(65535)
@@ -245,13 +261,21 @@ class HostileDns:
             return None
         question = query.question[0]
         with self._lock:
-            modes = set(self.modes)
+            modes = set(self.modes if address == NS_ADDRESS else self.second_modes or ())
             self.seen.queries.append((address, question.name.to_text(), dns.rdatatype.to_text(question.rdtype), tcp))
         if address == ROOT_ADDRESS:
             return self._root(query).to_wire()
-        return self._hostile(query, modes, tcp=tcp)
+        return self._hostile(query, modes, address)
 
-    def _hostile(self, query: dns.message.Message, modes: set[Mode], *, tcp: bool) -> bytes | None:
+    def _nsid(self, query: dns.message.Message, response: dns.message.Message, address: str) -> dns.message.Message:
+        """The server's name in NSID, when it sends one and the query carries EDNS."""
+        if self.nsid and query.edns >= 0:
+            label = "ns1" if address == NS_ADDRESS else "ns2"
+            response.use_edns(0, payload=1232, options=[dns.edns.GenericOption(dns.edns.OptionType.NSID,
+                                                                               label.encode())])
+        return response
+
+    def _hostile(self, query: dns.message.Message, modes: set[Mode], address: str) -> bytes | None:
         question = query.question[0]
         name, rdtype = question.name, question.rdtype
         is_mx = rdtype == dns.rdatatype.MX
@@ -263,21 +287,20 @@ class HostileDns:
         if Mode.TRUNCATE_ALWAYS in modes:
             response = dns.message.make_response(query)
             response.flags |= dns.flags.TC | dns.flags.AA
-            return response.to_wire()
-        if Mode.SERVFAIL_MX in modes and is_mx:
+        elif Mode.SERVFAIL_MX in modes and is_mx:
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.SERVFAIL)
-            return response.to_wire()
-        if Mode.SELF_REFERRAL in modes:
-            return self._referral(query, self.domain, self.ns_name, NS_ADDRESS).to_wire()
-        if Mode.UPWARD_REFERRAL in modes:
-            return self._referral(query, dns.name.root, ROOT_NAME, ROOT_ADDRESS).to_wire()
-        if Mode.WRONG_QUESTION in modes:
+        elif Mode.SELF_REFERRAL in modes:
+            response = self._referral(query, self.domain, self.servers)
+        elif Mode.UPWARD_REFERRAL in modes:
+            response = self._referral(query, dns.name.root, [(ROOT_NAME, ROOT_ADDRESS)])
+        elif Mode.WRONG_QUESTION in modes:
             other = dns.message.make_query(dns.name.from_text("x-wrong", self.domain), rdtype)
             other.id = query.id
             response = self._zone(other, modes)
-            return response.to_wire()
-        response = self._zone(query, modes)
+        else:
+            response = self._zone(query, modes)
+        response = self._nsid(query, response, address)
         if Mode.MX_POINTER_LOOP in modes and is_mx:
             return _pointer_loop(response)
         return response.to_wire()
@@ -307,21 +330,22 @@ class HostileDns:
         d, ns, mx = self.domain, self.ns_name, self.mx_name
         rrsets = [
             dns.rrset.from_text(d, TTL, "IN", "SOA", f"{ns} hostmaster.{d} 1 7200 3600 1209600 300"),
-            dns.rrset.from_text(d, TTL, "IN", "NS", ns.to_text()),
+            dns.rrset.from_text(d, TTL, "IN", "NS", *(name.to_text() for name, _ in self.servers)),
             dns.rrset.from_text(d, TTL, "IN", "MX", f"10 {mx}"),
             dns.rrset.from_text(d, TTL, "IN", "TXT", '"v=spf1 mx -all"'),
             dns.rrset.from_text(d, TTL, "IN", "A", APEX_ADDRESS),
-            dns.rrset.from_text(ns, TTL, "IN", "A", NS_ADDRESS),
+            *(dns.rrset.from_text(name, TTL, "IN", "A", address) for name, address in self.servers),
             dns.rrset.from_text(mx, TTL, "IN", "A", MX_ADDRESS),
         ]
         return {(r.name, r.rdtype): r for r in rrsets if r.name != d or r.rdtype not in self.without}
 
-    def _referral(self, query: dns.message.Message, cut: dns.name.Name, server: dns.name.Name,
-                  address: str) -> dns.message.Message:
+    def _referral(self, query: dns.message.Message, cut: dns.name.Name,
+                  servers: list[tuple[dns.name.Name, str]]) -> dns.message.Message:
         response = dns.message.make_response(query)
         response.flags &= ~dns.flags.AA
-        response.authority.append(dns.rrset.from_text(cut, TTL, "IN", "NS", server.to_text()))
-        response.additional.append(dns.rrset.from_text(server, TTL, "IN", "A", address))
+        response.authority.append(dns.rrset.from_text(cut, TTL, "IN", "NS", *(n.to_text() for n, _ in servers)))
+        for name, address in servers:
+            response.additional.append(dns.rrset.from_text(name, TTL, "IN", "A", address))
         return response
 
     def _root(self, query: dns.message.Message) -> dns.message.Message:
@@ -329,7 +353,7 @@ class HostileDns:
         name, rdtype = question.name, question.rdtype
         response = dns.message.make_response(query)
         if name.is_subdomain(self.domain):
-            return self._referral(query, self.domain, self.ns_name, NS_ADDRESS)
+            return self._referral(query, self.domain, self.servers)
         response.flags |= dns.flags.AA
         if name == ROOT_NAME and rdtype == dns.rdatatype.A:
             response.answer.append(dns.rrset.from_text(ROOT_NAME, TTL, "IN", "A", ROOT_ADDRESS))
@@ -379,10 +403,10 @@ class Destinations:
 
 
 @contextlib.contextmanager
-def hostile_dns(domain: str = "example.test", modes: Iterable[Mode] = (), *,
-                without: Iterable[str] = ()) -> Iterator[HostileDns]:
+def hostile_dns(domain: str = "example.test", modes: Iterable[Mode] = (), *, without: Iterable[str] = (),
+                second: Iterable[Mode] | None = None, nsid: bool = False) -> Iterator[HostileDns]:
     """A running hostile world, stopped on leaving the block whatever happened."""
-    server = HostileDns(domain, modes, without=without).start()
+    server = HostileDns(domain, modes, without=without, second=second, nsid=nsid).start()
     try:
         yield server
     finally:
