@@ -134,8 +134,12 @@ def _not_drawn(analysis: Analysis, group: PathGroup, qtype: dns.rdatatype.RdataT
                 f"{name_text(analysis.domain)} {dns.rdatatype.to_text(qtype)} (more --samples would tell)")
 
 
-def nothing_usable(analysis: Analysis, dropped: Dropped | None = None) -> str:
-    """Why no behaviour serves the zone: each address, what it did instead."""
+def nothing_usable(analysis: Analysis, dropped: Dropped | None = None, lost: Iterable[Lost] = ()) -> str:
+    """Why no behaviour serves the zone: each address, what it did instead; with no address,
+    the name servers' address lookups that failed (`lost`)."""
+    if not analysis.addresses:
+        failed = "; ".join(sorted(item.why for item in lost))
+        return "no address of any name server was found" + (f" ({failed})" if failed else "")
     parts = []
     for address, view in sorted(analysis.addresses.items()):
         where = f"{view.server_text} [{address}]"
@@ -148,7 +152,7 @@ def nothing_usable(analysis: Analysis, dropped: Dropped | None = None) -> str:
             continue
         failures = tuple(f for s in analysis.unanswered if s.query.address == address for f in s.failures)
         parts.append(f"{where} never answered usably ({failures_text(failures)}{_dropped_text(dropped, address)})")
-    return "; ".join(parts) or "no name server address to ask"
+    return "; ".join(parts)
 
 
 def fact_lost(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, reply: DnsReply | None,

@@ -213,8 +213,9 @@ class _Run:
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            resolved = yield from self.resolver.resolve(name, rdtype, budget=RESOLVE_WAIT)
-            found += [str(r.address) for rrset in resolved.response.answer if rrset.rdtype == rdtype for r in rrset]
+            reply = yield from self.resolve(name, rdtype)
+            if reply is not None:
+                found += [str(r.address) for rrset in reply.answer if rrset.rdtype == rdtype for r in rrset]
         return found
 
     def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
@@ -259,8 +260,9 @@ def _servers(run: _Run, delegation: Delegation) -> tuple[dict[str, list[dns.name
             assert isinstance(found, list)
             for address in found:
                 addresses.setdefault(address, set()).add(name)
-            if not found and not any(name in names for names in addresses.values()):
-                without.append(name)
+            lost = any((name, t) in run.lost for t in (dns.rdatatype.A, dns.rdatatype.AAAA))
+            if not found and not lost and not any(name in names for names in addresses.values()):
+                without.append(name)  # answered, without an address (a lookup that failed is unknown)
 
     add(known)  # glue too: the parent's glue may hold only some of a server's addresses
     # The zone's own NS set, from each address once (RD clear): names the parent did not give.

@@ -27,7 +27,7 @@ from mxsim.audit.checks import (
     smtp_findings,
 )
 from mxsim.audit.finding import pct
-from mxsim.audit.lost import Dropped, Lost, group_lost, nothing_usable, path_unknown
+from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
 from mxsim.audit.probes import Asking, Delegation, Query, Sample, ask
 from mxsim.audit.record import Measured, build, hosts_for
 from mxsim.audit.summary import summary_line
@@ -193,19 +193,19 @@ def _guess(run: _Run, measured: Measured, hosts: dict[str, set[str]], early: _Ea
     guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
     return _Guess(hosts_for(guessed), _paths(run, measured, guessed))
 
-def _unmeasured(domain: dns.name.Name, analysis: Analysis, paths: Sequence[PathResult],
-                dropped: Dropped) -> list[str]:
+def _unmeasured(domain: dns.name.Name, paths: Sequence[PathResult], nothing: str) -> list[str]:
     """Where mail goes, for which share of lookups, could not be measured, and why."""
     if not paths:
-        return [f"mail to {name_text(domain)}: no name server gave a usable answer: "
-                f"{nothing_usable(analysis, dropped)}"]
+        return [f"mail to {name_text(domain)}: no name server gave a usable answer: {nothing}"]
     every = all(p.unknown is not None for p in paths)  # as the summary says it: no lookup was measured
     return [f"mail to {name_text(domain)} for {'every lookup' if every else f'{pct(p.group.share)} of lookups'} "
             f"({p.group.key}) is unknown: {p.unknown.why}" for p in paths if p.unknown is not None]
 
 
-def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
-    found = []
+def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool,
+              lost: Iterable[Lost] = ()) -> list[str]:
+    # Names resolved for the check (name servers, MX hosts, CNAME targets) that got no answer.
+    found = [item.why for item in sorted(lost, key=lambda item: (item.qname, item.qtype))]
     for address, view in sorted(analysis.addresses.items()):
         if view.skipped and not view.tries:
             found.append(f"{view.server_text} [{address}] was not asked: the query budget (--budget) was spent")
@@ -273,16 +273,17 @@ def conclude(
     probe_rows = tuple(
         HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
     )
-    dropped = run.dropped(addresses)
+    nothing = nothing_usable(analysis, run.dropped(addresses), run.lost.values())
     summary = summary_line(name_text(domain), [(p.group, p.deliveries, p.unknown.why if p.unknown else None)
-                                               for p in paths], analysis, config.smtp, findings, named,
-                           nothing_usable(analysis, dropped))
-    unmeasured = tuple(_unmeasured(domain, analysis, paths, dropped))
+                                               for p in paths], analysis, config.smtp, findings, named, nothing)
+    unmeasured = tuple(_unmeasured(domain, paths, nothing))
     return CheckResult(
         name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
         addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
         probes=probe_rows, findings=findings, summary=summary,
-        unknown=(*unmeasured, *_unknowns(analysis, probes, config.smtp)), recording=recording,
+        unknown=(*unmeasured, *_unknowns(analysis, probes, config.smtp,
+                                           set(run.lost.values()) - {p.unknown for p in paths})),
+        recording=recording,
         queries=run.sent, smtp_probed=config.smtp, unmeasured=unmeasured,
     )
 

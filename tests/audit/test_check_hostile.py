@@ -212,3 +212,16 @@ def test_one_backend_dropping_mx_leaves_its_share_unknown_and_the_rest_measured(
     assert len(measured) == 1 and all(d.delivered_to is not None and d.delivered_to.address == MX_ADDRESS
                                       for d in measured[0].deliveries)
     assert result.exit_code == ExitCode.BOUNCED
+
+
+def test_a_name_server_whose_address_lookup_fails_is_unknown_not_addressless() -> None:
+    """The root refers to ns1.example.test without glue: its address cannot be looked up
+    (it lies in the zone it serves). That lookup failed; it did not say "no A record"."""
+    with hostile_dns(DOMAIN, glue=False) as server:
+        result = check(server)
+    assert "DEL04_NS_NO_ADDRESS" not in {f.id for f in result.findings}
+    assert result.summary.startswith(f"{UNKNOWN}: no name server gave a usable answer: no address of any name "
+                                     "server was found (ns1.example.test A: no server gave a usable answer"), \
+        result.summary
+    assert "ns1.example.test A: no server gave a usable answer" in result.unknown
+    assert result.exit_code == ExitCode.BOUNCED

@@ -99,12 +99,14 @@ class HostileDns:
     """The root and the domain's server, answering from one thread until `stop()`."""
 
     def __init__(self, domain: str = "example.test", modes: Iterable[Mode] = (), *, without: Iterable[str] = (),
-                 second: Iterable[Mode] | None = None, nsid: bool = False, port: int = 0) -> None:
+                 second: Iterable[Mode] | None = None, nsid: bool = False, glue: bool = True,
+                 port: int = 0) -> None:
         self.domain = dns.name.from_text(domain)
         self.modes: set[Mode] = set(modes)
         # A second server (ns2.<domain>) with misbehaviours of its own; None: the zone has one server.
         self.second_modes: set[Mode] | None = None if second is None else set(second)
         self.nsid = nsid  # each server names itself in NSID ("ns1", "ns2") when asked: two backends
+        self.glue = glue  # False: the root refers to the domain's servers without their addresses
         # Record types the domain itself does not have (a correct NODATA for them, not a misbehaviour).
         self.without = {dns.rdatatype.from_text(t) for t in without}
         self.port = port
@@ -340,11 +342,11 @@ class HostileDns:
         return {(r.name, r.rdtype): r for r in rrsets if r.name != d or r.rdtype not in self.without}
 
     def _referral(self, query: dns.message.Message, cut: dns.name.Name,
-                  servers: list[tuple[dns.name.Name, str]]) -> dns.message.Message:
+                  servers: list[tuple[dns.name.Name, str]], *, glue: bool = True) -> dns.message.Message:
         response = dns.message.make_response(query)
         response.flags &= ~dns.flags.AA
         response.authority.append(dns.rrset.from_text(cut, TTL, "IN", "NS", *(n.to_text() for n, _ in servers)))
-        for name, address in servers:
+        for name, address in servers if glue else ():
             response.additional.append(dns.rrset.from_text(name, TTL, "IN", "A", address))
         return response
 
@@ -353,7 +355,7 @@ class HostileDns:
         name, rdtype = question.name, question.rdtype
         response = dns.message.make_response(query)
         if name.is_subdomain(self.domain):
-            return self._referral(query, self.domain, self.servers)
+            return self._referral(query, self.domain, self.servers, glue=self.glue)
         response.flags |= dns.flags.AA
         if name == ROOT_NAME and rdtype == dns.rdatatype.A:
             response.answer.append(dns.rrset.from_text(ROOT_NAME, TTL, "IN", "A", ROOT_ADDRESS))
@@ -404,9 +406,10 @@ class Destinations:
 
 @contextlib.contextmanager
 def hostile_dns(domain: str = "example.test", modes: Iterable[Mode] = (), *, without: Iterable[str] = (),
-                second: Iterable[Mode] | None = None, nsid: bool = False) -> Iterator[HostileDns]:
+                second: Iterable[Mode] | None = None, nsid: bool = False,
+                glue: bool = True) -> Iterator[HostileDns]:
     """A running hostile world, stopped on leaving the block whatever happened."""
-    server = HostileDns(domain, modes, without=without, second=second, nsid=nsid).start()
+    server = HostileDns(domain, modes, without=without, second=second, nsid=nsid, glue=glue).start()
     try:
         yield server
     finally:
