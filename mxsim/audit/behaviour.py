@@ -77,7 +77,8 @@ def flavour_of(sample: Sample, zone: dns.name.Name) -> tuple[str, str]:
     if cname is not None and sample.query.qtype != dns.rdatatype.CNAME:
         return Flavour.CNAME, name_text(cname[0].target)
     if not reply.answer and not reply.aa:
-        ns = next((r for r in reply.authority if r.rdtype == dns.rdatatype.NS and r.name != zone), None)
+        # Refers away, even to the zone itself: no answer, no claim to one (lame, RFC 8499 §7).
+        ns = next((r for r in reply.authority if r.rdtype == dns.rdatatype.NS), None)
         if ns is not None and qname.is_subdomain(ns.name):
             return Flavour.REFERRAL, name_text(ns.name)
     return Flavour.ZONE, ""
@@ -187,6 +188,7 @@ class Analysis:
     addresses: dict[str, AddressView]
     behaviours: list[Behaviour]
     groups: list[PathGroup]
+    unanswered: list[Sample] = field(default_factory=list)  # sent, and no usable reply to any try
     _exchanges: list[tuple[int, dns.name.Name]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def mx_exchanges(self) -> list[tuple[int, dns.name.Name]]:
@@ -242,6 +244,7 @@ def analyse(
         for address, names in addresses.items()
     }
     behaviours: dict[tuple[str, str, str], Behaviour] = {}
+    unanswered: list[Sample] = []
     for sample in samples:
         view = views[sample.query.address]
         if sample.skipped:
@@ -256,6 +259,7 @@ def analyse(
             view.tcp = sample
         if sample.reply is None:
             view.unknown += 1
+            unanswered.append(sample)
             continue
         view.answered += 1
         nsid = sample.reply.nsid
@@ -267,7 +271,7 @@ def analyse(
         behaviour.samples.append(sample)
         view.by_behaviour[key] += 1
     ordered = sorted(behaviours.values(), key=lambda b: b.key)
-    return Analysis(domain, zone, views, ordered, _groups(ordered, views))
+    return Analysis(domain, zone, views, ordered, _groups(ordered, views), unanswered)
 
 
 def _group_key(behaviour: Behaviour) -> str:

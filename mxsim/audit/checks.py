@@ -122,7 +122,7 @@ def _servers(domain: dns.name.Name, analysis: Analysis, where: _Where) -> list[F
                 ns=view.server_text, ns_ip=address, loss=pct(view.loss),
             ))
         tcp = view.tcp
-        if tcp is not None and tcp.reply is None and not tcp.skipped and view.answered > 1:
+        if tcp is not None and tcp.reply is None and not tcp.skipped and _answered_over_udp(analysis, tcp.query):
             error = ", ".join(sorted({f.value for f in tcp.failures})) or "no reply"
             found.append(finding("NS04_NO_TCP", [where.evidence(tcp, "", None, error)],
                                  ns=view.server_text, ns_ip=address, error=error))
@@ -157,6 +157,13 @@ def _servers(domain: dns.name.Name, analysis: Analysis, where: _Where) -> list[F
                 rcode=what, share=pct(share),
             ))
     return found
+
+
+def _answered_over_udp(analysis: Analysis, query: Query) -> bool:
+    """Whether the address answered the TCP sample's question over UDP: only then does
+    silence over TCP say something about TCP (a server that drops MX drops it on both)."""
+    return any(s.query.qtype == query.qtype and not s.query.tcp
+               for b in analysis.behaviours for s in b.at(query.address))
 
 
 def _authority(domain: dns.name.Name, analysis: Analysis, behaviour: Behaviour, where: _Where) -> list[Finding]:
@@ -512,7 +519,7 @@ def mx_findings(analysis: Analysis, facts: Facts) -> list[Finding]:
             found.append(finding("MX02_TARGET_IP_LITERAL", domain=domain, mx=mx))
             continue
         replies = [facts.get((exchange, t)) for t in (dns.rdatatype.A, dns.rdatatype.AAAA)]
-        known = [r for r in replies if r is not None]
+        known = [r for r in replies if r is not None and r.rcode() in ANSWERING]  # SERVFAIL says nothing
         cname = next((rr for r in known for rr in r.answer
                       if rr.rdtype == dns.rdatatype.CNAME and rr.name == exchange), None)
         if cname is not None:

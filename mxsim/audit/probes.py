@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import dns.edns
 import dns.flags
@@ -101,13 +102,22 @@ class Observed:
 _READ: IdentityMemo[Observed] = IdentityMemo(4096)  # a message's reading, its time and NSID aside
 
 
+class Unusable(StrEnum):
+    """A reply came, but it cannot answer the question (a try that failed, as a timeout does)."""
+
+    TRUNCATED = "truncated even over TCP"  # TC set on the TCP reply: there is no further transport
+
+
+Failure = NetError | Unusable
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One sample: the reply, or only failures (every try timed out or was refused)."""
+    """One sample: the reply, or only failures (every try timed out, was refused or unusable)."""
 
     query: Query
     reply: Observed | None
-    failures: tuple[NetError, ...] = ()  # one per try that got no reply, in order
+    failures: tuple[Failure, ...] = ()  # one per try that got no usable reply, in order
     edns_refused: dns.rcode.Rcode | None = None  # the rcode an EDNS query got before the plain retry
     skipped: bool = False  # not sent: the query budget was spent
 
@@ -168,7 +178,7 @@ class Asking:
 
 def ask(query: Query, how: Asking) -> Step[Sample]:
     """One sample: retried on silence or refusal, over TCP after TC, without EDNS after FORMERR."""
-    failures: list[NetError] = []
+    failures: list[Failure] = []
     edns = True
     edns_refused: dns.rcode.Rcode | None = None
     tcp = query.tcp
@@ -188,6 +198,9 @@ def ask(query: Query, how: Asking) -> Step[Sample]:
         if reply.flags & dns.flags.TC and not tcp:
             tcp = True  # as a resolver does; the truncated reply is not a sample
             tries -= 1
+            continue
+        if reply.flags & dns.flags.TC:
+            failures.append(Unusable.TRUNCATED)  # a part of an answer over TCP is no answer
             continue
         if edns and reply.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS):
             edns, edns_refused = False, reply.rcode()  # a pre-EDNS server: ask plainly
@@ -229,6 +242,43 @@ def _glue(message: Observed, names: set[dns.name.Name]) -> list[tuple[dns.name.N
 Addresses = Callable[[dns.name.Name], Step[list[str]]]
 
 
+def failures_text(failures: tuple[Failure, ...]) -> str:
+    """`timeout 3` or `timeout 2, truncated even over TCP 1`: how the tries failed."""
+    counts: dict[str, int] = {}
+    for failure in failures:
+        counts[failure.value] = counts.get(failure.value, 0) + 1
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items())) or "no try sent"
+
+
+def _unusable_on_the_way(sample: Sample, zone: dns.name.Name) -> str | None:
+    """Why a reply met walking down from the root is no step down (None: it is one).
+
+    A step is an answer (NXDOMAIN, or data, AA or an SOA), or a referral to a zone below
+    `zone`. A referral to `zone` itself, above it or beside it, or an empty answer that
+    claims no authority, is lame: a resolver tries another server (unbound's iterator
+    treats a referral that is not down as lame).
+    """
+    reply = sample.reply
+    if reply is None:
+        return f"gave no usable reply ({failures_text(sample.failures)})"
+    if reply.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return f"answered {dns.rcode.to_text(reply.rcode)}"
+    if reply.rcode == dns.rcode.NXDOMAIN or reply.answer or reply.aa:
+        return None
+    if any(r.rdtype == dns.rdatatype.SOA for r in reply.authority):
+        return None
+    cut = next((r.name for r in reply.authority if r.rdtype == dns.rdatatype.NS), None)
+    if cut is None:
+        return "answered without authority (no AA, no SOA, no referral)"
+    if cut.is_subdomain(zone) and cut != zone and sample.query.qname.is_subdomain(cut):
+        return None
+    if cut == zone:
+        return f"referred {_text(zone)} to itself (a lame delegation)"
+    if zone.is_subdomain(cut):
+        return f"referred upward to {_text(cut)} (a lame delegation)"
+    return f"referred sideways to {_text(cut)} (a lame delegation)"
+
+
 def find_delegation(
     domain: dns.name.Name,
     root_hints: list[tuple[dns.name.Name, str]],
@@ -246,14 +296,18 @@ def find_delegation(
     last_ns: tuple[dns.name.Name, ...] = tuple(dict.fromkeys(name for name, _ in root_hints))
     for _step in range(MAX_REFERRALS):
         reply: Observed | None = None
+        lame: list[str] = []
         for _server, address in servers:
             sample = yield from ask(Query(address, domain, dns.rdatatype.NS, rd=False), how)
             sent.append(sample)
-            if sample.reply is not None and sample.reply.rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            why = _unusable_on_the_way(sample, zone)
+            if why is None:
                 reply = sample.reply
                 break
+            lame.append(f"{address} {why}")
         if reply is None:
-            return Delegation(domain, None, unknown=f"no server of zone {_text(zone)} answered", samples=tuple(sent))
+            return Delegation(domain, None, unknown=f"no server of zone {_text(zone)} gave a usable answer "
+                              f"({'; '.join(lame)})", samples=tuple(sent))
         if reply.rcode == dns.rcode.NXDOMAIN:
             return Delegation(domain, zone, last_ns, nxdomain=True, samples=tuple(sent))
         referral = next(

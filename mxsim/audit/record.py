@@ -19,7 +19,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.name
 import dns.rcode
@@ -32,6 +32,7 @@ import dns.zone
 from mxsim.audit.behaviour import ANSWERING, Analysis, Behaviour, Content, Flavour, PathGroup, name_text
 from mxsim.audit.checks import ProbeState, counts_down, mx_exchanges, probe_state
 from mxsim.audit.finding import pct
+from mxsim.audit.lost import Lost, group_lost
 from mxsim.audit.probes import SAMPLE_TYPES, Sample, rrset_key
 from mxsim.memo import IdentityMemo
 from mxsim.rrsets import rrset_of
@@ -76,6 +77,7 @@ class Measured:
     addresses: Mapping[str, list[dns.name.Name]]  # name server address -> names
     facts: Facts
     mtas: tuple[str, ...]
+    lost: Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType], Lost] = field(default_factory=dict)  # facts unanswered
 
 
 def zone_guess(owner: dns.name.Name) -> dns.name.Name:
@@ -304,11 +306,19 @@ def build(
     comments: dict[str, list[str]] = {}
     origins = _origins(measured)
     zones = _Zones(origins)
-    main = analysis.main_zone_group()
+    lost = {g.key: found for g in analysis.groups if (found := group_lost(analysis, g)) is not None}
+    # The zone's data from a group that answered what paths need: a lost MX is no "no MX".
+    main = max((g for g in analysis.groups if g.flavour == Flavour.ZONE and g.key not in lost),
+               key=lambda g: (g.share, g.key), default=analysis.main_zone_group())
     source = group if group is not None and group.flavour == Flavour.ZONE else main
     if source is not None:
         for rrset in _apex_records(domain, source.behaviours):
             zones.put(rrset, replace=True)
+        asked = {s.query.qtype for b in source.behaviours for s in b.samples}
+        unanswered = [dns.rdatatype.to_text(t) for t in SAMPLE_TYPES if t not in asked]
+        if unanswered and group is None:
+            notes.append(f"{name_text(domain)} {', '.join(unanswered)}: no usable reply, so unknown; "
+                         "left out of the recorded zone, where a replay reads it as absent")
     failed: dict[dns.name.Name, dns.rcode.Rcode | None] = {}
     for (qname, qtype), reply in sorted(measured.facts.items(), key=lambda item: (item[0][0], item[0][1])):
         if qname == domain:
@@ -339,18 +349,21 @@ def build(
             if ns.is_subdomain(zone) or _closest(ns, origins) is not None:
                 zones.put(dns.rrset.from_text(ns, 3600, "IN", rdtype, address))
     for ns, addresses in sorted(names.items()):
-        server, lines = _server(measured, ns, sorted(addresses), group, notes)
+        server, lines = _server(measured, ns, sorted(addresses), group, notes, lost)
         if server is not None:
             servers.append(server)
             comments[name_text(ns)] = lines
     servers += _failing_servers(failed, origins, zones, notes, {a for a in measured.addresses})
+    for why in sorted({f.why for f in lost.values()}) if group is None else ():
+        notes.append(f"{why}: the backends behind that are recorded as failing every query "
+                     "(the format cannot fail one type alone), as senders then defer")
     for origin in origins:
         # A zone with no server of its own gets `ns1.<zone>` made up; never one of the recorded servers.
         default = dns.name.from_text("ns1", origin)
         if origin != zone and default in names and zones.zones[origin].get_rdataset(origin, dns.rdatatype.NS) is None:
             zones.put(dns.rrset.from_text(origin, 3600, "IN", "NS", f"ns-recorded.{origin}"))
     zone_specs = tuple(ZoneSpec(o, zones.zones[o], 0) for o in origins)
-    cases = () if group is not None else _cases(analysis, servers)
+    cases = () if group is not None else _cases(analysis, servers, set(lost))
     spec = ScenarioSpec(
         name=name or f"{name_text(domain)}-recorded",
         source="<recorded>",
@@ -366,8 +379,18 @@ def build(
     return Recording(spec, notes, comments)
 
 
+def failing(backend: BackendSpec, lost: Lost) -> BackendSpec:
+    """A backend whose answer to a question a path needs was lost: failing every query, as
+    that question did (SERVFAIL when replies came and none was usable, else silence).
+    A sender's lookup then fails (TRY_AGAIN) and it defers, as it would on the wire."""
+    if lost.lame:
+        return replace(backend, answer=(), rcode=dns.rcode.SERVFAIL, drop=0.0)
+    return replace(backend, answer=(), rcode=None, drop=1.0)
+
+
 def _server(
     measured: Measured, ns: dns.name.Name, addresses: list[str], group: PathGroup | None, notes: list[str],
+    lost: Mapping[str, Lost],
 ) -> tuple[ServerSpec | None, list[str]]:
     analysis = measured.analysis
     counts: Counter[tuple[str, str, str]] = Counter()
@@ -378,6 +401,8 @@ def _server(
     if group is not None:
         member = group.behaviours[0]
         backend = backend_spec(member, "observed", 1.0, measured.domain, measured.zone, facts, with_drop=False)
+        if group.key in lost:
+            backend = failing(backend, lost[group.key])
         return ServerSpec(ns, 0, tuple(addresses), (measured.zone,), (backend,)), []
     total = sum(counts.values())
     if not total:
@@ -388,10 +413,12 @@ def _server(
     taken: set[str] = set()
     backends = []
     lines = []
+    lost_by_behaviour = {b.key: lost[g.key] for g in analysis.groups if g.key in lost for b in g.behaviours}
     for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         behaviour = analysis.behaviour(key)
         label = _label(behaviour, taken)
-        backends.append(backend_spec(behaviour, label, count / total, measured.domain, measured.zone, facts))
+        backend = backend_spec(behaviour, label, count / total, measured.domain, measured.zone, facts)
+        backends.append(failing(backend, lost_by_behaviour[key]) if key in lost_by_behaviour else backend)
         lines.append(f"{label}: {pct(count / total)} of {total} replies, {behaviour.describe()}"
                      + (f" (NSID {behaviour.nsid})" if behaviour.nsid else " (no NSID: a fingerprint)"))
         if behaviour.flavour == Flavour.REFERRAL:
@@ -415,33 +442,45 @@ def _failing_servers(
     done: set[dns.name.Name] = set()
     for name, rcode in sorted(failed.items()):
         origin = _closest(name, origins) or zone_guess(name)
+        how = dns.rcode.to_text(rcode) if rcode else "timeout"
+        if origin in zones.zones and len(zones.zones[origin].nodes) > 0:
+            # Other names of its zone resolved: the name alone fails, as a zone of its own
+            # (a lost answer is no "no such name"). Records it did get are kept instead.
+            if name == origin or _holds_data(zones.zones[origin], name):
+                notes.append(f"{name_text(name)} did not resolve for every type ({how}): "
+                             "the records it did get are kept, the rest recorded as missing")
+                continue
+            origin = name
         if origin in done:
             continue
         done.add(origin)
-        if origin in zones.zones and len(zones.zones[origin].nodes) > 0:
-            notes.append(f"{name_text(name)} did not resolve ({dns.rcode.to_text(rcode) if rcode else 'timeout'}), "
-                         f"but other names of {name_text(origin)} did: it is recorded as missing")
-            continue
         if origin not in zones.zones:
             zones.origins.append(origin)
             zones.zones[origin] = dns.zone.Zone(origin, relativize=False)
         server = dns.name.from_text("unresolved", origin)
         backend = BackendSpec("failing", 0, rcode=rcode) if rcode is not None else BackendSpec("silent", 0, drop=1.0)
         servers.append(ServerSpec(server, 0, (next(pool),), (origin,), (backend,)))
-        notes.append(f"{name_text(name)} did not resolve ({dns.rcode.to_text(rcode) if rcode else 'timeout'}): "
+        notes.append(f"{name_text(name)} did not resolve ({how}): "
                      f"zone {name_text(origin)} is recorded with a server that fails alike")
     zones.origins.sort(key=lambda o: (len(o), o))
     return servers
 
 
-def _cases(analysis: Analysis, servers: list[ServerSpec]) -> tuple[CaseSpec, ...]:
+def _holds_data(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    """Whether the name, or a name below it, holds records in the zone (the existence marker aside)."""
+    marker = EXISTS_LABEL.encode()
+    return any(owner.is_subdomain(name) and owner.labels[0] != marker for owner in zone.nodes)
+
+
+def _cases(analysis: Analysis, servers: list[ServerSpec], lost: set[str]) -> tuple[CaseSpec, ...]:
     """A case per path group: each server pinned to its backend of that group."""
     cases = []
     for group in analysis.groups:
         nsids = {b.nsid for b in group.behaviours}
         pins = []
         for server in servers:
-            chosen = next((b.name for b in server.backends if b.nsid in nsids and _same_flavour(b, group)), None)
+            chosen = next((b.name for b in server.backends if b.nsid in nsids
+                           and _same_flavour(b, group, group.key in lost)), None)
             if chosen is not None:
                 pins.append((server.name, chosen))
         if pins and len(pins) == len([s for s in servers if s.backends]):
@@ -450,7 +489,9 @@ def _cases(analysis: Analysis, servers: list[ServerSpec]) -> tuple[CaseSpec, ...
     return tuple(cases)
 
 
-def _same_flavour(backend: BackendSpec, group: PathGroup) -> bool:
+def _same_flavour(backend: BackendSpec, group: PathGroup, lost: bool) -> bool:
+    if lost:  # recorded as failing: no answer of its own left to tell it by
+        return not backend.answer and (backend.rcode == dns.rcode.SERVFAIL or backend.drop == 1.0)
     return bool(backend.answer) == (group.flavour == Flavour.CNAME) and backend.rcode is None
 
 

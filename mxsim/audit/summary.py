@@ -1,5 +1,6 @@
 """The one-line summary of a check: where mail to the domain goes, for what share of lookups,
-and, for a path that fails, which backend on which server sends it there (pure)."""
+and, for a path that fails, which backend on which server sends it there; for a path that
+rests on an answer never obtained, that it is unknown and why (pure)."""
 
 from __future__ import annotations
 
@@ -52,20 +53,31 @@ def _path_phrase(deliveries: tuple[Delivery, ...], smtp: bool, named: Mapping[st
     return f"depends on the MTA ({per})"
 
 
-def summary_line(domain: str, paths: Sequence[tuple[PathGroup, tuple[Delivery, ...]]], analysis: Analysis,
-                 smtp: bool, findings: tuple[Finding, ...], named: Mapping[str, set[str]]) -> str:
-    """The line the user cannot miss: where mail goes, for what share of lookups, and why not.
+def summary_line(domain: str, paths: Sequence[tuple[PathGroup, tuple[Delivery, ...], str | None]],
+                 analysis: Analysis, smtp: bool, findings: tuple[Finding, ...], named: Mapping[str, set[str]],
+                 nothing: str = "") -> str:
+    """The line the user cannot miss: where mail goes, for what share of lookups, and why not;
+    and for what share it could not be measured, and why.
 
-    `paths`: each behaviour group with its modelled deliveries, largest share first;
-    `named`: address -> the host names that own it (for the hosts a path fails at).
+    `paths`: each behaviour group with its modelled deliveries and, when the path rests on an
+    answer never obtained, why (the path is then unknown), largest share first;
+    `named`: address -> the host names that own it (for the hosts a path fails at);
+    `nothing`: why no behaviour served the zone, when none did.
     """
-    if not paths:
-        return f"mail to {domain}: no name server gave a usable answer; no path could be followed"
-    fraction = _fraction([group.share for group, _ in paths])
+    if not paths or all(why is not None for _, _, why in paths):
+        reasons = "; ".join(dict.fromkeys(why for _, _, why in paths if why)) or nothing or "no reason known"
+        what = "no name server gave a usable answer: " if not paths else ""
+        defer = " (senders defer and try again)" if paths and _all_defer(paths) else ""
+        line = f"mail to {domain}: unknown for every lookup{defer}: {what}{reasons}"
+        return line + _tally(findings)
+    fraction = _fraction([group.share for group, _, _ in paths])
     parts = []
-    for index, (group, deliveries) in enumerate(paths):
-        phrase = _path_phrase(deliveries, smtp, named)
+    for index, (group, deliveries, why) in enumerate(paths):
         share = fraction(group.share, index == 0)
+        if why is not None:
+            parts.append(f"mail to {domain}: unknown for {share} ({why})" if index == 0 else f"{share} unknown ({why})")
+            continue
+        phrase = _path_phrase(deliveries, smtp, named)
         head = f"mail to {domain} {phrase} for {share}" if index == 0 else f"{share} {phrase}"
         bad = any(d.outcome != Outcome.DELIVERED for d in deliveries) or group.flavour != Flavour.ZONE
         if bad and len(paths) > 1:
@@ -74,12 +86,20 @@ def summary_line(domain: str, paths: Sequence[tuple[PathGroup, tuple[Delivery, .
             backends = sorted({b.nsid.split(".")[0] if b.nsid else b.backend for b in group.behaviours})
             head += f" (backend {', '.join(backends)} on {' and '.join(servers)} {_culprit(group, analysis)})"
         parts.append(head)
-    line = "; ".join(parts)
+    return "; ".join(parts) + _tally(findings)
+
+
+def _all_defer(paths: Sequence[tuple[PathGroup, tuple[Delivery, ...], str | None]]) -> bool:
+    deliveries = [d for _, found, _ in paths for d in found]
+    return bool(deliveries) and all(d.outcome == Outcome.DEFERRED for d in deliveries)
+
+
+def _tally(findings: tuple[Finding, ...]) -> str:
+    if not findings:
+        return ""
     errors = sum(f.level >= Level.ERROR for f in findings)
     warnings = sum(f.level == Level.WARNING for f in findings)
-    if findings:
-        line += f" [{len(findings)} findings: {errors} errors, {warnings} warnings]"
-    return line
+    return f" [{len(findings)} findings: {errors} errors, {warnings} warnings]"
 
 
 def _culprit(group: PathGroup, analysis: Analysis) -> str:

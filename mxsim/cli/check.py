@@ -161,6 +161,10 @@ def check(
     Examples: `mxsim check example.org` (the live internet, from the IANA root servers);
     `mxsim check wa-students.org --lab STATE` (a world served by `mxsim lab up`);
     `mxsim check example.org -f sarif --fail-on error --output check.sarif` (a CI gate).
+
+    A reply that answers nothing (SERVFAIL, a lame referral, truncated even over TCP)
+    is unknown too, and a delivery path resting on an unknown answer is unknown: where
+    mail goes could not be measured, and that is exit 2 whatever the findings.
     """
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check

@@ -22,6 +22,7 @@ that the model's modules load while the probes wait rather than before they star
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -35,8 +36,9 @@ import dns.zonefile
 
 from mxsim.audit.behaviour import name_text
 from mxsim.audit.catalog import Level
+from mxsim.audit.lost import Lost, fact_lost, resolution_why
 from mxsim.audit.probes import Asking, Budget, Delegation, Plan, Query, Sample, ask, find_delegation
-from mxsim.errors import UsageError
+from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import CheckExit
 from mxsim.mta import HELO_NAME, PROFILE_NAMES, check_profile_name
 from mxsim.resolver.recursive import RecursiveResolver
@@ -125,6 +127,7 @@ class CheckResult:
     recording: Recording | None
     queries: int
     smtp_probed: bool
+    unmeasured: tuple[str, ...] = ()  # why where mail goes could not be measured (for some lookups, or all)
 
     @property
     def failing(self) -> tuple[Finding, ...]:
@@ -132,6 +135,8 @@ class CheckResult:
 
     @property
     def exit_code(self) -> CheckExit:
+        if self.unmeasured:
+            return CheckExit.UNMEASURED  # the verdict rests on answers never obtained; findings or not
         if self.failing:
             return CheckExit.FINDINGS
         if self.unknown:
@@ -190,6 +195,7 @@ class _Run:
         self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
         # Each behaviour group's model world, with the facts it was built from (`_paths`).
         self.worlds: dict[str, tuple[Measured, World]] = {}
+        self.lost: dict[Question, Lost] = {}  # names resolved for the paths that got no answer, and why
 
     def asking(self, done: Callable[[], None] | None = None) -> Asking:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
@@ -209,13 +215,30 @@ class _Run:
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            resolved = yield from self.resolver.resolve(name, rdtype, budget=RESOLVE_WAIT)
-            found += [str(r.address) for rrset in resolved.response.answer if rrset.rdtype == rdtype for r in rrset]
+            reply = yield from self.resolve(name, rdtype)
+            if reply is not None:
+                found += [str(r.address) for rrset in reply.answer if rrset.rdtype == rdtype for r in rrset]
         return found
 
     def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
         resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
-        return None if resolved.timed_out else resolved.response
+        reply = None if resolved.timed_out else resolved.response
+        lost = fact_lost(qname, qtype, reply, resolution_why(resolved, RESOLVE_WAIT))
+        if lost is not None:
+            self.lost[(qname, qtype)] = lost
+        return reply
+
+    def dropped(self, addresses: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Replies dropped as unusable (another question, unparsable) per name server address."""
+        found: dict[str, dict[str, int]] = {}
+        by_lab = {}
+        for address in addresses:
+            with contextlib.suppress(ValueError, MxsimError):  # one the destinations refuse was never asked
+                by_lab[self.transport.destination(address)] = address
+        for (where, why), count in self.transport.exchanger.dropped.items():
+            if where in by_lab:
+                found.setdefault(by_lab[where], {})[why] = count
+        return found
 
     def ticker(self, label: str, total: int) -> Callable[[], None] | None:
         if self.progress is None:
@@ -239,8 +262,9 @@ def _servers(run: _Run, delegation: Delegation) -> tuple[dict[str, list[dns.name
             assert isinstance(found, list)
             for address in found:
                 addresses.setdefault(address, set()).add(name)
-            if not found and not any(name in names for names in addresses.values()):
-                without.append(name)
+            lost = any((name, t) in run.lost for t in (dns.rdatatype.A, dns.rdatatype.AAAA))
+            if not found and not lost and not any(name in names for names in addresses.values()):
+                without.append(name)  # answered, without an address (a lookup that failed is unknown)
 
     add(known)  # glue too: the parent's glue may hold only some of a server's addresses
     # The zone's own NS set, from each address once (RD clear): names the parent did not give.

@@ -26,6 +26,8 @@ from mxsim.audit.checks import (
     probe_state,
     smtp_findings,
 )
+from mxsim.audit.finding import pct
+from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
 from mxsim.audit.probes import Asking, Delegation, Query, Sample, ask
 from mxsim.audit.record import Measured, build, hosts_for
 from mxsim.audit.summary import summary_line
@@ -58,6 +60,7 @@ from mxsim.world import World
 class PathResult:
     group: PathGroup
     deliveries: tuple[Delivery, ...]
+    unknown: Lost | None = None  # the answer never obtained that the path rests on: its verdict is unknown
 
 def _questions(deliveries: Iterable[Delivery]) -> set[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
     """Every (name, type) the MTAs asked, and every one their resolvers asked upstream."""
@@ -76,6 +79,7 @@ def _paths(
     """Each behaviour group's world in the model, under every profile (as `trace` runs one)."""
     recipient = f"postmaster@{name_text(measured.domain)}"
     results = []
+    dropped = run.dropped(measured.addresses)
     for group in measured.analysis.groups:
         made = run.worlds.get(group.key)
         if made is not None and made[0] is measured:
@@ -98,7 +102,10 @@ def _paths(
             rng = random.Random(f"{run.config.seed}:{mta}")
             model = ModelTransport(world, clock, rng)
             deliveries.append(model.run(send(profile, ask, rng, recipient, clock.now)))
-        results.append(PathResult(group, tuple(deliveries)))
+        # The world made the lost answer fail as it did on the wire, so the MTAs deferred as they
+        # would: still, where mail goes is unknown, not that deferral.
+        unknown = group_lost(measured.analysis, group, dropped) or path_unknown(deliveries, measured.lost)
+        results.append(PathResult(group, tuple(deliveries), unknown))
     return results
 
 def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
@@ -123,7 +130,7 @@ def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]
             break
         _resolve_all(run, facts, new, measured.domain)
         measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
-                            measured.mtas)
+                            measured.mtas, measured.lost)
         paths = _paths(run, measured, None)
         wanted = _questions(d for p in paths for d in p.deliveries)
     return measured, paths
@@ -181,8 +188,19 @@ def _guess(run: _Run, measured: Measured, hosts: dict[str, set[str]], early: _Ea
     guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
     return _Guess(hosts_for(guessed), _paths(run, measured, guessed))
 
-def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool) -> list[str]:
-    found = []
+def _unmeasured(domain: dns.name.Name, paths: Sequence[PathResult], nothing: str) -> list[str]:
+    """Where mail goes, for which share of lookups, could not be measured, and why."""
+    if not paths:
+        return [f"mail to {name_text(domain)}: no name server gave a usable answer: {nothing}"]
+    every = all(p.unknown is not None for p in paths)  # as the summary says it: no lookup was measured
+    return [f"mail to {name_text(domain)} for {'every lookup' if every else f'{pct(p.group.share)} of lookups'} "
+            f"({p.group.key}) is unknown: {p.unknown.why}" for p in paths if p.unknown is not None]
+
+
+def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], smtp: bool,
+              lost: Iterable[Lost] = ()) -> list[str]:
+    # Names resolved for the check (name servers, MX hosts, CNAME targets) that got no answer.
+    found = [item.why for item in sorted(lost, key=lambda item: (item.qname, item.qtype))]
     for address, view in sorted(analysis.addresses.items()):
         if view.skipped and not view.tries:
             found.append(f"{view.server_text} [{address}] was not asked: the query budget (--budget) was spent")
@@ -208,7 +226,7 @@ def unmeasured(run: _Run, domain: dns.name.Name, delegation: Delegation, mtas: t
     return CheckResult(name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas,
                        config.fail_on, delegation, addresses={}, ns_without_address=(), analysis=None,
                        paths=(), probes=(), findings=findings, summary=summary, unknown=unknown,
-                       recording=None, queries=run.sent, smtp_probed=False)
+                       recording=None, queries=run.sent, smtp_probed=False, unmeasured=unknown)
 
 
 def conclude(
@@ -222,7 +240,7 @@ def conclude(
         samples += [s for s in run.run([ask(q, how) for q in queries]) if isinstance(s, Sample)]
         analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
         found = dns_findings(domain, delegation, analysis, without)
-        measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas)
+        measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas, run.lost)
         measured, paths = _discover(run, measured)
         probes: dict[str, tuple[str, SmtpSession]] = {}
         if config.smtp and paths:
@@ -244,19 +262,24 @@ def conclude(
     named = owners(measured.facts)
     if config.smtp:
         for path in paths:
-            found += path_findings(domain, path.group, path.deliveries, mx_hosts, named)
+            if path.unknown is None:  # an unknown path's deferral is no finding about the domain
+                found += path_findings(domain, path.group, path.deliveries, mx_hosts, named)
     findings = ordered(found)
     recording = build(measured, probes if config.smtp else None) if config.record else None
     probe_rows = tuple(
         HostProbe(address, host, *probe_state(session), session) for address, (host, session) in sorted(probes.items())
     )
-    summary = summary_line(name_text(domain), [(p.group, p.deliveries) for p in paths], analysis, config.smtp,
-                           findings, named)
+    nothing = nothing_usable(analysis, run.dropped(addresses), run.lost.values())
+    summary = summary_line(name_text(domain), [(p.group, p.deliveries, p.unknown.why if p.unknown else None)
+                                               for p in paths], analysis, config.smtp, findings, named, nothing)
+    unmeasured = tuple(_unmeasured(domain, paths, nothing))
     return CheckResult(
         name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
         addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
         probes=probe_rows, findings=findings, summary=summary,
-        unknown=tuple(_unknowns(analysis, probes, config.smtp)), recording=recording,
-        queries=run.sent, smtp_probed=config.smtp,
+        unknown=(*unmeasured, *_unknowns(analysis, probes, config.smtp,
+                                           set(run.lost.values()) - {p.unknown for p in paths})),
+        recording=recording,
+        queries=run.sent, smtp_probed=config.smtp, unmeasured=unmeasured,
     )
 

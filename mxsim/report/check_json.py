@@ -71,6 +71,7 @@ def _path(path: PathResult) -> dict[str, Any]:
     return {
         "group": group.key, "flavour": group.flavour, "share": round(group.share, 4),
         "backends": group.backends(), "description": group.behaviours[0].describe(),
+        "unknown": None if path.unknown is None else path.unknown.why,
         "deliveries": [_delivery(d) for d in path.deliveries],
     }
 
@@ -106,6 +107,7 @@ def data(result: CheckResult) -> dict[str, Any]:
         ],
         "findings": [finding_json(f) for f in result.findings],
         "unknown": list(result.unknown),
+        "unmeasured": list(result.unmeasured),
         "queries": result.queries,
     }
 

@@ -59,7 +59,7 @@ def data(result: CheckResult) -> dict[str, Any]:
         "runs": [{
             "tool": {"driver": {"name": "mxsim", "version": __version__, "rules": rules}},
             "properties": {"summary": result.summary, "domain": result.domain, "exitCode": int(result.exit_code),
-                           "unknown": list(result.unknown)},
+                           "unknown": list(result.unknown), "unmeasured": list(result.unmeasured)},
             "results": results,
         }],
     }

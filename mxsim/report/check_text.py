@@ -62,6 +62,9 @@ def _paths(paths: tuple[PathResult, ...], smtp: bool) -> list[str]:
         group = path.group
         lines.append(f"  {group.key} {pct(group.share)} of lookups: {', '.join(group.backends())} "
                      f"{group.behaviours[0].describe()}")
+        if path.unknown is not None:
+            lines.append(f"    unknown, as an answer it rests on was never obtained: {path.unknown.why}; "
+                         "each MTA as on a failed lookup:")
         for delivery in path.deliveries:
             lines.append(f"    {delivery.mta:<10} {delivery_line(delivery)}")
     return lines

@@ -11,7 +11,10 @@ every reply: about 0.8 ms a query here, most of it in `from_wire` (LAB-NOTES mea
   cannot be parsed, is dropped and the wait goes on (as a resolver does);
 - each reply's arrival is the kernel's receive stamp (SO_TIMESTAMPNS), so a round trip
   never includes the time the event loop spent on other tasks before reading it;
-- TCP (after TC, or asked for) opens a connection per exchange, as stub resolvers do;
+- TCP (after TC, or asked for) opens a connection per exchange, as stub resolvers do,
+  and takes only a reply with the query's ID, QR set and its question, as over UDP;
+- every reply dropped while a query waited is counted per address and reason
+  (`DnsExchanger.dropped`): a check can say "unusable replies", not only "no reply";
 - replies are parsed once per distinct content: the same bytes (the ID aside) give the
   same message, shared and never mutated. A farm answering the same question the same
   way twenty times costs one parse.
@@ -28,6 +31,7 @@ import socket
 import struct
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -41,6 +45,11 @@ from mxsim.memo import IdentityMemo
 
 MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; oldest forgotten first
 _HEADER = 12
+# Why a reply to a waiting query was dropped (`DnsExchanger.dropped` counts them per address).
+ANOTHER_ID = "another ID"
+ANOTHER_QUESTION = "another question"
+NOT_A_RESPONSE = "not a response"
+UNPARSABLE = "unparsable"
 # Rcodes a server may send with the question section left out (RFC 1035 leaves it open;
 # dnspython's `is_response` accepts them too).
 _BARE_RCODES = {dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED}
@@ -61,6 +70,16 @@ def _question_end(wire: bytes) -> int:
     while wire[at]:
         at += wire[at] + 1
     return at + 1 + 4  # the root label, then type and class
+
+
+def answers(reply: bytes, question: bytes) -> bool:
+    """Whether `reply` (QR set, its ID already matched) answers the query whose question
+    section is `question`: the same question, in any case, or none with an rcode that may
+    leave it out."""
+    qdcount = int.from_bytes(reply[4:6], "big")
+    if qdcount == 0 and reply[3] & 0x0F in _BARE_RCODES:
+        return True
+    return qdcount == 1 and reply[_HEADER:_HEADER + len(question)].lower() == question.lower()
 
 
 def nsid_of(message: dns.message.Message) -> str | None:
@@ -103,9 +122,10 @@ class _Endpoint:
     would read as 0.1 s).
     """
 
-    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, dropped: Callable[[str], None]) -> None:
         self.sock = sock
         self.loop = loop
+        self.dropped = dropped  # told why each reply to a waiting query was not taken
         self.waiting: dict[int, _Waiter] = {}
         self.stamped = False
         if SO_TIMESTAMPNS is not None:
@@ -143,12 +163,9 @@ class _Endpoint:
         waiter = self.waiting.get(int.from_bytes(data[:2], "big"))
         if waiter is None or waiter.future.done():
             return  # late (its asker gave up) or never asked: dropped
-        qdcount = int.from_bytes(data[4:6], "big")
-        question = data[_HEADER:_HEADER + len(waiter.question)]
-        if qdcount == 0 and data[3] & 0x0F in _BARE_RCODES:
-            pass
-        elif qdcount != 1 or question.lower() != waiter.question.lower():
-            return  # an ID collision with another question: not ours
+        if not answers(data, waiter.question):
+            self.dropped(ANOTHER_QUESTION)  # an ID collision, or a server that mixes questions up
+            return
         waiter.received = arrived
         waiter.future.set_result(data)
 
@@ -171,15 +188,17 @@ def _connected(task: asyncio.Task[object], done: asyncio.Future[T]) -> None:
 class _TcpStream(asyncio.Protocol):
     """One DNS-over-TCP exchange: the query sent on connect, replies read as they come.
 
-    A reply with another ID, or one that cannot be parsed, is not an answer to this
-    query: reading goes on until the timeout (as the stub resolvers do)."""
+    Only a reply with the query's ID, QR set and the query's question answers it (as over
+    UDP); any other, or one that cannot be parsed, is dropped and reading goes on until
+    the timeout (as the stub resolvers do)."""
 
-    def __init__(self, query: bytes, qid: int, parse: Callable[[bytes], Parsed | None],
-                 done: asyncio.Future[tuple[Parsed, float]]) -> None:
+    def __init__(self, query: bytes, question: bytes, parse: Callable[[bytes], Parsed | None],
+                 done: asyncio.Future[tuple[Parsed, float]], dropped: Callable[[str], None]) -> None:
         self.query = query
-        self.qid = qid
+        self.question = question
         self.parse = parse
         self.done = done
+        self.dropped = dropped
         self.started = time.monotonic()
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
@@ -198,10 +217,22 @@ class _TcpStream(asyncio.Protocol):
             if len(self.buffer) < 2 + size:
                 return
             reply, self.buffer = self.buffer[2:2 + size], self.buffer[2 + size:]
-            if size >= _HEADER and int.from_bytes(reply[:2], "big") == self.qid:
-                parsed = self.parse(reply)
-                if parsed is not None:
-                    self.done.set_result((parsed, time.monotonic() - self.started))
+            why = self._unusable(reply)
+            parsed = self.parse(reply) if why is None else None
+            if parsed is not None:
+                self.done.set_result((parsed, time.monotonic() - self.started))
+            else:
+                self.dropped(why or UNPARSABLE)
+
+    def _unusable(self, reply: bytes) -> str | None:
+        """Why a reply does not answer this query (as `_Endpoint._received` decides for UDP)."""
+        if len(reply) < _HEADER:
+            return UNPARSABLE
+        if reply[:2] != self.query[:2]:
+            return ANOTHER_ID  # one query per connection: no other query's answer can come
+        if not reply[2] & 0x80:
+            return NOT_A_RESPONSE  # QR clear: a query, or our own bytes echoed
+        return None if answers(reply, self.question) else ANOTHER_QUESTION
 
     def connection_lost(self, exc: Exception | None) -> None:
         _fail_once(self.done, exc or EOFError("the server closed the connection without an answer"))
@@ -225,6 +256,13 @@ class DnsExchanger:
         self._replies: dict[bytes, Parsed] = {}
         self._queries: IdentityMemo[tuple[bytes, bytes]] = IdentityMemo(MEMO_SIZE)
         self._ids = random.Random()  # IDs only match replies; they never reach any output
+        # (address, why) -> replies dropped: they came, but none answered the query it waited on.
+        self.dropped: Counter[tuple[str, str]] = Counter()
+
+    def _dropper(self, where: str) -> Callable[[str], None]:
+        def dropped(why: str) -> None:
+            self.dropped[(where, why)] += 1
+        return dropped
 
     def close(self) -> None:
         """Release every socket; also after the loop they served has closed (then directly)."""
@@ -248,7 +286,7 @@ class DnsExchanger:
             try:
                 sock.setblocking(False)
                 sock.connect(key)
-                endpoint = _Endpoint(sock, loop)
+                endpoint = _Endpoint(sock, loop, self._dropper(where))
             except BaseException:
                 sock.close()
                 raise
@@ -289,6 +327,7 @@ class DnsExchanger:
                     took = min(waiter.received - sent, time.monotonic() - started)
                     return parsed[0], parsed[1], max(took, 0.0)
                 # Unparsable: dropped, and the wait goes on for a usable reply.
+                endpoint.dropped(UNPARSABLE)
                 waiter.future = loop.create_future()
         finally:
             timer.cancel()
@@ -304,9 +343,10 @@ class DnsExchanger:
         """
         loop = asyncio.get_running_loop()
         qid = self._ids.getrandbits(16)
-        query = qid.to_bytes(2, "big") + self._wire(message)[0][2:]
+        wire, question = self._wire(message)
+        query = qid.to_bytes(2, "big") + wire[2:]
         done: asyncio.Future[tuple[Parsed, float]] = loop.create_future()
-        stream = _TcpStream(query, qid, self._parse, done)
+        stream = _TcpStream(query, question, self._parse, done, self._dropper(where))
         timer = loop.call_later(timeout, _fail_once, done, TimeoutError())
         connecting = loop.create_task(loop.create_connection(lambda: stream, where, port))
         connecting.add_done_callback(lambda task: _connected(task, done))

@@ -244,17 +244,16 @@ def test_the_round_trip_is_the_arrival_not_when_the_loop_got_to_it() -> None:
     assert 0 <= took < 0.1
 
 
-def test_a_tcp_reply_read_in_time_is_an_answer_even_when_the_loop_was_busy_past_the_timeout() -> None:
-    """The server answers after 50 ms; the asker's loop is held for 0.3 s from 10 ms on, past its
-    0.15 s timeout. The reply was in the socket before the timer fell due, and is read first in
-    the loop's next turn: an answer, as a resolver whose process was descheduled would see it."""
+def _tcp_server(replies: Reply, *, delay: float = 0.0, hold: float = 1.0) -> tuple[socket.socket, threading.Thread]:
+    """A TCP server on 127.0.0.1 that reads one query and sends back `replies(query, wire)`,
+    each length-prefixed, after `delay` s, then holds the stream open for `hold` s (the
+    answer, not the close, must end the exchange)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     listener.settimeout(5.0)
-    port = listener.getsockname()[1]
 
-    def answer_once() -> None:
+    def serve() -> None:
         connection, _ = listener.accept()
         with connection:
             connection.settimeout(5.0)
@@ -262,13 +261,24 @@ def test_a_tcp_reply_read_in_time_is_an_answer_even_when_the_loop_was_busy_past_
             wire = b""
             while len(wire) < size:
                 wire += connection.recv(size - len(wire))
-            out = _answer(dns.message.from_wire(wire), "192.0.2.53").to_wire()
-            time.sleep(0.05)  # the reply lands while the asker's loop is held
-            connection.sendall(len(out).to_bytes(2, "big") + out)
-            time.sleep(0.5)  # the stream stays open: the answer, not the close, ends the exchange
+            time.sleep(delay)
+            for out in replies(dns.message.from_wire(wire), wire):
+                connection.sendall(len(out).to_bytes(2, "big") + out)
+            time.sleep(hold)
 
-    answering = threading.Thread(target=answer_once, daemon=True)
-    answering.start()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_a_tcp_reply_read_in_time_is_an_answer_even_when_the_loop_was_busy_past_the_timeout() -> None:
+    """The server answers after 50 ms; the asker's loop is held for 0.3 s from 10 ms on, past its
+    0.15 s timeout. The reply was in the socket before the timer fell due, and is read first in
+    the loop's next turn: an answer, as a resolver whose process was descheduled would see it."""
+    # The reply lands while the asker's loop is held.
+    listener, answering = _tcp_server(lambda query, wire: [_answer(query, "192.0.2.53").to_wire()],
+                                      delay=0.05, hold=0.5)
+    port = listener.getsockname()[1]
 
     async def ask() -> str:
         exchanger = DnsExchanger()
@@ -308,3 +318,76 @@ def test_tcp_to_a_port_nobody_listens_on_is_refused_and_silence_times_out() -> N
         asyncio.run(main())
     finally:
         silent.close()
+
+
+def _not_answers(query: dns.message.Message, wire: bytes) -> list[bytes]:
+    """Replies that carry the query's ID but do not answer it: another question, QR clear
+    (the query echoed), another ID, and bytes that cannot be parsed."""
+    other_question = _answer(_query("elsewhere.example.")).to_wire()
+    echoed = bytearray(_answer(query).to_wire())
+    echoed[2] &= 0x7F  # QR clear
+    other_id = _answer(query).to_wire()
+    return [wire[:2] + other_question[2:], bytes(echoed), bytes([wire[0] ^ 0xFF, wire[1]]) + other_id[2:],
+            _broken(wire)]
+
+
+def _broken(wire: bytes) -> bytes:
+    """The query turned into a response that promises five answers and holds none."""
+    return wire[:2] + b"\x81\x80" + wire[4:6] + b"\x00\x05" + wire[8:]
+
+
+def test_tcp_takes_only_a_reply_to_the_query_asked() -> None:
+    """Over TCP as over UDP: the ID, QR set and the question must match; the rest is dropped
+    (and counted) and the answer that follows is taken."""
+    listener, thread = _tcp_server(lambda query, wire: [*_not_answers(query, wire), _answer(query).to_wire()])
+
+    async def ask() -> dns.message.Message:
+        exchanger = DnsExchanger()
+        message, _, _ = await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1",
+                                                     listener.getsockname()[1], 3.0)
+        assert dict(exchanger.dropped) == {("127.0.0.1", "another question"): 1, ("127.0.0.1", "not a response"): 1,
+                                           ("127.0.0.1", "another ID"): 1, ("127.0.0.1", "unparsable"): 1}
+        exchanger.close()
+        return message
+
+    try:
+        message = asyncio.run(ask())
+    finally:
+        thread.join(5.0)
+        listener.close()
+    assert message.question[0].name == dns.name.from_text("www.example.")
+    assert str(message.answer[0][0]) == "192.0.2.1"
+
+
+def test_tcp_replies_that_answer_another_question_are_no_answer() -> None:
+    """A server that only ever answers another question: the wait ends in a timeout, never
+    in that answer (it would read as the asked name's data)."""
+    listener, thread = _tcp_server(_not_answers)
+
+    async def ask() -> None:
+        exchanger = DnsExchanger()
+        with pytest.raises(TimeoutError):
+            await exchanger.exchange_tcp(_query("www.example."), "127.0.0.1", listener.getsockname()[1], 0.3)
+        assert sum(exchanger.dropped.values()) == 4
+        exchanger.close()
+
+    try:
+        asyncio.run(ask())
+    finally:
+        thread.join(5.0)
+        listener.close()
+
+
+def test_udp_replies_dropped_are_counted_by_address_and_reason() -> None:
+    def reply(query: dns.message.Message, wire: bytes) -> list[bytes]:
+        other_question = _answer(_query("elsewhere.example.")).to_wire()
+        return [wire[:2] + other_question[2:], _broken(wire)]
+
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger()
+        with pytest.raises(TimeoutError):
+            await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 0.3)
+        assert dict(exchanger.dropped) == {("127.0.0.1", "another question"): 1, ("127.0.0.1", "unparsable"): 1}
+        exchanger.close()
+
+    asyncio.run(_serving(reply, body))
