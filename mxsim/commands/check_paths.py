@@ -28,23 +28,24 @@ from mxsim.audit.checks import (
 )
 from mxsim.audit.finding import pct
 from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
-from mxsim.audit.probes import Asking, Delegation, Query, Sample, ask
+from mxsim.audit.probes import Delegation, Sample, ask
 from mxsim.audit.record import Measured, build, hosts_for
 from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
-from mxsim.commands.check import (
+from mxsim.commands.check_run import (
     HOST_TYPES,
     MAX_PROBES,
     MAX_ROUNDS,
     PATH_TYPES,
     CheckResult,
+    CheckRun,
+    EarlyProbes,
     HostProbe,
     Question,
-    _EarlyProbes,
-    _probe_jobs,
-    _resolve_all,
-    _Run,
+    Sampled,
     owners,
+    probe_jobs,
+    resolve_all,
 )
 from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
@@ -74,7 +75,7 @@ def _questions(deliveries: Iterable[Delivery]) -> set[tuple[dns.name.Name, dns.r
 
 
 def _paths(
-    run: _Run, measured: Measured, probes: dict[str, tuple[str, SmtpSession]] | None,
+    run: CheckRun, measured: Measured, probes: dict[str, tuple[str, SmtpSession]] | None,
 ) -> list[PathResult]:
     """Each behaviour group's world in the model, under every profile (as `trace` runs one)."""
     recipient = f"postmaster@{name_text(measured.domain)}"
@@ -108,7 +109,7 @@ def _paths(
         results.append(PathResult(group, tuple(deliveries), unknown))
     return results
 
-def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]]:
+def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathResult]]:
     """Resolve on the wire what the model's MTAs ask about, until they ask nothing new.
 
     The domain's own name comes from the samples and its servers' addresses are known:
@@ -128,7 +129,7 @@ def _discover(run: _Run, measured: Measured) -> tuple[Measured, list[PathResult]
                and q[0] not in servers]
         if not new and paths:
             break
-        _resolve_all(run, facts, new, measured.domain)
+        resolve_all(run, facts, new, measured.domain)
         measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
                             measured.mtas, measured.lost)
         paths = _paths(run, measured, None)
@@ -152,13 +153,13 @@ def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set
                         hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
     return hosts
 
-def _probe(run: _Run, hosts: dict[str, set[str]], early: _EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
+def _probe(run: CheckRun, hosts: dict[str, set[str]], early: EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
     """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
     addresses = sorted(hosts)[:MAX_PROBES]
     sessions = early.sessions() if early is not None else {}
     missing = [a for a in addresses if a not in sessions]
     if missing:
-        jobs = _probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
+        jobs = probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
         sessions.update(zip(missing, run_all(jobs), strict=True))
     return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
 
@@ -169,7 +170,7 @@ class _Guess:
     paths: list[PathResult]
 
 
-def _guess(run: _Run, measured: Measured, hosts: dict[str, set[str]], early: _EarlyProbes | None) -> _Guess | None:
+def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]], early: EarlyProbes | None) -> _Guess | None:
     """The final paths, made while the last probes still run, on the guess that their connects time out.
 
     When everything else is done, a probe still running is nearly always a connect to a host
@@ -214,7 +215,7 @@ def _unknowns(analysis: Analysis, probes: dict[str, tuple[str, SmtpSession]], sm
     return found
 
 
-def unmeasured(run: _Run, domain: dns.name.Name, delegation: Delegation, mtas: tuple[str, ...]) -> CheckResult:
+def unmeasured(run: CheckRun, domain: dns.name.Name, delegation: Delegation, mtas: tuple[str, ...]) -> CheckResult:
     """The result when there is no zone to sample: the domain does not exist, or no parent answered."""
     config = run.config
     findings = ordered(dns_findings(domain, delegation, analyse(domain, delegation, {}, []), ()))
@@ -229,18 +230,16 @@ def unmeasured(run: _Run, domain: dns.name.Name, delegation: Delegation, mtas: t
                        recording=None, queries=run.sent, smtp_probed=False, unmeasured=unknown)
 
 
-def conclude(
-    run: _Run, domain: dns.name.Name, delegation: Delegation, addresses: dict[str, list[dns.name.Name]],
-    without: list[dns.name.Name], mtas: tuple[str, ...], samples: list[Sample], queries: Sequence[Query],
-    how: Asking, facts: dict[Question, DnsReply | None], early: _EarlyProbes | None,
-) -> CheckResult:
+def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     """The rest of the samples, then the analysis, the paths, the probes' results and the findings."""
     config = run.config
+    domain, delegation, addresses, without = sampled.domain, sampled.delegation, sampled.addresses, sampled.without
+    mtas, samples, early = sampled.mtas, sampled.samples, sampled.early
     try:
-        samples += [s for s in run.run([ask(q, how) for q in queries]) if isinstance(s, Sample)]
+        samples += [s for s in run.run([ask(q, sampled.how) for q in sampled.rest]) if isinstance(s, Sample)]
         analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
         found = dns_findings(domain, delegation, analysis, without)
-        measured = Measured(domain, delegation.zone, analysis, addresses, facts, mtas, run.lost)
+        measured = Measured(domain, delegation.zone, analysis, addresses, sampled.facts, mtas, run.lost)
         measured, paths = _discover(run, measured)
         probes: dict[str, tuple[str, SmtpSession]] = {}
         if config.smtp and paths:

@@ -37,7 +37,7 @@ FAST = {"smtp": False, "samples": 2, "dns_timeout": 0.2, "retries": 1, "rate": 0
 @pytest.fixture(autouse=True)
 def short_resolutions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A wire resolution of a name whose server drops it waits 2 s, not the 10 s of a live check."""
-    monkeypatch.setattr("mxsim.commands.check.RESOLVE_WAIT", 2.0)
+    monkeypatch.setattr("mxsim.commands.check_run.RESOLVE_WAIT", 2.0)
     yield
 
 

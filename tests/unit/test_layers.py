@@ -81,3 +81,63 @@ def test_no_io_below_the_transport() -> None:
             if name in IO_MODULES or name.split(".")[0] in {"socket", "asyncio", "aiosmtplib", "time"}:
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
     assert not offenders, "I/O or wall-clock imports outside the transport:\n" + "\n".join(offenders)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _runtime_imports(path: Path, module: str) -> set[str]:
+    """Modules of the package that `path` imports when it runs (typing-only imports left out)."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(inner) for inner in ast.walk(node)}
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("mxsim")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base]) if base else ".".join(anchor)
+            if base.startswith("mxsim"):
+                found.add(base)
+                found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    modules = {_module_name(path): path for _layer, path in _modules()}
+    graph = {name: {m for m in _runtime_imports(path, name) if m in modules and m != name}
+             for name, path in modules.items()}
+    # A package's __init__ re-exporting its own modules is how a package presents itself, not a cycle.
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

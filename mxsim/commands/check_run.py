@@ -1,0 +1,277 @@
+"""The shared state of one `mxsim check`: its settings, its run over the wire, its result.
+
+`check` measures up to the first probes (`commands/check.py`); the model's side, from the
+analysis to the findings, is `commands/check_paths.py`, imported only once the probes run.
+Both work on what lives here, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import dns.name
+import dns.rdatatype
+
+from mxsim.audit.behaviour import name_text
+from mxsim.audit.catalog import Level
+from mxsim.audit.lost import Lost, fact_lost, resolution_why
+from mxsim.audit.probes import Asking, Budget, Delegation, Query, Sample
+from mxsim.errors import MxsimError
+from mxsim.exits import CheckExit
+from mxsim.mta import HELO_NAME
+from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.transport.background import Background
+from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.transport.destinations import Destinations, LiveAddresses
+from mxsim.transport.wire import WireTransport
+
+if TYPE_CHECKING:  # the model's side is imported when the probes run (`check_paths`)
+    from mxsim.audit.behaviour import Analysis
+    from mxsim.audit.finding import Finding
+    from mxsim.audit.record import Measured, Recording
+    from mxsim.commands.check_paths import PathResult
+    from mxsim.lab.addressmap import AddressMap
+    from mxsim.world import World
+
+RESOLVE_WAIT = 10.0  # seconds a wire resolution of one name may take (glibc's 2 x 5 s)
+MAX_ROUNDS = 6  # model runs that may discover new names to resolve
+MAX_NAMES = 200  # names resolved for the paths, at most
+MAX_PROBES = 64  # SMTP addresses probed, at most
+PATH_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.TXT)
+Hints = tuple[tuple[dns.name.Name, str], ...]
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    domain: str
+    root_hints: Hints
+    destinations: AddressMap | Destinations = field(default_factory=LiveAddresses)
+    dns_port: int = 53
+    smtp_port: int = 25
+    samples: int = 20
+    mtas: tuple[str, ...] = ()
+    smtp: bool = True
+    smtp_timeout: float = 10.0
+    dns_timeout: float = 2.0
+    retries: int = 2
+    rate: float = 100.0  # queries a second to one address
+    budget: int = 5000  # queries in all
+    max_in_flight: int = 64
+    seed: int = 0
+    fail_on: Level = Level.WARNING
+    record: bool = False  # also build the measured world as a scenario (`mxsim record`)
+
+
+@dataclass(frozen=True, slots=True)
+class HostProbe:
+    address: str
+    host: str  # the names that lead to it on a path
+    state: str  # accepted | failed | unknown
+    detail: str
+    session: SmtpSession
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    domain: str
+    zone: str
+    seed: int
+    samples: int
+    mtas: tuple[str, ...]
+    fail_on: Level
+    delegation: Delegation
+    addresses: dict[str, list[dns.name.Name]]
+    ns_without_address: tuple[dns.name.Name, ...]
+    analysis: Analysis | None
+    paths: tuple[PathResult, ...]
+    probes: tuple[HostProbe, ...]
+    findings: tuple[Finding, ...]
+    summary: str
+    unknown: tuple[str, ...]
+    recording: Recording | None
+    queries: int
+    smtp_probed: bool
+    unmeasured: tuple[str, ...] = ()  # why where mail goes could not be measured (for some lookups, or all)
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level >= self.fail_on)
+
+    @property
+    def exit_code(self) -> CheckExit:
+        if self.unmeasured:
+            return CheckExit.UNMEASURED  # the verdict rests on answers never obtained; findings or not
+        if self.failing:
+            return CheckExit.FINDINGS
+        if self.unknown:
+            return CheckExit.UNMEASURED
+        return CheckExit.CLEAN
+
+
+class CheckRun:
+    """One check: the transport, the resolver and the counters its steps share."""
+
+    def __init__(self, config: CheckConfig, progress: Progress | None) -> None:
+        self.config = config
+        self.progress = progress
+        self.transport = WireTransport(
+            config.destinations, dns_port=config.dns_port, smtp_port=config.smtp_port,
+            rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
+            smtp_timeout=config.smtp_timeout,
+        )
+        self.clock = self.transport.clock
+        self.budget = Budget(config.budget)
+        self.rng = random.Random(f"{config.seed}:check")
+        self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
+        # Each behaviour group's model world, with the facts it was built from (`_paths`).
+        self.worlds: dict[str, tuple[Measured, World]] = {}
+        self.lost: dict[Question, Lost] = {}  # names resolved for the paths that got no answer, and why
+
+    def asking(self, done: Callable[[], None] | None = None) -> Asking:
+        return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
+
+    def run(self, steps: list[Step[object]]) -> list[object]:
+        """Run steps side by side over the wire (the transport counts every DNS exchange)."""
+        jobs: list[Callable[[], Awaitable[object]]] = [
+            (lambda step=step: self.transport.run(step)) for step in steps  # type: ignore[misc]
+        ]
+        return self.transport.run_all(jobs) if jobs else []
+
+    @property
+    def sent(self) -> int:
+        """DNS messages sent, retries and resolutions included."""
+        return self.transport.dns_sent
+
+    def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
+        found: list[str] = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            reply = yield from self.resolve(name, rdtype)
+            if reply is not None:
+                found += [str(r.address) for rrset in reply.answer if rrset.rdtype == rdtype for r in rrset]
+        return found
+
+    def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
+        resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
+        reply = None if resolved.timed_out else resolved.response
+        lost = fact_lost(qname, qtype, reply, resolution_why(resolved, RESOLVE_WAIT))
+        if lost is not None:
+            self.lost[(qname, qtype)] = lost
+        return reply
+
+    def dropped(self, addresses: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Replies dropped as unusable (another question, unparsable) per name server address."""
+        found: dict[str, dict[str, int]] = {}
+        by_lab = {}
+        for address in addresses:
+            with contextlib.suppress(ValueError, MxsimError):  # one the destinations refuse was never asked
+                by_lab[self.transport.destination(address)] = address
+        for (where, why), count in self.transport.exchanger.dropped.items():
+            if where in by_lab:
+                found.setdefault(by_lab[where], {})[why] = count
+        return found
+
+    def ticker(self, label: str, total: int) -> Callable[[], None] | None:
+        if self.progress is None:
+            return None
+        tick = self.progress(label, total)
+        return lambda: tick(1)
+
+
+Question = tuple[dns.name.Name, dns.rdatatype.RdataType]
+HOST_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA)
+
+
+def resolve_all(run: CheckRun, facts: dict[Question, DnsReply | None], wanted: Iterable[Question],
+                 domain: dns.name.Name) -> None:
+    """Resolve what is wanted and, at once, MX and addresses of where each CNAME chain ends."""
+    todo = set(wanted)
+    for _hop in range(MAX_ROUNDS):
+        new = sorted(q for q in todo if q not in facts and q[0] != domain and q[1] in PATH_TYPES)
+        new = new[: max(0, MAX_NAMES - len(facts))]
+        if not new:
+            return
+        steps: list[Step[object]] = [run.resolve(q, t) for q, t in new]
+        todo = set()
+        for question, reply in zip(new, run.run(steps), strict=True):
+            facts[question] = reply if isinstance(reply, DnsReply) else None
+            if isinstance(reply, DnsReply):
+                # MTAs ask along a chain, not only at its end (Sendmail walks it link by link,
+                # Exim routes again at the canonical name): every link, asked now, spares a round.
+                links = {r.name for r in reply.answer if r.rdtype == dns.rdatatype.CNAME}
+                links |= {r[0].target for r in reply.answer if r.rdtype == dns.rdatatype.CNAME}
+                todo |= {(link, t) for link in links for t in HOST_TYPES}
+
+
+def owners(facts: Mapping[Question, DnsReply | None]) -> dict[str, set[str]]:
+    """address -> the names whose A/AAAA records hold it (the host names a probe reports)."""
+    found: dict[str, set[str]] = {}
+    for reply in facts.values():
+        if reply is None:
+            continue
+        for rrset in reply.answer:
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                for rdata in rrset:
+                    found.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
+    return found
+
+
+def probe_jobs(run: CheckRun, addresses: list[str],
+                tick: Callable[[], None] | None) -> list[Callable[[], Awaitable[SmtpSession]]]:
+    timeout = run.config.smtp_timeout
+
+    def probe(address: str) -> Callable[[], Awaitable[SmtpSession]]:
+        async def go() -> SmtpSession:
+            session = await run.transport.smtp(SmtpProbe(address, 25, HELO_NAME, timeout, timeout, starttls=True))
+            if tick is not None:
+                tick()
+            return session
+        return go
+
+    return [probe(a) for a in addresses]
+
+
+@dataclass
+class EarlyProbes:
+    """Probes started from the first round of samples, running while the rest are taken."""
+
+    addresses: list[str]
+    running: Background[SmtpSession]
+
+    def sessions(self) -> dict[str, SmtpSession]:
+        return dict(zip(self.addresses, self.running.result(), strict=True))
+
+    def settled(self) -> dict[str, SmtpSession]:
+        """The probes that have ended so far; does not wait."""
+        return {self.addresses[i]: session for i, session in self.running.finished().items()}
+
+
+def start_early_probes(run: CheckRun, facts: Mapping[Question, DnsReply | None]) -> EarlyProbes | None:
+    """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
+    addresses = sorted(owners(facts))[:MAX_PROBES]
+    if not addresses:
+        return None
+    tick = run.ticker("SMTP probes", len(addresses))
+    # The jobs may run in a child process: the progress is ticked here, as each result arrives.
+    on_result = (lambda _index, _session: tick()) if tick is not None else None
+    return EarlyProbes(addresses, Background(probe_jobs(run, addresses, None), on_result))
+
+
+@dataclass(slots=True)
+class Sampled:
+    """What the first round measured, handed to the model's side to finish the check."""
+
+    domain: dns.name.Name
+    delegation: Delegation
+    addresses: dict[str, list[dns.name.Name]]  # name server address -> its names
+    without: list[dns.name.Name]  # name servers with no address
+    mtas: tuple[str, ...]
+    samples: list[Sample]  # taken so far
+    rest: Sequence[Query]  # still to take
+    how: Asking
+    facts: dict[Question, DnsReply | None]  # names resolved for the paths
+    early: EarlyProbes | None  # probes started from the first round
