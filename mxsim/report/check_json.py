@@ -14,6 +14,8 @@ from mxsim.commands.check import CheckResult
 from mxsim.commands.check_paths import PathResult
 from mxsim.mta.results import Delivery
 
+SCHEMA_VERSION = 1
+
 
 def finding_json(finding: Finding) -> dict[str, Any]:
     return {
@@ -79,7 +81,10 @@ def _path(path: PathResult) -> dict[str, Any]:
 def data(result: CheckResult) -> dict[str, Any]:
     delegation = result.delegation
     return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "check",
         "summary": result.summary,
+        "status": "unknown" if result.unmeasured else "measured",
         "domain": result.domain,
         "zone": result.zone,
         "exit_code": int(result.exit_code),

@@ -147,3 +147,26 @@ def test_no_pacing_by_default_in_the_lab_and_100_a_second_elsewhere(incident_lab
     assert rate(state / "root.hints", None, None) == 100.0
     assert rate(None, state, 50.0) == 50.0
     assert rate(None, None, None) == 100.0  # the live internet
+
+
+def test_json_validates_against_the_check_schema(as_json: dict[str, object]) -> None:
+    import jsonschema
+
+    from mxsim.schemas import schema
+
+    assert (as_json["schema_version"], as_json["kind"], as_json["status"]) == (1, "check", "measured")
+    jsonschema.Draft202012Validator(schema("check")).validate(as_json)
+
+
+def test_unmeasured_json_validates_too(tmp_path: Path) -> None:
+    import jsonschema
+
+    from mxsim.schemas import schema
+
+    hints = tmp_path / "root.hints"
+    hints.write_text(". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A 127.0.0.99\n")
+    result = runner.invoke(app, ["check", "wa-students.org", "--root-hints", str(hints), "--dns-port", "29999",
+                                 "--dns-timeout", "0.1s", "--no-progress", "-f", "json"])
+    data = json.loads(result.stdout)
+    assert result.exit_code == 2 and data["status"] == "unknown"
+    jsonschema.Draft202012Validator(schema("check")).validate(data)
