@@ -46,6 +46,8 @@ def agree(
         "--from", help="With --table: read the results a run saved there instead of running.")] = None,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Save each result as JSON here (read back with --table --from).")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only the verdict: one line per MTA (agreed, differs, could not run).")] = False,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", help="With --table: cases run at once (each in its own namespace).")] = 4,
 ) -> None:
@@ -112,6 +114,8 @@ def agree(
             comparison = run_agree(case, keep / one if keep else None)
         except AgreeError as error:
             typer.echo(f"mxsim: could not run {case.label}: {error}", err=True)
+            if quiet and output_format == "text":
+                typer.echo(f"{one:<10} could not run")
             worst = max(worst, COULD_NOT_RUN)
             continue
         except MxsimError as error:  # a scenario or parameter error: the input is wrong
@@ -121,7 +125,7 @@ def agree(
             tables.save(tables.cell_of(case.label.rsplit(" ", 1)[0], one, comparison), save)
         results.append(comparison.to_json())
         if output_format == "text":
-            typer.echo(comparison.render())
+            typer.echo(f"{one:<10} {'agreed' if comparison.agreed else 'differs'}" if quiet else comparison.render())
         worst = max(worst, AGREED if comparison.agreed else DIFFERS)
     if output_format == "json":
         report = {"schema_version": 1, "kind": "agree", "scenario": scenario, "pins": list(pin or ()),

@@ -61,6 +61,7 @@ Seed = Annotated[int, typer.Option(help="Seed of the model runs (MTA shuffles): 
 DnsPort = Annotated[int, typer.Option("--dns-port", help="DNS port of every server (with --root-hints).")]
 SmtpPort = Annotated[int, typer.Option("--smtp-port", help="SMTP port of every host (with --root-hints).")]
 ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (stderr).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict: the one-line summary.")]
 
 
 def _seconds(text: str, option: str) -> float:
@@ -146,6 +147,7 @@ def check(
     smtp_port: SmtpPort = 25,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report here, not to stdout.")] = None,
     progress: ShowProgress = True,
+    quiet: Quiet = False,
 ) -> None:
     """Audit DOMAIN's name servers and mail path; the one-line summary comes first.
 
@@ -175,6 +177,9 @@ def check(
             result = run_check(config, tick)
     except MxsimError as error:
         raise fail(error) from None
+    if quiet:
+        typer.echo(result.summary)
+        raise typer.Exit(int(result.exit_code))
     # The one renderer asked for is loaded (JUnit pulls in an XML library).
     renderer = importlib.import_module(f"mxsim.report.check_{output_format.value}")
     report: str = renderer.render(result)
@@ -206,6 +211,7 @@ def record(
     dns_port: DnsPort = 53,
     smtp_port: SmtpPort = 25,
     progress: ShowProgress = True,
+    quiet: Quiet = False,
 ) -> None:
     """Measure DOMAIN as `check` does and write what was seen as a scenario file.
 
@@ -229,5 +235,7 @@ def record(
     if result.output is None:
         typer.echo(f"mxsim: nothing recorded: {'; '.join(result.check.unknown) or 'no delegation'}", err=True)
         raise typer.Exit(int(RecordExit.UNMEASURED))
+    if quiet:
+        return
     for line in describe(result):
         typer.echo(line)

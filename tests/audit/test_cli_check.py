@@ -170,3 +170,11 @@ def test_unmeasured_json_validates_too(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert result.exit_code == 2 and data["status"] == "unknown"
     jsonschema.Draft202012Validator(schema("check")).validate(data)
+
+
+def test_quiet_prints_the_summary_only(incident_lab: tuple[LabInfo, Path]) -> None:
+    _info, state = incident_lab
+    result = runner.invoke(app, ["check", "wa-students.org", "--lab", str(state), "--quiet", *FAST])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [result.stdout.strip()]
+    assert result.stdout.startswith("mail to wa-students.org reaches aspmx.l.google.com")
