@@ -21,12 +21,10 @@ import dns.rdatatype
 import dns.rrset
 
 from mxsim.audit.probes import Delegation, Observed, RRsetKey, Sample, rrset_key
+from mxsim.names import text as name_text
 
 ANSWERING = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
 
-
-def name_text(name: dns.name.Name) -> str:
-    return name.to_text(omit_final_dot=True).lower() or "."
 
 
 def key_text(key: RRsetKey, *, limit: int = 3) -> str:

@@ -26,13 +26,13 @@ from mxsim.audit.behaviour import (
     Content,
     Flavour,
     PathGroup,
-    name_text,
     rrset_text,
 )
 from mxsim.audit.finding import Evidence, Finding, finding, pct
 from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample, rd_text
 from mxsim.mta.profiles.base import ip_literal
 from mxsim.mta.results import Delivery, Outcome
+from mxsim.names import text as name_text
 from mxsim.transport.base import ConnectResult, DnsReply, ProbeStep, SmtpSession, Stop
 
 LOSS_THRESHOLD = 0.05  # below this, a lost UDP packet now and then is the network, not the server

@@ -21,10 +21,11 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from mxsim.audit.behaviour import ANSWERING, Analysis, Content, Flavour, PathGroup, name_text
+from mxsim.audit.behaviour import ANSWERING, Analysis, Content, Flavour, PathGroup
 from mxsim.audit.probes import Sample, Unusable, failures_text
 from mxsim.mta.results import Delivery, Outcome
 from mxsim.mta.stub import Herrno
+from mxsim.names import text as name_text
 from mxsim.resolver.recursive import Resolved
 from mxsim.transport.base import DnsReply
 

@@ -29,12 +29,13 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from mxsim.audit.behaviour import ANSWERING, Analysis, Behaviour, Content, Flavour, PathGroup, name_text
+from mxsim.audit.behaviour import ANSWERING, Analysis, Behaviour, Content, Flavour, PathGroup
 from mxsim.audit.checks import ProbeState, counts_down, mx_exchanges, probe_state
 from mxsim.audit.finding import pct
 from mxsim.audit.lost import Lost, group_lost
 from mxsim.audit.probes import SAMPLE_TYPES, Sample, rrset_key
 from mxsim.memo import IdentityMemo
+from mxsim.names import text as name_text
 from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import (
     AaSpec,

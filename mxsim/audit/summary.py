@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, name_text
+from mxsim.audit.behaviour import Analysis, Flavour, PathGroup
 from mxsim.audit.catalog import Level
 from mxsim.audit.finding import Finding, pct
 from mxsim.mta.results import Delivery, Outcome, Target
+from mxsim.names import text as name_text
 
 
 def _fraction(shares: list[float]) -> Callable[[float, bool], str]:

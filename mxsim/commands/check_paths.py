@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import dns.name
 import dns.rdatatype
 
-from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, analyse, name_text
+from mxsim.audit.behaviour import Analysis, Flavour, PathGroup, analyse
 from mxsim.audit.checks import (
     ProbeState,
     dns_findings,
@@ -50,6 +50,7 @@ from mxsim.commands.check_run import (
 from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.results import Delivery
+from mxsim.names import text as name_text
 from mxsim.scenario.spec import HostSpec
 from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
 from mxsim.transport.model import ModelTransport

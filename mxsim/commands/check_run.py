@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import dns.name
 import dns.rdatatype
 
-from mxsim.audit.behaviour import name_text
 from mxsim.audit.catalog import Level
 from mxsim.audit.lost import Lost, fact_lost, resolution_why
 from mxsim.audit.probes import Asking, Budget, Delegation, Query, Sample
 from mxsim.errors import MxsimError
 from mxsim.exits import CheckExit
 from mxsim.mta import HELO_NAME
+from mxsim.names import text as name_text
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.transport.background import Background
 from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step

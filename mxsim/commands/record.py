@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mxsim.audit.behaviour import name_text
 from mxsim.commands.check import CheckConfig, CheckResult, Progress, run_check
 from mxsim.errors import UsageError
+from mxsim.names import text as name_text
 from mxsim.scenario import load_scenario_text
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.scenario.write import dump_scenario

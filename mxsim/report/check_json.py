@@ -7,12 +7,13 @@ from typing import Any
 
 import dns.rdatatype
 
-from mxsim.audit.behaviour import Analysis, name_text
+from mxsim.audit.behaviour import Analysis
 from mxsim.audit.checks import counts_down
 from mxsim.audit.finding import Finding
 from mxsim.commands.check import CheckResult
 from mxsim.commands.check_paths import PathResult
 from mxsim.mta.results import Delivery
+from mxsim.names import text as name_text
 
 SCHEMA_VERSION = 1
 

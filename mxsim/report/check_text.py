@@ -5,12 +5,13 @@ Pure and seed-stable: everything sorted by address, name or ID; no wall-clock ti
 
 from __future__ import annotations
 
-from mxsim.audit.behaviour import Analysis, Behaviour, name_text
+from mxsim.audit.behaviour import Analysis, Behaviour
 from mxsim.audit.checks import counts_down, tls_text
 from mxsim.audit.finding import Finding, pct
 from mxsim.commands.check import CheckResult
 from mxsim.commands.check_paths import PathResult
 from mxsim.mta.results import Delivery
+from mxsim.names import text as name_text
 
 
 def _aa(behaviour: Behaviour) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -59,16 +58,16 @@ _NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
     (EOFError, NetError.REFUSED),  # `dns_exchange`: the server closed a TCP stream unanswered
     (ConnectionAbortedError, NetError.REFUSED),
 )
-_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
 
 
 def net_error(error: BaseException) -> NetError:
-    """How an exchange failed, by the exception's type (never its text)."""
+    """How an exchange failed, by the exception's type (never its text).
+
+    Anything else (no route, network down, an address that cannot be used) is unreachable.
+    """
     for kind, mapped in _NET_ERRORS:
         if isinstance(error, kind):
             return mapped
-    if isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNOS:
-        return NetError.UNREACHABLE
     return NetError.UNREACHABLE
 
 
@@ -264,7 +263,6 @@ class WireTransport:
         except StopIteration as done:
             value: T = done.value
             return value
-
 
     def run_all(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """`run_all`, then this transport's sockets closed before the loop ends."""
