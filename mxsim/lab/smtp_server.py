@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress
 from mxsim.lab.binding import bind_failure
-from mxsim.lab.connections import Connections
+from mxsim.lab.connections import ConnectionLimit, Connections
 from mxsim.lab.smtp_session import (
-    COMMAND_TIMEOUT,
+    IDLE_TIMEOUT,
     HostIdentity,
     SmtpDialogue,
     SmtpSink,
@@ -40,6 +40,7 @@ TARPIT_HOLD = 600.0  # seconds a tarpit keeps a silent connection before letting
 STREAM_LIMIT = 1 << 20  # longest line read; RFC 5321 allows 1000, real senders exceed it
 SYN_PROBE = 0.25  # a loopback handshake takes well under a millisecond; SYN retry is 1 s
 MAX_FILLERS = 8
+BUSY = b"421 4.3.2 All server ports are busy\r\n"  # postscreen's words past its connection limit
 
 DROP_BY_FULL_QUEUE = "drop: SYNs unanswered (a never-accepting listener with a full queue)"
 DROP_BY_FIREWALL = "drop: SYNs dropped by an iptables rule in the lab's network namespace"
@@ -106,6 +107,11 @@ async def _hold_syns(lab: str, port: int) -> _DropTrap | None:
     return None
 
 
+def _busy(writer: asyncio.StreamWriter) -> None:
+    writer.write(BUSY)
+    writer.close()  # after the reply has gone out
+
+
 class SmtpListeners:
     """Every SMTP-relevant lab address of a world, listening (or not) as its host says."""
 
@@ -116,10 +122,11 @@ class SmtpListeners:
         port: int,
         sink: SmtpSink,
         *,
-        command_timeout: float = COMMAND_TIMEOUT,
+        command_timeout: float = IDLE_TIMEOUT,
         tarpit_hold: float = TARPIT_HOLD,
         firewall_drop: bool = False,
         time_scale: float = 1.0,
+        limit: ConnectionLimit | None = None,
     ) -> None:
         self.world = world
         self.firewall_drop = firewall_drop  # a namespace's iptables rules drop SYNs for us
@@ -132,7 +139,7 @@ class SmtpListeners:
         self.counters: dict[str, SmtpCounters] = {}
         self.servers: list[asyncio.Server] = []
         self.traps: list[_DropTrap] = []
-        self.connections = Connections()
+        self.connections = Connections(limit)
         self.tls: ssl.SSLContext | None = None  # made at start if a host hands out TLS
 
     async def start(self) -> None:
@@ -167,7 +174,7 @@ class SmtpListeners:
         identity = HostIdentity(entry.lab, entry.real, counters.names)
         handler = functools.partial(self._session, entry, identity, host)
         server = await asyncio.start_server(
-            self.connections.track(handler), self.map.bindable(entry.lab), self.port,
+            self.connections.track(handler, refuse=_busy), self.map.bindable(entry.lab), self.port,
             limit=STREAM_LIMIT,
         )
         self.servers.append(server)
@@ -199,7 +206,7 @@ class SmtpListeners:
             return
         writer.write(greeting_line(greeting))
         await writer.drain()
-        before = len(self.sink.records)
+        before = self.sink.count
         dialogue = SmtpDialogue(
             reader, writer, identity, starttls=host.starttls, sink=self.sink,
             tls=self.tls if host.tls == TlsMode.HANDSHAKE else None,
@@ -208,7 +215,7 @@ class SmtpListeners:
         try:
             await dialogue.run()
         finally:
-            counters.messages += len(self.sink.records) - before
+            counters.messages += self.sink.count - before
 
     async def _refuse_service(
         self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
