@@ -43,7 +43,7 @@ import dns.rcode
 from mxsim.clock import Clock, WallClock
 from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.binding import bind_failure
-from mxsim.lab.connections import ConnectionLimit, Connections
+from mxsim.lab.connections import ConnectionLimit, Connections, TcpListener
 from mxsim.scenario.spec import TtlMode
 from mxsim.world import AuthoritativeServer, World
 
@@ -424,7 +424,7 @@ class DnsListeners:
         self.service = service
         self.port = port
         self.udp: UdpThread | None = None
-        self.tcp: list[asyncio.Server] = []
+        self.tcp: list[TcpListener] = []
         self.connections = Connections(limit)
 
     async def start(self) -> None:
@@ -434,9 +434,8 @@ class DnsListeners:
         for lab in self.service.addresses():
             host = self.service.map.bindable(lab)
             if self.service.counters[lab].tcp_listening:
-                handler = self.connections.track(functools.partial(self._tcp, lab))
                 try:
-                    self.tcp.append(await asyncio.start_server(handler, host, self.port))
+                    self.tcp.append(self.connections.listen(host, self.port, functools.partial(self._tcp, lab)))
                 except OSError as error:
                     raise bind_failure(error, "DNS over TCP", host, self.port) from error
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress
 from mxsim.lab.binding import bind_failure
-from mxsim.lab.connections import ConnectionLimit, Connections
+from mxsim.lab.connections import ConnectionLimit, Connections, TcpListener
 from mxsim.lab.smtp_session import (
     IDLE_TIMEOUT,
     HostIdentity,
@@ -107,11 +107,6 @@ async def _hold_syns(lab: str, port: int) -> _DropTrap | None:
     return None
 
 
-def _busy(writer: asyncio.StreamWriter) -> None:
-    writer.write(BUSY)
-    writer.close()  # after the reply has gone out
-
-
 class SmtpListeners:
     """Every SMTP-relevant lab address of a world, listening (or not) as its host says."""
 
@@ -137,7 +132,7 @@ class SmtpListeners:
         self.command_timeout = command_timeout
         self.tarpit_hold = tarpit_hold
         self.counters: dict[str, SmtpCounters] = {}
-        self.servers: list[asyncio.Server] = []
+        self.servers: list[TcpListener] = []
         self.traps: list[_DropTrap] = []
         self.connections = Connections(limit)
         self.tls: ssl.SSLContext | None = None  # made at start if a host hands out TLS
@@ -173,11 +168,9 @@ class SmtpListeners:
             counters.mode = host.smtp.value
         identity = HostIdentity(entry.lab, entry.real, counters.names)
         handler = functools.partial(self._session, entry, identity, host)
-        server = await asyncio.start_server(
-            self.connections.track(handler, refuse=_busy), self.map.bindable(entry.lab), self.port,
-            limit=STREAM_LIMIT,
-        )
-        self.servers.append(server)
+        self.servers.append(self.connections.listen(
+            self.map.bindable(entry.lab), self.port, handler, refusal=BUSY, stream_limit=STREAM_LIMIT,
+        ))
 
     async def _session(
         self,
