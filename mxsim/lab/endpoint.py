@@ -67,7 +67,7 @@ def lab_status(state_dir: str | Path) -> LabStatus:
     folder = Path(state_dir).resolve()
     # Only a folder with the lab's marker holds the lab's records; any other state.json is not one.
     record = state.read_json(folder / state.STATE) if StateFolder.existing(folder) is not None else None
-    if record is None or not isinstance(record.get("pid"), int):
+    if record is None or not isinstance(record.get("pid"), int) or record["pid"] <= 0:
         return LabStatus(folder, running=False, notes=[f"no lab state in {folder}"])
     running = process.is_lab(int(record["pid"]), folder, record.get("started"))
     notes = [] if running else [f"the lab process {record['pid']} is gone; run lab down to clean"]

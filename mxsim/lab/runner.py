@@ -100,7 +100,7 @@ def _check_ports(dns_port: int, smtp_port: int) -> None:
 def _existing_lab(folder: StateFolder) -> None:
     """Refuse a folder whose lab still runs; clear one whose lab is gone (with its leftovers)."""
     old = state.read_json(folder.path / state.STATE)
-    if old is not None and process.is_lab(_int(old, "pid"), folder.path, old.get("started")):
+    if old is not None and _is_lab(old, folder.path):
         raise LabError(
             f"a lab already runs from {folder.path} (pid {old['pid']}); take it down first"
         )
@@ -114,6 +114,11 @@ def _int(record: Mapping[str, Any], key: str) -> int:
         return int(record.get(key) or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _is_lab(record: Mapping[str, Any], folder: Path) -> bool:
+    pid = _int(record, "pid")  # 0 or less would name a process group, never the lab
+    return pid > 0 and process.is_lab(pid, folder, record.get("started"))
 
 
 def _log_tail(state_dir: Path) -> str:
@@ -325,7 +330,7 @@ def _stop_recorded(
     if record.get("resolver"):
         unbound.stop(record["resolver"], folder)
     pid = _int(record, "pid")
-    if process.is_lab(pid, folder, record.get("started")):
+    if _is_lab(record, folder):
         outcome = process.stop(pid)
     elif pid > 0 and process.alive(pid):
         outcome = "not ours (PID reused, left alone)"
