@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mxsim.commands.trace import TraceConfig, TraceResult
 
 DEFAULT_STATE = Path(".mxsim-lab")
+DEFAULT_IDLE = "60s"  # mxsim.lab.smtp_session.IDLE_TIMEOUT, said without loading the lab
 
 lab_app = typer.Typer(
     name="lab",
@@ -45,18 +46,26 @@ lab_app = typer.Typer(
 app.add_typer(lab_app)
 
 StateOption = Annotated[Path, typer.Option(
-    "--state", help="The lab's state folder: PIDs, address map, root hints, resolv.conf, logs.")]
+    "--state", help="The lab's state folder: PIDs, address map, root hints, resolv.conf, logs. "
+                    "New, empty, or one a lab used before (it carries mxsim-lab.json); "
+                    "`lab down` removes only what the lab wrote there.")]
+IdleOption = Annotated[str, typer.Option(
+    "--smtp-idle-timeout", metavar="S",
+    help="How long a mail host waits for a client's next command before it says 421 and "
+         "closes, e.g. 60s (Postfix's smtpd_timeout is 300s, 10s under stress).")]
 
 
 def _up(
     scenario: str, state: Path, resolver: str, netns_name: str | None, mapped: bool,
-    pin: list[str] | None, seed: int, dns_port: int, smtp_port: int,
+    pin: list[str] | None, seed: int, dns_port: int, smtp_port: int, smtp_idle_timeout: str,
 ) -> None:
+    from mxsim.cli.check import _seconds  # the duration options' one parser
     from mxsim.lab.runner import lab_up
 
     info = lab_up(
         scenario, state, dns_port=dns_port, smtp_port=smtp_port, pins=pin or [], seed=seed,
         resolver=resolver, netns_name=netns_name, real_addresses=(not mapped) if netns_name else None,
+        smtp_idle_timeout=_seconds(smtp_idle_timeout, "--smtp-idle-timeout"),
     )
     typer.echo(f"lab {scenario} up: pid {info.pid}, state {info.state_dir}")
     where = f" in network namespace {info.netns}" if info.netns else ""
@@ -90,10 +99,11 @@ def up(
     seed: Annotated[int, typer.Option(help="Seed of the per-query backend draws.")] = 0,
     dns_port: Annotated[int, typer.Option(help="DNS port of every name server address.")] = 53,
     smtp_port: Annotated[int, typer.Option(help="SMTP port of every mail host address.")] = 25,
+    smtp_idle_timeout: IdleOption = DEFAULT_IDLE,
 ) -> None:
     """Serve SCENARIO on real sockets until `mxsim lab down`. Exit 3 with one line on any error."""
     try:
-        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port)
+        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port, smtp_idle_timeout)
     except MxsimError as error:
         raise fail(error) from None
 
@@ -133,6 +143,7 @@ def run(
     seed: Annotated[int, typer.Option(help="As for `lab up`.")] = 0,
     dns_port: Annotated[int, typer.Option(help="As for `lab up`.")] = 53,
     smtp_port: Annotated[int, typer.Option(help="As for `lab up`.")] = 25,
+    smtp_idle_timeout: IdleOption = DEFAULT_IDLE,
 ) -> None:
     """Bring the lab up, run `-- CMD...` with the lab's resolver, take the lab down; exit with CMD's code.
 
@@ -146,7 +157,7 @@ def run(
     if not command:
         raise fail(UsageError("give the command after `--`, e.g. mxsim lab run SCENARIO -- dig MX example.org"))
     try:
-        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port)
+        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port, smtp_idle_timeout)
     except MxsimError as error:
         raise fail(error) from None
     code = 3

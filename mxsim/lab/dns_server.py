@@ -4,13 +4,15 @@ The world decides everything about an answer (backend draw, NSID, AA, drop, dela
 refusal); this module only carries it over real sockets: address records mapped to lab
 addresses, truncation over UDP, the length prefix over TCP, and counters per server.
 
-Speed (issue 3: a quarter of NSD's rate under dnsperf). Parsing a query and building
-its answer with dnspython costs about 250 µs; the event loop costs about 55 µs a
+Speed (a quarter of NSD's rate under dnsperf). Parsing a query and building its
+answer with dnspython costs about 250 µs; the event loop costs about 55 µs a
 datagram. So the hot path does neither: a query whose bytes (all but the ID) were seen
 before skips parsing; the backend is still drawn for every query (seeded, exactly as
 the model draws), and the answer bytes that backend gave before to those bytes are
 reused with the ID patched. Countdown TTLs key the bytes by the current second too;
-drops, delays and TCP refusals are never cached. UDP is served by one thread with
+drops, delays and TCP refusals are never cached. The cache is one for all addresses,
+bounded in entries and in bytes, least recently used first out: a flood of distinct
+questions costs a fixed amount of memory, however many addresses it is spread over. UDP is served by one thread with
 non-blocking sockets and a selector, not by the event loop (LAB-NOTES: 58 to 68 k
 cached answers a second on a plain socket loop, 14 k on stock asyncio).
 """
@@ -18,6 +20,7 @@ cached answers a second on a plain socket loop, 14 k on stock asyncio).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import heapq
@@ -40,7 +43,7 @@ import dns.rcode
 from mxsim.clock import Clock, WallClock
 from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.binding import bind_failure
-from mxsim.lab.connections import Connections
+from mxsim.lab.connections import ConnectionLimit, Connections, TcpListener
 from mxsim.scenario.spec import TtlMode
 from mxsim.world import AuthoritativeServer, World
 
@@ -50,7 +53,10 @@ PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1; also the floor for EDNS payloads (R
 MAX_TCP_MESSAGE = 65535
 HEADER = 12
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes, for an idle connection
-MAX_CACHED_BODIES = 4096  # distinct query bodies remembered per address, then forgotten at once
+MAX_CACHED_QUERIES = 4096  # distinct queries remembered, all addresses together
+MAX_CACHED_BYTES = 16 << 20  # their bytes and their answers' bytes, all together
+MAX_CACHED_QUERY = 512  # longer queries (a real one is under 300 bytes) are parsed each time
+MAX_DELAYED = 8192  # answers waiting out a `delay`; past that a query is dropped, as by a full queue
 UDP_BURST = 64  # datagrams read from one socket before the selector looks at the others
 UDP_IDLE_WAKE = 0.5  # seconds: the UDP thread checks for stop at least this often
 STOP_TIMEOUT = 5.0
@@ -144,6 +150,7 @@ class _Known:
     answer bytes (after the ID) each backend gave it: (backend, tcp, second) -> bytes."""
 
     query: dns.message.Message
+    size: int  # the body's bytes and the answers', as the cache's byte bound counts them
     answers: dict[tuple[str | None, bool, int], tuple[bytes, bool]] = field(default_factory=dict)
 
 
@@ -170,7 +177,9 @@ class DnsService:
         self._real: dict[str, str] = {}  # lab address -> the address text the world knows
         self._server: dict[str, AuthoritativeServer] = {}
         self._rng: dict[str, random.Random] = {}
-        self._known: dict[str, dict[bytes, _Known]] = {}
+        # (lab address, query body) -> what is known of it; least recently used first.
+        self._known: collections.OrderedDict[tuple[str, bytes], _Known] = collections.OrderedDict()
+        self._known_bytes = 0
         self._lock = threading.Lock()
         for spec in world.server_specs():
             server = world.servers[spec.name]
@@ -178,7 +187,6 @@ class DnsService:
                 lab = address_map.lab(real)
                 self._real[lab] = real
                 self._server[lab] = server
-                self._known[lab] = {}
                 # One stream per address: its draws depend only on the queries it gets.
                 self._rng[lab] = random.Random(f"mxsim-lab:{seed}:{real}")
                 self.counters[lab] = DnsCounters(
@@ -192,6 +200,24 @@ class DnsService:
         with self._lock:
             return self._answer_wire(lab, wire, tcp)
 
+    def cache_stats(self) -> dict[str, int]:
+        """The parsed-query cache: entries and bytes, with their bounds."""
+        with self._lock:
+            return {"queries": len(self._known), "bytes": self._known_bytes,
+                    "max_queries": MAX_CACHED_QUERIES, "max_bytes": MAX_CACHED_BYTES}
+
+    def _remember(self, key: tuple[str, bytes], known: _Known) -> None:
+        self._known[key] = known
+        self._known_bytes += known.size
+        self._trim()
+
+    def _trim(self) -> None:
+        while self._known and (
+            len(self._known) > MAX_CACHED_QUERIES or self._known_bytes > MAX_CACHED_BYTES
+        ):
+            _key, old = self._known.popitem(last=False)
+            self._known_bytes -= old.size
+
     def _answer_wire(self, lab: str, wire: bytes, tcp: bool) -> Outcome:
         counters = self.counters[lab]
         if len(wire) < HEADER:
@@ -202,9 +228,11 @@ class DnsService:
             counters.tcp += 1
         else:
             counters.udp += 1
-        body = wire[2:]
-        known = self._known[lab].get(body)
-        if known is None:
+        key = (lab, wire[2:])
+        known = self._known.get(key)
+        if known is not None:
+            self._known.move_to_end(key)
+        else:
             try:
                 query = dns.message.from_wire(wire)
             except Exception:  # dnspython's FormError mostly, but any parse failure is FORMERR
@@ -217,11 +245,9 @@ class DnsService:
                 response = dns.message.make_response(query)
                 response.set_rcode(dns.rcode.NOTIMP)
                 return Outcome(response.to_wire())
-            known = _Known(query)
-            cache = self._known[lab]
-            if len(cache) >= MAX_CACHED_BODIES:
-                cache.clear()  # a flood of distinct questions: start over rather than grow
-            cache[body] = known
+            known = _Known(query, len(key[1]))
+            if len(wire) <= MAX_CACHED_QUERY:
+                self._remember(key, known)
         try:
             return self._answer(lab, wire, known, tcp=tcp, counters=counters)
         except Exception:  # a world bug must cost one answer, never the server
@@ -267,11 +293,20 @@ class DnsService:
             truncated = bool(out[2] & 0x02)  # the TC bit of the header's first flags byte
             if truncated:
                 counters.truncated += 1
+        cached = self._known.get((lab, wire[2:])) is known  # long queries are not kept
+        grown = len(out) - 2
         if second >= 0:
             # Countdown answers of past seconds will never be asked for again.
             for old in [k for k in known.answers if k[2] >= 0 and k[2] != second]:
-                del known.answers[old]
+                grown -= len(known.answers.pop(old)[0])
+        previous = known.answers.get(slot)
+        if previous is not None:
+            grown -= len(previous[0])
         known.answers[slot] = (out[2:], truncated)
+        known.size += grown
+        if cached:
+            self._known_bytes += grown
+            self._trim()
         return Outcome(wire[:2] + out[2:], delay)
 
 
@@ -342,6 +377,8 @@ class UdpThread:
                     if outcome.wire is None:
                         continue
                     if outcome.delay > 0:
+                        if len(self._later) >= MAX_DELAYED:
+                            continue  # a flood at a slow server: lost, as from a full queue
                         due = time.monotonic() + outcome.delay
                         heapq.heappush(self._later, (due, next(self._seq), sock, outcome.wire, peer))
                         continue
@@ -383,12 +420,12 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 class DnsListeners:
     """The sockets: one UDP endpoint and (unless TCP is refused) one TCP listener each."""
 
-    def __init__(self, service: DnsService, port: int) -> None:
+    def __init__(self, service: DnsService, port: int, *, limit: ConnectionLimit | None = None) -> None:
         self.service = service
         self.port = port
         self.udp: UdpThread | None = None
-        self.tcp: list[asyncio.Server] = []
-        self.connections = Connections()
+        self.tcp: list[TcpListener] = []
+        self.connections = Connections(limit)
 
     async def start(self) -> None:
         self.udp = UdpThread(self.service, self.port)
@@ -397,9 +434,8 @@ class DnsListeners:
         for lab in self.service.addresses():
             host = self.service.map.bindable(lab)
             if self.service.counters[lab].tcp_listening:
-                handler = self.connections.track(functools.partial(self._tcp, lab))
                 try:
-                    self.tcp.append(await asyncio.start_server(handler, host, self.port))
+                    self.tcp.append(self.connections.listen(host, self.port, functools.partial(self._tcp, lab)))
                 except OSError as error:
                     raise bind_failure(error, "DNS over TCP", host, self.port) from error
 
@@ -416,7 +452,9 @@ class DnsListeners:
                 await asyncio.sleep(outcome.delay)
             if outcome.wire is not None:
                 writer.write(struct.pack("!H", len(outcome.wire)) + outcome.wire)
-                await writer.drain()
+                # A client that never reads its answers must not hold the connection forever.
+                async with asyncio.timeout(TCP_IDLE_TIMEOUT):
+                    await writer.drain()
 
     async def stop(self) -> None:
         if self.udp is not None:

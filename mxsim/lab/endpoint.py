@@ -13,6 +13,7 @@ from typing import Any
 from mxsim.lab import process, state
 from mxsim.lab.addressmap import AddressMap
 from mxsim.lab.errors import LabError
+from mxsim.lab.folder import StateFolder
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,9 @@ def lab_endpoint(state_dir: str | Path) -> LabEndpoint:
 
 def lab_status(state_dir: str | Path) -> LabStatus:
     folder = Path(state_dir).resolve()
-    record = state.read_json(folder / state.STATE)
-    if record is None:
+    # Only a folder with the lab's marker holds the lab's records; any other state.json is not one.
+    record = state.read_json(folder / state.STATE) if StateFolder.existing(folder) is not None else None
+    if record is None or not isinstance(record.get("pid"), int) or record["pid"] <= 0:
         return LabStatus(folder, running=False, notes=[f"no lab state in {folder}"])
     running = process.is_lab(int(record["pid"]), folder, record.get("started"))
     notes = [] if running else [f"the lab process {record['pid']} is gone; run lab down to clean"]

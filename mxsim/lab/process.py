@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mxsim
+from mxsim.lab import files
 
 TERM_GRACE = 5.0
 KILL_GRACE = 2.0
@@ -38,13 +39,16 @@ def spawn_serve(state_dir: Path, log: Path, prefix: Sequence[str] = ()) -> int:
     # The child must import the same mxsim as this process, installed or not.
     root = str(Path(mxsim.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    with log.open("ab") as out:
+    out = files.open_append(log)  # private, and never through a link
+    try:
         child = subprocess.Popen(
             [*prefix, sys.executable, "-m", "mxsim.lab.serve", str(state_dir)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # no terminal signals: `lab up` returns, the lab stays
             env=env, cwd="/",
         )
+    finally:
+        os.close(out)
     _children[child.pid] = child
     return child.pid
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import dns.name
 
-from mxsim.lab import netns, process, readiness, state, unbound
+from mxsim.lab import files, netns, process, readiness, state, unbound
 from mxsim.lab.addressmap import DNS_NETWORK, SMTP_NETWORK, AddressMap, ensure_loopback
 from mxsim.lab.dns_server import DnsService
 from mxsim.lab.endpoint import LabEndpoint, LabStatus, lab_endpoint, lab_status
 from mxsim.lab.errors import LabError
+from mxsim.lab.folder import StateFolder
 from mxsim.lab.smtp_server import DROP_BY_FULL_QUEUE
+from mxsim.lab.smtp_session import IDLE_TIMEOUT
 from mxsim.scenario import load_scenario
 from mxsim.scenario.spec import ScenarioSpec, SmtpKind
 from mxsim.world import World, parse_pins
@@ -35,6 +37,7 @@ RESOLVERS = ("none", "unbound")
 UP_TIMEOUT = 20.0
 POLL = 0.05
 LOG_TAIL_LINES = 8
+LOG_TAIL_BYTES = 1 << 16
 
 Pins = Mapping[dns.name.Name, str] | Sequence[str] | None
 
@@ -94,23 +97,33 @@ def _check_ports(dns_port: int, smtp_port: int) -> None:
         raise LabError(f"DNS and SMTP cannot share port {dns_port}: both listen on TCP")
 
 
-def _existing_lab(state_dir: Path) -> None:
+def _existing_lab(folder: StateFolder) -> None:
     """Refuse a folder whose lab still runs; clear one whose lab is gone (with its leftovers)."""
-    old = state.read_json(state_dir / state.STATE)
-    if old is not None and process.is_lab(int(old["pid"]), state_dir, old.get("started")):
+    old = state.read_json(folder.path / state.STATE)
+    if old is not None and _is_lab(old, folder.path):
         raise LabError(
-            f"a lab already runs from {state_dir} (pid {old['pid']}); take it down first"
+            f"a lab already runs from {folder.path} (pid {old['pid']}); take it down first"
         )
-    if old is not None or (state_dir / state.CONFIG).exists():
-        lab_down(state_dir)
-    state.remove_files(state_dir)
+    _stop_recorded(folder.path, old, state.read_json(folder.path / state.CONFIG))
+    folder.clear()
+
+
+def _int(record: Mapping[str, Any], key: str) -> int:
+    """A number from a record the lab wrote; 0 (no process) if someone spoilt it."""
+    try:
+        return int(record.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _is_lab(record: Mapping[str, Any], folder: Path) -> bool:
+    pid = _int(record, "pid")  # 0 or less would name a process group, never the lab
+    return pid > 0 and process.is_lab(pid, folder, record.get("started"))
 
 
 def _log_tail(state_dir: Path) -> str:
-    try:
-        lines = (state_dir / state.LOG).read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
+    raw = files.read_bytes(state_dir / state.LOG, LOG_TAIL_BYTES, start=-LOG_TAIL_BYTES)
+    lines = (raw or b"").decode(errors="replace").splitlines()
     tail = [line for line in lines[-LOG_TAIL_LINES:] if line.strip()]
     return ("\n" + "\n".join(tail)) if tail else ""
 
@@ -192,16 +205,23 @@ def lab_up(
     resolver_address: str = state.RESOLVER_ADDRESS,
     netns_name: str | None = None,
     real_addresses: bool | None = None,
+    smtp_idle_timeout: float = IDLE_TIMEOUT,
 ) -> LabInfo:
     """Serve a scenario in a detached process; return once every socket answers.
 
     `netns_name`: run everything inside a new network namespace of that name; there the
     lab serves the scenario's real addresses (`real_addresses`, default yes) and drops
     SYNs with iptables. `resolver="unbound"`: also start unbound over the lab's root.
+    `smtp_idle_timeout`: seconds a mail host waits for a client's next command (or for
+    it to read a reply) before it answers 421 and closes.
+
+    `state_dir` must be new, empty, or a lab's (it carries the lab's marker): the lab
+    lists each file there before writing it and never opens one through a link.
     """
-    folder = Path(state_dir).resolve()
     _check_ports(dns_port, smtp_port)
     _check_resolver(resolver, dns_port, resolver_address)
+    if smtp_idle_timeout <= 0:
+        raise LabError(f"--smtp-idle-timeout {smtp_idle_timeout:g}: must be more than zero")
     if netns_name is not None:
         netns.check(netns_name)
     real = bool(real_addresses) if real_addresses is not None else netns_name is not None
@@ -215,20 +235,22 @@ def lab_up(
         address_map = AddressMap.identity(world, netns_name)
     else:
         address_map = AddressMap.build(world, dns_network=dns_network, smtp_network=smtp_network)
-    folder.mkdir(parents=True, exist_ok=True)
-    _existing_lab(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    marked = StateFolder.prepare(state_dir)
+    _existing_lab(marked)
+    marked.claim(state.SERVE_FILES + (state.RESOLVER_FILES if resolver == "unbound" else ()))
+    folder = marked.path
     config: dict[str, Any] = {
         "scenario": scenario, "name": spec.name, "pins": pin_texts, "seed": seed,
         "dns_port": dns_port, "smtp_port": smtp_port, "dns_network": dns_network,
         "smtp_network": smtp_network, "address_map": address_map.to_json(),
         "netns": netns_name, "real_addresses": real, "firewall_drop": False,
         "resolver_kind": resolver, "resolver_address": resolver_address,
+        "smtp_idle_timeout": smtp_idle_timeout,
     }
-    state.write_json(folder / state.CONFIG, config)  # lab down can clean up from here on
     pid: int | None = None
     resolver_proc: unbound.Unbound | None = None
     try:
+        state.write_json(folder / state.CONFIG, config)  # lab down can clean up from here on
         prefix: list[str] = []
         if netns_name is not None:
             netns.create(netns_name, [e.lab for e in address_map.entries] + [resolver_address])
@@ -238,9 +260,9 @@ def lab_up(
             )
             state.write_json(folder / state.CONFIG, config)
         hints = [(name.to_text(), address_map.lab(address)) for name, address in world.root_hints]
-        (folder / state.ROOT_HINTS).write_text(state.root_hints_text(hints))
+        state.write_text(folder / state.ROOT_HINTS, state.root_hints_text(hints))
         resolv = state.resolv_conf_text(dns_port, resolver_address, running=resolver == "unbound")
-        (folder / state.RESOLV_CONF).write_text(resolv)
+        state.write_text(folder / state.RESOLV_CONF, resolv)
         if netns_name is not None:
             netns.write_resolv_conf(netns_name, resolv)
         pid = process.spawn_serve(folder, folder / state.LOG, prefix)
@@ -255,14 +277,16 @@ def lab_up(
             )
             record["resolver"] = resolver_proc.to_json()
         state.write_json(folder / state.STATE, {**record, "status": "running", **ready})
-    except BaseException:
+    except BaseException as error:
         if resolver_proc is not None:
             process.stop(resolver_proc.pid)
         if pid is not None:
             process.stop(pid)
         if netns_name is not None:
             netns.delete(netns_name)
-        state.remove_files(folder)
+        marked.remove()
+        if isinstance(error, OSError):  # a file of the state folder could not be written
+            raise LabError(f"{error.filename or folder}: {(error.strerror or str(error)).lower()}") from None
         raise
     return LabInfo(
         folder, pid, scenario, dns_port, smtp_port, address_map, folder / state.ROOT_HINTS,
@@ -272,9 +296,16 @@ def lab_up(
     )
 
 
+def _marked(state_dir: str | Path) -> StateFolder:
+    marked = StateFolder.existing(state_dir)
+    if marked is None:
+        raise LabError(f"no lab state in {Path(state_dir).resolve()}")
+    return marked
+
+
 def restart_resolver(state_dir: str | Path) -> tuple[str, int]:
     """Restart the lab's unbound: the only cache flush it needs (no unbound-control)."""
-    folder = Path(state_dir).resolve()
+    folder = _marked(state_dir).path
     record = state.read_json(folder / state.STATE)
     if record is None or not record.get("resolver"):
         raise LabError(f"the lab in {folder} runs no resolver")
@@ -288,33 +319,42 @@ def restart_resolver(state_dir: str | Path) -> tuple[str, int]:
     return fresh.address, fresh.port
 
 
-def lab_down(state_dir: str | Path) -> LabDown:
-    """Stop what `lab_up` started from this folder (also after a crash) and clean it."""
-    folder = Path(state_dir).resolve()
-    record = state.read_json(folder / state.STATE)
-    config = state.read_json(folder / state.CONFIG)
+def _stop_recorded(
+    folder: Path, record: dict[str, Any] | None, config: dict[str, Any] | None
+) -> str:
+    """Stop what the folder's records say the lab started (only if it is still the lab's)."""
     if record is None:
-        if config is not None:  # `lab up` died between writing and spawning
-            if config.get("netns"):
-                netns.delete(str(config["netns"]))
-            state.remove_files(folder)
-            return LabDown(None, "already gone")
-        raise LabError(f"no lab state in {folder}")
+        if config is not None and config.get("netns"):  # `lab up` died before spawning
+            netns.delete(str(config["netns"]))
+        return "already gone"
     if record.get("resolver"):
         unbound.stop(record["resolver"], folder)
-    pid = int(record["pid"])
-    if process.is_lab(pid, folder, record.get("started")):
+    pid = _int(record, "pid")
+    if _is_lab(record, folder):
         outcome = process.stop(pid)
-    elif process.alive(pid):
+    elif pid > 0 and process.alive(pid):
         outcome = "not ours (PID reused, left alone)"
     else:
-        process.reap(pid)
+        if pid > 0:
+            process.reap(pid)
         outcome = "already gone"
     name = record.get("netns")
     if name:
         netns.delete(str(name))
-    state.remove_files(folder)
-    return LabDown(pid, outcome)
+    return outcome
+
+
+def lab_down(state_dir: str | Path) -> LabDown:
+    """Stop what `lab_up` started from this folder (also after a crash) and remove what it wrote.
+
+    Only a folder carrying the lab's marker is touched, and in it only the files the
+    marker lists; the folder goes if the lab made it and nothing else is left.
+    """
+    marked = _marked(state_dir)
+    record = state.read_json(marked.path / state.STATE)
+    outcome = _stop_recorded(marked.path, record, state.read_json(marked.path / state.CONFIG))
+    marked.remove()
+    return LabDown(_int(record, "pid") if record is not None else None, outcome)
 
 
 def render_status(status: LabStatus) -> str:
@@ -357,4 +397,10 @@ def render_status(status: LabStatus) -> str:
             f"{row['connections']}, {row['messages']}"
         )
     lines.append(f"messages recorded: {stats.get('messages', 0)} ({state.MESSAGES})")
+    connections = stats.get("connections")
+    if connections:
+        lines.append(
+            f"TCP connections (DNS and SMTP): {connections['open']} open of at most "
+            f"{connections['limit']}, {connections['refused']} refused at the limit"
+        )
     return "\n".join(lines)

@@ -2,13 +2,15 @@
 
 Reads config.json, serves the world until SIGTERM/SIGINT, writes ready.json once every
 socket is bound (or error.json and exit status 3 when it cannot start), and refreshes
-stats.json every second for `lab status`.
+stats.json every second for `lab status`. Its log (standard error, serve.log) says a
+repeated error once and then how often it came back (`repeats`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -19,22 +21,44 @@ from mxsim.errors import MxsimError
 from mxsim.lab import state
 from mxsim.lab.addressmap import AddressMap, in_namespace
 from mxsim.lab.errors import LabError, LabSafetyError
+from mxsim.lab.repeats import RepeatFilter
 from mxsim.lab.servers import LabServers, serve_world
-from mxsim.lab.smtp_session import SmtpSink
+from mxsim.lab.smtp_session import IDLE_TIMEOUT, SmtpSink
 from mxsim.scenario import load_scenario
 from mxsim.world import World, parse_pins
 
 STATS_EVERY = 1.0
+LOG_FORMAT = "%(asctime)s mxsim lab %(levelname)s %(name)s: %(message)s"
+
+log = logging.getLogger("mxsim.lab.serve")
 
 
 def _write_stats(state_dir: Path, servers: LabServers) -> None:
     try:
         state.write_json(state_dir / state.STATS, {"time": time.time(), **servers.status()})
     except OSError as error:  # status is a courtesy; serving goes on without it
-        print(f"mxsim lab: cannot write stats: {error}", file=sys.stderr)
+        log.warning("cannot write %s: %s", state.STATS, error.strerror or error)
 
 
-async def serve(state_dir: Path) -> None:
+def _logging() -> RepeatFilter:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    repeats = RepeatFilter()
+    handler.addFilter(repeats)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    return repeats
+
+
+def _write_error(state_dir: Path, message: str) -> None:
+    try:
+        state.write_json(state_dir / state.ERROR, {"error": message})
+    except OSError as error:  # `lab up` still sees the process end, and the log says why
+        print(f"mxsim lab: cannot write {state.ERROR}: {error.strerror or error}", file=sys.stderr)
+
+
+async def serve(state_dir: Path, repeats: RepeatFilter | None = None) -> None:
     config = state.read_json(state_dir / state.CONFIG)
     if config is None:
         raise LabError(f"{state_dir / state.CONFIG}: missing or unreadable")
@@ -59,6 +83,7 @@ async def serve(state_dir: Path) -> None:
     async with serve_world(
         world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
         sink=sink, firewall_drop=bool(config.get("firewall_drop")),
+        command_timeout=float(config.get("smtp_idle_timeout") or IDLE_TIMEOUT),
     ) as servers:
         _write_stats(state_dir, servers)
         ready = {"smtp_modes": servers.smtp.modes(), "netns": config.get("netns")}
@@ -67,6 +92,10 @@ async def serve(state_dir: Path) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), STATS_EVERY)
             _write_stats(state_dir, servers)
+            if repeats is not None:
+                repeats.flush()
+    if repeats is not None:
+        repeats.flush(force=True)
 
 
 def main(argv: list[str]) -> int:
@@ -77,15 +106,16 @@ def main(argv: list[str]) -> int:
     # DNS over UDP is answered on its own thread while the event loop serves SMTP and TCP:
     # the default 5 ms GIL hand-over would reach a wire trace at time scale 0.02 as 0.25 s.
     sys.setswitchinterval(0.0005)
+    repeats = _logging()
     try:
-        asyncio.run(serve(state_dir))
+        asyncio.run(serve(state_dir, repeats))
     except MxsimError as error:
-        state.write_json(state_dir / state.ERROR, {"error": error.message})
+        _write_error(state_dir, error.message)
         print(f"mxsim lab: {error.message}", file=sys.stderr)
         return 3
     except Exception as error:
         traceback.print_exc()
-        state.write_json(state_dir / state.ERROR, {"error": f"the lab process failed: {error!r}"})
+        _write_error(state_dir, f"the lab process failed: {error!r}")
         return 1
     return 0
 

@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 
 from mxsim.clock import Clock
 from mxsim.lab.addressmap import AddressMap
+from mxsim.lab.connections import ConnectionLimit, connections_allowed
 from mxsim.lab.dns_server import DnsListeners, DnsService
 from mxsim.lab.smtp_server import TARPIT_HOLD, SmtpListeners
-from mxsim.lab.smtp_session import COMMAND_TIMEOUT, SmtpSink
+from mxsim.lab.smtp_session import IDLE_TIMEOUT, SmtpSink
 from mxsim.world import World
 
 
@@ -30,10 +31,11 @@ class LabServers:
         seed: int,
         clock: Clock | None = None,
         sink: SmtpSink | None = None,
-        command_timeout: float = COMMAND_TIMEOUT,
+        command_timeout: float = IDLE_TIMEOUT,
         tarpit_hold: float = TARPIT_HOLD,
         firewall_drop: bool = False,
         time_scale: float = 1.0,
+        max_connections: int | None = None,
     ) -> None:
         self.world = world
         self.map = address_map
@@ -41,17 +43,22 @@ class LabServers:
         self.smtp_port = smtp_port
         self.sink = sink or SmtpSink()
         self.dns_service = DnsService(world, address_map, seed=seed, clock=clock, time_scale=time_scale)
-        self.dns = DnsListeners(self.dns_service, dns_port)
+        self.max_connections = max_connections
+        self.limit = ConnectionLimit()  # DNS over TCP and SMTP share the process's descriptors
+        self.dns = DnsListeners(self.dns_service, dns_port, limit=self.limit)
         self.smtp = SmtpListeners(
             world, address_map, smtp_port, self.sink,
             command_timeout=command_timeout, tarpit_hold=tarpit_hold,
-            firewall_drop=firewall_drop, time_scale=time_scale,
+            firewall_drop=firewall_drop, time_scale=time_scale, limit=self.limit,
         )
 
     async def start(self) -> None:
         try:
             await self.dns.start()
             await self.smtp.start()
+            # Counted once every listener holds its descriptor.
+            allowed = connections_allowed()
+            self.limit.maximum = min(allowed, self.max_connections or allowed)
         except BaseException:
             await self.stop()
             raise
@@ -64,7 +71,9 @@ class LabServers:
         return {
             "dns": [self.dns_service.counters[a].to_json() for a in self.dns_service.addresses()],
             "smtp": [counters.to_json() for counters in self.smtp.counters.values()],
-            "messages": len(self.sink.records),
+            "messages": self.sink.count,
+            "connections": self.limit.to_json(),
+            "dns_cache": self.dns_service.cache_stats(),
         }
 
 
@@ -78,21 +87,24 @@ async def serve_world(
     *,
     clock: Clock | None = None,
     sink: SmtpSink | None = None,
-    command_timeout: float = COMMAND_TIMEOUT,
+    command_timeout: float = IDLE_TIMEOUT,
     tarpit_hold: float = TARPIT_HOLD,
     firewall_drop: bool = False,
     time_scale: float = 1.0,
+    max_connections: int | None = None,
 ) -> AsyncIterator[LabServers]:
     """Serve `world` on its lab addresses in this event loop until the block ends.
 
     `time_scale` shrinks the scenario's delays (DNS `delay`, SMTP `slow`) as a wire
     trace with the same scale shrinks its timeouts; `firewall_drop`: a namespace's
-    iptables rules drop SYNs to `drop` hosts, so nothing listens there.
+    iptables rules drop SYNs to `drop` hosts, so nothing listens there;
+    `max_connections`: TCP connections open at once (DNS and SMTP together) before the
+    next is refused; at most what the descriptor limit allows with some to spare.
     """
     servers = LabServers(
         world, address_map, dns_port=dns_port, smtp_port=smtp_port, seed=seed, clock=clock,
         sink=sink, command_timeout=command_timeout, tarpit_hold=tarpit_hold,
-        firewall_drop=firewall_drop, time_scale=time_scale,
+        firewall_drop=firewall_drop, time_scale=time_scale, max_connections=max_connections,
     )
     await servers.start()
     try:

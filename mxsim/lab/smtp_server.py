@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress
 from mxsim.lab.binding import bind_failure
-from mxsim.lab.connections import Connections
+from mxsim.lab.connections import ConnectionLimit, Connections, TcpListener
 from mxsim.lab.smtp_session import (
-    COMMAND_TIMEOUT,
+    IDLE_TIMEOUT,
     HostIdentity,
     SmtpDialogue,
     SmtpSink,
@@ -40,6 +40,7 @@ TARPIT_HOLD = 600.0  # seconds a tarpit keeps a silent connection before letting
 STREAM_LIMIT = 1 << 20  # longest line read; RFC 5321 allows 1000, real senders exceed it
 SYN_PROBE = 0.25  # a loopback handshake takes well under a millisecond; SYN retry is 1 s
 MAX_FILLERS = 8
+BUSY = b"421 4.3.2 All server ports are busy\r\n"  # postscreen's words past its connection limit
 
 DROP_BY_FULL_QUEUE = "drop: SYNs unanswered (a never-accepting listener with a full queue)"
 DROP_BY_FIREWALL = "drop: SYNs dropped by an iptables rule in the lab's network namespace"
@@ -116,10 +117,11 @@ class SmtpListeners:
         port: int,
         sink: SmtpSink,
         *,
-        command_timeout: float = COMMAND_TIMEOUT,
+        command_timeout: float = IDLE_TIMEOUT,
         tarpit_hold: float = TARPIT_HOLD,
         firewall_drop: bool = False,
         time_scale: float = 1.0,
+        limit: ConnectionLimit | None = None,
     ) -> None:
         self.world = world
         self.firewall_drop = firewall_drop  # a namespace's iptables rules drop SYNs for us
@@ -130,9 +132,9 @@ class SmtpListeners:
         self.command_timeout = command_timeout
         self.tarpit_hold = tarpit_hold
         self.counters: dict[str, SmtpCounters] = {}
-        self.servers: list[asyncio.Server] = []
+        self.servers: list[TcpListener] = []
         self.traps: list[_DropTrap] = []
-        self.connections = Connections()
+        self.connections = Connections(limit)
         self.tls: ssl.SSLContext | None = None  # made at start if a host hands out TLS
 
     async def start(self) -> None:
@@ -166,11 +168,9 @@ class SmtpListeners:
             counters.mode = host.smtp.value
         identity = HostIdentity(entry.lab, entry.real, counters.names)
         handler = functools.partial(self._session, entry, identity, host)
-        server = await asyncio.start_server(
-            self.connections.track(handler), self.map.bindable(entry.lab), self.port,
-            limit=STREAM_LIMIT,
-        )
-        self.servers.append(server)
+        self.servers.append(self.connections.listen(
+            self.map.bindable(entry.lab), self.port, handler, refusal=BUSY, stream_limit=STREAM_LIMIT,
+        ))
 
     async def _session(
         self,
@@ -199,7 +199,7 @@ class SmtpListeners:
             return
         writer.write(greeting_line(greeting))
         await writer.drain()
-        before = len(self.sink.records)
+        before = self.sink.count
         dialogue = SmtpDialogue(
             reader, writer, identity, starttls=host.starttls, sink=self.sink,
             tls=self.tls if host.tls == TlsMode.HANDSHAKE else None,
@@ -208,7 +208,7 @@ class SmtpListeners:
         try:
             await dialogue.run()
         finally:
-            counters.messages += len(self.sink.records) - before
+            counters.messages += self.sink.count - before
 
     async def _refuse_service(
         self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

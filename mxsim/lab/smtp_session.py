@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
+import os
 import re
 import ssl
 import time
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mxsim.lab import files
 from mxsim.transport.base import Reply
 
 log = logging.getLogger(__name__)
@@ -27,7 +30,15 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_RECIPIENTS = 1000
 MAX_BAD_COMMANDS = 20  # then 421: a confused client must not hold a listener forever
-COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: the server waits 5 minutes for a command
+# How long a mail host waits for the client's next command, or for it to take a reply,
+# before it says 421 and closes. RFC 5321 §4.5.3.2.7 asks a server for 5 minutes and
+# Postfix's smtpd_timeout is 300 s, but Postfix itself drops to 10 s under stress
+# (postconf(5): smtpd_timeout = ${stress?{10}:{300}}s) to win its slots back. The lab's
+# clients (MTAs, mxsim's probes) send each command within milliseconds of the last
+# reply, so 60 s never cuts a working client short, and a connection someone left open
+# gives its slot back five times sooner. `lab up --smtp-idle-timeout` sets it.
+IDLE_TIMEOUT = 60.0
+KEPT_IN_MEMORY = 64  # recent messages kept for in-process readers; the file keeps them all
 PATH = re.compile(r"^(?P<verb>FROM|TO):\s*<(?P<path>[^<>]*)>\s*(?P<params>.*)$", re.IGNORECASE)
 
 
@@ -46,22 +57,28 @@ class HostIdentity:
 
 
 class SmtpSink:
-    """Recorded messages, in memory and (if given a path) as JSON lines on disk."""
+    """Recorded messages: every one as a JSON line on disk (if given a path), private to
+    the lab's user; the most recent ones in memory too, and how many came."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
-        self.records: list[dict[str, Any]] = []
+        self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEPT_IN_MEMORY)
+        self.count = 0
 
     def record(self, row: dict[str, Any]) -> None:
         self.records.append(row)
+        self.count += 1
         if self.path is None:
             return
         try:
-            with self.path.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(row, sort_keys=True) + "\n")
+            out = files.open_append(self.path, files.PRIVATE)
+            try:
+                files.write_all(out, (json.dumps(row, sort_keys=True) + "\n").encode("utf-8"))
+            finally:
+                os.close(out)
         except OSError as error:
             # The message was received; losing the file copy must not fail the sender.
-            log.warning("cannot record %s to %s: %s", row["id"], self.path, error)
+            log.warning("cannot record %s to %s: %s", row["id"], self.path, error.strerror or error)
 
 
 @dataclass(slots=True)
@@ -82,7 +99,7 @@ class SmtpDialogue:
         *,
         starttls: bool,
         sink: SmtpSink,
-        command_timeout: float = COMMAND_TIMEOUT,
+        command_timeout: float = IDLE_TIMEOUT,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.reader = reader
@@ -104,7 +121,12 @@ class SmtpDialogue:
             f"{code}{'-' if i < len(lines) - 1 else ' '}{line}\r\n" for i, line in enumerate(lines)
         )
         self.writer.write(text.encode("utf-8", "replace"))
-        await self.writer.drain()
+        # A client that sends without ever reading fills the socket: the wait for room
+        # is bounded like the wait for a command (Postfix's smtpd_timeout covers both).
+        # asyncio.timeout, not wait_for: wait_for would yield to the loop even with room,
+        # and a TLS ClientHello sent right after "220 Ready" would reach the plain reader.
+        async with asyncio.timeout(self.command_timeout):
+            await self.writer.drain()
 
     async def readline(self) -> bytes:
         return await asyncio.wait_for(self.reader.readline(), self.command_timeout)
@@ -117,6 +139,8 @@ class SmtpDialogue:
                     return
         except ValueError:  # a line longer than the stream limit, in a command or in DATA
             await self.send(500, "5.5.2 Line too long")
+        except TimeoutError:
+            say_timeout(self.writer, self.host.banner_host)
 
     async def next_command(self) -> bool:
         raw = await self.readline()
@@ -242,7 +266,7 @@ class SmtpDialogue:
         if too_big:
             await self.send(552, "5.3.4 Message size exceeds fixed limit")
             return
-        index = len(self.sink.records) + 1
+        index = self.sink.count + 1
         self.sink.record(self._row(envelope, bytes(body), index))
         await self.send(250, f"2.0.0 OK queued as mxsim-lab-{index}")
 
@@ -275,6 +299,12 @@ def _declared_size(params: str) -> int:
         if key.upper() == "SIZE" and value.isdigit():
             return int(value)
     return 0
+
+
+def say_timeout(writer: asyncio.StreamWriter, host: str) -> None:
+    """Postfix's words when smtpd_timeout runs out (smtpd/smtpd.c), written without waiting:
+    a client that stopped reading will not take them, and the connection closes anyway."""
+    writer.write(f"421 4.4.2 {host} Error: timeout exceeded\r\n".encode("utf-8", "replace"))
 
 
 async def wait_for_quit(

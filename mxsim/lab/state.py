@@ -1,6 +1,8 @@
 """The lab's state folder: what `lab up` started, so `lab down` can stop exactly that.
 
-Files (all written by mxsim, all removed by `lab down`):
+Files (all written by mxsim, each listed in the marker before it is written, and
+removed by `lab down`; `folder.StateFolder` keeps the marker):
+  mxsim-lab.json the marker: whether the lab made the folder, and the files it wrote
   config.json    what to serve (scenario file, pins, seed, ports); read by the child
   state.json     the child's PID and start time, ports, scenario, the address map
   root.hints     the lab's root servers at their loopback addresses (named.root form)
@@ -16,13 +18,14 @@ Files (all written by mxsim, all removed by `lab down`):
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mxsim.lab import files
+
+MARKER = "mxsim-lab.json"
 CONFIG = "config.json"
 STATE = "state.json"
 ROOT_HINTS = "root.hints"
@@ -37,6 +40,10 @@ UNBOUND_LOG = "unbound.log"
 ALL_FILES = (
     CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG, UNBOUND_CONF, UNBOUND_LOG,
 )
+SERVE_FILES = (CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG)
+RESOLVER_FILES = (UNBOUND_CONF, UNBOUND_LOG)
+SHARED_FILES = (ROOT_HINTS, RESOLV_CONF)  # for the lab's clients to read; every other file is private
+JSON_LIMIT = 64 << 20  # the address map of a large world, with room to spare
 
 # Reserved for a recursive resolver over the lab's root (issue 3's `--resolver`), outside
 # the /16s the address map allocates from, so it can never stand for a scenario address.
@@ -44,17 +51,27 @@ RESOLVER_ADDRESS = "127.54.0.1"
 ROOT_HINTS_TTL = 3600000
 
 
+def mode(name: str) -> int:
+    return files.SHARED if name in SHARED_FILES else files.PRIVATE
+
+
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically: a reader polling the folder never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    """Write atomically (readers poll these files), private, never through a link."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    files.replace_file(path, text.encode("utf-8"), mode(path.name))
+
+
+def write_text(path: Path, text: str) -> None:
+    files.write_file(path, text.encode("utf-8"), mode(path.name))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    raw = files.read_bytes(path, JSON_LIMIT)
+    if raw is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError
         return None
     return data if isinstance(data, dict) else None
 
@@ -82,11 +99,3 @@ def resolv_conf_text(dns_port: int, resolver: str = RESOLVER_ADDRESS, running: b
         lines.append(f"# The lab's name servers listen on port {dns_port}; resolv.conf cannot say so.")
     lines += [f"nameserver {resolver}", "options timeout:2 attempts:2"]
     return "\n".join(lines) + "\n"
-
-
-def remove_files(state_dir: Path) -> None:
-    for name in ALL_FILES:
-        for path in (state_dir / name, state_dir / (name + ".partial")):
-            path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # the folder goes only if nothing else lives there
-        state_dir.rmdir()

@@ -2,8 +2,9 @@
 
 Configured as LAB-NOTES.md says: iterate from the lab's root hints
 (`do-not-query-localhost: no`, since every lab server is on 127/8), no DNSSEC
-validation (`module-config: "iterator"`), every query logged to a file in the state
-folder, no chroot, no user switch, no remote control. unbound sends its queries to
+validation (`module-config: "iterator"`), every query logged (to its standard error,
+which the lab opens itself in the state folder: unbound would follow a link named by
+`logfile:`), no chroot, no user switch, no remote control. unbound sends its queries to
 port 53 (neither root hints nor referrals carry a port), so the lab it iterates over
 must listen on port 53.
 
@@ -13,6 +14,7 @@ keys to set up.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxsim.lab import process, state
+from mxsim.lab import files, process, state
 from mxsim.lab.addressmap import ensure_loopback
 from mxsim.lab.errors import LabError
 
@@ -30,6 +32,7 @@ LOG = state.UNBOUND_LOG
 START_TIMEOUT = 10.0
 READY_LINE = "start of service"
 POLL = 0.05
+LOG_READ_LIMIT = 1 << 20  # from the start mark, "start of service" comes within a few lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ def config_text(state_dir: Path, address: str, port: int, root_hints: Path) -> s
         f'  root-hints: "{root_hints}"',
         "  log-queries: yes",
         "  log-replies: yes",
-        f'  logfile: "{state_dir / LOG}"',
+        '  logfile: ""',  # standard error: a file the lab opened without following links
         "  use-syslog: no",
         "  verbosity: 1",
         '  chroot: ""',
@@ -82,27 +85,13 @@ def config_text(state_dir: Path, address: str, port: int, root_hints: Path) -> s
     ])
 
 
-def _log_size(state_dir: Path) -> int:
-    try:
-        return (state_dir / LOG).stat().st_size
-    except OSError:
-        return 0
-
-
 def _ready(state_dir: Path, offset: int) -> bool:
-    try:
-        with (state_dir / LOG).open("rb") as log:
-            log.seek(offset)
-            return READY_LINE.encode() in log.read()
-    except OSError:
-        return False
+    return READY_LINE.encode() in (files.read_bytes(state_dir / LOG, LOG_READ_LIMIT, offset) or b"")
 
 
 def _log_tail(state_dir: Path) -> str:
-    try:
-        lines = (state_dir / LOG).read_text(errors="replace").splitlines()[-4:]
-    except OSError:
-        return ""
+    raw = files.read_bytes(state_dir / LOG, LOG_READ_LIMIT, -LOG_READ_LIMIT) or b""
+    lines = raw.decode(errors="replace").splitlines()[-4:]
     return ("\n" + "\n".join(lines)) if lines else ""
 
 
@@ -112,17 +101,17 @@ def start(
     """Start unbound (in a namespace when `prefix` is `ip netns exec NAME`) and wait for it."""
     address = ensure_loopback(address)
     config = state_dir / CONFIG
-    config.write_text(config_text(state_dir, address, port, root_hints))
-    offset = _log_size(state_dir)
+    state.write_text(config, config_text(state_dir, address, port, root_hints))
+    offset = files.size(state_dir / LOG)
     command = [*prefix, binary(), "-d", "-c", str(config)]
-    out = (state_dir / LOG).open("ab")
+    out = files.open_append(state_dir / LOG)
     try:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, cwd="/",
         )
     finally:
-        out.close()
+        os.close(out)
     process.adopt(child)
     started = process.start_time(child.pid)
     deadline = time.monotonic() + START_TIMEOUT
