@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from mxsim import __version__
-from mxsim.errors import MxsimError
+from mxsim.errors import MxsimError, UsageError
+from mxsim.units import parse_duration
 
 app = typer.Typer(
     name="mxsim",
@@ -30,6 +31,17 @@ def fail(error: MxsimError) -> typer.Exit:
     """Print one line to stderr; the caller raises the returned Exit `from None` (no traceback)."""
     typer.echo(f"mxsim: error: {error}", err=True)
     return typer.Exit(int(error.exit_code))
+
+
+def duration_option(text: str, option: str, *, positive: bool = False) -> float:
+    """Seconds from a duration option (`90s`, `1h30m`), the option named in any error."""
+    try:
+        value = parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"{option} {text!r}: {error}") from None
+    if positive and value <= 0:
+        raise UsageError(f"{option} {text!r}: must be more than zero")
+    return value
 
 
 def mta_overrides(option: list[str] | None, mta_config: Path | None) -> dict[str, str]:

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail
+from mxsim.cli.app import app, duration_option, fail
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import RecordExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
-from mxsim.units import parse_duration
 
 if TYPE_CHECKING:  # the commands import lazily, so `mxsim --help` stays fast
     from mxsim.commands.check import CheckConfig
@@ -64,15 +63,6 @@ ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (s
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict: the one-line summary.")]
 
 
-def _seconds(text: str, option: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError as error:
-        raise UsageError(f"{option} {text!r}: {error}") from None
-    if value <= 0:
-        raise UsageError(f"{option} {text!r}: must be more than zero")
-    return value
-
 
 def _config(
     domain: str, root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
@@ -92,7 +82,7 @@ def _config(
         raise UsageError("--rate must be >= 0 and --budget >= 1")
     common = {
         "domain": domain, "samples": samples, "mtas": tuple(m.lower() for m in mta or ()), "smtp": not no_smtp,
-        "smtp_timeout": _seconds(smtp_timeout, "--smtp-timeout"), "dns_timeout": _seconds(dns_timeout, "--dns-timeout"),
+        "smtp_timeout": duration_option(smtp_timeout, "--smtp-timeout", positive=True), "dns_timeout": duration_option(dns_timeout, "--dns-timeout", positive=True),
         "rate": rate, "budget": budget, "seed": seed,
         "fail_on": Level.WARNING if fail_on == FailOn.warning else Level.ERROR,
     }

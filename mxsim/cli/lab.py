@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail
+from mxsim.cli.app import app, duration_option, fail
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import LabExit, exit_help
 
@@ -59,13 +59,12 @@ def _up(
     scenario: str, state: Path, resolver: str, netns_name: str | None, mapped: bool,
     pin: list[str] | None, seed: int, dns_port: int, smtp_port: int, smtp_idle_timeout: str,
 ) -> None:
-    from mxsim.cli.check import _seconds  # the duration options' one parser
     from mxsim.lab.runner import lab_up
 
     info = lab_up(
         scenario, state, dns_port=dns_port, smtp_port=smtp_port, pins=pin or [], seed=seed,
         resolver=resolver, netns_name=netns_name, real_addresses=(not mapped) if netns_name else None,
-        smtp_idle_timeout=_seconds(smtp_idle_timeout, "--smtp-idle-timeout"),
+        smtp_idle_timeout=duration_option(smtp_idle_timeout, "--smtp-idle-timeout", positive=True),
     )
     typer.echo(f"lab {scenario} up: pid {info.pid}, state {info.state_dir}")
     where = f" in network namespace {info.netns}" if info.netns else ""

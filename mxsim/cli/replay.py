@@ -11,11 +11,10 @@ from typing import Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail, mta_overrides
+from mxsim.cli.app import app, duration_option, fail, mta_overrides
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import ReplayExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
-from mxsim.units import parse_duration
 
 
 class FailOn(StrEnum):
@@ -46,12 +45,6 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int],
 
         yield start
 
-
-def _duration(text: str, option: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise UsageError(f"{option} {text!r}: {error}") from None
 
 
 @app.command(epilog=exit_help("replay"))
@@ -109,9 +102,9 @@ def replay(
             raise UsageError(f"--arrival-process {arrival_process!r}: expected uniform or poisson") from None
         config = ReplayConfig(
             specs=specs, messages=messages, mtas=tuple(m.lower() for m in mta or ()), overrides=overrides,
-            seed=seed, arrival=_duration(arrival, "--arrival"), process=process, resolvers=resolvers,
+            seed=seed, arrival=duration_option(arrival, "--arrival"), process=process, resolvers=resolvers,
             pins=tuple(pin or ()), recipient=recipient, first_attempt_only=first_attempt_only,
-            horizon=_duration(horizon, "--horizon") if horizon else None,
+            horizon=duration_option(horizon, "--horizon") if horizon else None,
             fail_on=frozenset(f.value for f in fail_on or ()),
         )
         with progress_bar(progress and sys.stderr.isatty()) as tick:
