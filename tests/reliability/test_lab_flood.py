@@ -8,6 +8,7 @@ memory has a plateau under more of the same garbage, and its log stays small.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.reliability.garbage import datagram, smtp_stream, tcp_stream
 
 pytestmark = pytest.mark.lab
 
+WARM_UP = 20_000  # datagrams before the memory is measured
 IDLE = 1100  # idle connections: more than the lab's 1,024 open files
 
 
@@ -62,11 +64,14 @@ def test_the_lab_answers_after_any_small_batch_of_garbage(lab: Lab, data: st.Dat
 
 
 def test_the_lab_answers_after_a_flood_of_datagrams_and_its_memory_levels_off(lab: Lab) -> None:
+    # At one address, so that any per-address cache is full after the warm-up (the lab keeps
+    # at most a few thousand query bodies an address): what grows after it is a leak.
+    one = dataclasses.replace(lab, dns_addresses=lab.dns_addresses[:1])
     chooser = RandomChooser(random.Random(1))
-    flood_datagrams(lab, chooser, PLATEAU_DATAGRAMS, time.monotonic() + 60)
+    flood_datagrams(one, chooser, WARM_UP, time.monotonic() + 60)
     time.sleep(0.5)
     before = lab.rss_kib()
-    flood_datagrams(lab, chooser, PLATEAU_DATAGRAMS, time.monotonic() + 60)
+    flood_datagrams(one, chooser, PLATEAU_DATAGRAMS, time.monotonic() + 60)
     time.sleep(0.5)
     grown = lab.rss_kib() - before
     _healthy(lab)
