@@ -86,6 +86,7 @@ def _record(tally: Tally, out: Path, kind: str, job: Job, described: str, verdic
 
 
 def _run(worker: Worker, tally: Tally, out: Path, kind: str, job: Job, described: str, bound: float) -> None:
+    worker.start()  # started before the input, so that its peak before the input is known
     before = worker.memory_kib()
     verdict = worker.run(job, bound)
     after = worker.memory_kib()
@@ -95,26 +96,26 @@ def _run(worker: Worker, tally: Tally, out: Path, kind: str, job: Job, described
     _record(tally, out, kind, job, described, verdict)
 
 
-def run_inputs(args: argparse.Namespace, tally: Tally, out: Path, stop_at: float) -> int:
-    """Known inputs first, then drawn ones, kind by kind. Returns the worker's peak memory in KiB."""
+def run_inputs(args: argparse.Namespace, tally: Tally, out: Path, stop_at: float, worker: Worker) -> None:
+    """Known inputs first, then drawn ones, kind by kind."""
     chooser = RandomChooser(random.Random(args.seed))
     counts = {"scenario": args.scenarios, "recipient": args.recipients, "check": args.checks}
-    with Worker(memory=args.memory << 20) as worker:
-        known = [("scenario", KNOWN_SCENARIOS), ("check", KNOWN_CHECKS)]
-        for kind, table in known:
-            for name, job in table.items():
-                if time.monotonic() < stop_at:
-                    _run(worker, tally, out, kind, job, f"known: {name}", args.time_bound)
-        for kind, draw in KINDS.items():
-            started = time.monotonic()
-            for _ in range(counts[kind]):
-                if time.monotonic() > stop_at:
-                    break
-                job, described = draw(chooser)
-                _run(worker, tally, out, kind, job, described, args.time_bound)
-            print(f"  {kind}: {tally.tried[kind]} inputs in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        worker.stop()
-        return worker.peak_kib
+    started = time.monotonic()
+    known = [("scenario", KNOWN_SCENARIOS), ("check", KNOWN_CHECKS)]
+    for kind, table in known:
+        for name, job in table.items():
+            if time.monotonic() < stop_at:
+                _run(worker, tally, out, kind, job, f"known: {name}", args.time_bound)
+    print(f"  known inputs: {sum(tally.tried.values())} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    for kind, draw in KINDS.items():
+        started, before = time.monotonic(), tally.tried[kind]
+        for _ in range(counts[kind]):
+            if time.monotonic() > stop_at:
+                break
+            job, described = draw(chooser)
+            _run(worker, tally, out, kind, job, described, args.time_bound)
+        print(f"  {kind}: {tally.tried[kind] - before} drawn inputs in {time.monotonic() - started:.0f} s",
+              file=sys.stderr)
 
 
 @dataclass
@@ -157,10 +158,10 @@ def _judge_growth(report: LabReport) -> None:
                                f"half of the flood (no plateau; allowed {PLATEAU_KIB // 1024} MiB)")
 
 
-def run_lab(args: argparse.Namespace, out: Path, stop_at: float) -> LabReport:
-    report = LabReport()
+def run_lab(args: argparse.Namespace, out: Path, stop_at: float, report: LabReport) -> None:
+    """Fills `report` as it goes, so that an interrupted run still shows what the lab did."""
     if not (args.datagrams or args.streams or args.idle):
-        return report
+        return
     chooser = RandomChooser(random.Random(args.seed + 1))
     lab = start_lab("wa-students-2017", out / "lab", random.Random())
     try:
@@ -186,14 +187,14 @@ def run_lab(args: argparse.Namespace, out: Path, stop_at: float) -> LabReport:
                     conn.close()
             time.sleep(1)
             _look(lab, report, "after the idle connections closed")
+    finally:
         report.peak_kib = lab.peak_kib()
+        report.log_bytes = lab.log_bytes()
         report.log_lines = lab.log_lines()
+        lab.stop()
         _judge_growth(report)
         if report.log_bytes > LOG_LIMIT:
             report.failures.append(f"serve.log grew to {report.log_bytes} bytes (more than {LOG_LIMIT})")
-    finally:
-        lab.stop()
-    return report
 
 
 def _mib(kib: int) -> str:
@@ -268,19 +269,23 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix=f"mxsim-campaign-{args.seed}-"))
     out.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
     started = time.monotonic()
     stop_at = started + args.max_seconds
     tally = Tally()
-    worker_peak = 0
     lab = LabReport()
     interrupted = False
+    worker = Worker(memory=args.memory << 20)
     try:
-        worker_peak = run_inputs(args, tally, out, stop_at)
-        lab = run_lab(args, out, stop_at)
+        try:
+            run_inputs(args, tally, out, stop_at, worker)
+        finally:
+            worker.close()
+        run_lab(args, out, stop_at, lab)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: the figures below are what ran", file=sys.stderr)
-    print_report(tally, worker_peak, lab, time.monotonic() - started, out)
+    print_report(tally, worker.peak_kib, lab, time.monotonic() - started, out)
     findings = sum(tally.counts.values()) + len(lab.failures)
     return 130 if interrupted else (1 if findings else 0)
 

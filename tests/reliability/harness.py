@@ -70,7 +70,7 @@ class Worker:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
         if self.process is None:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", START, str(self.memory), str(self.stacks)], cwd=ROOT, stdin=subprocess.PIPE,
@@ -116,7 +116,7 @@ class Worker:
         return peak_memory_kib(pid) if pid is not None else 0
 
     def run(self, job: dict[str, Any], timeout: float) -> Verdict:
-        process = self._start()
+        process = self.start()
         assert process.stdin is not None and process.stdout is not None
         started = time.monotonic()
         try:
