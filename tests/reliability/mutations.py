@@ -121,7 +121,12 @@ def _named_keys(places: list[Place]) -> list[Place]:
 
 
 def _show(path: tuple[str, ...]) -> str:
-    return "/".join(part if len(part) <= 40 else f"{part[:20]}...({len(part)} chars)" for part in path)
+    """A path for a report: long keys cut, control characters escaped (a report goes to a terminal)."""
+    def one(part: str) -> str:
+        shown = part if part.isprintable() else repr(part)[1:-1]
+        return shown if len(shown) <= 40 else f"{shown[:20]}...({len(part)} chars)"
+
+    return "/".join(one(part) for part in path)
 
 
 class _Raw:
