@@ -104,7 +104,7 @@ class Lab:
                 try:
                     send(query, address, timeout=timeout, port=self.dns_port)
                     break
-                except (OSError, dns.exception.DNSException) as error:
+                except (OSError, EOFError, dns.exception.DNSException) as error:  # EOF: a refused stream
                     last = f"{send.__name__} to {address}:{self.dns_port}: {type(error).__name__} {error}"
             else:
                 failures.append(last)
