@@ -31,8 +31,8 @@ from mxsim.audit.behaviour import (
 )
 from mxsim.audit.finding import Evidence, Finding, finding, pct
 from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample, rd_text
-from mxsim.mta.profiles.base import ip_literal
 from mxsim.mta.results import Delivery, Outcome
+from mxsim.names import ip_literal
 from mxsim.transport.base import ConnectResult, DnsReply, ProbeStep, SmtpSession, Stop
 
 LOSS_THRESHOLD = 0.05  # below this, a lost UDP packet now and then is the network, not the server
