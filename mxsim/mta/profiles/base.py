@@ -172,6 +172,12 @@ def mx_records(answer: StubAnswer) -> list[Mx]:
     return found
 
 
+def by_preference(rng: random.Random, mxs: Iterable[Mx]) -> list[Mx]:
+    """By preference, equal preferences in random order (RFC 5321 §5.1)."""
+    keyed = [(mx.preference, rng.random(), mx) for mx in mxs]
+    return [mx for _pref, _tie, mx in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[str]:
     return [str(rdata.address) for rrset in answer.records(rdtype) for rdata in rrset]
 

@@ -19,6 +19,7 @@ from mxsim.mta.profiles.base import (
     Mx,
     Profile,
     addresses_in,
+    by_preference,
     enhanced_code,
     log_time,
     mx_records,
@@ -108,8 +109,7 @@ class Rfc5321(Profile):
 
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
         """By preference, equal preferences in random order."""
-        keyed = [(mx.preference, ctx.rng.random(), mx) for mx in mxs]
-        return [mx for _pref, _tie, mx in sorted(keyed, key=lambda k: (k[0], k[1]))]
+        return by_preference(ctx.rng, mxs)
 
     def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
         protocols = self.settings.text("inet_protocols")

@@ -28,6 +28,7 @@ from mxsim.mta.profiles.base import (
     Mx,
     Profile,
     addresses_in,
+    by_preference,
     log_time,
     mx_records,
     name_text,
@@ -179,8 +180,7 @@ class Sendmail(Profile):
 
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
         """By preference, equal preferences in random order (domain.c getmxrr)."""
-        keyed = sorted(((mx.preference, ctx.rng.random(), mx) for mx in mxs), key=lambda k: (k[0], k[1]))
-        return [mx for _pref, _tie, mx in keyed]
+        return by_preference(ctx.rng, mxs)
 
     def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
         """makeconnection tries a host's IPv6 addresses, then retries with AF_INET (daemon.c)."""
