@@ -8,6 +8,7 @@ and compares the same way DNS names do (case-insensitively).
 from __future__ import annotations
 
 import functools
+import ipaddress
 
 import dns.name
 
@@ -28,3 +29,20 @@ def text(name: dns.name.Name | str) -> str:
     if isinstance(name, str):
         return name.lower().rstrip(".") or "."
     return _text(key(name))
+
+
+def ip_literal(name: dns.name.Name) -> str | None:
+    """An IP address written as a name (`192.0.2.25.` as an MX exchange) -> "192.0.2.25"; else None."""
+    return _ip_literal(name.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_literal(labels: NameKey) -> str | None:
+    looks_v4 = len(labels) == 5 and all(label.isdigit() for label in labels[:4])
+    if not looks_v4 and not any(b":" in label for label in labels):
+        return None  # most names: spare the text conversion
+    text = dns.name.Name(labels).to_text(omit_final_dot=True)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

@@ -30,8 +30,8 @@ from mxsim.audit.behaviour import (
 )
 from mxsim.audit.finding import Evidence, Finding, finding, pct
 from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample, rd_text
-from mxsim.mta.profiles.base import ip_literal
 from mxsim.mta.results import Delivery, Outcome
+from mxsim.names import ip_literal
 from mxsim.names import text as name_text
 from mxsim.transport.base import ConnectResult, DnsReply, ProbeStep, SmtpSession, Stop
 

@@ -54,6 +54,7 @@ Rate = Annotated[float | None, typer.Option(
     help="Politeness: queries a second to one server address (0: no limit). Default: 100; "
          "no limit with --lab (the lab's servers are yours, on loopback).")]
 LIVE_RATE = 100.0  # queries a second per address: modest beside what a busy resolver sends
+MIN_RATE = 0.1  # queries a second per address: the slowest pacing accepted
 Budget = Annotated[int, typer.Option(
     "--budget", metavar="N", help="Politeness: queries in all; past it, samples are unknown.")]
 Seed = Annotated[int, typer.Option(help="Seed of the model runs (MTA shuffles): same input, same report.")]
@@ -78,11 +79,15 @@ def _config(
     if rate is None:
         # Politeness protects servers that others depend on; the lab's are this user's own.
         rate = 0.0 if lab is not None else LIVE_RATE
-    if rate < 0 or budget < 1:
-        raise UsageError("--rate must be >= 0 and --budget >= 1")
+    # Below one query in ten seconds a check of a few hundred queries would outlast any user;
+    # 0 means no pacing at all.
+    if rate < 0 or 0 < rate < MIN_RATE or budget < 1:
+        raise UsageError(f"--rate must be 0 (no pacing) or at least {MIN_RATE} queries a second, "
+                         "and --budget at least 1")
     common = {
         "domain": domain, "samples": samples, "mtas": tuple(m.lower() for m in mta or ()), "smtp": not no_smtp,
-        "smtp_timeout": duration_option(smtp_timeout, "--smtp-timeout", positive=True), "dns_timeout": duration_option(dns_timeout, "--dns-timeout", positive=True),
+        "smtp_timeout": duration_option(smtp_timeout, "--smtp-timeout", positive=True),
+        "dns_timeout": duration_option(dns_timeout, "--dns-timeout", positive=True),
         "rate": rate, "budget": budget, "seed": seed,
         "fail_on": Level.WARNING if fail_on == FailOn.warning else Level.ERROR,
     }

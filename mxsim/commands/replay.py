@@ -342,7 +342,7 @@ class _MtaRun:
 
 
 def _failure(delivery: Delivery) -> Failure:
-    return Failure(True, delivery.dsn, delivery.reason)
+    return Failure.defer(delivery.dsn, delivery.reason)
 
 
 Progress = Callable[[str, int], Callable[[int], None]]

@@ -52,6 +52,16 @@ class Failure:
     dsn: str  # RFC 3463 enhanced status, e.g. "4.4.1"
     text: str  # the reason as the MTA writes it in its log and bounce
 
+    @classmethod
+    def defer(cls, dsn: str, text: str) -> Failure:
+        """Keep the message queued and try again later."""
+        return cls(temporary=True, dsn=dsn, text=text)
+
+    @classmethod
+    def bounce(cls, dsn: str, text: str) -> Failure:
+        """Return the message to its sender now."""
+        return cls(temporary=False, dsn=dsn, text=text)
+
 
 @dataclass(frozen=True, slots=True)
 class HostRef:

@@ -178,3 +178,8 @@ def test_quiet_prints_the_summary_only(incident_lab: tuple[LabInfo, Path]) -> No
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [result.stdout.strip()]
     assert result.stdout.startswith("mail to wa-students.org reaches aspmx.l.google.com")
+
+
+def test_a_rate_that_would_never_send_is_bad_input() -> None:
+    result = runner.invoke(app, ["check", "example.org", "--rate", "1e-300", "--no-progress"])
+    assert result.exit_code == 3 and "--rate must be 0 (no pacing) or at least 0.1" in result.output

@@ -1,4 +1,4 @@
-"""The MTA profiles by name. Each is the RFC 5321 base plus what that MTA does differently."""
+"""The MTA profiles by name: each MTA's rule for each step of profiles/base.py, and plain RFC 5321."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from mxsim.mta.profiles.base import Profile
 from mxsim.mta.profiles.exim import Exim
 from mxsim.mta.profiles.opensmtpd import OpenSmtpd
 from mxsim.mta.profiles.postfix import Postfix
+from mxsim.mta.profiles.rfc5321 import Rfc5321
 from mxsim.mta.profiles.sendmail import Sendmail
 
 PROFILES: dict[str, type[Profile]] = {
-    cls.name: cls for cls in (Postfix, Exim, OpenSmtpd, Sendmail, Profile)
+    cls.name: cls for cls in (Postfix, Exim, OpenSmtpd, Sendmail, Rfc5321)
 }
 NAMES = PROFILE_NAMES  # tests/unit/test_profile_names.py: the same names, in the same order
 

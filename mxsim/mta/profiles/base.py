@@ -1,21 +1,52 @@
-"""The MTA profile base: plain RFC 5321 §5.1, written as hooks each real MTA overrides.
+"""What every MTA profile shares: the steps of one delivery, by one set of names.
 
-A profile is its parameters (by the MTA's own names, with Debian bookworm's defaults)
-plus the few rules that really differ: how it routes (MX, CNAME, implicit and null MX),
-how it orders and limits addresses, what one attempt's result means, and the words it
-logs. Subclasses override only what differs, citing MTA-FACTS.md for each change
-(sqlfluff's dialects: a base plus overrides).
+A profile is its parameters (by the MTA's own names, with Debian bookworm's defaults),
+its own rule for each step below, and its own words. `deliver` runs the steps in order.
+Every profile names the same step the same way, so "where is Exim's rule for X" is
+answered by the step's name in exim.py; the steps marked (default) are written here
+once and a profile writes its own only where it differs.
+
+Routing, the recipient's domain to the addresses tried:
+    route            the whole decision: the MX lookup, then MX hosts, implicit MX,
+                     null MX, CNAMEs and re-routing, or a failure
+    lookup_failure   an MX lookup that failed (NXDOMAIN, SERVFAIL ...): defer or
+                     bounce, and the words; None where the MTA routes on regardless
+    sort_mx          the order of the MX records: preferences, ties, duplicates
+    families         the address families looked up for a host, in order
+    host_addresses   one host's addresses (IP literals, each family in turn), and why
+                     there are none; Sendmail looks hosts up only at connect_targets
+    order            (default) all addresses in the order tried, cut at the address limit
+    connect_targets  (default: none) a host routed lazily (`Route.hosts`), looked up
+                     just before connecting: Sendmail's makeconnection
+    finish           (default) lookups made after the attempt, in the same process
+The attempt, one SMTP session per address:
+    connect_timeout, greeting_timeout   how long a connect and the 220 greeting may take
+    ATTEMPT_WORDS    the MTA's log words for each result; `classify` (written once, here)
+                     decides the result of a session
+    failure          no address took the message: bounce or defer, and the words
+    deferral_dsn     (default) the RFC 3463 code of a deferral
+    no_address       (default) routing found hosts, none with an address
+The queue, between attempts:
+    retry_at         when a deferred message is tried again
+    warn_after       the age at which the sender is warned of the delay
+    expiry           the age at which a deferred message bounces
+    suspended, blocked, all_blocked, remember   (default) the sender's memory of
+                     destinations and hosts across messages
+Words:
+    log_lines        the log lines of one delivery
+    BOUNCE_WORDS     the bounce, sent at once or at expiry
+    queue_id         (default) the queue ID in the log lines
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import random
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import dns.name
 import dns.rdatatype
@@ -23,7 +54,7 @@ import dns.rdtypes.ANY.MX
 
 from mxsim import names
 from mxsim.mta import HELO_NAME
-from mxsim.mta.params import Kind, Param, Settings
+from mxsim.mta.params import Param, Settings
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import (
     Attempt,
@@ -46,9 +77,45 @@ MX = dns.rdatatype.MX
 KERNEL_SYN_TIMEOUT = 127.0  # Linux, tcp_syn_retries=6: 1+2+4+8+16+32+64 s
 LOG_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fixed, so logs are seed-stable
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-
+_CONNECT_FAILED = {
+    ConnectResult.TIMEOUT: AttemptResult.TIMEOUT,
+    ConnectResult.REFUSED: AttemptResult.REFUSED,
+    ConnectResult.UNREACHABLE: AttemptResult.UNREACHABLE,
+}
 
 name_text = names.text
+Addresses = tuple[list[Target], Failure | None]  # a host's addresses; if none, why
+
+
+class AttemptWords(NamedTuple):
+    """An MTA's log words for each result of a session, as str.format templates of `host`
+    (as the MTA names it), `address` and `line` (the greeting, when there was one)."""
+
+    timeout: str  # the connect timed out
+    refused: str
+    unreachable: str
+    banner_timeout: str  # connected, no greeting in time
+    closed: str  # connected, closed before the greeting
+    greeting_refused: str  # a 4xx or 5xx greeting: the same words for both
+    accepted: str
+
+    def of(self, result: AttemptResult) -> str:
+        return self[_WORDS_INDEX[result]]
+
+
+_WORDS_INDEX = {
+    AttemptResult.TIMEOUT: 0, AttemptResult.REFUSED: 1, AttemptResult.UNREACHABLE: 2,
+    AttemptResult.BANNER_TIMEOUT: 3, AttemptResult.CLOSED: 4,
+    AttemptResult.TEMPFAIL: 5, AttemptResult.REJECTED: 5, AttemptResult.ACCEPTED: 6,
+}
+
+
+class BounceWords(NamedTuple):
+    """What a bounce says, as str.format templates of `recipient`, `text` (the reason),
+    `dsn`, `expired_dsn` (the same code in class 5) and `lifetime` (the queue's)."""
+
+    now: str  # bounced at once
+    expired: str  # deferred until the message expired in the queue
 
 
 def log_time(seconds: float) -> datetime:
@@ -63,6 +130,28 @@ def enhanced_code(text: str, klass: int) -> str | None:
     return f"{klass}.{match.group(2)}.{match.group(3)}"
 
 
+def reply_text(attempt: Attempt) -> str:
+    """The greeting's text after its code; "" without a greeting."""
+    if attempt.reply is None:
+        return ""
+    return attempt.reply.partition(" ")[2]
+
+
+def classify(session: SmtpSession) -> AttemptResult:
+    """What one SMTP session came to, the same for every MTA: only a 2xx greeting lets
+    the transaction go on (RFC 5321 §4.3.2), a 5xx refuses, anything else is temporary."""
+    if session.connect != ConnectResult.CONNECTED:
+        return _CONNECT_FAILED[session.connect]
+    if session.greeting_timeout:
+        return AttemptResult.BANNER_TIMEOUT
+    if session.greeting is None:
+        return AttemptResult.CLOSED
+    code = session.greeting.code
+    if 200 <= code < 300:
+        return AttemptResult.ACCEPTED
+    return AttemptResult.REJECTED if code >= 500 else AttemptResult.TEMPFAIL
+
+
 @dataclass(frozen=True, slots=True)
 class Mx:
     preference: int
@@ -74,7 +163,7 @@ class Mx:
 
 
 def mx_records(answer: StubAnswer) -> list[Mx]:
-    """All MX RRs of the answer, whatever their owner (MTA-FACTS Q1: none checks owners)."""
+    """All MX RRs of the answer, whatever their owner: no MTA checks the owner name."""
     found = []
     for rrset in answer.records(MX):
         for rdata in rrset:
@@ -83,34 +172,25 @@ def mx_records(answer: StubAnswer) -> list[Mx]:
     return found
 
 
+def by_preference(rng: random.Random, mxs: Iterable[Mx]) -> list[Mx]:
+    """By preference, equal preferences in random order (RFC 5321 §5.1)."""
+    keyed = [(mx.preference, rng.random(), mx) for mx in mxs]
+    return [mx for _pref, _tie, mx in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[str]:
     return [str(rdata.address) for rrset in answer.records(rdtype) for rdata in rrset]
 
 
-def ip_literal(name: dns.name.Name) -> str | None:
-    """`192.0.2.25.` written as an MX exchange -> "192.0.2.25"."""
-    return _ip_literal(name.labels)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ip_literal(labels: tuple[bytes, ...]) -> str | None:
-    looks_v4 = len(labels) == 5 and all(label.isdigit() for label in labels[:4])
-    if not looks_v4 and not any(b":" in label for label in labels):
-        return None  # most names: spare the text conversion
-    text = dns.name.Name(labels).to_text(omit_final_dot=True)
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
 class Context:
-    """What a routing step may use: the stub resolver and the seeded randomness."""
+    """What a routing step may use: the stub resolver, the seeded randomness, and what
+    one delivery process remembers between its lookups."""
 
     def __init__(self, stub: Stub, rng: random.Random) -> None:
         self.stub = stub
         self.rng = rng
-        # What one delivery process remembers between its lookups (Exim's negative cache).
+        self.notes: list[str] = []  # what the MTA warns about while routing (Route.notes)
+        # Negative answers, by (name, type) (Exim's negative cache).
         self.negative: dict[tuple[names.NameKey, dns.rdatatype.RdataType], StubAnswer] = {}
         # Addresses already looked up at connection time, by (host, family) (Sendmail's v4 retry).
         self.resolved: dict[tuple[str, str], list[Target]] = {}
@@ -125,8 +205,8 @@ class Context:
     ) -> Step[tuple[StubAnswer, StubAnswer]]:
         """Ask, and while the answer holds only CNAMEs, ask again at the last CNAME's target.
 
-        Returns (first answer, last answer). Postfix asks up to 10 times, Exim twice
-        (dns_cname_loops = 1), the libraries behind getaddrinfo once.
+        Returns (first answer, last answer). Postfix asks up to 10 times, the libraries
+        behind getaddrinfo once.
         """
         first = answer = yield from self.lookup(name, rdtype)
         for _ in range(max_queries - 1):
@@ -139,209 +219,131 @@ class Context:
         return first, answer
 
 
-class Profile:
-    """Plain RFC 5321 §5.1 (and RFC 7505), with no MTA's quirks."""
+class Profile(ABC):
+    """One MTA's rules: the steps listed at the top of this module."""
 
-    name = "rfc5321"
-    title = "RFC 5321"
-    version = "RFC 5321 (2008), RFC 7505 (2015)"
+    name: str
+    title: str
+    version: str
     library = Library.GLIBC
     expires_in_queue = False  # True: the queue bounces at expiry time, not at the next failed attempt
-    PARAMS: tuple[Param, ...] = (
-        Param("connect_timeout", Kind.DURATION, KERNEL_SYN_TIMEOUT,
-              "TCP connect timeout; RFC 5321 sets none, so the kernel's SYN retries decide",
-              "Linux tcp_syn_retries=6"),
-        Param("greeting_timeout", Kind.DURATION, 300.0, "wait for the 220 greeting",
-              "RFC 5321 §4.5.3.2.1 Initial 220 Message: 5 minutes"),
-        Param("address_limit", Kind.INT, 0, "addresses tried per attempt; 0: all",
-              "RFC 5321 §5.1: SHOULD try at least two, MAY cap"),
-        Param("inet_protocols", Kind.CHOICE, "all", "address families looked up",
-              "RFC 5321 §5.1: A and AAAA", choices=("all", "ipv4", "ipv6")),
-        Param("retry_interval", Kind.DURATION, 1800.0, "wait between attempts",
-              "RFC 5321 §4.5.4.1: at least 30 minutes"),
-        Param("give_up_time", Kind.DURATION, 4 * 86400.0, "queue lifetime before bouncing",
-              "RFC 5321 §4.5.4.1: at least 4-5 days"),
-    )
+    PARAMS: tuple[Param, ...] = ()
+    ATTEMPT_WORDS: AttemptWords
+    BOUNCE_WORDS: BounceWords
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self.settings = Settings(self.PARAMS, self.name, overrides)
+        self.attempt_words: AttemptWords = self.ATTEMPT_WORDS
 
-    # ---- routing -------------------------------------------------------------------
-    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
-        protocols = self.settings.text("inet_protocols")
-        return {"ipv4": (A,), "ipv6": (AAAA,)}.get(protocols, (A, AAAA))
-
+    # ---- routing ---------------------------------------------------------------------
+    @abstractmethod
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
-        """RFC 5321 §5.1: MX first; a CNAME's target is processed as the initial name."""
-        answer = yield from ctx.lookup(domain, MX)
-        if answer.status == Herrno.TRY_AGAIN:
-            return self.dns_failure(domain, answer, temporary=True)
-        if answer.status in (Herrno.HOST_NOT_FOUND, Herrno.NO_RECOVERY):
-            return self.dns_failure(domain, answer, temporary=False)
-        cnames = answer.cnames()
-        canonical = cnames[-1][1] if cnames else domain
-        mxs = mx_records(answer)
-        if len(mxs) == 1 and mxs[0].is_null:
-            return Route(RouteKind.NULL_MX, name_text(domain), failure=Failure(
-                False, "5.1.10", f"556 5.1.10 Recipient address rejected: {name_text(domain)} "
-                "does not accept mail (null MX, RFC 7505)"))
-        mxs = [mx for mx in mxs if not mx.is_null]
-        if not mxs:
-            targets: list[Target] = yield from self.host_targets(ctx, canonical, 0, name_text(canonical))
-            if not targets:
-                return Route(RouteKind.IMPLICIT_MX, name_text(canonical), failure=Failure(
-                    False, "5.4.4", f"no MX and no address records for {name_text(canonical)}"))
-            return Route(RouteKind.IMPLICIT_MX, name_text(canonical), self.order(ctx, targets))
-        targets = []
-        for mx in self.sort_mx(ctx, mxs):
-            targets.extend((yield from self.host_targets(ctx, mx.exchange, mx.preference,
-                                                         name_text(mx.exchange))))
-        if not targets:
-            return Route(RouteKind.MX, name_text(domain), failure=Failure(
-                False, "5.4.4", f"no MX host for {name_text(domain)} has an address"))
-        return Route(RouteKind.MX, name_text(domain), self.order(ctx, targets))
+        """The recipient's domain to the addresses (or hosts) to try, or a failure."""
 
-    def dns_failure(self, domain: dns.name.Name, answer: StubAnswer, *, temporary: bool) -> Route:
-        if temporary:
-            failure = Failure(True, "4.4.3", f"DNS lookup of {name_text(domain)} MX failed temporarily")
-        else:
-            failure = Failure(False, "5.1.2", f"{name_text(domain)}: no such domain")
-        return Route(RouteKind.FAILED, name_text(domain), failure=failure)
+    @abstractmethod
+    def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
+        """The failure an MX lookup's DNS error means; None: routing goes on."""
 
+    @abstractmethod
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
-        """By preference, equal preferences in random order (RFC 5321 §5.1)."""
-        keyed = [(mx.preference, ctx.rng.random(), mx) for mx in mxs]
-        return [mx for _pref, _tie, mx in sorted(keyed, key=lambda k: (k[0], k[1]))]
+        """The MX records in the order their hosts are tried."""
 
-    def host_targets(
-        self, ctx: Context, host: dns.name.Name, preference: int, logged: str
-    ) -> Step[list[Target]]:
-        literal = ip_literal(host)
-        if literal is not None:
-            return [Target(logged, literal, preference, name_text(host))]
-        targets: list[Target] = []
-        for rdtype in self.families():
-            _first, answer = yield from ctx.follow(host, rdtype, 1)
-            targets.extend(
-                Target(logged, address, preference, name_text(host))
-                for address in addresses_in(answer, rdtype)
-            )
-        return targets
+    @abstractmethod
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
+        """The address families looked up for a host, in order."""
+
+    def host_addresses(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[Addresses]:
+        """One host's addresses, and when there are none, the failure the MTA reports."""
+        raise NotImplementedError(f"{self.name} looks hosts up at connect_targets")
 
     def order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
-        limit = self.address_limit()
-        return tuple(targets[:limit] if limit else targets)
-
-    def address_limit(self) -> int:
-        return self.settings.integer("address_limit")
+        """All addresses, in the order tried: as found, no limit."""
+        return tuple(targets)
 
     def connect_targets(self, ctx: Context, host: HostRef) -> Step[list[Target]]:
         """The addresses of a host routed lazily (Route.hosts), looked up just before connecting."""
-        name = dns.name.from_text(host.name)
-        return (yield from self.host_targets(ctx, name, host.preference, host.name))
+        raise NotImplementedError(f"{self.name} routes to addresses, not to hosts looked up at connect time")
 
     def finish(self, ctx: Context, route: Route) -> Step[None]:
-        """Lookups the MTA makes after its attempt, in the same process (Sendmail)."""
+        """Lookups the MTA makes after its attempt, in the same process: none."""
         return None
         yield  # a generator that asks nothing
 
     def no_address(self, route: Route) -> Failure:
         """Routing found hosts, but none had an address to connect to."""
-        return Failure(True, "4.4.4", f"no usable address for {route.domain}")
+        return Failure.defer("4.4.4", f"no usable address for {route.domain}")
+
+    def rewrite_recipient(self, local: str, domain: str, route: Route) -> str:
+        return f"{local}@{route.envelope_domain or domain}"
 
     # ---- the attempt -----------------------------------------------------------------
-    def connect_timeout(self) -> float:
-        return min(self.settings.seconds("connect_timeout"), KERNEL_SYN_TIMEOUT)
+    @abstractmethod
+    def connect_timeout(self) -> float: ...
 
-    def greeting_timeout(self) -> float:
-        return self.settings.seconds("greeting_timeout")
+    @abstractmethod
+    def greeting_timeout(self) -> float: ...
 
     def probe(self, target: Target, helo: str) -> SmtpProbe:
         return SmtpProbe(target.address, 25, helo, self.connect_timeout(), self.greeting_timeout())
 
     def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
         """What one session means, and the MTA's words for it."""
-        where = f"{target.host}[{target.address}]"
-        if session.connect == ConnectResult.TIMEOUT:
-            return AttemptResult.TIMEOUT, f"connect to {where}:25: Connection timed out"
-        if session.connect == ConnectResult.REFUSED:
-            return AttemptResult.REFUSED, f"connect to {where}:25: Connection refused"
-        if session.connect == ConnectResult.UNREACHABLE:
-            return AttemptResult.UNREACHABLE, f"connect to {where}:25: No route to host"
-        if session.greeting_timeout:
-            return AttemptResult.BANNER_TIMEOUT, f"{where}: timeout waiting for the greeting"
-        if session.greeting is None:
-            return AttemptResult.CLOSED, f"{where}: connection closed before the greeting"
-        code = session.greeting.code
-        if 200 <= code < 300:
-            return AttemptResult.ACCEPTED, f"{where}: {session.greeting.line}"
-        kind = AttemptResult.REJECTED if code >= 500 else AttemptResult.TEMPFAIL
-        return kind, f"{where}: greeting {session.greeting.line}"
+        result = classify(session)
+        line = session.greeting.line if session.greeting is not None else ""
+        return result, self.attempt_words.of(result).format(host=target.host, address=target.address, line=line)
 
+    @abstractmethod
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
-        """No address accepted: a 5xx greeting everywhere bounces, anything else defers."""
-        last = attempts[-1]
-        if all(a.result == AttemptResult.REJECTED for a in attempts):
-            return Failure(False, enhanced_code(_reply_text(last), 5) or "5.0.0", last.reason)
-        return Failure(True, self.deferral_dsn(last), last.reason)
+        """No address accepted the message: bounce or defer, and why."""
 
     def deferral_dsn(self, attempt: Attempt) -> str:
         if attempt.result in (AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE):
             return "4.4.1"  # RFC 3463: no answer from host
         if attempt.result in (AttemptResult.BANNER_TIMEOUT, AttemptResult.CLOSED):
             return "4.4.2"  # bad connection
-        return enhanced_code(_reply_text(attempt), 4) or "4.0.0"
+        return enhanced_code(reply_text(attempt), 4) or "4.0.0"
 
-    def rewrite_recipient(self, local: str, domain: str, route: Route) -> str:
-        return f"{local}@{route.envelope_domain or domain}"
-
-    # ---- the queue (MTA-FACTS Q9) ---------------------------------------------------------
+    # ---- the queue -------------------------------------------------------------------
+    @abstractmethod
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
         """When the queue next tries a message that was just deferred."""
-        return delivery.started + delivery.elapsed + self.settings.seconds("retry_interval")
 
+    @abstractmethod
     def warn_after(self) -> float | None:
         """Age at which the sender gets a delay warning; None: this MTA sends none."""
-        return None
+
+    @abstractmethod
+    def expiry(self) -> float:
+        """Age at which a deferred message bounces."""
 
     def suspended(self, sender: SenderState, domain: str, now: float) -> Failure | None:
-        """A deferral decided before any lookup (Postfix's dead destination)."""
+        """A deferral decided before any lookup (Postfix's dead destination): none."""
         return None
 
     def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
-        """Whether the sender's memory of this host rules it out for now."""
-        return False
+        """Whether the sender remembers this host as failed and waits for its retry time."""
+        record = sender.hosts.get(target.address)
+        return record is not None and record.not_before > now
 
     def all_blocked(self, route: Route, sender: SenderState) -> Failure:
-        return Failure(True, "4.4.1", f"every host for {route.domain} is waiting for its retry time")
+        return Failure.defer("4.4.1", f"every host for {route.domain} is waiting for its retry time")
 
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
-        """Update the sender's memory after an attempt."""
+        """Update the sender's memory after an attempt: nothing is remembered."""
         return None
 
-    # ---- words ---------------------------------------------------------------------------
-    def expiry(self) -> float:
-        return self.settings.seconds("give_up_time")
-
-    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
-        stamp = log_time(delivery.started + delivery.elapsed).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines = [f"{stamp} {a.reason}" for a in delivery.attempts if a.result != AttemptResult.ACCEPTED]
-        lines.append(f"{stamp} {queue_id}: to=<{delivery.envelope_recipient}> "
-                     f"outcome={delivery.outcome} dsn={delivery.dsn} ({delivery.reason})")
-        return tuple(lines)
+    # ---- words -----------------------------------------------------------------------
+    @abstractmethod
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]: ...
 
     def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        when = f" after {format_duration(self.expiry())} in the queue" if deferred else ""
-        return f"<{recipient}>: delivery failed{when}: {failure.dsn} {failure.text}"
+        template = self.BOUNCE_WORDS.expired if deferred else self.BOUNCE_WORDS.now
+        return template.format(recipient=recipient, text=failure.text, dsn=failure.dsn,
+                               expired_dsn="5." + failure.dsn.partition(".")[2],
+                               lifetime=format_duration(self.expiry()))
 
     def queue_id(self, rng: random.Random) -> str:
         return f"{rng.getrandbits(40):010X}"
-
-
-def _reply_text(attempt: Attempt) -> str:
-    if attempt.reply is None:
-        return ""
-    return attempt.reply.partition(" ")[2]
 
 
 def deliver(

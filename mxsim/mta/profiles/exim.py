@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Iterable
 
 import dns.name
 
@@ -14,20 +15,24 @@ from mxsim.mta.profiles.base import (
     KERNEL_SYN_TIMEOUT,
     MX,
     A,
+    Addresses,
+    AttemptWords,
+    BounceWords,
     Context,
     Mx,
     Profile,
     addresses_in,
     enhanced_code,
-    ip_literal,
     log_time,
     mx_records,
     name_text,
+    reply_text,
 )
 from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick, parse_retry_rules, retry_interval
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
-from mxsim.transport.base import ConnectResult, SmtpSession, Step
+from mxsim.names import ip_literal
+from mxsim.transport.base import Step
 
 MAX_REROUTES = 5  # a guard; Exim itself stops when the name no longer changes
 # Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS (DEB-EXIM, MTA-FACTS Q5).
@@ -40,12 +45,30 @@ NO_SMTP_SERVICE = "an MX or SRV record indicated no SMTP service"
 NON_EXISTENT = "all relevant MX records point to non-existent hosts"
 IP_MX = "all relevant MX records point to non-existent hosts or (invalidly) to IP addresses"
 LOOKUP_DEFERRED = "host lookup did not complete"
+_WHERE = "H={host} [{address}]"
+# transports/smtp.c: the connect errors, then "... after initial connection".
+ATTEMPT_WORDS = AttemptWords(
+    timeout=f"{_WHERE} Connection timed out",
+    refused=f"{_WHERE} Connection refused",
+    unreachable=f"{_WHERE} Network is unreachable",
+    banner_timeout=f"{_WHERE}: SMTP timeout after initial connection: Connection timed out",
+    closed=f"{_WHERE}: Remote host closed connection in response to initial connection",
+    greeting_refused=f"{_WHERE}: SMTP error from remote mail server after initial connection: {{line}}",
+    accepted=f"{_WHERE} {{line}}",
+)
+# deliver.c: the address, then the reason indented; at expiry, "retry timeout exceeded".
+BOUNCE_WORDS = BounceWords(
+    now="{recipient}\n    {text}",
+    expired="{recipient}\n    {text}\n    retry timeout exceeded",
+)
 
 
 class Exim(Profile):
     name = "exim"
     title = "Exim"
     version = "Exim 4.96 (Debian bookworm defaults)"
+    ATTEMPT_WORDS = ATTEMPT_WORDS
+    BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("dns_cname_loops", Kind.INT, 1, "CNAME hops dns_lookup follows by asking again",
               "MTA-FACTS Q1; globals.c L886"),
@@ -80,6 +103,9 @@ class Exim(Profile):
         self._ignored = [ipaddress.ip_network(n, strict=False) for n in self.settings.items("ignore_target_hosts")]
         self._rules = parse_retry_rules(self.settings.text("retry"))
         self._ignored_cache: dict[str, bool] = {}
+        if self._fastopen():
+            # TFO: connect() returns at once, so a dropped SYN shows as an SMTP timeout.
+            self.attempt_words = ATTEMPT_WORDS._replace(timeout=ATTEMPT_WORDS.banner_timeout)
 
     # ---- routing: routers/dnslookup.c, host.c host_find_bydns -----------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
@@ -95,6 +121,14 @@ class Exim(Profile):
             return Route(route.kind, route.domain, route.targets, route.failure,
                          envelope_domain=name_text(current), notes=route.notes)
         return route
+
+    def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
+        """dnslookup.c: HOST_FIND_FAILED is "Unrouteable address", HOST_FIND_AGAIN defers."""
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Failure.bounce("5.0.0", UNROUTEABLE)
+        if answer.status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY):
+            return Failure.defer("4.0.0", LOOKUP_DEFERRED)
+        return None
 
     def _ask(self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
         """dns.c dns_basic_lookup: failures (NXDOMAIN, NODATA) are remembered per process
@@ -128,30 +162,25 @@ class Exim(Profile):
     def _route_once(self, ctx: Context, domain: dns.name.Name) -> Step[tuple[Route, dns.name.Name]]:
         _first, answer, fully_qualified = yield from self._lookup(ctx, domain, MX)
         here = name_text(domain)
-        if answer.status == Herrno.HOST_NOT_FOUND:
-            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.0.0", UNROUTEABLE)), domain
-        if answer.status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY):
-            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED)), domain
+        failure = self.lookup_failure(domain, answer)
+        if failure is not None:
+            return Route(RouteKind.FAILED, here, failure=failure), domain
         mxs = mx_records(answer)
         if answer.status == Herrno.SUCCESS and not mxs:
             note = f"CNAME loop for {here} encountered"
-            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED),
+            return Route(RouteKind.FAILED, here, failure=Failure.defer("4.0.0", LOOKUP_DEFERRED),
                          notes=(note,)), domain
         if answer.status == Herrno.NO_DATA:
-            targets, soft = yield from self._host(ctx, domain, 0)
+            targets, failure = yield from self.host_addresses(ctx, domain, 0)
             if not targets:
-                failure = Failure(True, "4.0.0", LOOKUP_DEFERRED) if soft else Failure(False, "5.0.0", UNROUTEABLE)
-                return Route(RouteKind.IMPLICIT_MX, here, failure=failure), fully_qualified
-            return Route(RouteKind.IMPLICIT_MX, here, self._limit(self._v6_first(targets))), fully_qualified
+                return Route(RouteKind.IMPLICIT_MX, here, failure=failure or Failure.bounce("5.0.0", UNROUTEABLE)), \
+                    fully_qualified
+            return Route(RouteKind.IMPLICIT_MX, here, self.order(ctx, targets)), fully_qualified
         return (yield from self._mx_route(ctx, domain, mxs)), fully_qualified
 
     def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx]) -> Step[Route]:
         here = name_text(domain)
-        keyed = sorted(((mx.preference * 1000 + ctx.rng.randrange(500), mx) for mx in mxs), key=lambda k: k[0])
-        ordered: list[Mx] = []
-        for _key, mx in keyed:  # duplicates keep their lowest preference (host.c L2785-2916)
-            if all(existing.exchange != mx.exchange for existing in ordered):
-                ordered.append(mx)
+        ordered = self.sort_mx(ctx, mxs)
         first_is_null = bool(ordered) and ordered[0].is_null
         targets: list[Target] = []
         soft = False
@@ -162,28 +191,41 @@ class Exim(Profile):
             if ip_literal(mx.exchange) is not None and not self.settings.flag("allow_mx_to_ip"):
                 saw_ip = True  # dns_basic_lookup refuses to look up an IP address as a name
                 continue
-            found, host_soft = yield from self._host(ctx, mx.exchange, mx.preference)
+            found, failure = yield from self.host_addresses(ctx, mx.exchange, mx.preference)
             targets.extend(found)
-            soft = soft or host_soft
+            soft = soft or failure is not None
         if targets:
-            return Route(RouteKind.MX, here, self._limit(self._v6_first(targets)))
+            return Route(RouteKind.MX, here, self.order(ctx, targets))
         if first_is_null:
-            return Route(RouteKind.NULL_MX, here, failure=Failure(False, "5.0.0", NO_SMTP_SERVICE))
+            return Route(RouteKind.NULL_MX, here, failure=Failure.bounce("5.0.0", NO_SMTP_SERVICE))
         if soft:
-            return Route(RouteKind.MX, here, failure=Failure(True, "4.0.0", LOOKUP_DEFERRED))
+            return Route(RouteKind.MX, here, failure=Failure.defer("4.0.0", LOOKUP_DEFERRED))
         words = IP_MX if saw_ip else NON_EXISTENT
-        return Route(RouteKind.MX, here, failure=Failure(False, "5.0.0", words))
+        return Route(RouteKind.MX, here, failure=Failure.bounce("5.0.0", words))
 
-    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[tuple[list[Target], bool]]:
-        """host.c set_address_from_dns: AAAA then A; the host takes its canonical name."""
+    def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
+        """Random order among equal preferences; duplicates keep their lowest preference
+        (host.c L2785-2916)."""
+        keyed = sorted(((mx.preference * 1000 + ctx.rng.randrange(500), mx) for mx in mxs), key=lambda k: k[0])
+        ordered: list[Mx] = []
+        for _key, mx in keyed:
+            if all(existing.exchange != mx.exchange for existing in ordered):
+                ordered.append(mx)
+        return ordered
+
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
+        return (A,) if self.settings.flag("disable_ipv6") else (AAAA, A)
+
+    def host_addresses(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[Addresses]:
+        """host.c set_address_from_dns: AAAA then A; the host takes its canonical name.
+        No address because a lookup failed softly defers the routing."""
         literal = ip_literal(host)
         if literal is not None:
-            return [Target(name_text(host), literal, preference, name_text(host))], False
-        families = (A,) if self.settings.flag("disable_ipv6") else (AAAA, A)
+            return [Target(name_text(host), literal, preference, name_text(host))], None
         found: list[tuple[str, str]] = []
         soft = False
         canonical = name_text(host)
-        for rdtype in families:
+        for rdtype in self.families():
             _first, answer, _fqn = yield from self._lookup(ctx, host, rdtype)
             records = answer.records(rdtype)
             if records and not found:
@@ -196,7 +238,7 @@ class Exim(Profile):
         prefer_v4 = self.settings.flag("ipv4_prefer")
         usable.sort(key=lambda item: ctx.rng.randrange(500) + (500 if (item[1] == "v4") != prefer_v4 else 0))
         targets = [Target(canonical, address, preference, name_text(host)) for address, _family in usable]
-        return targets, soft and not found
+        return targets, Failure.defer("4.0.0", LOOKUP_DEFERRED) if soft and not found else None
 
     def _ignored_address(self, address: str) -> bool:
         known = self._ignored_cache.get(address)
@@ -206,16 +248,14 @@ class Exim(Profile):
                                                        for net in self._ignored)
         return known
 
-    def _v6_first(self, targets: list[Target]) -> list[Target]:
-        """The final pass: IPv6 ahead of IPv4 within each MX preference (host.c L3104-3140)."""
-        if self.settings.flag("ipv4_prefer"):
-            return targets
-        return sorted(targets, key=lambda t: (t.preference, ":" not in t.address))
-
-    def _limit(self, targets: list[Target]) -> tuple[Target, ...]:
-        """hosts_max_try stops the hosts of one MX preference; a worse preference still gets
-        tried, up to hosts_max_try_hardlimit (transports/smtp.c; the address-limit
-        scenario run against Exim 4.96: five of seven refusing hosts, then the backup)."""
+    def order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
+        """IPv6 ahead of IPv4 within each MX preference (host.c L3104-3140), unless
+        ipv4_prefer. Then hosts_max_try stops the hosts of one MX preference; a worse
+        preference still gets tried, up to hosts_max_try_hardlimit (transports/smtp.c; the
+        address-limit scenario run against Exim 4.96: five of seven refusing hosts, then
+        the backup)."""
+        if not self.settings.flag("ipv4_prefer"):
+            targets = sorted(targets, key=lambda t: (t.preference, ":" not in t.address))
         limit = self.settings.integer("hosts_max_try")
         hard = self.settings.integer("hosts_max_try_hardlimit")
         if limit <= 0:
@@ -238,32 +278,12 @@ class Exim(Profile):
     def _fastopen(self) -> bool:
         return self.settings.text("hosts_try_fastopen").strip() not in ("", ":")
 
-    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
-        where = f"H={target.host} [{target.address}]"
-        if session.connect == ConnectResult.TIMEOUT:
-            if self._fastopen():
-                return AttemptResult.TIMEOUT, f"{where}: SMTP timeout after initial connection: Connection timed out"
-            return AttemptResult.TIMEOUT, f"{where} Connection timed out"
-        if session.connect == ConnectResult.REFUSED:
-            return AttemptResult.REFUSED, f"{where} Connection refused"
-        if session.connect == ConnectResult.UNREACHABLE:
-            return AttemptResult.UNREACHABLE, f"{where} Network is unreachable"
-        if session.greeting_timeout:
-            return AttemptResult.BANNER_TIMEOUT, f"{where}: SMTP timeout after initial connection: Connection timed out"
-        if session.greeting is None:
-            return AttemptResult.CLOSED, f"{where}: Remote host closed connection in response to initial connection"
-        if session.greeting.code >= 400:
-            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
-            return kind, (f"{where}: SMTP error from remote mail server after initial connection: "
-                          f"{session.greeting.line}")
-        return AttemptResult.ACCEPTED, f"{where} {session.greeting.line}"
-
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         last = attempts[-1]
         reason = last.reason.split(": ", 1)[1] if ": " in last.reason else last.reason.split("] ", 1)[-1]
         if all(a.result == AttemptResult.REJECTED for a in attempts):
-            return Failure(False, enhanced_code((last.reply or "").partition(" ")[2], 5) or "5.0.0", reason)
-        return Failure(True, "4.0.0", reason)
+            return Failure.bounce(enhanced_code(reply_text(last), 5) or "5.0.0", reason)
+        return Failure.defer("4.0.0", reason)
 
     # ---- the queue: retry.c, the retry database, queue runners ------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
@@ -276,12 +296,8 @@ class Exim(Profile):
     def warn_after(self) -> float | None:
         return self.settings.seconds("delay_warning") or None
 
-    def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
-        record = sender.hosts.get(target.address)
-        return record is not None and record.not_before > now
-
     def all_blocked(self, route: Route, sender: SenderState) -> Failure:
-        return Failure(True, "4.0.0", f"retry time not reached for any host for '{route.domain}'")
+        return Failure.defer("4.0.0", f"retry time not reached for any host for '{route.domain}'")
 
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
         for attempt in delivery.attempts:
@@ -324,18 +340,13 @@ class Exim(Profile):
             greeting = delivery.attempts[-1].reply or ""
             lines.append(f'{stamp} {queue_id} => {address}{parent} R=dnslookup T=remote_smtp '
                          f'H={target.host} [{target.address}] C="250 OK" ({greeting})')
-        elif delivery.outcome == "deferred":
+        elif delivery.outcome == Outcome.DEFERRED:
             code = _errno(delivery.attempts[-1].result) if delivery.attempts else "-1"
             router = "R=dnslookup T=remote_smtp" if delivery.attempts else "R=dnslookup"
             lines.append(f"{stamp} {queue_id} == {address}{parent} {router} defer ({code}): {delivery.reason}")
         else:
             lines.append(f"{stamp} {queue_id} ** {address}{parent}: {delivery.reason}")
         return tuple(lines)
-
-    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        if deferred:
-            return f"{recipient}\n    {failure.text}\n    retry timeout exceeded"
-        return f"{recipient}\n    {failure.text}"
 
 
 def _errno(result: AttemptResult) -> str:

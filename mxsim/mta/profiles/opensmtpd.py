@@ -7,6 +7,7 @@ exists (`queue ttl`, `bounce warn-interval`, `limit mta family`).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import dns.name
 
@@ -16,30 +17,50 @@ from mxsim.mta.profiles.base import (
     KERNEL_SYN_TIMEOUT,
     MX,
     A,
+    Addresses,
+    AttemptWords,
+    BounceWords,
     Context,
     Mx,
     Profile,
     addresses_in,
-    ip_literal,
     log_time,
     mx_records,
     name_text,
 )
 from mxsim.mta.queue import QueueEntry, SenderState
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
-from mxsim.mta.stub import Herrno, Library
-from mxsim.transport.base import ConnectResult, SmtpSession, Step
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
+from mxsim.mta.stub import Herrno, Library, StubAnswer
+from mxsim.names import ip_literal
+from mxsim.transport.base import Step
 
 RETRY_STEP = 400.0  # scheduler_ramqueue.c: next try = creation + 400 s x n^2
 IO_TIMEOUT = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
 NO_MX = "No MX found for domain"
 NETWORK_ERROR = "Network error on destination MXs"
+# mta_session.c: what `mta error reason=` says (and the banner, as logged in the lab).
+ATTEMPT_WORDS = AttemptWords(
+    timeout="mta error reason=Connection timeout",
+    refused="mta error reason=IO Error: Connection refused",
+    unreachable="mta error reason=IO Error: Network is unreachable",
+    banner_timeout="mta error reason=IO Error: Connection timeout",
+    closed="mta error reason=Connection closed unexpectedly",
+    greeting_refused="mta error reason=BANNER rejected: {line}",
+    accepted="mta connected: {line}",
+)
+# bounce.c: the recipient and the last error; at expiry, "Envelope expired".
+BOUNCE_WORDS = BounceWords(
+    now="{recipient}: {text}",
+    expired="{recipient}: Envelope expired (last error: {text})",
+)
 
 
 class OpenSmtpd(Profile):
     name = "opensmtpd"
     title = "OpenSMTPD"
     version = "OpenSMTPD 6.8.0p2 (Debian bookworm defaults)"
+    ATTEMPT_WORDS = ATTEMPT_WORDS
+    BOUNCE_WORDS = BOUNCE_WORDS
     library = Library.LIBASR
     expires_in_queue = True  # the scheduler expires an envelope at creation + queue ttl
     PARAMS = (
@@ -60,51 +81,63 @@ class OpenSmtpd(Profile):
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
         answer = yield from ctx.lookup(domain, MX)
         here = name_text(domain)
-        if answer.status == Herrno.HOST_NOT_FOUND:
-            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.1.2", "Domain does not exist"))
-        if answer.status == Herrno.TRY_AGAIN:
-            return Route(RouteKind.FAILED, here, failure=Failure(True, "4.4.3", "Temporary failure in MX lookup"))
-        if answer.status == Herrno.NO_RECOVERY:
-            return Route(RouteKind.FAILED, here, failure=Failure(False, "5.1.2", "Invalid domain name"))
+        failure = self.lookup_failure(domain, answer)
+        if failure is not None:
+            return Route(RouteKind.FAILED, here, failure=failure)
         mxs = mx_records(answer)
         if not mxs:
             # "fallback to host if no MX is found": the ORIGINAL name, preference 0.
-            targets: list[Target] = yield from self._host(ctx, domain, 0)
+            targets, _none = yield from self.host_addresses(ctx, domain, 0)
             if not targets:
-                return Route(RouteKind.IMPLICIT_MX, here, failure=Failure(True, "4.4.4", NO_MX))
-            return Route(RouteKind.IMPLICIT_MX, here, tuple(targets))
+                return Route(RouteKind.IMPLICIT_MX, here, failure=Failure.defer("4.4.4", NO_MX))
+            return Route(RouteKind.IMPLICIT_MX, here, self.order(ctx, targets))
         targets = []
-        # Insertion sort on preference; equal preferences keep the order DNS gave: no shuffle.
-        for mx in sorted(mxs, key=lambda m: m.preference):
-            targets.extend((yield from self._mx_host(ctx, mx)))
+        for mx in self.sort_mx(ctx, mxs):
+            if mx.is_null:
+                continue
+            found, _none = yield from self.host_addresses(ctx, mx.exchange, mx.preference)
+            targets.extend(found)
         if not targets:
             # 6.8 knows no null MX: "0 ." is a host named "" without addresses.
             kind = RouteKind.NULL_MX if any(mx.is_null for mx in mxs) else RouteKind.MX
-            return Route(kind, here, failure=Failure(True, "4.4.4", NO_MX))
-        return Route(RouteKind.MX, here, tuple(targets))
+            return Route(kind, here, failure=Failure.defer("4.4.4", NO_MX))
+        return Route(RouteKind.MX, here, self.order(ctx, targets))
 
-    def _mx_host(self, ctx: Context, mx: Mx) -> Step[list[Target]]:
-        if mx.is_null:
-            return []
-        return (yield from self._host(ctx, mx.exchange, mx.preference))
+    def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
+        """dns.c dns_dispatch_mx: the resolver's error, in mta.c's words."""
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Failure.bounce("5.1.2", "Domain does not exist")
+        if answer.status == Herrno.TRY_AGAIN:
+            return Failure.defer("4.4.3", "Temporary failure in MX lookup")
+        if answer.status == Herrno.NO_RECOVERY:
+            return Failure.bounce("5.1.2", "Invalid domain name")
+        return None
 
-    def _host(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[list[Target]]:
-        """getaddrinfo_async(AF_UNSPEC, AI_ADDRCONFIG): libasr asks inet6, then inet4."""
-        literal = ip_literal(host)
-        if literal is not None:
-            return [Target(name_text(host), literal, preference, name_text(host))]
+    def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
+        """Insertion sort on preference; equal preferences keep the order DNS gave: no shuffle."""
+        return sorted(mxs, key=lambda m: m.preference)
+
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
+        """getaddrinfo(AF_UNSPEC, AI_ADDRCONFIG): libasr asks inet6 (if the host has IPv6), then inet4."""
         family = self.settings.text("mta_family")
         families: list[dns.rdatatype.RdataType] = []
         if self.settings.flag("ipv6_configured") and family != "inet4":
             families.append(AAAA)
         if family != "inet6":
             families.append(A)
+        return tuple(families)
+
+    def host_addresses(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[Addresses]:
+        """getaddrinfo_async: each family in turn, no CNAME chasing of its own."""
+        literal = ip_literal(host)
+        if literal is not None:
+            return [Target(name_text(host), literal, preference, name_text(host))], None
         targets: list[Target] = []
-        for rdtype in families:
+        for rdtype in self.families():
             answer = yield from ctx.lookup(host, rdtype)
             targets.extend(Target(name_text(host), address, preference, name_text(host))
                            for address in addresses_in(answer, rdtype))
-        return targets
+        return targets, None
 
     # ---- the attempt: mta_session.c ------------------------------------------------------
     def connect_timeout(self) -> float:
@@ -113,25 +146,9 @@ class OpenSmtpd(Profile):
     def greeting_timeout(self) -> float:
         return self.settings.seconds("io_timeout")
 
-    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
-        if session.connect == ConnectResult.TIMEOUT:
-            return AttemptResult.TIMEOUT, "mta error reason=Connection timeout"
-        if session.connect == ConnectResult.REFUSED:
-            return AttemptResult.REFUSED, "mta error reason=IO Error: Connection refused"
-        if session.connect == ConnectResult.UNREACHABLE:
-            return AttemptResult.UNREACHABLE, "mta error reason=IO Error: Network is unreachable"
-        if session.greeting_timeout:
-            return AttemptResult.BANNER_TIMEOUT, "mta error reason=IO Error: Connection timeout"
-        if session.greeting is None:
-            return AttemptResult.CLOSED, "mta error reason=Connection closed unexpectedly"
-        if session.greeting.code >= 400:
-            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
-            return kind, f"mta error reason=BANNER rejected: {session.greeting.line}"  # as logged in the lab
-        return AttemptResult.ACCEPTED, f"mta connected: {session.greeting.line}"
-
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         # Each failed route is disabled and the next MX tried; none left: TempFail (mta.c L1113-1146).
-        return Failure(True, self.deferral_dsn(attempts[-1]), NETWORK_ERROR)
+        return Failure.defer(self.deferral_dsn(attempts[-1]), NETWORK_ERROR)
 
     # ---- the queue: scheduler_ramqueue.c -----------------------------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
@@ -168,7 +185,7 @@ class OpenSmtpd(Profile):
         stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
         if delivery.delivered_to is not None:
             result, stat = "Ok", "250 2.0.0 Ok"
-        elif delivery.outcome == "deferred":
+        elif delivery.outcome == Outcome.DEFERRED:
             result, stat = "TempFail", delivery.reason
         else:
             result, stat = "PermFail", delivery.reason
@@ -185,8 +202,3 @@ class OpenSmtpd(Profile):
             f'source="127.0.0.1" relay="{relay}" delay={round(delivery.elapsed)}s '
             f'result="{result}" stat="{stat}"')
         return tuple(lines)
-
-    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        if deferred:
-            return f"{recipient}: Envelope expired (last error: {failure.text})"
-        return f"{recipient}: {failure.text}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import replace
 
 import dns.name
@@ -13,21 +14,24 @@ from mxsim.mta.profiles.base import (
     KERNEL_SYN_TIMEOUT,
     MX,
     A,
+    Addresses,
+    AttemptWords,
+    BounceWords,
     Context,
     Mx,
     Profile,
     addresses_in,
     enhanced_code,
-    ip_literal,
     log_time,
     mx_records,
     name_text,
+    reply_text,
 )
 from mxsim.mta.queue import QueueEntry, SenderState, next_tick
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
-from mxsim.transport.base import ConnectResult, SmtpSession, Step
-from mxsim.units import format_duration
+from mxsim.names import ip_literal
+from mxsim.transport.base import Step
 
 MAX_CNAME_QUERIES = 10  # dns_lookup.c dns_lookup_x: for (count = 0; count < 10; ...)
 # dns_strerror(): the words Postfix puts after "Name service error for name=... type=...:"
@@ -37,12 +41,32 @@ HERRNO_TEXT = {
     Herrno.NO_RECOVERY: "Non-recoverable error",
     Herrno.NO_DATA: "Host found but no data record of requested type",
 }
+_WHERE = "{host}[{address}]"
+# smtp_connect.c smtp_connect_addr, smtp_proto.c smtp_helo, smtp_trouble.c.
+ATTEMPT_WORDS = AttemptWords(
+    timeout=f"connect to {_WHERE}:25: Connection timed out",
+    refused=f"connect to {_WHERE}:25: Connection refused",
+    unreachable=f"connect to {_WHERE}:25: No route to host",
+    banner_timeout=f"conversation with {_WHERE} timed out while receiving the initial server greeting",
+    closed=f"lost connection with {_WHERE} while receiving the initial server greeting",
+    greeting_refused=f"host {_WHERE} refused to talk to me: {{line}}",
+    accepted=f"{_WHERE}: {{line}}",
+)
+# bounce_notify_util.c: the recipient, the reason, the status; at expiry the deferral's
+# code in class 5 (qmgr_active.c: "message expired").
+BOUNCE_WORDS = BounceWords(
+    now="<{recipient}>: {text} (Status: {dsn})",
+    expired="<{recipient}>: {text} (Status: {expired_dsn}; message expired after {lifetime} in the deferred queue: "
+            "the last reason is reported)",
+)
 
 
 class Postfix(Profile):
     name = "postfix"
     title = "Postfix"
     version = "Postfix 3.7 (Debian bookworm defaults)"
+    ATTEMPT_WORDS = ATTEMPT_WORDS
+    BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("smtp_mx_address_limit", Kind.INT, 5, "addresses tried per delivery; 0: no limit",
               "MTA-FACTS Q7; mail_params.h L290"),
@@ -83,74 +107,101 @@ class Postfix(Profile):
     )
 
     # ---- routing: smtp_addr.c smtp_domain_addr -------------------------------------------
-    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
-        protocols = self.settings.text("inet_protocols").replace(" ", "")
-        return {"ipv4": (A,), "ipv6": (AAAA,)}.get(protocols, (A, AAAA))
+    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        answer, _loop = yield from self._lookup(ctx, domain, MX)
+        mxs = mx_records(answer)
+        failure = self.lookup_failure(domain, answer)
+        if failure is not None:
+            return Route(RouteKind.FAILED, name_text(domain), failure=failure)
+        if answer.status == Herrno.SUCCESS and mxs:
+            if any(mx.is_null for mx in mxs):
+                # dns_get_answer: any empty exchange aborts the whole answer (DNS_NULLMX).
+                return Route(RouteKind.NULL_MX, name_text(domain), failure=Failure.bounce(
+                    "5.1.0", f"Domain {name_text(domain)} does not accept mail (nullMX)"))
+            return (yield from self._mx_route(ctx, domain, mxs))
+        # DNS_NOTFOUND (NXDOMAIN, NODATA, CNAME loop): implicit MX on the ORIGINAL name.
+        targets, failure = yield from self.host_addresses(ctx, domain, 0)
+        if not targets:
+            assert failure is not None
+            return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure, notes=tuple(ctx.notes))
+        return self._find_self(ctx, Route(RouteKind.IMPLICIT_MX, name_text(domain), notes=tuple(ctx.notes)),
+                               targets, 0)
+
+    def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
+        """A soft or malformed MX answer stops routing; NXDOMAIN and NODATA go on to the
+        implicit MX (smtp_addr.c smtp_domain_addr)."""
+        if answer.status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY) and not self.settings.flag("ignore_mx_lookup_error"):
+            return self._name_service_error(domain, answer, "MX")
+        return None
 
     def _lookup(
-        self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, notes: list[str]
+        self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
     ) -> Step[tuple[StubAnswer, str | None]]:
         """dns_lookup_x: follow CNAME-only answers; after ten, a "Name server loop" (DNS_NOTFOUND)."""
         _first, answer = yield from ctx.follow(name, rdtype, MAX_CNAME_QUERIES)
         cnames = answer.cnames()
         if answer.status == Herrno.SUCCESS and not answer.records(rdtype) and cnames:
             looped = name_text(cnames[-1][1])
-            notes.append(f"warning: dns_lookup: Name server loop for {looped}")
+            ctx.notes.append(f"warning: dns_lookup: Name server loop for {looped}")
             return _no_data(answer), f"Name server loop for {looped}"
         return answer, None
-
-    def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
-        notes: list[str] = []
-        answer, _loop = yield from self._lookup(ctx, domain, MX, notes)
-        status = answer.status
-        mxs = mx_records(answer)
-        if status in (Herrno.TRY_AGAIN, Herrno.NO_RECOVERY) and not self.settings.flag("ignore_mx_lookup_error"):
-            return self._lookup_failure(domain, answer)
-        if status == Herrno.SUCCESS and mxs:
-            if any(mx.is_null for mx in mxs):
-                # dns_get_answer: any empty exchange aborts the whole answer (DNS_NULLMX).
-                return Route(RouteKind.NULL_MX, name_text(domain), failure=Failure(
-                    False, "5.1.0", f"Domain {name_text(domain)} does not accept mail (nullMX)"))
-            return (yield from self._mx_route(ctx, domain, mxs, notes))
-        # DNS_NOTFOUND (NXDOMAIN, NODATA, CNAME loop): implicit MX on the ORIGINAL name.
-        targets, failure = yield from self._addresses(ctx, domain, 0, name_text(domain), notes)
-        if not targets:
-            assert failure is not None
-            return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure, notes=tuple(notes))
-        return self._finish(ctx, Route(RouteKind.IMPLICIT_MX, name_text(domain), notes=tuple(notes)), targets, 0)
-
-    def _lookup_failure(self, name: dns.name.Name, answer: StubAnswer, rdtype: str = "MX") -> Route:
-        failure = self._name_service_error(name, answer, rdtype)
-        return Route(RouteKind.FAILED, name_text(name), failure=failure)
 
     def _name_service_error(self, name: dns.name.Name, answer: StubAnswer, rdtype: str) -> Failure:
         status = answer.status
         words = (f"Host or domain name not found. Name service error for "
                  f"name={name_text(name)} type={rdtype}: {HERRNO_TEXT.get(status, 'Host not found')}")
         if status == Herrno.TRY_AGAIN:
-            return Failure(True, "4.4.3", words)
+            return Failure.defer("4.4.3", words)
         if status == Herrno.NO_RECOVERY:
-            return Failure(False, "5.4.3", words)
-        return Failure(False, "5.4.4", words)
+            return Failure.bounce("5.4.3", words)
+        return Failure.bounce("5.4.4", words)
 
-    def _addresses(
-        self, ctx: Context, host: dns.name.Name, preference: int, logged: str, notes: list[str]
-    ) -> Step[tuple[list[Target], Failure | None]]:
+    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx]) -> Step[Route]:
+        targets: list[Target] = []
+        last_failure: Failure | None = None
+        soft = False
+        for mx in self.sort_mx(ctx, mxs):
+            if ip_literal(mx.exchange) is not None:
+                ctx.notes.append(f"warning: numeric domain name in resource data of MX record for "
+                                 f"{name_text(domain)}: {name_text(mx.exchange)}")
+            found, failure = yield from self.host_addresses(ctx, mx.exchange, mx.preference)
+            targets.extend(found)
+            if not found and failure is not None:
+                last_failure = failure
+                soft = soft or failure.temporary
+        if not targets:
+            assert last_failure is not None
+            # smtp_addr.c L597-608: hard unless some lookup failed softly.
+            failure = Failure(temporary=soft, dsn="4.4.3" if soft else last_failure.dsn, text=last_failure.text)
+            ctx.notes.append(f"warning: no MX host for {name_text(domain)} has a valid address record")
+            return Route(RouteKind.MX, name_text(domain), failure=failure, notes=tuple(ctx.notes))
+        best = min(mx.preference for mx in mxs)
+        return self._find_self(ctx, Route(RouteKind.MX, name_text(domain), notes=tuple(ctx.notes)), targets, best)
+
+    def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
+        """By preference only: the addresses are shuffled later (order)."""
+        return sorted(mxs, key=lambda m: m.preference)
+
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
+        protocols = self.settings.text("inet_protocols").replace(" ", "")
+        return {"ipv4": (A,), "ipv6": (AAAA,)}.get(protocols, (A, AAAA))
+
+    def host_addresses(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[Addresses]:
         """smtp_host_addr / smtp_addr_one: every family in turn; the last error is kept."""
         literal = ip_literal(host)
         if literal is not None:
             # valid_rr_name warns "numeric domain name in resource data of MX record" and
             # smtp_addr_one converts it directly (dns_lookup.c L699-727).
-            return [Target(logged, literal, preference, name_text(host))], None
+            return [Target(name_text(host), literal, preference, name_text(host))], None
         targets: list[Target] = []
         failure: Failure | None = None
         for rdtype in self.families():
-            answer, loop = yield from self._lookup(ctx, host, rdtype, notes)
+            answer, loop = yield from self._lookup(ctx, host, rdtype)
             found = addresses_in(answer, rdtype)
-            shown = self._logged_name(logged, answer, rdtype)
+            shown = self._logged_name(name_text(host), answer, rdtype)
             targets.extend(Target(shown, address, preference, name_text(host)) for address in found)
             if loop is not None and not found:
-                failure = Failure(False, "5.4.4", loop)
+                failure = Failure.bounce("5.4.4", loop)
             elif not found:
                 # dns_lookup_rv keeps the last result when statuses tie: AAAA's words win.
                 status_answer = answer if answer.status != Herrno.SUCCESS else _no_data(answer)
@@ -163,30 +214,7 @@ class Postfix(Profile):
         records = answer.records(rdtype)
         return name_text(records[0].name) if records else logged
 
-    def _mx_route(self, ctx: Context, domain: dns.name.Name, mxs: list[Mx], notes: list[str]) -> Step[Route]:
-        targets: list[Target] = []
-        last_failure: Failure | None = None
-        soft = False
-        for mx in sorted(mxs, key=lambda m: m.preference):
-            if ip_literal(mx.exchange) is not None:
-                notes.append(f"warning: numeric domain name in resource data of MX record for "
-                             f"{name_text(domain)}: {name_text(mx.exchange)}")
-            found, failure = yield from self._addresses(ctx, mx.exchange, mx.preference, name_text(mx.exchange),
-                                                        notes)
-            targets.extend(found)
-            if not found and failure is not None:
-                last_failure = failure
-                soft = soft or failure.temporary
-        if not targets:
-            assert last_failure is not None
-            # smtp_addr.c L597-608: hard unless some lookup failed softly.
-            failure = Failure(soft, "4.4.3" if soft else last_failure.dsn, last_failure.text)
-            notes.append(f"warning: no MX host for {name_text(domain)} has a valid address record")
-            return Route(RouteKind.MX, name_text(domain), failure=failure, notes=tuple(notes))
-        best = min(mx.preference for mx in mxs)
-        return self._finish(ctx, Route(RouteKind.MX, name_text(domain), notes=tuple(notes)), targets, best)
-
-    def _order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
+    def order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
         """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit (Q7)."""
         ordered = list(targets)
         if self.settings.flag("smtp_randomize_addresses"):
@@ -199,7 +227,7 @@ class Postfix(Profile):
         limit = self.settings.integer("smtp_mx_address_limit")
         return tuple(ordered[:limit] if limit > 0 else ordered)
 
-    def _finish(self, ctx: Context, route: Route, targets: list[Target], best: int) -> Route:
+    def _find_self(self, ctx: Context, route: Route, targets: list[Target], best: int) -> Route:
         """smtp_find_self and smtp_truncate_self, then order (smtp_addr.c L306-347, L613-625; Q5).
 
         The loopback is one of this host's addresses (inet_interfaces = all). This host at
@@ -210,12 +238,12 @@ class Postfix(Profile):
         if mine:
             own = min(mine)
             if own <= best:
-                return replace(route, failure=Failure(False, "5.4.6", f"mail for {route.domain} loops back to myself"))
+                return replace(route, failure=Failure.bounce("5.4.6", f"mail for {route.domain} loops back to myself"))
             targets = [t for t in targets if t.preference < own]
             if not targets:
                 words = f"unable to find primary relay for {route.domain}"
-                return replace(route, failure=Failure(True, "4.4.4", words))
-        return replace(route, targets=self._order(ctx, targets))
+                return replace(route, failure=Failure.defer("4.4.4", words))
+        return replace(route, targets=self.order(ctx, targets))
 
     # ---- the attempt: smtp_connect.c, smtp_proto.c, smtp_trouble.c --------------------
     def connect_timeout(self) -> float:
@@ -224,28 +252,16 @@ class Postfix(Profile):
     def greeting_timeout(self) -> float:
         return self.settings.seconds("smtp_helo_timeout")
 
-    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
-        where = f"{target.host}[{target.address}]"
-        if session.connect == ConnectResult.CONNECTED and session.greeting_timeout:
-            return AttemptResult.BANNER_TIMEOUT, (
-                f"conversation with {where} timed out while receiving the initial server greeting")
-        if session.connect == ConnectResult.CONNECTED and session.greeting is None:
-            return AttemptResult.CLOSED, f"lost connection with {where} while receiving the initial server greeting"
-        if session.greeting is not None and session.greeting.code >= 400:
-            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
-            return kind, f"host {where} refused to talk to me: {session.greeting.line}"
-        return super().judge(target, session)
-
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         last = attempts[-1]
         if last.result == AttemptResult.REJECTED and not self.settings.flag("smtp_skip_5xx_greeting"):
-            return Failure(False, enhanced_code((last.reply or "").partition(" ")[2], 5) or "5.0.0", last.reason)
+            return Failure.bounce(enhanced_code(reply_text(last), 5) or "5.0.0", last.reason)
         # A 5xx greeting with smtp_skip_5xx_greeting = yes is downgraded to 4xx.
-        return Failure(True, self.deferral_dsn(last), last.reason)
+        return Failure.defer(self.deferral_dsn(last), last.reason)
 
     def deferral_dsn(self, attempt: Attempt) -> str:
         if attempt.result in (AttemptResult.REJECTED, AttemptResult.TEMPFAIL):
-            return enhanced_code((attempt.reply or "").partition(" ")[2], 4) or "4.0.0"
+            return enhanced_code(reply_text(attempt), 4) or "4.0.0"
         return super().deferral_dsn(attempt)
 
     # ---- the queue: qmgr_active.c, qmgr_queue.c ----------------------------------------
@@ -264,7 +280,7 @@ class Postfix(Profile):
         dead = sender.dead.get(domain)
         if dead is None or dead[0] <= now:
             return None
-        return Failure(True, "4.4.1", f"delivery temporarily suspended: {dead[1]}")
+        return Failure.defer("4.4.1", f"delivery temporarily suspended: {dead[1]}")
 
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
         domain = delivery.recipient.rpartition("@")[2].lower()
@@ -300,18 +316,11 @@ class Postfix(Profile):
             last = tried[-1] if tried else None
             relay = f"{last.host}[{last.address}]:25" if last and last.result not in (
                 AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE) else "none"
-            status = f"{'deferred' if delivery.outcome == 'deferred' else 'bounced'} ({delivery.reason})"
+            status = f"{delivery.outcome} ({delivery.reason})"
         delay = delivery.elapsed
         lines.append(prefix + f"{queue_id}: to=<{delivery.envelope_recipient}>, relay={relay}, "
                      f"delay={delay:.1f}, delays=0/0/{delay:.1f}/0, dsn={delivery.dsn}, status={status}")
         return tuple(lines)
-
-    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        if deferred:
-            days = format_duration(self.expiry())
-            return (f"<{recipient}>: {failure.text} (Status: 5.{failure.dsn.split('.', 1)[1]}; "
-                    f"message expired after {days} in the deferred queue: the last reason is reported)")
-        return f"<{recipient}>: {failure.text} (Status: {failure.dsn})"
 
 
 def _no_data(answer: StubAnswer) -> StubAnswer:

@@ -10,6 +10,7 @@ host-unknown texts, question order and count); issue 4's agreement tests settle 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import replace
 
 import dns.name
@@ -21,27 +22,50 @@ from mxsim.mta.profiles.base import (
     KERNEL_SYN_TIMEOUT,
     MX,
     A,
+    AttemptWords,
+    BounceWords,
     Context,
+    Mx,
     Profile,
     addresses_in,
-    ip_literal,
+    by_preference,
     log_time,
     mx_records,
     name_text,
 )
 from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Route, RouteKind, Target
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
-from mxsim.transport.base import ConnectResult, SmtpSession, Step
+from mxsim.names import ip_literal
+from mxsim.transport.base import Step
 from mxsim.units import format_duration
 
 MAXCNAMEDEPTH = 10  # domain.c L64
+FAMILY = {AAAA: "inet6", A: "inet"}  # HostRef.family: what connect_targets looks up
+# daemon.c and usersmtp.c: the connect errors (sm_errstring), the greeting as received.
+ATTEMPT_WORDS = AttemptWords(
+    timeout="Connection timed out with {host}.",
+    refused="Connection refused by {host}.",
+    unreachable="Network is unreachable with {host}.",
+    banner_timeout="timeout waiting for input from {host}. during client greeting",
+    closed="Connection reset by {host}.",
+    greeting_refused="{line}",
+    accepted="{line}",
+)
+# savemail.c / the DSN: the address and the reason; at expiry, Timeout.queuereturn's words.
+BOUNCE_WORDS = BounceWords(
+    now="<{recipient}>... {text}",
+    expired="<{recipient}>... Deferred: {text}\nMessage could not be delivered for {lifetime}\n"
+            "Message will be deleted from queue",
+)
 
 
 class Sendmail(Profile):
     name = "sendmail"
     title = "Sendmail"
     version = "Sendmail 8.17.1.9 (Debian bookworm sendmail.mc)"
+    ATTEMPT_WORDS = ATTEMPT_WORDS
+    BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("nocanonify", Kind.BOOL, False, "FEATURE(`nocanonify'): no DNS canonicalisation of addresses",
               "MTA-FACTS Q10; Debian sendmail.mc does not set it"),
@@ -72,8 +96,8 @@ class Sendmail(Profile):
                 # $[ $] could not finish: the address fails to parse for now and the message
                 # is queued without a delivery attempt (seen in the lab: "Transient parse
                 # error -- message queued for future delivery", stat=queued, dsn=4.4.3).
-                return Route(RouteKind.FAILED, name_text(domain), failure=Failure(
-                    True, "4.4.3", f"{name_text(domain)}: Name server timeout"))
+                return Route(RouteKind.FAILED, name_text(domain), failure=Failure.defer(
+                    "4.4.3", f"{name_text(domain)}: Name server timeout"))
         rewritten = name_text(canonical) if canonical != domain else None
         route = yield from self._getmxrr(ctx, canonical, written=domain)
         if rewritten is not None:
@@ -125,15 +149,13 @@ class Sendmail(Profile):
         if answer.status == Herrno.HOST_NOT_FOUND:
             # The bounce is prepared in the same process, which looks the name up once more.
             yield from ctx.lookup(domain, AAAA)
-            return Route(RouteKind.FAILED, here, failure=Failure(
-                False, "5.1.2", f"Host unknown (Name server: {here}: host not found)"))
-        if answer.status == Herrno.TRY_AGAIN:
-            return Route(RouteKind.FAILED, here, failure=Failure(
-                True, "4.4.3", f"Name server: {here}.: host name lookup failure"))
+        failure = self.lookup_failure(domain, answer)
+        if failure is not None:
+            return Route(RouteKind.FAILED, here, failure=failure)
         mxs = mx_records(answer)
         if len(mxs) == 1 and mxs[0].is_null and mxs[0].preference == 0:
-            return Route(RouteKind.NULL_MX, here, failure=Failure(
-                False, "5.1.10", "556 Host does not accept mail: MX 0 ."))
+            return Route(RouteKind.NULL_MX, here, failure=Failure.bounce(
+                "5.1.10", "556 Host does not accept mail: MX 0 ."))
         if not mxs:
             host = domain
             if answer.status == Herrno.NO_DATA:
@@ -142,16 +164,31 @@ class Sendmail(Profile):
                 host, _stuck = yield from self._canonify(ctx, domain)
             return Route(RouteKind.IMPLICIT_MX, here,
                          hosts=self._host_refs(name_text(host), 0, as_written=host == written))
-        keyed = sorted(((mx.preference, ctx.rng.random(), mx) for mx in mxs), key=lambda k: (k[0], k[1]))
         # A null MX beside others is no null MX for Sendmail: "." is a host it tries to look up.
-        hosts = tuple(ref for _pref, _tie, mx in keyed
+        hosts = tuple(ref for mx in self.sort_mx(ctx, mxs)
                       for ref in self._host_refs(name_text(mx.exchange) if not mx.is_null else ".", mx.preference))
         return Route(RouteKind.MX, here, hosts=hosts)
 
-    @staticmethod
-    def _host_refs(host: str, preference: int, as_written: bool = False) -> tuple[HostRef, HostRef]:
+    def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
+        """getmxrr: NXDOMAIN is "Host unknown", a timeout queues the message."""
+        here = name_text(domain)
+        if answer.status == Herrno.HOST_NOT_FOUND:
+            return Failure.bounce("5.1.2", f"Host unknown (Name server: {here}: host not found)")
+        if answer.status == Herrno.TRY_AGAIN:
+            return Failure.defer("4.4.3", f"Name server: {here}.: host name lookup failure")
+        return None
+
+    def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
+        """By preference, equal preferences in random order (domain.c getmxrr)."""
+        return by_preference(ctx.rng, mxs)
+
+    def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
         """makeconnection tries a host's IPv6 addresses, then retries with AF_INET (daemon.c)."""
-        return HostRef(host, preference, "inet6", as_written), HostRef(host, preference, "inet", as_written)
+        return AAAA, A
+
+    def _host_refs(self, host: str, preference: int, as_written: bool = False) -> tuple[HostRef, ...]:
+        """A host is looked up only when Sendmail connects to it: once per family (connect_targets)."""
+        return tuple(HostRef(host, preference, FAMILY[rdtype], as_written) for rdtype in self.families())
 
     def connect_targets(self, ctx: Context, host: HostRef) -> Step[list[Target]]:
         """The lookups makeconnection makes just before connecting, as seen in the lab
@@ -202,7 +239,7 @@ class Sendmail(Profile):
     def no_address(self, route: Route) -> Failure:
         # The name exists but has no address (NODATA): "no data known", as logged in the lab.
         first = route.hosts[0].name if route.hosts else route.domain
-        return Failure(False, "5.1.2", f"Host unknown (Name server: {first}: no data known)")
+        return Failure.bounce("5.1.2", f"Host unknown (Name server: {first}: no data known)")
 
     # ---- the attempt: daemon.c, usersmtp.c --------------------------------------------
     def connect_timeout(self) -> float:
@@ -212,28 +249,11 @@ class Sendmail(Profile):
     def greeting_timeout(self) -> float:
         return self.settings.seconds("Timeout.initial")
 
-    def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
-        host = f"{target.host}."
-        if session.connect == ConnectResult.TIMEOUT:
-            return AttemptResult.TIMEOUT, f"Connection timed out with {host}"
-        if session.connect == ConnectResult.REFUSED:
-            return AttemptResult.REFUSED, f"Connection refused by {host}"
-        if session.connect == ConnectResult.UNREACHABLE:
-            return AttemptResult.UNREACHABLE, f"Network is unreachable with {host}"
-        if session.greeting_timeout:
-            return AttemptResult.BANNER_TIMEOUT, f"timeout waiting for input from {host} during client greeting"
-        if session.greeting is None:
-            return AttemptResult.CLOSED, f"Connection reset by {host}"
-        if session.greeting.code >= 400:
-            kind = AttemptResult.REJECTED if session.greeting.code >= 500 else AttemptResult.TEMPFAIL
-            return kind, session.greeting.line
-        return AttemptResult.ACCEPTED, session.greeting.line
-
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         last = attempts[-1]
         if all(a.result == AttemptResult.REJECTED for a in attempts):
-            return Failure(False, "5.5.0", last.reason)  # "dsn=5.5.0, reply=554 ..." in the lab
-        return Failure(True, self.deferral_dsn(last), last.reason)  # "dsn=4.4.1" for a timeout
+            return Failure.bounce("5.5.0", last.reason)  # "dsn=5.5.0, reply=554 ..." in the lab
+        return Failure.defer(self.deferral_dsn(last), last.reason)  # "dsn=4.4.1" for a timeout
 
     # ---- the queue: queue runs, the host-status cache ---------------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
@@ -244,13 +264,9 @@ class Sendmail(Profile):
     def warn_after(self) -> float | None:
         return self.settings.seconds("Timeout.queuewarn") or None
 
-    def blocked(self, sender: SenderState, target: Target, now: float) -> bool:
-        record = sender.hosts.get(target.address)
-        return record is not None and record.not_before > now
-
     def all_blocked(self, route: Route, sender: SenderState) -> Failure:
         reasons = [sender.hosts[t.address].reason for t in route.targets if t.address in sender.hosts]
-        return Failure(True, "4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
+        return Failure.defer("4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
 
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
         wait = self.settings.seconds("Timeout.hoststatus")
@@ -272,9 +288,9 @@ class Sendmail(Profile):
         relay = f", relay={last.host}. [{last.address}]" if last else f", relay={delivery.route.domain}."
         if delivery.delivered_to is not None:
             stat = "Sent (2.0.0 Ok)"
-        elif delivery.outcome == "deferred" and delivery.route.kind == RouteKind.FAILED and not last:
+        elif delivery.outcome == Outcome.DEFERRED and delivery.route.kind == RouteKind.FAILED and not last:
             relay, stat = "", "queued"  # canonification failed: queued without an attempt
-        elif delivery.outcome == "deferred":
+        elif delivery.outcome == Outcome.DEFERRED:
             stat = f"Deferred: {delivery.reason}"
         else:
             stat = delivery.reason
@@ -284,10 +300,3 @@ class Sendmail(Profile):
 
     def queue_id(self, rng: random.Random) -> str:
         return "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
-
-    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        if deferred:
-            days = format_duration(self.expiry())
-            return (f"<{recipient}>... Deferred: {failure.text}\n"
-                    f"Message could not be delivered for {days}\nMessage will be deleted from queue")
-        return f"<{recipient}>... {failure.text}"
