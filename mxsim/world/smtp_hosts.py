@@ -1,7 +1,5 @@
 """Which `hosts` entry governs an address: SMTP behaviour belongs to an address, not a name.
 
-
-
 An entry applies to an address when its key is that address, or when its key (a name or
 shell pattern, case-insensitive) matches a name that owns an A/AAAA record with that
 address, or an alias whose CNAME chain ends at such a name. Entries are tried in file
