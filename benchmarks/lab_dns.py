@@ -8,8 +8,8 @@ ns1.hover.com):
 - with dnsperf (Debian `dnsperf`) when it is installed, else with a small Python
   load generator (a floor: the generator itself is Python);
 - and, when NSD (Debian `nsd`) and dnsperf are both installed, NSD serving the same
-  zone data on another loopback address in the same run, for the ratio issue 3 asks
-  about (target: the lab at a quarter of NSD's rate or better).
+  zone data on another loopback address in the same run, for the ratio of the two
+  (target: the lab at a quarter of NSD's rate or better).
 Everything binds and sends on 127.0.0.0/8 only.
 """
 
@@ -158,7 +158,7 @@ def main() -> None:
             nsd = nsd_rate(args.scenario, args.server, queries, port + 2, args.seconds, folder)
             print(f"NSD (same zone, {NSD_ADDRESS}): {nsd:,.0f} queries/s (dnsperf, "
                   f"{args.seconds:g} s)")
-            print(f"lab / NSD = {lab / nsd:.3f} (issue 3 target: 0.25 or more)")
+            print(f"lab / NSD = {lab / nsd:.3f} (target: 0.25 or more)")
         else:
             print("NSD comparison skipped: needs Debian's dnsperf and nsd")
 

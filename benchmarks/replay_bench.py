@@ -7,7 +7,7 @@ Prints wall time, messages/second (message lifetimes: every retry included) and 
 peak resident memory of a fresh process per size, so sizes do not share a heap.
 Messages arrive at a constant rate (one every 8.64 s: 10,000 a day), so the queue
 holds as many messages at once at every size and memory shows what grows with N.
-Target (issue 5): 10,000 messages x 5 profiles under 10 s, memory flat in N.
+Target: 10,000 messages x 5 profiles under 10 s, memory flat in N.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Agreement of the model with real MTAs (issue 4).
+"""Agreement of the model with real MTAs.
 
 For one scenario, case and MTA: the lab serves the scenario on loopback inside a fresh
 network namespace, unbound resolves over it, the real MTA (Debian's package, in a cached

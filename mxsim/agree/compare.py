@@ -1,10 +1,11 @@
 """The model's view of the same case, and the field-by-field comparison with a readable diff.
 
-Rules (issue 4): DNS questions compare as a sequence, except that the address questions
-for MX hosts of one preference form a multiset (equal preferences are shuffled); hosts
-tried compare as sets within one preference level, and where the model tried only some
-of a level (an address limit) as counts and results, with every real address drawn from
-that level; then the envelope recipient, the outcome, the DSN class, the names logged.
+Rules (the table in docs/agreement.md#what-is-compared): DNS questions compare as a
+sequence, except that the address questions for MX hosts of one preference form a
+multiset (equal preferences are shuffled); hosts tried compare as sets within one
+preference level, and where the model tried only some of a level (an address limit) as
+counts and results, with every real address drawn from that level; then the envelope
+recipient, the outcome, the DSN class, the names logged.
 """
 
 from __future__ import annotations

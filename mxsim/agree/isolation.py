@@ -21,8 +21,8 @@ from pathlib import Path
 
 from mxsim.agree.errors import AgreeError
 
-# OpenSMTPD's libasr honours AI_ADDRCONFIG and ignores 127.0.0.1 (LAB-NOTES): a second
-# loopback address makes it see IPv4 as configured.
+# OpenSMTPD's libasr honours AI_ADDRCONFIG, which does not count 127.0.0.1: a second
+# loopback address makes it see IPv4 as configured (docs/lab.md#opensmtpd-68).
 EXTRA_LOOPBACK = "127.0.0.25/32"
 # Likewise an IPv6 address other than ::1, so that IPv6 counts as configured (the model's
 # default, e.g. OpenSMTPD's ipv6_configured = yes): without it libasr never asks AAAA.

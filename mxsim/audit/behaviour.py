@@ -1,9 +1,11 @@
 """Samples grouped into behaviours: who answered (NSID or fingerprint) and what it said.
 
 A reply's *content* is its rcode and answer RRsets compared as DNS compares them:
-owner and rdata in canonical form, TTL and order left out (STYLE.md: Zonemaster's
-TTL-3599 lesson). Its *flavour* is what a farm member does whatever the type asked:
-serve the zone, answer the name with a CNAME chain, fail with an rcode, or refer away.
+owner and rdata in canonical form, TTL and order left out (Zonemaster's
+Z09_INCONSISTENT_MX_DATA once fired on a server answering TTL 3599 beside 3600,
+zonemaster/zonemaster#1515; docs/architecture.md#evidence-names-the-server-and-the-backend).
+Its *flavour* is what a farm member does whatever the type asked: serve the zone,
+answer the name with a CNAME chain, fail with an rcode, or refer away.
 A *behaviour* is one backend (NSID, or a fingerprint of the flavour when the server
 sends no NSID) with one flavour; a *path group* joins behaviours that lead a resolver
 to the same answers, so each group gets one delivery path.

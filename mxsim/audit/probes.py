@@ -2,9 +2,10 @@
 
 Each step yields `DnsExchange` effects (a driver fulfils them over the wire) and returns
 what was seen. A sample retries a query that got no reply, and when every try fails the
-sample says so: it is unknown, never "no records" (DESIGN.md: a timeout is never
-reported as absent). Replies are kept whole (flags, sections, NSID, the time they came),
-so the checks can compare RRsets without TTL and order and look at TTLs on their own.
+sample says so: it is unknown, never "no records"
+(docs/architecture.md#a-timeout-is-never-an-absence). Replies are kept whole (flags,
+sections, NSID, the time they came), so the checks can compare RRsets without TTL and
+order and look at TTLs on their own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What was measured, as a scenario (SCENARIO.md version 1): the world `record` writes.
+"""What was measured, as a scenario (docs/scenario-format.md): the world `record` writes.
 
 One backend per observed behaviour, its observed share as its weight, its NSID, AA by
 RD, authority and TTL modes, drops; the domain's zone from the behaviour most replies

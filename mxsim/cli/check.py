@@ -1,4 +1,4 @@
-"""`mxsim check DOMAIN` and `mxsim record DOMAIN -o FILE` (issue 6)."""
+"""`mxsim check DOMAIN` and `mxsim record DOMAIN -o FILE`: a live domain's DNS and mail path."""
 
 from __future__ import annotations
 

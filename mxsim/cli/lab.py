@@ -1,4 +1,4 @@
-"""`mxsim lab up|down|status|run`: a scenario served on real sockets (issue 3)."""
+"""`mxsim lab up|down|status|run`: a scenario served on real sockets (docs/lab.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """`mxsim record DOMAIN -o FILE`: what `check` measured, written as a scenario file.
 
-The file is SCENARIO.md's version 1: one backend per observed behaviour with its
-observed share as its weight and its NSID, the domain's zone as most replies gave it,
-every name the MTAs would ask about as it resolved, each probed mail host address with
-what it did, and a case per behaviour group (`--pin zone`, `--pin cname`). `replay`,
-`trace` and `lab up` read it back; it is loaded once here before it is written, so a
-file that would not load is never left behind.
+The file is a version 1 scenario (docs/scenario-format.md): one backend per observed
+behaviour with its observed share as its weight and its NSID, the domain's zone as most
+replies gave it, every name the MTAs would ask about as it resolved, each probed mail
+host address with what it did, and a case per behaviour group (`--pin zone`, `--pin
+cname`). `replay`, `trace` and `lab up` read it back; it is loaded once here before it
+is written, so a file that would not load is never left behind.
 """
 
 from __future__ import annotations

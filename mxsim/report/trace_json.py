@@ -1,4 +1,7 @@
-"""`mxsim trace --format json`: one object, whatever the number of MTAs (`docs/json-output.md`)."""
+"""`mxsim trace --format json`: one object, whatever the number of MTAs.
+
+Its JSON Schema is mxsim/schemas/trace.schema.json.
+"""
 
 from __future__ import annotations
 

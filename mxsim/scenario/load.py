@@ -1,4 +1,4 @@
-"""Scenario files (SCENARIO.md, format version 1) -> a checked, frozen `ScenarioSpec`.
+"""Scenario files (docs/scenario-format.md, format version 1) -> a checked, frozen `ScenarioSpec`.
 
 Every problem is a `ScenarioError` with the file and line it is about, and unknown keys
 get a "did you mean" hint, because a scenario is written by hand and run in CI where a

@@ -1,4 +1,4 @@
-"""A scenario as frozen values: what `../SCENARIO.md` (format version 1) describes.
+"""A scenario as frozen values: what docs/scenario-format.md (format version 1) describes.
 
 The loader (`mxsim.scenario.load`) builds these from YAML and checks them; the world
 (`mxsim.world`) builds servers and SMTP hosts from them. Every value that came from a
@@ -19,7 +19,7 @@ from mxsim.scenario.server_choice import ServerChoice as ServerChoice  # re-expo
 
 
 class SmtpKind(StrEnum):
-    """What a host does when an MTA connects to port 25 (SCENARIO.md `hosts`)."""
+    """What a host does when an MTA connects to port 25 (`smtp` in docs/scenario-format.md#hosts)."""
 
     ACCEPT = "accept"  # greets with 220, accepts EHLO
     DROP = "drop"  # SYNs unanswered: connect timeout
@@ -110,7 +110,7 @@ class ZoneSpec:
 
 @dataclass(frozen=True, slots=True)
 class HostSpec:
-    """SMTP behaviour for the addresses that `key` matches (SCENARIO.md rules)."""
+    """SMTP behaviour for the addresses that `key` matches (docs/scenario-format.md#hosts)."""
 
     key: str  # an address, a name, a shell pattern, or "default"
     line: int

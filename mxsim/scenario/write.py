@@ -1,4 +1,4 @@
-"""A `ScenarioSpec` written back as a scenario file (SCENARIO.md, format version 1).
+"""A `ScenarioSpec` written back as a scenario file (docs/scenario-format.md, format version 1).
 
 `mxsim record` builds a spec from what it measured and writes it here, so that
 `replay`, `trace` and `lab up` read it back with the ordinary loader. The output is

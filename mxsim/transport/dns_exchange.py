@@ -2,8 +2,8 @@
 
 `mxsim check` sends about 500 queries to two addresses and the recursive lookups behind
 its paths send more. dnspython's `asyncquery.udp` opens a socket per query and parses
-every reply: about 0.8 ms a query here, most of it in `from_wire` (LAB-NOTES measures
-570 us a reply). Here:
+every reply: about 0.8 ms a query here, most of it in `from_wire` (about 570 us a reply;
+docs/lab.md#python-speed-ceilings). Here:
 
 - one connected UDP socket per destination and event loop carries every query to it
   (a connected socket still reports ICMP port unreachable, as dnspython's does); a

@@ -1,8 +1,9 @@
 """Authoritative answers: RFC 1034 §4.3.2 over a server's zones, then the farm's quirks.
 
 `ZoneData.lookup` is what a correct server says. `AuthoritativeServer.handle` draws a
-backend for each query and lets it bend that answer the way SCENARIO.md describes
-(`answer`, `aa`, `authority`, `ttl`, `rcode`, `drop`, `delay`, `tcp`, `edns`), and
+backend for each query and lets it bend that answer as its keys say
+(`answer`, `aa`, `authority`, `ttl`, `rcode`, `drop`, `delay`, `tcp`, `edns`;
+docs/scenario-format.md#backends), and
 reports which backend answered so that evidence can always name it.
 """
 

@@ -1,8 +1,7 @@
 """Make up what a scenario does not write: the root, TLDs, default servers, glue.
 
-SCENARIO.md: "Delegations that a scenario does not write (the root, `org.`, `com.`,
-glue) are made up from `zones` and `servers`, so a scenario stays short. A zone with
-no server gets a default one."
+A scenario writes only the part of the world it is about; everything above and around
+its zones is filled in here (docs/scenario-format.md#general-rules).
 
 The rules, in order:
 - every zone has servers: those of `servers` that list it, else one made-up server per

@@ -1,9 +1,10 @@
-"""Which `hosts` entry governs an address (SCENARIO.md: SMTP behaviour belongs to an address).
+"""Which `hosts` entry governs an address: SMTP behaviour belongs to an address, not a name.
 
 An entry applies to an address when its key is that address, or when its key (a name or
 shell pattern, case-insensitive) matches a name that owns an A/AAAA record with that
 address, or an alias whose CNAME chain ends at such a name. Entries are tried in file
-order, `default` last; with no `default`, unmatched addresses refuse.
+order, `default` last; with no `default`, unmatched addresses refuse
+(docs/scenario-format.md#hosts).
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def assert_every_mta_defers(result: CheckResult) -> None:
 
 
 def test_dropped_mx_queries_beside_nodata_addresses_are_unknown_not_a_nodata_bounce() -> None:
-    """The issue's reproduction: MX queries dropped, A/AAAA answered NODATA. Read as "no MX,
-    no address", every MTA bounced; unknown, they defer."""
+    """MX queries dropped, A/AAAA answered NODATA. Read as "no MX, no address", every MTA
+    would bounce; unknown, they defer (docs/architecture.md#a-timeout-is-never-an-absence)."""
     result, server = check_with(Mode.DROP_MX, Mode.NODATA_ADDRESSES, record=True)
     assert_unknown(result, f"{NS1} never answered MX (timeout")
     assert_lookups_failed(result, DOMAIN)

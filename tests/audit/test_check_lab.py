@@ -1,5 +1,5 @@
-"""`mxsim check` against the lab (issue 6, "Done when"): the 2017 farm with its broken
-backend at weight 1/3, its healthy twin, and a server that drops half its queries."""
+"""`mxsim check` against the lab: the 2017 farm with its broken backend at weight 1/3,
+its healthy twin, and a server that drops half its queries."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The architecture, checked: imports point one way, and no I/O happens below the transport.
 
-STYLE.md: cli -> report -> commands -> (audit | mta) -> resolver -> transport -> world,
-scenario below world; errors, units and clock are leaves anyone may import. A module may
-import its own layer and the layers below it, never one above.
+docs/architecture.md#layers: cli -> report -> commands -> (audit | mta) -> resolver ->
+transport -> world, scenario below world; errors, units and clock are leaves anyone may
+import. A module may import its own layer and the layers below it, never one above.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The recursive resolver against the world model: what unbound hands an MTA (LAB-NOTES.md)."""
+"""The recursive resolver against the world model: what unbound hands an MTA (docs/lab.md)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def chain(resolved: Resolved) -> list[tuple[str, str]]:
 
 
 def test_broken_farm_gives_the_whole_chain_to_fastly_and_no_mx() -> None:
-    """LAB-NOTES: unbound drops the out-of-zone second CNAME and the root NS authority,
-    chases the chain itself and hands the MTA the chain ending at edlio.map.fastly.net, no MX."""
+    """unbound drops the out-of-zone second CNAME and the root NS authority, chases the chain
+    itself and hands the MTA the chain ending at edlio.map.fastly.net, no MX
+    (docs/lab.md#unbound-as-the-labs-resolver)."""
     harness = Harness(load_scenario("wa-students-2017"), ["broken"])
     resolved = harness.resolve("wa-students.org", "MX")
     assert resolved.response.rcode() == dns.rcode.NOERROR
@@ -82,7 +83,7 @@ def test_nxdomain_and_dangling_chain_keep_the_chain_and_the_soa() -> None:
 
 
 def test_servfail_from_every_server_is_servfail_not_absence() -> None:
-    """A server that fails is never turned into "no records" (DESIGN.md tri-state)."""
+    """A server that fails is never turned into "no records" (docs/architecture.md#a-timeout-is-never-an-absence)."""
     harness = Harness(load_scenario("servfail"))
     resolved = harness.resolve("example.org", "MX")
     assert resolved.response.rcode() == dns.rcode.SERVFAIL
@@ -131,7 +132,7 @@ def test_only_silent_servers_is_servfail_after_bounded_retries() -> None:
 
 
 def test_cache_serves_until_floor_t_plus_ttl_as_unbound_does() -> None:
-    """LAB-NOTES: an entry fetched at t is served while the current second <= floor(t) + TTL."""
+    """An entry fetched at t is served while the current second <= floor(t) + TTL (docs/lab.md#how-unbound-caches)."""
     harness = Harness(load_scenario("wa-students-2017"), ["healthy"])
     first = harness.resolve("wa-students.org", "MX")
     fetched = first.started + first.elapsed
@@ -143,7 +144,8 @@ def test_cache_serves_until_floor_t_plus_ttl_as_unbound_does() -> None:
 
 
 def test_a_cached_cname_outlives_its_target_and_keeps_the_broken_answer() -> None:
-    """LAB-NOTES: a broken CNAME sticks for the CNAME's own TTL; only the expired part is asked."""
+    """A broken CNAME sticks for the CNAME's own TTL; only the expired part is asked again
+    (docs/lab.md#how-unbound-caches)."""
     harness = Harness(load_scenario("wa-students-2017"), ["broken"])
     harness.resolve("wa-students.org", "MX")
     harness.clock.advance(60)

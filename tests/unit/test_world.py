@@ -1,4 +1,5 @@
-"""The world: made-up delegations, RFC 1034 answers, and each farm behaviour of SCENARIO.md."""
+"""The world: made-up delegations, RFC 1034 answers, and each farm behaviour of
+docs/scenario-format.md#backends."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def nsid_of(message: dns.message.Message) -> str | None:
 
 
 def test_root_and_tld_are_made_up_and_delegate_down() -> None:
-    """SCENARIO.md: delegations a scenario does not write are made up, glue included."""
+    """Delegations a scenario does not write are made up, glue included (docs/scenario-format.md#general-rules)."""
     world = farm_world("good")
     assert world.root_hints == [(N("a.root-servers.net"), ROOT_ADDRESS)]
     referral = ask(world, ROOT_ADDRESS, "www.example.org", "A")
@@ -112,7 +113,7 @@ def test_a_zone_without_a_server_gets_a_default_one_with_glue() -> None:
 
 
 def test_correct_server_answers_with_aa_and_nodata_carries_the_soa() -> None:
-    """LAB-NOTES: NODATA must carry AA (or glibc takes it for a referral)."""
+    """NODATA must carry AA, or glibc takes it for a referral (docs/lab.md#authoritative-servers-in-the-lab)."""
     world = farm_world("good")
     mx = ask(world, "198.51.100.53", "example.org", "MX")
     assert mx is not None and mx.flags & dns.flags.AA and mx.rcode() == dns.rcode.NOERROR
@@ -150,7 +151,7 @@ def test_nsid_names_the_backend_that_answered() -> None:
 
 
 def test_broken_backend_answers_any_type_with_its_cname_aa_by_rd_and_root_referral() -> None:
-    """SCENARIO.md backend `answer`, `aa: {rd, nord}`, `authority: root-referral`."""
+    """Backend `answer`, `aa: {rd, nord}`, `authority: root-referral` (docs/scenario-format.md#backends)."""
     world = farm_world("bad")
     for rdtype in ("MX", "TXT", "SOA", "A"):
         message = ask(world, "198.51.100.53", "example.org", rdtype)
@@ -201,7 +202,7 @@ def test_backends_are_drawn_by_weight(seed: int) -> None:
 
 
 def test_smtp_behaviour_follows_names_aliases_and_file_order() -> None:
-    """SCENARIO.md: an entry applies by address, by owner name, or by an alias leading there."""
+    """An entry applies by address, by owner name, or by an alias leading there (docs/scenario-format.md#hosts)."""
     spec = load_scenario("wa-students-2017")
     world = World(spec)
     fastly = world.smtp("151.101.2.10")

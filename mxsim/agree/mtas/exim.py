@@ -2,7 +2,7 @@
 
 The configuration is Debian's own template (update-exim4.conf, type `internet`), with
 three lab changes: 127.0.0.0/8 is dropped from the dnslookup router's
-`ignore_target_hosts` (every lab address is a loopback one; LAB-NOTES), the host name is
+`ignore_target_hosts` (every lab address is a loopback one; docs/lab.md#exim), the host name is
 fixed, and the parameters under test (short timeouts, TCP Fast Open off) are written into
 the places Exim reads them from. `exim4 -odi` delivers in the foreground, so no daemon runs.
 """
@@ -95,7 +95,7 @@ class Exim(Driver):
     chroot = ChrootSpec("exim", ("exim4-daemon-light",), "exim4-daemon-light")
     shared: ClassVar[Mapping[str, str]] = {
         "connect_timeout": "2s", "command_timeout": "2s",
-        # TFO bypasses connect_timeout for a dropped SYN (LAB-NOTES); off on both sides.
+        # TFO bypasses connect_timeout for a dropped SYN (docs/lab.md#exim); off on both sides.
         "hosts_try_fastopen": ":",
     }
 

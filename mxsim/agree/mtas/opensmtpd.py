@@ -1,8 +1,8 @@
 """OpenSMTPD 6.8 from Debian in a chroot: `smtpd -d -v` in the foreground, logging to a file.
 
-It keeps a domain's MX list in memory (LAB-NOTES), so each case starts a fresh daemon;
-its resolver (libasr) needs the namespace's second loopback address, which the
-harness's namespace has. Its greeting timeout is a fixed 300 s: the wait bounds it.
+It keeps a domain's MX list in memory, so each case starts a fresh daemon; its resolver
+(libasr) needs the namespace's second loopback address, which the harness's namespace
+has. Its greeting timeout is a fixed 300 s: the wait bounds it (docs/lab.md#opensmtpd-68).
 """
 
 from __future__ import annotations

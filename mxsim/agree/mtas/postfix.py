@@ -24,7 +24,7 @@ from mxsim.agree.mtas.base import (
 from mxsim.agree.observation import Try
 
 LOG = "var/log/postfix.log"
-# Lab plumbing, not behaviour under test (LAB-NOTES): a log file without syslog, no
+# Lab plumbing, not behaviour under test (docs/lab.md#postfix): a log file without syslog, no
 # listener beyond loopback, and our own names so nothing resolves the host's.
 PLUMBING = {
     "myhostname": HOSTNAME,
