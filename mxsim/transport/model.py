@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import TypeVar
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -36,6 +37,7 @@ T = TypeVar("T")
 
 MODEL_RTT = 0.020  # seconds: one network round trip in the model world
 PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
+MAX_DNS_MESSAGE = 65535  # RFC 1035 §4.2.2: TCP's two-octet length prefix
 DEFAULT_REJECT = Reply(554, "5.7.1 Service unavailable")
 DEFAULT_TEMPFAIL = Reply(421, "4.3.2 Service not available, closing transmission channel")
 
@@ -48,11 +50,26 @@ def parse_reply(line: str, fallback: Reply) -> Reply:
     return Reply(fallback.code, line.strip() or fallback.text)
 
 
-def _truncate_if_needed(query: dns.message.Message, response: dns.message.Message) -> dns.message.Message:
-    payload = query.payload if query.edns >= 0 else PLAIN_DNS_PAYLOAD
+def _wire_size(response: dns.message.Message) -> int:
+    """The message's size on the wire; past what a DNS message can hold, one more than that."""
+    try:
+        return len(response.to_wire())
+    except dns.exception.TooBig:
+        return MAX_DNS_MESSAGE + 1
+
+
+def _truncate_if_needed(query: dns.message.Message, response: dns.message.Message,
+                        *, tcp: bool = False) -> dns.message.Message:
+    """The response as the query's transport can carry it, else TC set and the records left out.
+
+    Over TCP the limit is the 16-bit length prefix (RFC 1035 §4.2.2): a server cannot send
+    more, and a resolver that gets TC over TCP has no usable answer.
+    """
+    udp_payload = query.payload if query.edns >= 0 else PLAIN_DNS_PAYLOAD
+    payload = MAX_DNS_MESSAGE if tcp else udp_payload
     question = response.question[0].name if response.question else None
     sections = (*response.answer, *response.authority, *response.additional)
-    if size_bound(question, sections) <= payload or len(response.to_wire()) <= payload:
+    if size_bound(question, sections) <= payload or _wire_size(response) <= payload:
         return response
     truncated = dns.message.make_response(query)
     truncated.flags = response.flags | dns.flags.TC
@@ -79,9 +96,7 @@ class ModelTransport:
         elapsed = self.rtt + served.delay
         if served.message is None or elapsed > exchange.timeout:
             return DnsResult(None, exchange.timeout, NetError.TIMEOUT, server, served.backend, None)
-        message = served.message
-        if not exchange.tcp:
-            message = _truncate_if_needed(exchange.message, message)
+        message = _truncate_if_needed(exchange.message, served.message, tcp=exchange.tcp)
         return DnsResult(message, elapsed, None, server, served.backend, served.nsid)
 
     def smtp(self, probe: SmtpProbe) -> SmtpSession:

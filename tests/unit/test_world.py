@@ -236,3 +236,18 @@ def test_with_other_hosts_the_dns_answers_stay_and_only_the_hosts_change() -> No
             assert mine is not None and theirs is not None
             assert (mine.flags, mine.rcode(), mine.answer, mine.authority, nsid_of(mine)) == (
                 theirs.flags, theirs.rcode(), theirs.answer, theirs.authority, nsid_of(theirs))
+
+
+def test_a_response_too_big_for_any_message_is_truncated_not_a_crash() -> None:
+    import dns.message
+    import dns.rrset
+
+    from mxsim.transport.model import _truncate_if_needed
+
+    query = dns.message.make_query("big.example.", "TXT", use_edns=0, payload=4096)
+    response = dns.message.make_response(query)
+    texts = [f'"{i:04d}{"x" * 250}"' for i in range(400)]  # about 100 KB of TXT: no message holds it
+    response.answer.append(dns.rrset.from_text_list("big.example.", 300, "IN", "TXT", texts))
+    for tcp in (False, True):
+        cut = _truncate_if_needed(query, response, tcp=tcp)
+        assert cut.flags & dns.flags.TC and not cut.answer
