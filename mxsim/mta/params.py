@@ -38,7 +38,7 @@ class Param:
     kind: Kind
     default: Value
     doc: str
-    source: str  # where the default comes from (MTA-FACTS.md row, source file)
+    source: str  # where the default comes from: the upstream source file (and line), or the RFC
     choices: tuple[str, ...] = ()
     unit: str = "s"  # a bare number's unit, for durations
     minimum: int = 0  # the smallest integer the MTA accepts (counts and limits are never negative)

@@ -1,6 +1,7 @@
 """What an MTA remembers between attempts: a queued message, and the sender's memory of hosts.
 
-MTA-FACTS Q9 gives each MTA's schedule; the profiles turn it into `retry_at`. Some
+Each MTA's schedule (docs/mta-behaviour.md#postfix-queue-schedule and the same section
+for exim, opensmtpd, sendmail) becomes the profile's `retry_at`. Some
 memory is shared by all messages of one sender, and it is what makes MTAs differ over
 time: Exim's retry database (a host in its retry wait is skipped: "retry time not
 reached for any host"), Sendmail's host-status cache (Timeout.hoststatus), Postfix's

@@ -1,7 +1,7 @@
 """What the MTA's DNS library makes of the recursive resolver's reply.
 
-MTA-FACTS.md §2: Postfix, Exim and Sendmail read DNS through glibc's libresolv;
-OpenSMTPD through libasr. They disagree on what counts as success (glibc: NOERROR and
+Postfix, Exim and Sendmail read DNS through glibc's libresolv; OpenSMTPD through
+libasr (docs/mta-behaviour.md#glibc, #libasr). They disagree on what counts as success (glibc: NOERROR and
 ANCOUNT > 0; libasr: ANCOUNT > 0 whatever the rcode) and on SERVFAIL/REFUSED (glibc
 tries the next server, then the same one again, and reports TRY_AGAIN; libasr hands the
 rcode to the caller). This module turns a reply into the h_errno the MTA sees, and
@@ -120,8 +120,8 @@ class StubAnswer:
 # Called with the question and how long the library waits for an answer.
 Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType, float], Step[tuple[DnsReply | None, Resolved | None]]]
 # How long each library waits for the recursive resolver before TRY_AGAIN:
-# glibc: RES_TIMEOUT 5 s x RES_DFLRETRY 2 to the one nameserver (§2.1);
-# libasr: 5 s, 4 rounds, doubling: 5 + 10 + 20 + 40 s (§2.2).
+# glibc: RES_TIMEOUT 5 s x RES_DFLRETRY 2 to the one nameserver (resolv/resolv.h; docs/mta-behaviour.md#glibc);
+# libasr: 5 s, 4 rounds, doubling: 5 + 10 + 20 + 40 s (asr.c; docs/mta-behaviour.md#libasr).
 WAIT = {Library.GLIBC: 10.0, Library.LIBASR: 75.0}
 
 

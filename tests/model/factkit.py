@@ -1,12 +1,13 @@
-"""Shared helpers for the MTA-FACTS tests: scenarios in, one MTA's `Delivery` out.
+"""Shared helpers for the per-MTA behaviour tests (docs/mta-behaviour.md): scenarios in, one MTA's
+`Delivery` out.
 
-Every helper runs the real engine (scenario loader, world, emulated recursive resolver,
-stub library, MTA profile, model transport). `run_with_replies` is the one exception
-to the emulated resolver: the fact sheet has rows about what a recursive resolver
-hands the MTA that the emulated resolver never hands on (REFUSED, FORMERR, a NOERROR
-reply holding a partial CNAME chain: the emulated resolver, like unbound, turns lame
-answers into SERVFAIL and chases every chain to its end). For those rows the replies
-are fixed by the test, and the real stub, profile and SMTP world do the rest.
+Every helper runs the real engine (scenario loader, world, emulated recursive resolver, stub
+library, MTA profile, model transport). `run_with_replies` is the one exception to the emulated
+resolver: some behaviours concern what a recursive resolver hands the MTA that the emulated
+resolver never hands on (REFUSED, FORMERR, a NOERROR reply holding a partial CNAME chain: the
+emulated resolver, like unbound, turns lame answers into SERVFAIL and chases every chain to its
+end). For those the replies are fixed by the test, and the real stub, profile and SMTP world do
+the rest.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ FASTLY = ("151.101.2.10", "151.101.66.10")
 
 
 def district(smtp: str = "drop") -> ScenarioSpec:
-    """MTA-FACTS §4, the incident shape: district.example CNAME edlio.map.fastly.net, which
-    has two A records and no MX; port 25 there behaves as `smtp` (drop: SYNs unanswered)."""
+    """The incident shape (docs/mta-behaviour.md#the-2017-incident-mta-by-mta): district.example
+    CNAME edlio.map.fastly.net, which has two A records and no MX; port 25 there behaves as `smtp`
+    (drop: SYNs unanswered)."""
     return scenario(f"""
         recipient: u@district.example
         zones:
@@ -199,7 +201,7 @@ def two_mx(first: str, extra: str = "") -> ScenarioSpec:
         """, name=f"two-mx-{first}")
 
 
-# §6 "All four MTAs move on to the next MX after a 421 or a 554 greeting, after a refused
+# Seen when running them: "all four MTAs move on to the next MX after a 421 or a 554 greeting, after a refused
 # connection, and after a greeting timeout": (smtp kind, extra keys, attempt result).
 MOVE_ON_CASES = [
     ("tempfail", 'code: 421\n            text: "4.3.2 try later"', "tempfail"),
@@ -245,7 +247,8 @@ V4, V6 = "192.0.2.25", "2001:db8:25::25"
 
 def cname_loop() -> ScenarioSpec:
     """loop.example.com CNAME loop2.example.com CNAME loop.example.com: the recursive
-    resolver gives up (SERVFAIL), as MTA-FACTS Q1 notes say a resolver normally does."""
+    resolver gives up (SERVFAIL), as a recursive resolver normally does
+    (docs/mta-behaviour.md#postfix-dns-errors)."""
     return scenario("""
         recipient: user@loop.example.com
         zones:
@@ -371,8 +374,9 @@ def cname_chain_no_mx() -> ScenarioSpec:
 
 
 def loop_replies(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> DnsReply:
-    """MTA-FACTS Q1 notes: "If the resolver instead returns a NOERROR partial chain": every
-    name nK.loop.test answers NOERROR with only "nK CNAME nK+1", whatever the type."""
+    """A resolver that returns a NOERROR partial chain
+    (docs/mta-behaviour.md#postfix-mx-lookup-and-cname): every name nK.loop.test answers NOERROR
+    with only "nK CNAME nK+1", whatever the type."""
     label = qname.labels[0].decode()
     following = f"n{int(label[1:]) + 1}.loop.test."
     return reply(qname, qtype, dns.rcode.NOERROR, f"{qname.to_text()} 300 CNAME {following}")

@@ -1,7 +1,8 @@
-"""OpenSMTPD 6.8.0p2 profile against /work/shared/MTA-FACTS.md, one test per row or claim.
+"""The OpenSMTPD 6.8.0p2 profile against docs/mta-behaviour.md#opensmtpd, one test per behaviour or
+claim.
 
-OpenSMTPD reads DNS through libasr (ANCOUNT > 0 is success whatever the rcode; SERVFAIL
-and REFUSED are handed to the caller), so its DNS-error rows differ from the glibc MTAs'.
+OpenSMTPD reads DNS through libasr (ANCOUNT > 0 is success whatever the rcode; SERVFAIL and REFUSED
+are handed to the caller), so its DNS errors differ from the glibc MTAs'.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ NO_MX = "No MX found for domain"
 NETWORK_ERROR = "Network error on destination MXs"
 
 
-# ---- Q1: MX lookup and CNAME handling ------------------------------------------------------
+# ---- MX lookup and CNAME handling ----------------------------------------------------------
 
 
 def test_cname_only_mx_answer_is_not_requeried_and_falls_back_to_original() -> None:
-    """MTA-FACTS Q1 OpenSMTPD: dns_dispatch_mx keeps only MX RRs, no re-query of the CNAME
-    target; "fallback to host if no MX is found": getaddrinfo(ORIGINAL) -> AAAA, A."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-mx-lookup-and-cname): dns_dispatch_mx keeps only
+    MX RRs, no re-query of the CNAME target; "fallback to host if no MX is found":
+    getaddrinfo(ORIGINAL) -> AAAA, A."""
     delivery = trace(district(), MTA)
     assert questions(delivery) == [
         ("district.example", "MX"), ("district.example", "AAAA"), ("district.example", "A"),
@@ -59,8 +61,9 @@ def test_cname_only_mx_answer_is_not_requeried_and_falls_back_to_original() -> N
 
 
 def test_mxname_and_relay_are_the_original_domain() -> None:
-    """MTA-FACTS Q1 OpenSMTPD: mx->mxname = original domain; relay-level failures are logged with
-    `relay="<original domain>"`; the recipient is not rewritten (Q10)."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-mx-lookup-and-cname): mx->mxname = original
+    domain; relay-level failures are logged with `relay="<original domain>"`; the recipient is not
+    rewritten (docs/mta-behaviour.md#opensmtpd-recipient-rewriting)."""
     delivery = trace(district(), MTA)
     assert set(tried_hosts(delivery)) == {"district.example"}
     assert delivery.envelope_recipient == "u@district.example"
@@ -68,9 +71,9 @@ def test_mxname_and_relay_are_the_original_domain() -> None:
 
 
 def test_dangling_cname_is_success_for_libasr_and_temp_fails() -> None:
-    """MTA-FACTS Q1 notes OpenSMTPD: a dangling CNAME (NXDOMAIN with the chain) is success for
-    libasr (ANCOUNT > 0) -> no MX -> host lookup of the original -> no address -> TEMPFAIL
-    "No MX found for domain" (not a bounce)."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-dns-errors): a dangling CNAME (NXDOMAIN with the
+    chain) is success for libasr (ANCOUNT > 0) -> no MX -> host lookup of the original -> no address
+    -> TEMPFAIL "No MX found for domain" (not a bounce)."""
     delivery = trace("dangling-cname", MTA)
     assert str(delivery.dns[0].status) == "success"
     assert questions(delivery)[0] == ("lists.example.com", "MX")
@@ -82,8 +85,9 @@ def test_dangling_cname_is_success_for_libasr_and_temp_fails() -> None:
 
 
 def test_chain_with_mx_in_one_answer_is_used() -> None:
-    """MTA-FACTS Q1 OpenSMTPD: MX RRs are kept whatever their owner, so a chain ending in MX is
-    used; the recipient keeps its original domain (Q10)."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-mx-lookup-and-cname): MX RRs are kept whatever
+    their owner, so a chain ending in MX is used; the recipient keeps its original domain
+    (docs/mta-behaviour.md#opensmtpd-recipient-rewriting)."""
     delivery = trace("cname-chain-to-mx", MTA)
     assert str(delivery.outcome) == "delivered"
     assert tried(delivery) == ["203.0.113.25"]
@@ -91,18 +95,19 @@ def test_chain_with_mx_in_one_answer_is_used() -> None:
 
 
 def test_cname_loop_answered_servfail_temp_fails() -> None:
-    """MTA-FACTS Q1 notes: a CNAME loop makes the resolver answer SERVFAIL -> temporary:
-    TEMPFAIL "Temporary failure in MX lookup"."""
+    """(docs/mta-behaviour.md#opensmtpd-dns-errors) A CNAME loop makes the resolver answer SERVFAIL
+    -> temporary: TEMPFAIL "Temporary failure in MX lookup"."""
     delivery = trace(cname_loop(), MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == "Temporary failure in MX lookup"
 
 
-# ---- Q2 / Q6: implicit MX and DNS errors ---------------------------------------------------
+# ---- implicit MX and DNS errors ------------------------------------------------------------
 
 
 def test_nxdomain_permfails_domain_does_not_exist() -> None:
-    """MTA-FACTS Q2/Q6 OpenSMTPD: NXDOMAIN -> PERMFAIL "Domain does not exist"."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-dns-errors): NXDOMAIN -> PERMFAIL "Domain does not
+    exist"."""
     delivery = trace("nxdomain", MTA)
     assert questions(delivery) == [("retired.example.com", "MX")]
     assert str(delivery.outcome) == "bounced"
@@ -110,8 +115,8 @@ def test_nxdomain_permfails_domain_does_not_exist() -> None:
 
 
 def test_servfail_temp_fails() -> None:
-    """MTA-FACTS Q2/Q6 OpenSMTPD: SERVFAIL -> TRY_AGAIN -> TEMPFAIL "Temporary failure in MX
-    lookup"."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-implicit-mx): SERVFAIL -> TRY_AGAIN -> TEMPFAIL
+    "Temporary failure in MX lookup"."""
     delivery = trace("servfail", MTA)
     assert questions(delivery) == [("example.org", "MX")]
     assert str(delivery.outcome) == "deferred"
@@ -119,15 +124,15 @@ def test_servfail_temp_fails() -> None:
 
 
 def test_resolver_timeout_temp_fails() -> None:
-    """MTA-FACTS Q6 "Timeout / no resolver" OpenSMTPD: TEMPFAIL."""
+    """OpenSMTPD, no reply from the resolver (docs/mta-behaviour.md#opensmtpd-dns-errors): TEMPFAIL."""
     delivery = trace(dns_unanswered(), MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == "Temporary failure in MX lookup"
 
 
 def test_refused_from_resolver_permfails_invalid_domain_name() -> None:
-    """MTA-FACTS Q2/Q6 REFUSED OpenSMTPD: libasr NO_RECOVERY -> DNS_EINVAL -> PERMFAIL "Invalid
-    domain name"."""
+    """OpenSMTPD, REFUSED on the MX question (docs/mta-behaviour.md#opensmtpd-dns-errors): libasr
+    NO_RECOVERY -> DNS_EINVAL -> PERMFAIL "Invalid domain name"."""
     delivery = run_with_replies(MTA, rcode_for_mx(dns.rcode.REFUSED), "user@example.org")
     assert str(delivery.outcome) == "bounced"
     assert delivery.reason == "Invalid domain name"
@@ -135,16 +140,17 @@ def test_refused_from_resolver_permfails_invalid_domain_name() -> None:
 
 
 def test_formerr_from_resolver_permfails_invalid_domain_name() -> None:
-    """MTA-FACTS Q6 FORMERR OpenSMTPD: PERMFAIL "Invalid domain name"."""
+    """OpenSMTPD, FORMERR on the MX question (docs/mta-behaviour.md#opensmtpd-dns-errors): PERMFAIL
+    "Invalid domain name"."""
     delivery = run_with_replies(MTA, rcode_for_mx(dns.rcode.FORMERR), "user@example.org")
     assert str(delivery.outcome) == "bounced"
     assert delivery.reason == "Invalid domain name"
 
 
 def test_no_address_temp_fails_no_mx_found() -> None:
-    """MTA-FACTS Q2 OpenSMTPD: implicit MX with no address -> DNS_ENOTFOUND -> TEMPFAIL "No MX
-    found for domain", retried not bounced; log `smtp-out: Failed to resolve MX for
-    [relay:<domain>,smtp]: <failstr>`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-implicit-mx): implicit MX with no address ->
+    DNS_ENOTFOUND -> TEMPFAIL "No MX found for domain", retried not bounced; log `smtp-out: Failed
+    to resolve MX for [relay:<domain>,smtp]: <failstr>`."""
     delivery = trace(no_address(), MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == NO_MX
@@ -152,25 +158,27 @@ def test_no_address_temp_fails_no_mx_found() -> None:
 
 
 def test_implicit_mx_asks_aaaa_then_a_and_tries_ipv6_first() -> None:
-    """MTA-FACTS Q2/Q7 OpenSMTPD: getaddrinfo(AF_UNSPEC): libasr asks inet6 then inet4 and
-    returns v6 first."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-order-and-address-families):
+    getaddrinfo(AF_UNSPEC): libasr asks inet6 then inet4 and returns v6 first."""
     delivery = trace(dual_stack(), MTA)
     assert questions(delivery) == [("example.org", "MX"), ("example.org", "AAAA"), ("example.org", "A")]
     assert tried(delivery) == [V6, V4]
 
 
 def test_mta_family_inet4_asks_only_a() -> None:
-    """MTA-FACTS Q7 OpenSMTPD: per-relay `limit mta family` restricts the family."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-address-limit): per-relay `limit mta family`
+    restricts the family."""
     delivery = trace(dual_stack(), MTA, overrides={"mta_family": "inet4"})
     assert questions(delivery) == [("example.org", "MX"), ("example.org", "A")]
     assert tried(delivery) == [V4]
 
 
-# ---- Q3: MX target that is a CNAME ---------------------------------------------------------
+# ---- MX target that is a CNAME -------------------------------------------------------------
 
 
 def test_mx_target_cname_is_followed_with_mx_name() -> None:
-    """MTA-FACTS Q3 and §6 OpenSMTPD: followed silently by getaddrinfo; mxname = MX name."""
+    """OpenSMTPD, seen when running it (docs/mta-behaviour.md#opensmtpd-cname-as-mx-target):
+    followed silently by getaddrinfo; mxname = MX name."""
     delivery = trace("mx-target-cname", MTA)
     assert str(delivery.outcome) == "delivered"
     assert delivery.delivered_to is not None
@@ -178,12 +186,13 @@ def test_mx_target_cname_is_followed_with_mx_name() -> None:
     assert delivery.delivered_to.address == "203.0.113.25"
 
 
-# ---- Q4: null MX (not supported in 6.8) ----------------------------------------------------
+# ---- null MX (not supported in 6.8) --------------------------------------------------------
 
 
 def test_null_mx_temp_fails_without_fallback() -> None:
-    """MTA-FACTS Q4 and §6 OpenSMTPD 6.8: no null-MX support; "0 ." gives no address ->
-    TEMPFAIL "No MX found for domain"; no fallback to the A record, no connection."""
+    """OpenSMTPD 6.8, seen when running it (docs/mta-behaviour.md#opensmtpd-null-mx): no null-MX
+    support; "0 ." gives no address -> TEMPFAIL "No MX found for domain"; no fallback to the A
+    record, no connection."""
     delivery = trace("null-mx", MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == NO_MX
@@ -192,33 +201,37 @@ def test_null_mx_temp_fails_without_fallback() -> None:
 
 
 def test_null_mx_beside_real_mx_uses_the_real_mx() -> None:
-    """MTA-FACTS Q4/Q6 OpenSMTPD: the "" host's per-host error is ignored; the real MX is used."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-null-mx): the "" host's per-host error is ignored;
+    the real MX is used."""
     delivery = trace("null-mx-beside-mx", MTA)
     assert str(delivery.outcome) == "delivered"
     assert tried(delivery) == ["192.0.2.25"]
 
 
-# ---- Q5: IP literal and loopback -----------------------------------------------------------
+# ---- IP literal and loopback ---------------------------------------------------------------
 
 
 def test_ip_literal_mx_is_delivered_to() -> None:
-    """MTA-FACTS §6 OpenSMTPD: an MX that is an IP literal is delivered to."""
+    """OpenSMTPD, seen when running it (docs/mta-behaviour.md#opensmtpd-ip-literal-mx-and-loops): an
+    MX that is an IP literal is delivered to."""
     delivery = trace("mx-ip-literal", MTA)
     assert str(delivery.outcome) == "delivered"
     assert tried(delivery) == ["192.0.2.25"]
 
 
 def test_mx_to_loopback_connects() -> None:
-    """MTA-FACTS Q5 OpenSMTPD 6.8: no IP-based self detection; an MX on 127.0.0.1 is connected to."""
+    """OpenSMTPD 6.8 (docs/mta-behaviour.md#opensmtpd-ip-literal-mx-and-loops): no IP-based self
+    detection; an MX on 127.0.0.1 is connected to."""
     delivery = trace(mx_to("127.0.0.1"), MTA)
     assert tried(delivery) == ["127.0.0.1"]
 
 
-# ---- Q6: the MX hosts' own address lookups -------------------------------------------------
+# ---- the MX hosts' own address lookups -----------------------------------------------------
 
 
 def test_mx_host_errors_ignored_when_another_resolves() -> None:
-    """MTA-FACTS Q6 (MX hosts' lookups) OpenSMTPD: per-host errors are ignored."""
+    """OpenSMTPD, the MX hosts' own address lookups
+    (docs/mta-behaviour.md#opensmtpd-mx-hosts-without-address): per-host errors are ignored."""
     delivery = trace("mx-no-address", MTA)
     assert str(delivery.outcome) == "delivered"
     assert tried_hosts(delivery) == ["mx2.example.com"]
@@ -226,19 +239,21 @@ def test_mx_host_errors_ignored_when_another_resolves() -> None:
 
 @pytest.mark.parametrize("which", ["missing", "servfail"])
 def test_no_mx_host_address_temp_fails(which: str) -> None:
-    """MTA-FACTS Q6 (MX hosts' lookups) OpenSMTPD: zero addresses overall -> TEMPFAIL "No MX
-    found for domain" (whether the hosts are missing or their lookups failed)."""
+    """OpenSMTPD, the MX hosts' own address lookups
+    (docs/mta-behaviour.md#opensmtpd-mx-hosts-without-address): zero addresses overall -> TEMPFAIL
+    "No MX found for domain" (whether the hosts are missing or their lookups failed)."""
     delivery = trace(mx_hosts_missing() if which == "missing" else mx_host_servfail(), MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == NO_MX
 
 
-# ---- Q7: order, randomisation, limits ------------------------------------------------------
+# ---- order, randomisation, limits ----------------------------------------------------------
 
 
 def test_equal_preference_keeps_dns_order() -> None:
-    """MTA-FACTS Q7 OpenSMTPD: equal preference keeps the DNS order, no randomisation: the same
-    order for every seed, that of the MX RRs in the answer."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-order-and-address-families): equal preference
+    keeps the DNS order, no randomisation: the same order for every seed, that of the MX RRs in the
+    answer."""
     orders = set()
     for seed in SEEDS[:6]:
         delivery = trace("address-limit", MTA, seed=seed)
@@ -251,8 +266,8 @@ def test_equal_preference_keeps_dns_order() -> None:
 
 
 def test_no_address_limit_reaches_the_backup() -> None:
-    """MTA-FACTS Q7 and §6 OpenSMTPD: no fixed address limit: all seven refusing hosts are
-    tried, then the preference-20 backup, which accepts."""
+    """OpenSMTPD, seen when running it (docs/mta-behaviour.md#opensmtpd-address-limit): no fixed
+    address limit: all seven refusing hosts are tried, then the preference-20 backup, which accepts."""
     delivery = trace("address-limit", MTA)
     assert len(delivery.attempts) == 8
     assert tried_hosts(delivery)[-1] == "backup.example.com"
@@ -260,20 +275,20 @@ def test_no_address_limit_reaches_the_backup() -> None:
 
 
 def test_all_routes_failed_is_network_error() -> None:
-    """MTA-FACTS Q7 OpenSMTPD: when no route is left -> relay TEMPFAIL "Network error on
-    destination MXs"."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-order-and-address-families): when no route is left
+    -> relay TEMPFAIL "Network error on destination MXs"."""
     delivery = trace(one_mx("refuse"), MTA)
     assert str(delivery.outcome) == "deferred"
     assert delivery.reason == NETWORK_ERROR
 
 
-# ---- Q8: timeouts and log lines ------------------------------------------------------------
+# ---- timeouts and log lines ----------------------------------------------------------------
 
 
 def test_connect_timeout_wording_and_kernel_limit() -> None:
-    """MTA-FACTS Q8 OpenSMTPD: the kernel connect timeout (capped by the 300 s io timeout);
-    `<sid> mta connecting address=smtp://IP:25 host=<ptr>`, `<sid> mta error reason=Connection
-    timeout`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-timeouts): the kernel connect timeout (capped by
+    the 300 s io timeout); `<sid> mta connecting address=smtp://IP:25 host=<ptr>`, `<sid> mta error
+    reason=Connection timeout`."""
     delivery = trace(one_mx("drop"), MTA)
     (attempt,) = delivery.attempts
     assert attempt.elapsed == pytest.approx(127.0, abs=1.0)
@@ -282,13 +297,15 @@ def test_connect_timeout_wording_and_kernel_limit() -> None:
 
 
 def test_connection_refused_wording() -> None:
-    """MTA-FACTS Q8 OpenSMTPD: refused: `<sid> mta error reason=IO Error: Connection refused`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-log-wording): refused: `<sid> mta error reason=IO
+    Error: Connection refused`."""
     delivery = trace(one_mx("refuse"), MTA)
     log_line(delivery, r"[0-9a-f]+ mta error reason=IO Error: Connection refused$")
 
 
 def test_greeting_timeout_is_the_io_timeout() -> None:
-    """MTA-FACTS Q8 OpenSMTPD: the greeting waits for the same 300 s io timeout."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-timeouts): the greeting waits for the same 300 s
+    io timeout."""
     delivery = trace(one_mx("tarpit"), MTA)
     (attempt,) = delivery.attempts
     assert attempt.elapsed == pytest.approx(300.0, abs=1.0)
@@ -296,57 +313,59 @@ def test_greeting_timeout_is_the_io_timeout() -> None:
 
 
 def test_envelope_line_tempfail_network_error() -> None:
-    """MTA-FACTS Q8 OpenSMTPD: `mta delivery evpid=... to=<u@d> ... relay="d" ... result="TempFail"
-    stat="Network error on destination MXs"`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-log-wording): `mta delivery evpid=... to=<u@d> ...
+    relay="d" ... result="TempFail" stat="Network error on destination MXs"`."""
     delivery = trace(one_mx("drop"), MTA)
     log_line(delivery, r'mta delivery evpid=[0-9a-f]+ .*to=<user@example\.org> .*relay="example\.org" .*'
                        r'result="TempFail" stat="Network error on destination MXs"$')
 
 
 def test_failed_route_is_disabled_in_the_log() -> None:
-    """MTA-FACTS Q8 OpenSMTPD: a route whose connection fails is logged `smtp-out: Disabling route
-    <source> <-> <dst host text> for 15s`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-log-wording): a route whose connection fails is
+    logged `smtp-out: Disabling route <source> <-> <dst host text> for 15s`."""
     delivery = trace(one_mx("refuse"), MTA)
     log_line(delivery, r"smtp-out: Disabling route .* <-> .* for 15s")
 
 
 @pytest.mark.parametrize(("smtp", "extra", "result"), MOVE_ON_CASES)
 def test_moves_on_to_next_mx(smtp: str, extra: str, result: str) -> None:
-    """MTA-FACTS §6: all four MTAs move on to the next MX after a 421 or a 554 greeting, after
-    a refused connection and after a greeting timeout."""
+    """Seen when running the real MTAs (docs/mta-behaviour.md#opensmtpd-error-classes): all four
+    MTAs move on to the next MX after a 421 or a 554 greeting, after a refused connection and after
+    a greeting timeout."""
     delivery = trace(two_mx(smtp, extra), MTA)
     assert tried_hosts(delivery) == ["mx1.example.com", "mx2.example.com"]
     assert results(delivery) == [result, "accepted"]
     assert str(delivery.outcome) == "delivered"
 
 
-# ---- Q9 ------------------------------------------------------------------------------------
+# ---- queue schedule and expiry -------------------------------------------------------------
 
 
 def test_expiry_bounce_says_envelope_expired() -> None:
-    """MTA-FACTS Q9 OpenSMTPD: after SMTPD_QUEUE_EXPIRY (4 d) the bounce text is `Envelope expired`."""
+    """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-bounce-wording): after SMTPD_QUEUE_EXPIRY (4 d)
+    the bounce text is `Envelope expired`."""
     delivery = trace(district(), MTA)
     assert "Envelope expired" in delivery.bounce
 
 
-# ---- §1 / Q2 --------------------------------------------------------------------------------
+# ---- the RFC 5321 baseline ------------------------------------------------------------------
 
 
 def test_a_record_beside_mx_is_not_used() -> None:
-    """MTA-FACTS §1 (RFC 5321 §5.1) and Q2 OpenSMTPD: the fallback to the host applies only when
-    the answer holds no MX RR."""
+    """OpenSMTPD against RFC 5321 §5.1 (docs/mta-behaviour.md#opensmtpd-implicit-mx,
+    #rfc5321-implicit-mx): the fallback to the host applies only when the answer holds no MX RR."""
     delivery = trace("a-beside-mx", MTA)
     assert ("example.com", "A") not in questions(delivery)
     assert tried(delivery) == ["192.0.2.25"]
 
 
-# ---- §4 and §6 --------------------------------------------------------------------------------
+# ---- the 2017 incident, in the model and as run -----------------------------------------------
 
 
 def test_worked_example_section_4() -> None:
-    """MTA-FACTS §4 OpenSMTPD: MX district (CNAME only) -> getaddrinfo(district) AAAA/A; Fastly
-    IPs; `to=<u@district.example>`, `relay="district.example"`; TempFail "Network error on
-    destination MXs"."""
+    """OpenSMTPD (docs/mta-behaviour.md#the-2017-incident-mta-by-mta): MX district (CNAME only) ->
+    getaddrinfo(district) AAAA/A; Fastly IPs; `to=<u@district.example>`, `relay="district.example"`;
+    TempFail "Network error on destination MXs"."""
     delivery = trace(district(), MTA)
     assert questions(delivery)[0] == ("district.example", "MX")
     assert {q for q in questions(delivery)[1:]} == {("district.example", "AAAA"), ("district.example", "A")}
@@ -357,9 +376,9 @@ def test_worked_example_section_4() -> None:
 
 
 def test_confirmed_broken_farm_asks_mx_then_a() -> None:
-    """MTA-FACTS §6 OpenSMTPD (lab host without IPv6, so AI_ADDRCONFIG asks no AAAA): asked
-    wa-students.org/MX then wa-students.org/A; logged addresses only; `result="TempFail"
-    stat="Network error on destination MXs"`."""
+    """OpenSMTPD (lab host without IPv6 so AI_ADDRCONFIG asks no AAAA), seen when running it
+    (docs/mta-behaviour.md): asked wa-students.org/MX then wa-students.org/A; logged addresses only;
+    `result="TempFail" stat="Network error on destination MXs"`."""
     delivery = trace("wa-students-2017", MTA, pins=("broken",), overrides={"ipv6_configured": "no"})
     assert questions(delivery) == [("wa-students.org", "MX"), ("wa-students.org", "A")]
     assert sorted(tried(delivery)) == sorted(FASTLY)
@@ -370,7 +389,8 @@ def test_confirmed_broken_farm_asks_mx_then_a() -> None:
 
 
 def test_confirmed_healthy_farm_delivers_to_preference_1() -> None:
-    """MTA-FACTS §6: with the farm healthy, delivered to the preference-1 host."""
+    """Seen when running the real MTAs (docs/mta-behaviour.md#the-2017-incident-mta-by-mta): with
+    the farm healthy, delivered to the preference-1 host."""
     delivery = trace("wa-students-2017", MTA, pins=("healthy",))
     assert str(delivery.outcome) == "delivered"
     assert delivery.delivered_to is not None

@@ -1,7 +1,8 @@
-"""The stub-resolver layer (MTA-FACTS §2): what glibc and libasr make of a resolver's reply.
+"""The stub-resolver layer (docs/mta-behaviour.md#glibc, #libasr): what glibc and libasr make of a
+resolver's reply.
 
-The status rules are tested on real DNS messages given to the stub's own functions; the
-retry counts through the real stub over the emulated resolver and the world.
+The status rules are tested on real DNS messages given to the stub's own functions; the retry counts
+through the real stub over the emulated resolver and the world.
 """
 
 from __future__ import annotations
@@ -45,14 +46,15 @@ def message(rcode: dns.rcode.Rcode, records: tuple[str, ...] = ()) -> DnsReply:
     (dns.rcode.FORMERR, (), Herrno.NO_RECOVERY),
 ])
 def test_glibc_status(rcode: dns.rcode.Rcode, records: tuple[str, ...], expected: Herrno) -> None:
-    """MTA-FACTS §2.1 glibc: success only if RCODE=NOERROR and ANCOUNT != 0 (a CNAME-only answer
-    is success); NXDOMAIN -> HOST_NOT_FOUND; NOERROR+0 -> NO_DATA; SERVFAIL/NOTIMP/REFUSED are
-    not handed to the caller and end as TRY_AGAIN; FORMERR -> NO_RECOVERY (Q6)."""
+    """glibc (docs/mta-behaviour.md#glibc): success only if RCODE=NOERROR and ANCOUNT != 0 (a
+    CNAME-only answer is success); NXDOMAIN -> HOST_NOT_FOUND; NOERROR+0 -> NO_DATA;
+    SERVFAIL/NOTIMP/REFUSED are not handed to the caller and end as TRY_AGAIN; FORMERR ->
+    NO_RECOVERY (docs/mta-behaviour.md#glibc)."""
     assert glibc_status(message(rcode, records)) == expected
 
 
 def test_glibc_no_answer_is_try_again() -> None:
-    """MTA-FACTS §2.1 glibc: failure to get any answer (timeouts) -> TRY_AGAIN."""
+    """glibc (docs/mta-behaviour.md#glibc): failure to get any answer (timeouts) -> TRY_AGAIN."""
     assert glibc_status(None) == Herrno.TRY_AGAIN
 
 
@@ -69,14 +71,14 @@ def test_glibc_no_answer_is_try_again() -> None:
     (dns.rcode.NOTIMP, (), Herrno.NO_RECOVERY),
 ])
 def test_libasr_status(rcode: dns.rcode.Rcode, records: tuple[str, ...], expected: Herrno) -> None:
-    """MTA-FACTS §2.2 libasr: ANCOUNT>0 -> success, whatever the RCODE; else NXDOMAIN ->
+    """libasr (docs/mta-behaviour.md#libasr): ANCOUNT>0 -> success, whatever the RCODE; else NXDOMAIN ->
     HOST_NOT_FOUND, SERVFAIL -> TRY_AGAIN, NOERROR -> NO_DATA, REFUSED/FORMERR/NOTIMP ->
     NO_RECOVERY."""
     assert libasr_status(message(rcode, records)) == expected
 
 
 def test_libasr_no_answer_is_try_again() -> None:
-    """MTA-FACTS §2.2 libasr: no answer at all -> TRY_AGAIN."""
+    """libasr (docs/mta-behaviour.md#libasr): no answer at all -> TRY_AGAIN."""
     assert libasr_status(None) == Herrno.TRY_AGAIN
 
 
@@ -85,7 +87,8 @@ def test_libasr_no_answer_is_try_again() -> None:
     ("opensmtpd", Library.LIBASR),
 ])
 def test_each_mta_uses_its_library(mta: str, library: Library) -> None:
-    """MTA-FACTS §2: Postfix, Exim and Sendmail read DNS through glibc; OpenSMTPD through libasr."""
+    """Which library each MTA uses (docs/mta-behaviour.md#glibc, #libasr): Postfix, Exim and
+    Sendmail read DNS through glibc; OpenSMTPD through libasr."""
     assert make_profile(mta).library == library
 
 
@@ -111,7 +114,7 @@ def ask_once(source: str, library: Library, attempts: int, name: str, rdtype: st
 
 @pytest.mark.parametrize("attempts", [1, 2, 3])
 def test_glibc_asks_servfail_attempts_times(attempts: int) -> None:
-    """MTA-FACTS §2.1 glibc: a SERVFAIL reply is retried, `attempts` times (resolv.conf
+    """glibc (docs/mta-behaviour.md#glibc): a SERVFAIL reply is retried, `attempts` times (resolv.conf
     `options attempts:`), then TRY_AGAIN."""
     answer, sent = ask_once("servfail", Library.GLIBC, attempts, "example.org.", "MX")
     assert answer.status == Herrno.TRY_AGAIN
@@ -119,23 +122,24 @@ def test_glibc_asks_servfail_attempts_times(attempts: int) -> None:
 
 
 def test_glibc_asks_nxdomain_once() -> None:
-    """MTA-FACTS §2.1 glibc: only rejected replies (SERVFAIL/REFUSED/NOTIMP) make send_dg move on;
-    an NXDOMAIN is an answer, asked once."""
+    """glibc (docs/mta-behaviour.md#glibc): only rejected replies (SERVFAIL/REFUSED/NOTIMP) make
+    send_dg move on; an NXDOMAIN is an answer, asked once."""
     answer, sent = ask_once("nxdomain", Library.GLIBC, 2, "retired.example.com.", "MX")
     assert answer.status == Herrno.HOST_NOT_FOUND
     assert sent == 1
 
 
 def test_libasr_asks_servfail_once() -> None:
-    """MTA-FACTS §2.2 libasr: SERVFAIL packets are returned to the caller, not retried."""
+    """libasr (docs/mta-behaviour.md#libasr): SERVFAIL packets are returned to the caller, not
+    retried."""
     answer, sent = ask_once("servfail", Library.LIBASR, 2, "example.org.", "MX")
     assert answer.status == Herrno.TRY_AGAIN
     assert sent == 1
 
 
 def test_default_attempts_through_the_profiles() -> None:
-    """MTA-FACTS §2.1/§2.2: with the default `attempts:2` a glibc MTA sends a SERVFAIL'd MX question
-    twice, OpenSMTPD (libasr) once."""
+    """glibc and libasr (docs/mta-behaviour.md#glibc, #libasr): with the default `attempts:2` a
+    glibc MTA sends a SERVFAIL'd MX question twice, OpenSMTPD (libasr) once."""
     for mta, sent in (("postfix", 2), ("exim", 2), ("opensmtpd", 1)):
         asked = [(a.qname.to_text(), a.qtype) for a in trace("servfail", mta).dns]
         assert asked.count(("example.org.", dns.rdatatype.MX)) == sent, mta
@@ -143,8 +147,8 @@ def test_default_attempts_through_the_profiles() -> None:
 
 @pytest.mark.parametrize(("mta", "expected"), [("postfix", 2), ("opensmtpd", 1)])
 def test_refused_is_retried_by_glibc_only(mta: str, expected: int) -> None:
-    """MTA-FACTS §2.1/§2.2: glibc moves on after REFUSED and retries (`attempts` = 2); libasr hands
-    REFUSED to the caller at once."""
+    """glibc and libasr (docs/mta-behaviour.md#glibc, #libasr): glibc moves on after REFUSED and
+    retries (`attempts` = 2); libasr hands REFUSED to the caller at once."""
     asked: list[str] = []
 
     def refusing(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> DnsReply:
@@ -159,7 +163,7 @@ def test_refused_is_retried_by_glibc_only(mta: str, expected: int) -> None:
 
 
 def test_dangling_cname_glibc_versus_libasr() -> None:
-    """MTA-FACTS Q1 notes and §2: a dangling CNAME (NXDOMAIN with the chain) is HOST_NOT_FOUND
+    """glibc (docs/mta-behaviour.md#glibc): a dangling CNAME (NXDOMAIN with the chain) is HOST_NOT_FOUND
     for glibc, and glibc hands the MTA no records; for libasr it is success (ANCOUNT>0)."""
     glibc = trace("dangling-cname", "postfix").dns[0]
     libasr = trace("dangling-cname", "opensmtpd").dns[0]
@@ -170,8 +174,8 @@ def test_dangling_cname_glibc_versus_libasr() -> None:
 
 
 def test_cname_only_answer_is_success_for_glibc() -> None:
-    """MTA-FACTS §2.1 glibc: a CNAME-only answer (NOERROR, ANCOUNT >= 1, no MX) counts as success;
-    the caller must notice there is no MX."""
+    """glibc (docs/mta-behaviour.md#glibc): a CNAME-only answer (NOERROR, ANCOUNT >= 1, no MX)
+    counts as success; the caller must notice there is no MX."""
     first = trace("wa-students-2017", "postfix", pins=("broken",)).dns[0]
     assert first.rcode == dns.rcode.NOERROR
     assert first.status == Herrno.SUCCESS
@@ -180,17 +184,17 @@ def test_cname_only_answer_is_success_for_glibc() -> None:
 
 
 def test_glibc_gives_up_after_its_timeouts() -> None:
-    """MTA-FACTS §2.1 glibc: per-server timeout 5 s, `attempts:2` (retrans << try): when the
-    resolver does not answer, TRY_AGAIN comes after at most 5 + 10 s, and the MTA goes on then,
-    not when the recursive resolver finally gives up."""
+    """glibc (docs/mta-behaviour.md#glibc): per-server timeout 5 s, `attempts:2` (retrans << try):
+    when the resolver does not answer, TRY_AGAIN comes after at most 5 + 10 s, and the MTA goes on
+    then, not when the recursive resolver finally gives up."""
     delivery = trace(dns_unanswered(), "postfix")
     assert delivery.dns[0].status == Herrno.TRY_AGAIN
     assert delivery.elapsed <= 15.5
 
 
 def test_libasr_gives_up_after_its_timeouts() -> None:
-    """MTA-FACTS §2.2 libasr: per-server timeout 5 s, 4 rounds, doubling (5+10+20+40 s): an
-    unanswered question is TRY_AGAIN after at most 75 s."""
+    """libasr (docs/mta-behaviour.md#libasr): per-server timeout 5 s, 4 rounds, doubling (5+10+20+40
+    s): an unanswered question is TRY_AGAIN after at most 75 s."""
     delivery = trace(dns_unanswered(), "opensmtpd")
     assert delivery.dns[0].status == Herrno.TRY_AGAIN
     assert delivery.elapsed <= 75.5

@@ -39,8 +39,8 @@ def test_a_hang_is_named_by_mxsims_innermost_function() -> None:
         'Stack (most recent call first):\n'
         '  File "/usr/lib/python3/site-packages/dns/name.py", line 459 in is_absolute\n'
         '  File "/usr/lib/python3/site-packages/dns/zonefile.py", line 454 in _generate_line\n'
-        '  File "/work/x/mxsim/scenario/load.py", line 399 in parse\n'
-        '  File "/work/x/mxsim/cli/trace.py", line 60 in trace\n'
+        '  File "/home/x/mxsim/scenario/load.py", line 399 in parse\n'
+        '  File "/home/x/mxsim/cli/trace.py", line 60 in trace\n'
     )
     symptom, where = hang_symptom(stack)
     assert symptom == "busy in mxsim/scenario/load.py (parse)"

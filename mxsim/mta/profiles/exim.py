@@ -1,4 +1,4 @@
-"""Exim 4.96 (Debian bookworm) as MTA-FACTS.md describes it, with its own option names."""
+"""Exim 4.96 (Debian bookworm), with its own option names (docs/mta-behaviour.md#exim)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ from mxsim.names import ip_literal
 from mxsim.transport.base import Step
 
 MAX_REROUTES = 5  # a guard; Exim itself stops when the name no longer changes
-# Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS (DEB-EXIM, MTA-FACTS Q5).
+# Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS, from the exim4 router file 200_exim4-config_primary
+# (docs/mta-behaviour.md#exim-ip-literal-mx-and-loops).
 DEBIAN_IGNORE_TARGET_HOSTS = (
     "0.0.0.0", "127.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/8", "169.254.0.0/16",
     "255.255.255.255", "::/128", "::1/128", "fc00::/7", "fe80::/10", "100::/64",
@@ -71,31 +72,31 @@ class Exim(Profile):
     BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("dns_cname_loops", Kind.INT, 1, "CNAME hops dns_lookup follows by asking again",
-              "MTA-FACTS Q1; globals.c L886"),
+              "src/src/globals.c L886"),
         Param("hosts_max_try", Kind.INT, 5, "hosts/addresses tried per delivery",
-              "MTA-FACTS Q7; transports/smtp.c L185-191"),
+              "src/src/transports/smtp.c L185-191"),
         Param("hosts_max_try_hardlimit", Kind.INT, 50, "addresses tried per delivery, across preferences",
-              "MTA-FACTS Q7; transports/smtp.c L185-191"),
+              "src/src/transports/smtp.c L185-191"),
         Param("connect_timeout", Kind.DURATION, 300.0, "smtp transport connect timeout",
-              "MTA-FACTS Q8; transports/smtp.c L186"),
+              "src/src/transports/smtp.c L186"),
         Param("command_timeout", Kind.DURATION, 300.0, "wait for the greeting and each reply",
-              "MTA-FACTS Q8; transports/smtp.c L2113"),
+              "src/src/transports/smtp.c L2113"),
         Param("hosts_try_fastopen", Kind.TEXT, "*", "TCP Fast Open; a dropped SYN then shows as an SMTP timeout",
-              "MTA-FACTS §6; LAB-NOTES Exim"),
+              "src/src/transports/smtp.c; docs/lab.md#exim"),
         Param("allow_mx_to_ip", Kind.BOOL, False, "accept MX records that name IP addresses",
-              "MTA-FACTS Q5; globals.c L344"),
+              "src/src/globals.c L344"),
         Param("disable_ipv6", Kind.BOOL, False, "no AAAA lookups, no IPv6 connections",
-              "MTA-FACTS Q2"),
+              "src/src/globals.c"),
         Param("ipv4_prefer", Kind.BOOL, False, "router option: IPv4 before IPv6",
-              "MTA-FACTS Q7"),
+              "src/src/routers/dnslookup.c"),
         Param("ignore_target_hosts", Kind.LIST, DEBIAN_IGNORE_TARGET_HOSTS,
               "router option: addresses treated as absent (Debian's list by default)",
-              "MTA-FACTS Q5; DEB-EXIM ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS"),
+              "Debian exim4 router 200_exim4-config_primary: ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS"),
         Param("retry", Kind.TEXT, "F,2h,15m; G,16h,1h,1.5; F,4d,6h", "the retry rule for every host",
-              "MTA-FACTS Q9; configure.default L939"),
+              "src/src/configure.default L939"),
         Param("queue_interval", Kind.DURATION, 1800.0, "queue runner interval (Debian QUEUEINTERVAL)",
-              "MTA-FACTS Q9 (UNVERIFIED)"),
-        Param("delay_warning", Kind.DURATION, 86400.0, "delay warning after", "MTA-FACTS Q9; globals.c L823"),
+              "Debian /etc/default/exim4; not confirmed by running it"),
+        Param("delay_warning", Kind.DURATION, 86400.0, "delay warning after", "src/src/globals.c L823"),
     )
 
     def __init__(self, overrides: dict[str, str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""OpenSMTPD 6.8.0p2 (Debian bookworm) as MTA-FACTS.md describes it.
+"""OpenSMTPD 6.8.0p2 (Debian bookworm), as docs/mta-behaviour.md#opensmtpd describes it.
 
 Its parameters have no main.cf-style names; they take smtpd.conf's words where one
 exists (`queue ttl`, `bounce warn-interval`, `limit mta family`).
@@ -65,16 +65,16 @@ class OpenSmtpd(Profile):
     expires_in_queue = True  # the scheduler expires an envelope at creation + queue ttl
     PARAMS = (
         Param("queue_ttl", Kind.DURATION, 4 * 86400.0, "smtpd.conf `queue ttl`: expiry",
-              "MTA-FACTS Q9; smtpd.h L62, config.c L64", unit="d"),
+              "usr.sbin/smtpd/smtpd.h L62, usr.sbin/smtpd/config.c L64", unit="d"),
         Param("bounce_warn_interval", Kind.DURATION, 4 * 3600.0, "first delay warning",
-              "MTA-FACTS Q9; config.c L83", unit="h"),
+              "usr.sbin/smtpd/config.c L83", unit="h"),
         Param("mta_family", Kind.CHOICE, "any", "smtpd.conf `limit mta family`",
-              "MTA-FACTS Q7", choices=("any", "inet4", "inet6")),
+              "usr.sbin/smtpd/parse.y", choices=("any", "inet4", "inet6")),
         Param("ipv6_configured", Kind.BOOL, True,
               "the host has a non-loopback IPv6 address (getaddrinfo AI_ADDRCONFIG asks AAAA)",
-              "MTA-FACTS Q2; LAB-NOTES OpenSMTPD (AI_ADDRCONFIG)"),
+              "openbsd-compat/libasr/getaddrinfo_async.c; docs/lab.md#opensmtpd-68"),
         Param("io_timeout", Kind.DURATION, IO_TIMEOUT, "connect and greeting timeout",
-              "MTA-FACTS Q8; mta_session.c L553"),
+              "usr.sbin/smtpd/mta_session.c L553"),
     )
 
     # ---- routing: dns.c dns_dispatch_mx, mta.c mta_on_mx -------------------------

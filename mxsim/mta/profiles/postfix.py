@@ -1,4 +1,4 @@
-"""Postfix 3.7 (Debian bookworm) as MTA-FACTS.md describes it, with its own parameter names."""
+"""Postfix 3.7 (Debian bookworm), with its own parameter names (docs/mta-behaviour.md#postfix)."""
 
 from __future__ import annotations
 
@@ -69,41 +69,41 @@ class Postfix(Profile):
     BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("smtp_mx_address_limit", Kind.INT, 5, "addresses tried per delivery; 0: no limit",
-              "MTA-FACTS Q7; mail_params.h L290"),
+              "src/global/mail_params.h L290"),
         Param("smtp_mx_session_limit", Kind.INT, 2, "SMTP sessions per delivery (handshake failures do not count)",
-              "MTA-FACTS Q7; mail_params.h L296"),
+              "src/global/mail_params.h L296"),
         Param("smtp_connect_timeout", Kind.DURATION, 30.0, "TCP connect timeout",
-              "MTA-FACTS Q8; mail_params.h L1072"),
+              "src/global/mail_params.h L1072"),
         Param("smtp_helo_timeout", Kind.DURATION, 300.0, "wait for the greeting and the EHLO reply",
-              "MTA-FACTS Q8; mail_params.h L1076"),
+              "src/global/mail_params.h L1076"),
         Param("inet_protocols", Kind.CHOICE, "all", "address families: all looks up A then AAAA",
-              "MTA-FACTS Q2; Debian main.cf; util/inet_proto.c L238-244",
+              "Debian main.cf; src/util/inet_proto.c L238-244",
               choices=("all", "ipv4", "ipv6", "ipv4, ipv6", "ipv6, ipv4")),
         Param("smtp_address_preference", Kind.CHOICE, "any", "family preference among addresses",
-              "MTA-FACTS Q7; mail_params.h L3588", choices=("any", "ipv4", "ipv6")),
+              "src/global/mail_params.h L3588", choices=("any", "ipv4", "ipv6")),
         Param("smtp_randomize_addresses", Kind.BOOL, True, "shuffle addresses of equal preference",
-              "MTA-FACTS Q7; mail_params.h L1182"),
+              "src/global/mail_params.h L1182"),
         Param("smtp_skip_5xx_greeting", Kind.BOOL, True, "a 5xx greeting moves on to the next MX",
-              "MTA-FACTS Q8; smtp_proto.c L366-376"),
+              "src/smtp/smtp_proto.c L366-376"),
         Param("ignore_mx_lookup_error", Kind.BOOL, False, "fall back to A/AAAA after an MX lookup error",
-              "MTA-FACTS Q2; mail_params.h L1132"),
+              "src/global/mail_params.h L1132"),
         Param("smtp_cname_overrides_servername", Kind.BOOL, False,
-              "log the CNAME target instead of the name looked up", "MTA-FACTS Q1; mail_params.h L3321"),
+              "log the CNAME target instead of the name looked up", "src/global/mail_params.h L3321"),
         Param("minimal_backoff_time", Kind.DURATION, 300.0, "least wait before a retry",
-              "MTA-FACTS Q9; mail_params.h L770-782"),
+              "src/global/mail_params.h L770-782"),
         Param("maximal_backoff_time", Kind.DURATION, 4000.0, "longest wait before a retry",
-              "MTA-FACTS Q9; mail_params.h L770-782"),
+              "src/global/mail_params.h L770-782"),
         Param("queue_run_delay", Kind.DURATION, 300.0, "deferred queue scan interval",
-              "MTA-FACTS Q9; mail_params.h L770-782"),
+              "src/global/mail_params.h L770-782"),
         Param("maximal_queue_lifetime", Kind.DURATION, 5 * 86400.0, "bounce after this long in the queue",
-              "MTA-FACTS Q9; mail_params.h L780-789", unit="d"),
+              "src/global/mail_params.h L780-789", unit="d"),
         Param("bounce_queue_lifetime", Kind.DURATION, 5 * 86400.0, "lifetime of bounces",
-              "MTA-FACTS Q9", unit="d"),
+              "src/global/mail_params.h", unit="d"),
         Param("delay_warning_time", Kind.DURATION, 0.0, "delay warning after; 0: never",
-              "MTA-FACTS Q9; mail_params.h L792-793", unit="h"),
+              "src/global/mail_params.h L792-793", unit="h"),
         Param("default_destination_concurrency_failed_cohort_limit", Kind.INT, 1,
               "failed sessions in a row that mark a destination dead; 0: never",
-              "qmgr_queue.c qmgr_queue_throttle; LAB-NOTES (one failure suspends the domain)"),
+              "src/qmgr/qmgr_queue.c (qmgr_queue_throttle); docs/lab.md#running-many-messages-through-real-unbound"),
     )
 
     # ---- routing: smtp_addr.c smtp_domain_addr -------------------------------------------
@@ -215,7 +215,8 @@ class Postfix(Profile):
         return name_text(records[0].name) if records else logged
 
     def order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
-        """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit (Q7)."""
+        """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit
+        (src/smtp/smtp_addr.c; docs/mta-behaviour.md#postfix-address-limit)."""
         ordered = list(targets)
         if self.settings.flag("smtp_randomize_addresses"):
             ctx.rng.shuffle(ordered)
@@ -228,7 +229,8 @@ class Postfix(Profile):
         return tuple(ordered[:limit] if limit > 0 else ordered)
 
     def _find_self(self, ctx: Context, route: Route, targets: list[Target], best: int) -> Route:
-        """smtp_find_self and smtp_truncate_self, then order (smtp_addr.c L306-347, L613-625; Q5).
+        """smtp_find_self and smtp_truncate_self, then order (src/smtp/smtp_addr.c L306-347, L613-625;
+        docs/mta-behaviour.md#postfix-ip-literal-mx-and-loops).
 
         The loopback is one of this host's addresses (inet_interfaces = all). This host at
         the best MX preference is a loop; as a backup MX it cuts the list at its own

@@ -70,7 +70,7 @@ class Rfc5321(Profile):
               "RFC 5321 §4.5.4.1: at least 4-5 days"),
     )
 
-    # ---- routing: §5.1 -----------------------------------------------------------------
+    # ---- routing: RFC 5321 §5.1 --------------------------------------------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
         """MX first; a CNAME's target is processed as the initial name."""
         answer = yield from ctx.lookup(domain, MX)
@@ -146,7 +146,7 @@ class Rfc5321(Profile):
             return Failure.bounce(enhanced_code(reply_text(last), 5) or "5.0.0", last.reason)
         return Failure.defer(self.deferral_dsn(last), last.reason)
 
-    # ---- the queue: §4.5.4.1 -----------------------------------------------------------
+    # ---- the queue: RFC 5321 §4.5.4.1 --------------------------------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
         return delivery.started + delivery.elapsed + self.settings.seconds("retry_interval")
 

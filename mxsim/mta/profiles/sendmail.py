@@ -1,10 +1,12 @@
-"""Sendmail 8.17.1.9 (Debian bookworm's sendmail.mc) as MTA-FACTS.md describes it.
+"""Sendmail 8.17.1.9 (Debian bookworm's sendmail.mc), as docs/mta-behaviour.md#sendmail describes it.
 
 The one rule that sets it apart: ruleset 3 canonifies the recipient's domain through
 DNS (`$[ ... $]`, getcanonname), so a CNAME'd domain is rewritten to the end of its
-chain in the envelope and the headers (MTA-FACTS Q10, confirmed by running it, §6).
-MTA-FACTS §6 warns that some Sendmail rows of §3 did not hold when run (null-MX and
-host-unknown texts, question order and count); issue 4's agreement tests settle them.
+chain in the envelope and the headers; running the real Sendmail confirmed it
+(docs/mta-behaviour.md#sendmail-recipient-rewriting). Running it also corrected what
+reading the source had suggested about the null-MX and host-unknown texts and the
+order and count of its questions; the agreement tests hold the model to the real one
+(docs/agreement.md#sendmail-81719).
 """
 
 from __future__ import annotations
@@ -68,23 +70,23 @@ class Sendmail(Profile):
     BOUNCE_WORDS = BOUNCE_WORDS
     PARAMS = (
         Param("nocanonify", Kind.BOOL, False, "FEATURE(`nocanonify'): no DNS canonicalisation of addresses",
-              "MTA-FACTS Q10; Debian sendmail.mc does not set it"),
+              "cf/README; Debian debian/cf/debian/sendmail.mc.in does not set it"),
         Param("DontExpandCnames", Kind.BOOL, False, "do not replace a CNAME by its target",
-              "MTA-FACTS Q10; cf/README L4169-4181"),
+              "cf/README L4169-4181"),
         Param("Timeout.iconnect", Kind.DURATION, 120.0, "connect timeout on a message's first attempt",
-              "MTA-FACTS Q8; Debian debian-mta.m4 confTO_ICONNECT 2m"),
+              "Debian debian/cf/domain/debian-mta.m4.in: confTO_ICONNECT 2m"),
         Param("Timeout.connect", Kind.DURATION, 0.0, "connect timeout; 0: the kernel's",
-              "MTA-FACTS Q8; readcf.c L5491-5494"),
-        Param("Timeout.initial", Kind.DURATION, 300.0, "wait for the greeting", "MTA-FACTS Q8; readcf.c L5494"),
-        Param("Timeout.queuereturn", Kind.DURATION, 5 * 86400.0, "bounce after", "MTA-FACTS Q9; conf.c L351", unit="d"),
-        Param("Timeout.queuewarn", Kind.DURATION, 4 * 3600.0, "delay warning after", "MTA-FACTS Q9; cfhead.m4 L311",
+              "sendmail/readcf.c L5491-5494"),
+        Param("Timeout.initial", Kind.DURATION, 300.0, "wait for the greeting", "sendmail/readcf.c L5494"),
+        Param("Timeout.queuereturn", Kind.DURATION, 5 * 86400.0, "bounce after", "sendmail/conf.c L351", unit="d"),
+        Param("Timeout.queuewarn", Kind.DURATION, 4 * 3600.0, "delay warning after", "cf/m4/cfhead.m4 L311",
               unit="h"),
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
-              "MTA-FACTS Q9; debian/local/sendmail.in L57", unit="m"),
+              "Debian debian/local/sendmail.in L57", unit="m"),
         Param("Timeout.hoststatus", Kind.DURATION, 1800.0, "how long a failed host is skipped by later runs",
-              "MTA-FACTS Q7; Debian persists host status in /var/lib/sendmail/host_status"),
+              "sendmail/conf.c; Debian keeps host status in /var/lib/sendmail/host_status"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
-              "MTA-FACTS Q5"),
+              "sendmail/domain.c"),
     )
 
     # ---- ruleset 3 and getmxrr: domain.c ---------------------------------------------
@@ -110,7 +112,7 @@ class Sendmail(Profile):
         broken case, docs/agreement.md). Returns the name and whether the lookups failed
         temporarily throughout."""
         slot = names.key(name)
-        if slot in ctx.canon:  # the host map caches each name it canonified (ST_NAMECANON, Q6)
+        if slot in ctx.canon:  # the host map caches each name it canonified (ST_NAMECANON, sendmail/domain.c)
             return ctx.canon[slot], False
         current = name
         temporary = False
@@ -294,7 +296,8 @@ class Sendmail(Profile):
             stat = f"Deferred: {delivery.reason}"
         else:
             stat = delivery.reason
-        # §6: the log line keeps the original to= address; the envelope was rewritten.
+        # Seen when running it: the log line keeps the original to= address though the envelope
+        # was rewritten (docs/mta-behaviour.md#sendmail-log-wording).
         return (f"{stamp} mxsim sm-mta[4242]: {queue_id}: to=<{delivery.recipient}>, delay={delay}, "
                 f"xdelay={delay}, mailer=esmtp, pri=120000{relay}, dsn={delivery.dsn}, stat={stat}",)
 
