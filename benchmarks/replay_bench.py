@@ -1,56 +1,118 @@
 """Replay speed and memory: the 2017 scenario, N messages x all five profiles, on one core.
 
-    python benchmarks/replay_bench.py            # N = 2000 and 10000
-    python benchmarks/replay_bench.py 10000      # one size
+    python benchmarks/replay_bench.py                 # 1,000 and 10,000 messages, the extra rows
+    python benchmarks/replay_bench.py 10000           # one size (and the extra rows at that size)
+    python benchmarks/replay_bench.py --repeat 3 1000 10000 100000
 
-Prints wall time, messages/second (message lifetimes: every retry included) and the
-peak resident memory of a fresh process per size, so sizes do not share a heap.
-Messages arrive at a constant rate (one every 8.64 s: 10,000 a day), so the queue
-holds as many messages at once at every size and memory shows what grows with N.
-Target: 10,000 messages x 5 profiles under 10 s, memory flat in N.
+Prints wall time, lifetimes/second (one message under one profile to the end of its life,
+every retry included) and the peak resident memory of a fresh process per row, so rows
+do not share a heap. With --repeat, each row runs that many times and the median is shown.
+Messages arrive at a constant rate (one every 8.64 s: 10,000 a day), so the queue holds
+as many messages at once at every size and memory shows what grows with N.
+
+Beside the plain rows: the same scenario with the resolver's cache off
+(`resolver: {cache: false}`), and with 1,000 senders (`--resolvers 1000`), each with its
+own cache; and, as the ceiling of in-memory DNS work in Python on this machine,
+dnspython parsing a query and making its response (`from_wire` + `make_response` +
+`to_wire`) per second, measured in the same run.
+Target: 10,000 messages x 5 profiles in 2 s (25,000 lifetimes/s), memory flat in N.
+`MXSIM_NO_MEMO=1` measures replay without its shortcuts.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 SPACING = 8.64  # seconds between arrivals: 10,000 messages a day
+ROOT = Path(__file__).resolve().parent.parent  # this checkout's mxsim, not an installed one
 
 
-def one(messages: int) -> dict[str, float]:
+def one(messages: int, variant: str) -> dict[str, float | str]:
+    sys.path.insert(0, str(ROOT))
     from mxsim.commands.replay import ReplayConfig, run_replay
     from mxsim.scenario import load_scenario
 
     spec = load_scenario("wa-students-2017")
+    resolvers = 1
+    if variant == "no cache":
+        spec = replace(spec, resolver=replace(spec.resolver, cache=False))
+    elif variant == "1000 resolvers":
+        resolvers = 1000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    result = run_replay(ReplayConfig(specs=(spec,), messages=messages, arrival=messages * SPACING, seed=1))
+    result = run_replay(ReplayConfig(specs=(spec,), messages=messages, arrival=messages * SPACING, seed=1,
+                                     resolvers=resolvers))
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     attempts = sum(m.attempts for m in result.scenarios[0].results)
     lifetimes = messages * len(result.scenarios[0].results)
-    return {"messages": messages, "profiles": len(result.scenarios[0].results), "wall_s": wall,
-            "lifetimes_per_s": lifetimes / wall, "attempts": attempts, "attempts_per_s": attempts / wall,
-            "peak_rss_mib": peak / 1024, "rss_before_mib": before / 1024}
+    return {"variant": variant, "messages": messages, "profiles": len(result.scenarios[0].results),
+            "wall_s": wall, "lifetimes_per_s": lifetimes / wall, "attempts": attempts,
+            "attempts_per_s": attempts / wall, "peak_rss_mib": peak / 1024, "rss_before_mib": before / 1024}
+
+
+def dnspython_ceiling(seconds: float = 2.0) -> float:
+    """Queries parsed and answered per second by dnspython, in memory: the peer figure."""
+    import dns.message
+    import dns.rrset
+
+    wire = dns.message.make_query("example.org.", "MX").to_wire()
+    answer = dns.rrset.from_text("example.org.", 300, "IN", "MX", "10 mx.example.org.")
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(200):
+            query = dns.message.from_wire(wire)
+            response = dns.message.make_response(query)
+            response.answer.append(answer)
+            response.to_wire()
+        done += 200
+    return done / (time.perf_counter() - started)
+
+
+def child(messages: int, variant: str) -> dict[str, float | str]:
+    out = subprocess.run([sys.executable, __file__, "--child", str(messages), variant], capture_output=True,
+                         text=True, check=True, timeout=3600)
+    row: dict[str, float | str] = json.loads(out.stdout)
+    return row
+
+
+def median_row(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
+    """The run of median wall time (its other figures with it)."""
+    ordered = sorted(rows, key=lambda r: float(r["wall_s"]))
+    return ordered[len(ordered) // 2]
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        print(json.dumps(one(int(sys.argv[2]))))
+    if len(sys.argv) > 3 and sys.argv[1] == "--child":
+        print(json.dumps(one(int(sys.argv[2]), sys.argv[3])))
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [2000, 10000]
-    print(f"arrivals every {SPACING} s; 2017 scenario; all five profiles; one process per size")
-    print(f"{'messages':>8} {'profiles':>8} {'wall s':>8} {'msg/s':>9} {'attempts':>9} {'att/s':>8} {'peak MiB':>9}")
-    for size in sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True,
-                             check=True, timeout=3600)
-        r = json.loads(out.stdout)
-        print(f"{int(r['messages']):>8} {int(r['profiles']):>8} {r['wall_s']:>8.1f} {r['lifetimes_per_s']:>9.0f} "
-              f"{int(r['attempts']):>9} {r['attempts_per_s']:>8.0f} {r['peak_rss_mib']:>9.1f}")
+    args = sys.argv[1:]
+    repeat = 1
+    if args[:1] == ["--repeat"]:
+        repeat, args = int(args[1]), args[2:]
+    sizes = [int(a) for a in args] or [1000, 10000]
+    extra = min(sizes[-1], 10000)  # the extra rows at the largest size up to 10,000
+    rows = [(size, "plain") for size in sizes] + [(extra, "no cache"), (extra, "1000 resolvers")]
+    print(f"arrivals every {SPACING} s; 2017 scenario; all five profiles; one process per row; "
+          f"median of {repeat}")
+    print(f"{'variant':>15} {'messages':>8} {'wall s':>7} {'lifetimes/s':>11} {'attempts':>9} {'att/s':>8} "
+          f"{'peak MiB':>9}")
+    for size, variant in rows:
+        r = median_row([child(size, variant) for _ in range(repeat)])
+        print(f"{variant:>15} {int(r['messages']):>8} {float(r['wall_s']):>7.2f} {float(r['lifetimes_per_s']):>11.0f} "
+              f"{int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} {float(r['peak_rss_mib']):>9.1f}",
+              flush=True)
+    ceilings = [dnspython_ceiling() for _ in range(repeat)]
+    print(f"dnspython from_wire + make_response + to_wire: {statistics.median(ceilings):,.0f}/s "
+          "(in memory, same run)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import Profile, deliver
 from mxsim.mta.queue import SenderState
 from mxsim.mta.results import Delivery
-from mxsim.mta.stub import Ask, Stub
+from mxsim.mta.stub import Ask, AtHand, Stub
 from mxsim.recipients import recipient_problem
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
@@ -29,8 +29,8 @@ from mxsim.transport.base import DnsReply, Step
 from mxsim.world import World
 
 __all__ = [
-    "check_override_targets", "emulated_ask", "overrides_for", "profiles_for", "recipient_of", "resolver_for",
-    "send",
+    "check_override_targets", "emulated_ask", "emulated_at_hand", "overrides_for", "profiles_for", "recipient_of",
+    "resolver_for", "send",
 ]
 
 
@@ -47,6 +47,16 @@ def emulated_ask(resolver: RecursiveResolver) -> Ask:
     return ask
 
 
+def emulated_at_hand(resolver: RecursiveResolver) -> AtHand:
+    """What `emulated_ask` would return at once, without stepping through it: a cache hit."""
+
+    def at_hand(qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> tuple[DnsReply, Resolved] | None:
+        resolved = resolver.cached(qname, qtype)
+        return None if resolved is None else (resolved.response, resolved)
+
+    return at_hand
+
+
 def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveResolver:
     """A recursive resolver for the world's senders, with the scenario's cache and server choice."""
     spec = world.spec
@@ -55,9 +65,9 @@ def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveRes
 
 
 def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Callable[[], float],
-         sender: SenderState | None = None) -> Step[Delivery]:
-    """One delivery attempt by `profile`, its lookups answered through `ask`."""
-    stub = Stub(ask, profile.library, now)
+         sender: SenderState | None = None, at_hand: AtHand | None = None) -> Step[Delivery]:
+    """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`)."""
+    stub = Stub(ask, profile.library, now, at_hand=at_hand)
     if sender is None:
         return deliver(profile, stub, rng, recipient, now)
     return deliver(profile, stub, rng, recipient, now, sender=sender)

@@ -9,8 +9,21 @@ once `size` are held, which bounds the memory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from typing import Generic, TypeVar
+
+NO_MEMO = "MXSIM_NO_MEMO"
+
+
+def shortcuts_enabled() -> bool:
+    """Whether replay may skip work whose result it already knows (cached answers).
+
+    `MXSIM_NO_MEMO=1` switches every such shortcut off, so a test can show that a run
+    with them and one without print the same bytes. Read when a run is assembled, not
+    per message: the environment does not change under a running replay.
+    """
+    return os.environ.get(NO_MEMO, "") != "1"
 
 V = TypeVar("V")
 

@@ -3,7 +3,8 @@
 Messages arrive over a window and share their sender's resolver (its cache keeps a
 broken answer for the CNAME's TTL) and their sender's memory of hosts. Farms draw a
 backend per query. Each message is retried on its MTA's schedule until it is delivered
-or bounced (MTA-FACTS Q9), and only tallies are kept.
+or bounced (the queue schedules: docs/mta-behaviour.md#postfix-queue-schedule and the
+same section for each MTA), and only tallies are kept.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from fnmatch import fnmatchcase
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
-from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
+from mxsim.engine import emulated_ask, emulated_at_hand, profiles_for, recipient_of, resolver_for, send
 from mxsim.errors import UsageError
+from mxsim.memo import shortcuts_enabled
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
 from mxsim.mta.verdict import failed_at
+from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
@@ -195,6 +198,17 @@ class _Path:
         return " then ".join(parts)
 
 
+class _Sender:
+    """One sender: its resolver as its MTA's stub reaches it, and its MTA's memory of hosts."""
+
+    __slots__ = ("ask", "at_hand", "state")
+
+    def __init__(self, resolver: RecursiveResolver, shortcuts: bool) -> None:
+        self.ask = emulated_ask(resolver)
+        self.at_hand = emulated_at_hand(resolver) if shortcuts else None
+        self.state = SenderState()
+
+
 class _MtaRun:
     """One scenario under one MTA: the event loop and its tallies."""
 
@@ -208,7 +222,8 @@ class _MtaRun:
         self.world = World(spec, parse_pins(spec, list(config.pins)))
         self.transport = ModelTransport(self.world, self.clock, self.rng)
         self.sim = Simulation(self.transport)
-        self.senders = [(resolver_for(self.world, self.clock, self.rng), SenderState())
+        shortcuts = shortcuts_enabled()
+        self.senders = [_Sender(resolver_for(self.world, self.clock, self.rng), shortcuts)
                         for _ in range(max(1, config.resolvers))]
         self.delays = DelayHistogram()
         self.paths = CappedCounter()
@@ -241,15 +256,16 @@ class _MtaRun:
         self.sim.call_at(at, arrive)
 
     def _schedule(self, index: int, entry: QueueEntry, path: _Path, at: float) -> None:
-        self.sim.call_at(at, lambda: self._attempt(index, entry, path))
+        self.sim.call_at(at, self._attempt, index, entry, path)
 
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
-        resolver, sender = self.senders[index % len(self.senders)]
-        step = send(self.profile, emulated_ask(resolver), self.rng, self.recipient, self.clock.now, sender)
-        self.sim.start(step, lambda delivery: self._after(index, entry, path, delivery))
+        chosen = self.senders[index % len(self.senders)]
+        step = send(self.profile, chosen.ask, self.rng, self.recipient, self.clock.now, chosen.state,
+                    chosen.at_hand)
+        self.sim.start(step, self._after, index, entry, path)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
-        _resolver, sender = self.senders[index % len(self.senders)]
+        sender = self.senders[index % len(self.senders)].state
         entry.attempts += 1
         self.counts["attempts"] += 1
         path.add(attempt_label(delivery))

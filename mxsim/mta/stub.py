@@ -21,6 +21,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
+from mxsim.memo import IdentityMemo
 from mxsim.resolver.recursive import Resolved
 from mxsim.transport.base import DnsReply, Step
 from mxsim.wiresize import size_bound
@@ -77,6 +78,20 @@ PLAIN_UDP = 512  # RFC 1035 §4.2.1: neither glibc nor libasr sends EDNS unless 
 
 def _truncated(qname: dns.name.Name, reply: DnsReply) -> bool:
     return size_bound(qname, (*reply.answer, *reply.authority), edns=False) > PLAIN_UDP
+
+
+def _truncated_remembered(qname: dns.name.Name, reply: DnsReply) -> bool:
+    """`_truncated`, remembered per reply's sections: a cached reply is served again and
+    again with the very same answer and authority tuples (only its age changes). The
+    authority tuple is kept beside the verdict, so its id cannot be reused meanwhile."""
+    extra = (id(reply.authority), qname.labels)
+    known = _TRUNCATED.get(reply.answer, extra)
+    if known is not None and known[0] is reply.authority:
+        return known[1]
+    return _TRUNCATED.put(reply.answer, (reply.authority, _truncated(qname, reply)), extra)[1]
+
+
+_TRUNCATED: IdentityMemo[tuple[tuple[dns.rrset.RRset, ...], bool]] = IdentityMemo(8192)
 # glibc retries a rejected query (SERVFAIL/REFUSED) `attempts` times; libasr returns it.
 RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 
@@ -119,6 +134,9 @@ class StubAnswer:
 # A source of recursive answers: the model's emulated resolver, or a real one over the wire.
 # Called with the question and how long the library waits for an answer.
 Ask = Callable[[dns.name.Name, dns.rdatatype.RdataType, float], Step[tuple[DnsReply | None, Resolved | None]]]
+# The same source's answer when it has one at hand (a resolver's cache hit): what `Ask`
+# would return without yielding, or None when only `Ask` can tell.
+AtHand = Callable[[dns.name.Name, dns.rdatatype.RdataType], tuple[DnsReply, Resolved] | None]
 # How long each library waits for the recursive resolver before TRY_AGAIN:
 # glibc: RES_TIMEOUT 5 s x RES_DFLRETRY 2 to the one nameserver (resolv/resolv.h; docs/mta-behaviour.md#glibc);
 # libasr: 5 s, 4 rounds, doubling: 5 + 10 + 20 + 40 s (asr.c; docs/mta-behaviour.md#libasr).
@@ -128,8 +146,13 @@ WAIT = {Library.GLIBC: 10.0, Library.LIBASR: 75.0}
 class Stub:
     """The MTA's resolver library over one recursive resolver; keeps the question log."""
 
-    def __init__(self, ask: Ask, library: Library, clock_now: Callable[[], float], attempts: int = 2) -> None:
+    def __init__(self, ask: Ask, library: Library, clock_now: Callable[[], float], attempts: int = 2,
+                 at_hand: AtHand | None = None) -> None:
         self.ask = ask
+        # With `at_hand`, answers the resolver holds skip the generators in between, and
+        # the 512-byte check is remembered per cached reply (mxsim.memo switches both off).
+        self.at_hand = at_hand
+        self._truncated = _truncated if at_hand is None else _truncated_remembered
         self.library = library
         self.now = clock_now
         self.attempts = attempts  # glibc RES_DFLRETRY: resolv.conf `options attempts:`
@@ -146,15 +169,18 @@ class Stub:
         answer: StubAnswer | None = None
         for _ in range(tries):
             at = self.now()
-            response, resolved = yield from self.ask(qname, qtype, WAIT[self.library])
+            hit = self._at_hand(qname, qtype)
+            response, resolved = hit if hit is not None else (yield from self.ask(qname, qtype, WAIT[self.library]))
             evidence = (resolved,) if resolved is not None else ()
             answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, evidence)
             self.log.append(answer)
-            if response is not None and _truncated(qname, response):
+            if response is not None and self._truncated(qname, response):
                 # The library sends no EDNS: a reply over 512 bytes comes back with TC over
                 # UDP, and the question is sent again over TCP (all four MTAs in the lab).
                 at = self.now()
-                response, resolved = yield from self.ask(qname, qtype, WAIT[self.library])
+                hit = self._at_hand(qname, qtype)
+                response, resolved = hit if hit is not None else (
+                    yield from self.ask(qname, qtype, WAIT[self.library]))
                 evidence = (resolved,) if resolved is not None else ()
                 answer = StubAnswer(qname, qtype, STATUS[self.library](response), response, at, evidence)
                 self.log.append(answer)
@@ -162,3 +188,6 @@ class Stub:
                 break
         assert answer is not None
         return answer
+
+    def _at_hand(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> tuple[DnsReply, Resolved] | None:
+        return self.at_hand(qname, qtype) if self.at_hand is not None else None

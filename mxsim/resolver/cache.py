@@ -1,6 +1,6 @@
 """The recursive resolver's cache: RRsets and negative answers by TTL, on a clock.
 
-Timing follows what LAB-NOTES.md observed of unbound 1.17: time in whole seconds, an
+Timing follows what the lab observed of unbound 1.17 (docs/lab.md#how-unbound-caches): time in whole seconds, an
 entry fetched at t is served while the current second is at most floor(t) + TTL. A
 CNAME answer is rebuilt from the record cache link by link, so a cached CNAME outlives
 a shorter-lived answer at its target (the farm is not asked again while it lives).
@@ -92,7 +92,7 @@ class Cache:
     def put_infrastructure(self, rrset: dns.rrset.RRset, now: float) -> None:
         """NS sets and glue: kept even without an answer cache, for the length of one run.
 
-        A resolver with its cache "off" (SCENARIO.md `resolver.cache: false`) still has
+        A resolver with its cache "off" (`resolver.cache: false`, docs/scenario-format.md#resolver) still has
         to remember a referral while it follows it.
         """
         self._rrsets[(key(rrset.name), rrset.rdtype)] = _Entry(rrset, now, rrset.ttl)

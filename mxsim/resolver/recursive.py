@@ -190,10 +190,10 @@ class RecursiveResolver:
         `budget`: how long the asker waits. Past it the asker has given up (glibc after
         timeout x attempts); the resolver stops there too rather than run on unseen.
         """
+        hit = self.cached(qname, qtype)
+        if hit is not None:
+            return hit
         started = self.clock.now()
-        cached = self.cache.get_message(qname, qtype, started)
-        if cached is not None:
-            return Resolved(qname, qtype, cached, started, 0.0, ())
         run = _Run(deadline=started + budget if budget is not None else None)
         answer, rcode, authority = yield from self._resolve(qname, qtype, run, depth=0)
         if run.expired(self.clock.now()):
@@ -203,6 +203,12 @@ class RecursiveResolver:
         if rcode != dns.rcode.SERVFAIL:
             self.cache.put_message(qname, qtype, reply, self.clock.now())
         return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(run.log))
+
+    def cached(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Resolved | None:
+        """The reply in the message cache, if one is alive: no server is asked, no time passes."""
+        started = self.clock.now()
+        reply = self.cache.get_message(qname, qtype, started)
+        return None if reply is None else Resolved(qname, qtype, reply, started, 0.0, ())
 
     def _resolve(
         self,

@@ -17,37 +17,40 @@ from mxsim.clock import VirtualClock
 from mxsim.transport.base import Step
 from mxsim.transport.model import ModelTransport
 
-Done = Callable[[Any], None]
+Done = Callable[..., None]
 
 
 class Simulation:
     def __init__(self, transport: ModelTransport) -> None:
         self.transport = transport
         self.clock: VirtualClock = transport.clock
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        # Plain tuples (time, order, action, its arguments): no closure per event.
+        self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._counter = itertools.count()
         self.events = 0
 
-    def call_at(self, at: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (at, next(self._counter), action))
+    def call_at(self, at: float, action: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._queue, (at, next(self._counter), action, args))
 
-    def start(self, step: Step[Any], done: Done) -> None:
-        """Run a step from now on; `done(value)` when it ends."""
-        self._advance(step, None, done)
+    def start(self, step: Step[Any], done: Done, *args: Any) -> None:
+        """Run a step from now on; `done(*args, value)` when it ends."""
+        self._advance(step, None, done, args)
 
-    def _advance(self, step: Step[Any], value: Any, done: Done) -> None:
+    def _advance(self, step: Step[Any], value: Any, done: Done, args: tuple[Any, ...]) -> None:
         try:
             effect = step.send(value)
         except StopIteration as finished:
-            done(finished.value)
+            done(*args, finished.value)
             return
         result = self.transport.answer(effect)
-        self.call_at(self.clock.now() + result.elapsed, lambda: self._advance(step, result, done))
+        self.call_at(self.clock.now() + result.elapsed, self._advance, step, result, done, args)
 
     def run(self) -> None:
         """Run until no event is left; every attempt's effects are bounded in number."""
-        while self._queue:
-            at, _seq, action = heapq.heappop(self._queue)
-            self.clock.jump_to(max(at, self.clock.now()))
+        queue = self._queue
+        clock = self.clock
+        while queue:
+            at, _seq, action, args = heapq.heappop(queue)
+            clock.jump_to(max(at, clock.now()))
             self.events += 1
-            action()
+            action(*args)

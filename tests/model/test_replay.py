@@ -70,7 +70,7 @@ def test_with_cache_the_shorter_ttl_loses_share(w: float) -> None:
     """With a shared cache the farm is asked once per cache epoch, not once per message.
 
     Messages arrive every D = 10 s (2000 over 20000 s). unbound serves an entry fetched
-    at t while floor(now) <= floor(t) + TTL (LAB-NOTES), and a fetch happens at the
+    at t while floor(now) <= floor(t) + TTL (docs/lab.md#how-unbound-caches), and a fetch happens at the
     arrival of the first message after expiry, on the lattice, so an answer with TTL T
     is seen by n(T) = ceil((T + 1) / D) consecutive messages. Epochs are independent
     draws: good with probability 1 - w (n_g messages), bad with w (n_b messages). By the

@@ -46,9 +46,6 @@ ROW_TAG_DIRS = ("mxsim/", "scenarios/")
 # is merged, so the whole tree is held to the rule.
 BEING_REWRITTEN = (
     "mxsim/lab/",
-    "mxsim/resolver/",
-    "mxsim/commands/replay.py",
-    "tests/model/test_replay",  # test_replay*.py
     "tests/lab/",
 )
 
