@@ -360,8 +360,9 @@ class HostileDns:
         response = self._nsid(query, response, address)
         if Mode.MX_POINTER_LOOP in modes and is_mx:
             return _pointer_loop(response)
+        udp_size = max(512, query.payload) if query.edns >= 0 else 512  # RFC 1035 §4.2.1, RFC 6891 §6.2.5
         try:  # a long CNAME chain passes the UDP size: truncated, as a server would
-            return response.to_wire(max_size=0xFFFF if tcp else 0)
+            return response.to_wire(max_size=0xFFFF if tcp else udp_size)
         except dns.exception.TooBig:
             truncated = dns.message.make_response(query)
             truncated.flags |= dns.flags.TC | dns.flags.AA
