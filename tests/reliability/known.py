@@ -76,4 +76,8 @@ KNOWN_CHECKS: dict[str, Job] = {
     "a domain with CR LF": {"kind": "check", "argv": ["a\r\nb.example"]},
     "--dns-timeout inf": {"kind": "check", "argv": ["example.org", "--dns-timeout", "inf"]},
     "--samples 0": {"kind": "check", "argv": ["example.org", "--samples", "0"]},
+    "a domain with a 5000-character label": {"kind": "check", "argv": ["a" * 5000]},
+    # Read record by record, one set of 20,000 NS records took minutes.
+    "a root hints file of 20000 root servers": {"kind": "check", "argv": ["example.org"], "root_hints": encode(
+        b"".join(b". 3600 NS r%d.root.\nr%d.root. 3600 A 127.0.0.1\n" % (i, i) for i in range(20000)))},
 }
