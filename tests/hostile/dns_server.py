@@ -347,12 +347,12 @@ class HostileDns:
             response = self._referral(query, self.domain, self.servers)
         elif Mode.UPWARD_REFERRAL in modes:
             response = self._referral(query, dns.name.root, [(ROOT_NAME, ROOT_ADDRESS)])
-        elif is_mx and name == self.domain and {Mode.CNAME_CHAIN, Mode.CNAME_LOOP} & modes:
-            response = self._cnames(query, loop=Mode.CNAME_LOOP in modes)
         elif Mode.WRONG_QUESTION in modes:
             other = dns.message.make_query(dns.name.from_text("x-wrong", self.domain), rdtype)
             other.id = query.id
             response = self._zone(other, modes)
+        elif is_mx and name == self.domain and {Mode.CNAME_CHAIN, Mode.CNAME_LOOP} & modes:
+            response = self._cnames(query, loop=Mode.CNAME_LOOP in modes)
         else:
             response = self._zone(query, modes)
         if Mode.NXDOMAIN_WITH_ANSWERS in modes and is_mx:

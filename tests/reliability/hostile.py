@@ -40,6 +40,8 @@ LOSING = frozenset({
     DnsMode.SELF_REFERRAL, DnsMode.UPWARD_REFERRAL, DnsMode.SERVFAIL_MX, DnsMode.DROP_HOST_ADDRESSES,
     DnsMode.GARBAGE, DnsMode.OVERSIZED_LENGTH, DnsMode.TCP_DRIP,
 })
+# Modes that lead MX elsewhere than mx.<domain>: its addresses, dropped, may never be asked for.
+DIVERTING = frozenset({DnsMode.CNAME_CHAIN, DnsMode.CNAME_LOOP, DnsMode.NXDOMAIN_WITH_ANSWERS})
 CONFIDENT = ("bounce", "does not exist")  # what a summary may not say of an answer never obtained
 SMTP_TIMEOUT = (0.2, 0.6)  # seconds: --smtp-timeout is drawn in this range
 SMTP_FACTOR = 8  # a probe meets one misbehaviour and waits for it about once; room for a loaded machine
@@ -71,8 +73,14 @@ def losing_servers(job: Job) -> tuple[int, int]:
     """(servers that never give a usable reply to some question for the whole check, servers)."""
     if "later" in job:
         return 0, 0  # which answers a change mid-run loses depends on timing
-    servers = [job["modes"], *([job["second"]] if "second" in job else [])]
-    return sum(1 for modes in servers if LOSING & {DnsMode(m) for m in modes}), len(servers)
+    servers = [{DnsMode(m) for m in modes} for modes in [job["modes"], *([job["second"]] if "second" in job else [])]]
+    return sum(1 for modes in servers if _loses(modes)), len(servers)
+
+
+def _loses(modes: set[DnsMode]) -> bool:
+    if DIVERTING & modes:
+        return bool(LOSING - {DnsMode.DROP_HOST_ADDRESSES} & modes)
+    return bool(LOSING & modes)
 
 
 @contextlib.contextmanager

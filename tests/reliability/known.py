@@ -66,6 +66,9 @@ def _with_file(target: str, content: bytes = b"") -> Job:
 KNOWN_SCENARIOS["a zone file outside the folder"] = _with_file(OUTSIDE)
 KNOWN_SCENARIOS["a zone file given as /proc/self/environ"] = _with_file("/proc/self/environ")
 KNOWN_SCENARIOS["a zone file with a non-UTF-8 byte"] = _with_file("zone.txt", b"$TTL 3600\n@ MX 10 mx\xff.\n")
+KNOWN_SCENARIOS["a zone file name with a NUL byte"] = _with_file('"zone.txt\\0x"', b"$TTL 3600\n@ MX 10 mx\n")
+KNOWN_SCENARIOS["a zone file name of 100,000 characters"] = _with_file("a" * 100_000)
+KNOWN_SCENARIOS["an SOA below the zone's origin"] = _scenario(zone=ZONE + "\nsub SOA ns hostmaster 1 2 3 4 5")
 
 _HINTS = b". 3600 NS a.root.\na.root. 3600 A 127.0.0.1\n"
 
