@@ -6,7 +6,8 @@
 
 Inputs come from the generators the tests use (tests/reliability): mutated bundled
 scenarios, odd recipients for `trace -r`, odd domains, options and root hints for `check`
-(against a root on 127.0.0.1 that never answers), and garbage datagrams and streams at a
+(against a root on 127.0.0.1 that never answers), hostile DNS worlds for `check` and hostile
+SMTP hosts for its probe (tests/hostile, on 127.0.0.0/8), and garbage datagrams and streams at a
 lab started with `mxsim lab up`. Each input runs in a worker process bounded in time
 (--time-bound) and memory (--memory); a finding is saved as JSON in --out for --replay.
 Every loop is bounded in count and time (--max-seconds); all traffic stays in 127.0.0.0/8;
@@ -43,12 +44,14 @@ from tests.reliability.flood import (
     start_lab,
 )
 from tests.reliability.harness import Worker
+from tests.reliability.hostile import draw_hostile_dns, draw_hostile_smtp
 from tests.reliability.jobs import Job, draw_check, draw_recipient, draw_scenario
 from tests.reliability.known import KNOWN_CHECKS, KNOWN_SCENARIOS
 from tests.reliability.verdict import Verdict
 
 Draw = Callable[[Chooser], tuple[Job, str]]
-KINDS: dict[str, Draw] = {"scenario": draw_scenario, "recipient": draw_recipient, "check": draw_check}
+KINDS: dict[str, Draw] = {"scenario": draw_scenario, "recipient": draw_recipient, "check": draw_check,
+                          "hostile-dns": draw_hostile_dns, "hostile-smtp": draw_hostile_smtp}
 EXAMPLES_PER_SYMPTOM = 3
 MEMORY_NOTE_KIB = 50 * 1024  # a worker's peak that jumps this much on one input is worth naming
 CHUNK = 10_000  # datagrams between two looks at the lab
@@ -99,7 +102,8 @@ def _run(worker: Worker, tally: Tally, out: Path, kind: str, job: Job, described
 def run_inputs(args: argparse.Namespace, tally: Tally, out: Path, stop_at: float, worker: Worker) -> None:
     """Known inputs first, then drawn ones, kind by kind."""
     chooser = RandomChooser(random.Random(args.seed))
-    counts = {"scenario": args.scenarios, "recipient": args.recipients, "check": args.checks}
+    counts = {"scenario": args.scenarios, "recipient": args.recipients, "check": args.checks,
+              "hostile-dns": args.hostile_dns, "hostile-smtp": args.hostile_smtp}
     started = time.monotonic()
     known = [("scenario", KNOWN_SCENARIOS), ("check", KNOWN_CHECKS)]
     for kind, table in known:
@@ -202,11 +206,11 @@ def _mib(kib: int) -> str:
 
 
 def print_report(tally: Tally, worker_peak: int, lab: LabReport, elapsed: float, out: Path) -> None:
-    print("inputs            tried      ran    clean  traceback  bad-error   leak   hang  crash")
+    print("inputs            tried      ran    clean  traceback  bad-error   leak   hang  crash  wrong")
     for kind in KINDS:
         got = tally.statuses[kind]
         print(f"  {kind:<14} {tally.tried[kind]:>7} {got['ran']:>8} {got['clean']:>8} {got['traceback']:>10}"
-              f" {got['bad-error']:>10} {got['leak']:>6} {got['hang']:>6} {got['crash']:>6}")
+              f" {got['bad-error']:>10} {got['leak']:>6} {got['hang']:>6} {got['crash']:>6} {got['wrong']:>6}")
     total = sum(tally.tried.values())
     findings = sum(tally.counts.values())
     print(f"  all            {total:>7}   findings {findings} (tracebacks "
@@ -254,6 +258,8 @@ def main() -> int:
     parser.add_argument("--scenarios", type=int, default=300, help="mutated scenarios to load and trace")
     parser.add_argument("--recipients", type=int, default=200, help="odd recipients for trace -r")
     parser.add_argument("--checks", type=int, default=100, help="odd domains, options and root hints for check")
+    parser.add_argument("--hostile-dns", type=int, default=20, help="checks of a hostile DNS world (a few s each)")
+    parser.add_argument("--hostile-smtp", type=int, default=50, help="probes of a hostile SMTP host")
     parser.add_argument("--datagrams", type=int, default=20_000, help="garbage datagrams at the lab's DNS")
     parser.add_argument("--streams", type=int, default=300, help="garbage TCP streams at the lab's DNS and SMTP")
     parser.add_argument("--idle", type=int, default=1100, help="idle connections held at the lab at once")

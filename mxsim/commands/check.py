@@ -45,7 +45,7 @@ from mxsim.commands.check_run import (
     resolve_all,
     start_early_probes,
 )
-from mxsim.errors import UsageError
+from mxsim.errors import UsageError, shown
 from mxsim.mta import PROFILE_NAMES, check_profile_name
 from mxsim.transport.base import DnsReply, Step
 
@@ -63,11 +63,16 @@ ROOT_SERVERS = (
     ("m.root-servers.net.", "202.12.27.33"),
 )
 MAX_SAMPLES = 200  # --samples cap: politeness
+# named.root has under 100 lines. dnspython merges the records of one set one by one, each
+# compared with those before it: 20,000 root NS records took 12 minutes to read.
+MAX_ROOT_HINT_LINES = 1000
 _LABEL = re.compile(rb"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$")
 
 
 def parse_root_hints(text: str, source: str = "root hints") -> Hints:
     """named.root text -> (server name, address) for each A/AAAA of a root NS name."""
+    if text.count("\n") > MAX_ROOT_HINT_LINES:
+        raise UsageError(f"{source}: more than {MAX_ROOT_HINT_LINES} lines, not a root hints file")
     try:
         rrsets = dns.zonefile.read_rrsets(text, rdclass=None, origin=dns.name.root, relativize=False,
                                          default_ttl=3600000)
@@ -92,7 +97,7 @@ def _domain(text: str) -> dns.name.Name:
     try:
         name = dns.name.from_text(text.strip().rstrip(".") + ".")
     except dns.exception.DNSException as error:
-        raise UsageError(f"{text!r} is not a domain name: {error}") from None
+        raise UsageError(f"'{shown(text)}' is not a domain name: {error}") from None
     # A mail domain is a host name (RFC 5321 §2.3.5): letters, digits and hyphens in each label
     # (internationalised names arrive here as their xn-- form).
     if len(name) < 2 or not all(_LABEL.match(label) for label in name.labels[:-1]):

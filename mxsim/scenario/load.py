@@ -417,7 +417,11 @@ def _zone_from_file(
     relative = where.text("a path for `file`")
     resource = _inside(base, relative, where, f"zone {_show(origin)}")
     display = shown(str(base.joinpath(relative)), MESSAGE_LIMIT // 2)
-    if not resource.is_file():
+    try:
+        found = resource.is_file()
+    except OSError:  # a name too long for the file system (ENAMETOOLONG): no such file either
+        found = False
+    if not found:
         raise where.error(f"zone {_show(origin)}: zone file {display} does not exist")
     try:
         text = read_limited(resource)
@@ -444,7 +448,7 @@ def _inside(base: Traversable, relative: str, where: Node, what: str) -> Travers
     errors, only from the scenario's own folder (symbolic links are followed first).
     """
     path = PurePosixPath(relative)
-    if not relative.strip() or path.is_absolute() or relative.startswith("~"):
+    if not relative.strip() or path.is_absolute() or relative.startswith("~") or "\x00" in relative:
         raise where.error(
             f"{what}: `file` must name a file inside the scenario's folder, "
             f"by a relative path such as zones/example.org.zone, got `{shown(relative)}`"

@@ -213,6 +213,8 @@ def _parse_dns_text(parse: Callable[[str], _T], text: str) -> _T:
         return parse(text)
     except dns.exception.DNSException as exc:
         line, detail = _dns_where(exc)
+    except ValueError as exc:  # dnspython's zone transaction: "add() has non-origin SOA"
+        raise DnsTextError(None, shown(str(exc))) from None
     if line is not None and line > 1 and _fails_alike(parse, text, line - 1, detail):
         line -= 1
     raise DnsTextError(line, _quote_line(detail, text, line))

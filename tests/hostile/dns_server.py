@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import random
 import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -67,6 +69,9 @@ LOOPBACK = {ROOT_ADDRESS: "127.53.0.1", NS_ADDRESS: "127.53.0.2", NS2_ADDRESS: "
             APEX_ADDRESS: "127.53.0.80", MX_ADDRESS: "127.53.0.25"}
 ROOT_NAME = dns.name.from_text("a.root.test.")
 TTL = 300
+CNAME_CHAIN_LENGTH = 100
+DRIP_INTERVAL = 0.1  # seconds between two bytes of a dripped TCP reply
+OVERSIZED = 0xFFFF
 _ports = random.Random()
 
 
@@ -82,6 +87,13 @@ class Mode(StrEnum):
     UPWARD_REFERRAL = "upward-referral"  # every reply refers to the root (no AA, root NS in authority)
     SERVFAIL_MX = "servfail-mx"  # SERVFAIL to every MX query
     DROP_HOST_ADDRESSES = "drop-host-addresses"  # no reply to A/AAAA of the mail host (mx.<domain>)
+    GARBAGE = "garbage"  # every reply is random bytes (with the query's ID), over UDP and over TCP
+    OVERSIZED_LENGTH = "oversized-length"  # UDP: TC; TCP: a length prefix of 65535 before a shorter reply
+    TCP_DRIP = "tcp-drip"  # UDP: TC; TCP: the reply one byte per DRIP_INTERVAL
+    CNAME_CHAIN = "cname-chain"  # MX: a chain of CNAME_CHAIN_LENGTH CNAMEs, the last one owning the MX
+    CNAME_LOOP = "cname-loop"  # MX: the domain is a CNAME to c1, c1 a CNAME back to the domain
+    NXDOMAIN_WITH_ANSWERS = "nxdomain-with-answers"  # MX: rcode NXDOMAIN, and the MX record in the answer
+    FLAPPING = "flapping"  # every other query to this server goes unanswered
 
 
 @dataclass
@@ -119,6 +131,8 @@ class HostileDns:
         self._selector = selectors.DefaultSelector()
         self._sockets: list[socket.socket] = []
         self._buffers: dict[socket.socket, tuple[str, bytes]] = {}
+        self._drips: dict[socket.socket, bytes] = {}  # TCP replies still being dripped, one byte a turn
+        self._asked = 0  # queries to the domain's servers, for FLAPPING
         self._thread: threading.Thread | None = None
 
     # -- what a check is told ---------------------------------------------------------
@@ -197,10 +211,15 @@ class HostileDns:
             sock.close()
         self._sockets.clear()
         self._buffers.clear()
+        self._drips.clear()
 
     def _serve(self) -> None:
+        dripped = 0.0
         while not self._stop.is_set():
-            for key, _events in self._selector.select(POLL):
+            if self._drips and time.monotonic() - dripped >= DRIP_INTERVAL:
+                dripped = time.monotonic()
+                self._drip()
+            for key, _events in self._selector.select(DRIP_INTERVAL if self._drips else POLL):
                 kind, address = key.data
                 sock = key.fileobj
                 assert isinstance(sock, socket.socket)
@@ -231,11 +250,23 @@ class HostileDns:
         self._buffers[conn] = (address, b"")
         self._selector.register(conn, selectors.EVENT_READ, ("tcp", address))
 
+    def _drip(self) -> None:
+        for conn, rest in list(self._drips.items()):
+            try:
+                conn.send(rest[:1])
+            except OSError:
+                rest = b""
+            if rest[1:]:
+                self._drips[conn] = rest[1:]
+            else:
+                del self._drips[conn]
+
     def _tcp(self, conn: socket.socket, address: str) -> None:
         chunk = conn.recv(65535)
         if not chunk:
             self._selector.unregister(conn)
             self._buffers.pop(conn, None)
+            self._drips.pop(conn, None)
             conn.close()
             return
         where, buffer = self._buffers[conn]
@@ -244,10 +275,18 @@ class HostileDns:
             size = int.from_bytes(buffer[:2], "big")
             query, buffer = buffer[2:2 + size], buffer[2 + size:]
             reply = self.reply(query, where, tcp=True)
-            if reply is not None:
+            with self._lock:
+                modes = set(self.modes if where == NS_ADDRESS else self.second_modes or ())
+            if reply is not None and Mode.TCP_DRIP in modes and where != ROOT_ADDRESS:
+                self._drips[conn] = self._drips.get(conn, b"") + len(reply).to_bytes(2, "big") + reply
+            elif reply is not None:
+                if Mode.OVERSIZED_LENGTH in modes and where != ROOT_ADDRESS:
+                    prefix = OVERSIZED.to_bytes(2, "big")
+                else:
+                    prefix = len(reply).to_bytes(2, "big")
                 conn.setblocking(True)
                 conn.settimeout(1.0)
-                conn.sendall(len(reply).to_bytes(2, "big") + reply)
+                conn.sendall(prefix + reply)
                 conn.setblocking(False)
         self._buffers[conn] = (where, buffer)
 
@@ -265,9 +304,20 @@ class HostileDns:
         with self._lock:
             modes = set(self.modes if address == NS_ADDRESS else self.second_modes or ())
             self.seen.queries.append((address, question.name.to_text(), dns.rdatatype.to_text(question.rdtype), tcp))
+            if address != ROOT_ADDRESS:
+                self._asked += 1
+            flapped = Mode.FLAPPING in modes and self._asked % 2 == 1
         if address == ROOT_ADDRESS:
             return self._root(query).to_wire()
-        return self._hostile(query, modes, address)
+        if flapped:
+            return None
+        if Mode.GARBAGE in modes:  # the query's ID, so that a client reads on past it
+            return wire[:2] + random.Random(self._asked).randbytes(10 + self._asked % 200)
+        if not tcp and {Mode.OVERSIZED_LENGTH, Mode.TCP_DRIP} & modes:
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.TC | dns.flags.AA
+            return response.to_wire()
+        return self._hostile(query, modes, address, tcp=tcp)
 
     def _nsid(self, query: dns.message.Message, response: dns.message.Message, address: str) -> dns.message.Message:
         """The server's name in NSID, when it sends one and the query carries EDNS."""
@@ -277,7 +327,8 @@ class HostileDns:
                                                                                label.encode())])
         return response
 
-    def _hostile(self, query: dns.message.Message, modes: set[Mode], address: str) -> bytes | None:
+    def _hostile(self, query: dns.message.Message, modes: set[Mode], address: str, *,
+                 tcp: bool = False) -> bytes | None:
         question = query.question[0]
         name, rdtype = question.name, question.rdtype
         is_mx = rdtype == dns.rdatatype.MX
@@ -300,12 +351,22 @@ class HostileDns:
             other = dns.message.make_query(dns.name.from_text("x-wrong", self.domain), rdtype)
             other.id = query.id
             response = self._zone(other, modes)
+        elif is_mx and name == self.domain and {Mode.CNAME_CHAIN, Mode.CNAME_LOOP} & modes:
+            response = self._cnames(query, loop=Mode.CNAME_LOOP in modes)
         else:
             response = self._zone(query, modes)
+        if Mode.NXDOMAIN_WITH_ANSWERS in modes and is_mx:
+            response.set_rcode(dns.rcode.NXDOMAIN)
         response = self._nsid(query, response, address)
         if Mode.MX_POINTER_LOOP in modes and is_mx:
             return _pointer_loop(response)
-        return response.to_wire()
+        udp_size = max(512, query.payload) if query.edns >= 0 else 512  # RFC 1035 §4.2.1, RFC 6891 §6.2.5
+        try:  # a long CNAME chain passes the UDP size: truncated, as a server would
+            return response.to_wire(max_size=0xFFFF if tcp else udp_size)
+        except dns.exception.TooBig:
+            truncated = dns.message.make_response(query)
+            truncated.flags |= dns.flags.TC | dns.flags.AA
+            return truncated.to_wire()
 
     def _zone(self, query: dns.message.Message, modes: set[Mode]) -> dns.message.Message:
         question = query.question[0]
@@ -326,6 +387,20 @@ class HostileDns:
         if not any(owner == name for owner, _ in records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         response.authority.append(records[(self.domain, dns.rdatatype.SOA)])
+        return response
+
+    def _cnames(self, query: dns.message.Message, *, loop: bool) -> dns.message.Message:
+        """The domain a CNAME to c1, c1 to c2, ... (the last owning the MX), or c1 back to the domain."""
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        length = 1 if loop else CNAME_CHAIN_LENGTH
+        names = [self.domain, *(dns.name.from_text(f"c{i}", self.domain) for i in range(1, length + 1))]
+        if loop:
+            names.append(self.domain)
+        for owner, target in itertools.pairwise(names):
+            response.answer.append(dns.rrset.from_text(owner, TTL, "IN", "CNAME", target.to_text()))
+        if not loop:
+            response.answer.append(dns.rrset.from_text(names[-1], TTL, "IN", "MX", f"10 {self.mx_name}"))
         return response
 
     def _records(self) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset]:

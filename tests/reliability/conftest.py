@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from tests.reliability.harness import Worker
 from tests.reliability.jobs import Job
+from tests.reliability.verdict import Verdict
 
 TIME_BOUND = 10.0  # seconds for one input, load and trace together (the bundled ones take 0.2 s)
 
@@ -36,5 +37,8 @@ def worker() -> Iterator[Worker]:
 
 def assert_passes(worker: Worker, job: Job, described: str) -> None:
     """Run one input; fail with its verdict and a readable description of it."""
-    verdict = worker.run(job, TIME_BOUND)
+    assert_verdict(worker.run(job, TIME_BOUND), described)
+
+
+def assert_verdict(verdict: Verdict, described: str) -> None:
     assert verdict.passed, f"{verdict.status}: {verdict.symptom}\n  input: {described}\n  {verdict.detail}"

@@ -66,6 +66,9 @@ def _with_file(target: str, content: bytes = b"") -> Job:
 KNOWN_SCENARIOS["a zone file outside the folder"] = _with_file(OUTSIDE)
 KNOWN_SCENARIOS["a zone file given as /proc/self/environ"] = _with_file("/proc/self/environ")
 KNOWN_SCENARIOS["a zone file with a non-UTF-8 byte"] = _with_file("zone.txt", b"$TTL 3600\n@ MX 10 mx\xff.\n")
+KNOWN_SCENARIOS["a zone file name with a NUL byte"] = _with_file('"zone.txt\\0x"', b"$TTL 3600\n@ MX 10 mx\n")
+KNOWN_SCENARIOS["a zone file name of 100,000 characters"] = _with_file("a" * 100_000)
+KNOWN_SCENARIOS["an SOA below the zone's origin"] = _scenario(zone=ZONE + "\nsub SOA ns hostmaster 1 2 3 4 5")
 
 _HINTS = b". 3600 NS a.root.\na.root. 3600 A 127.0.0.1\n"
 
@@ -76,4 +79,8 @@ KNOWN_CHECKS: dict[str, Job] = {
     "a domain with CR LF": {"kind": "check", "argv": ["a\r\nb.example"]},
     "--dns-timeout inf": {"kind": "check", "argv": ["example.org", "--dns-timeout", "inf"]},
     "--samples 0": {"kind": "check", "argv": ["example.org", "--samples", "0"]},
+    "a domain with a 5000-character label": {"kind": "check", "argv": ["a" * 5000]},
+    # Read record by record, one set of 20,000 NS records took minutes.
+    "a root hints file of 20000 root servers": {"kind": "check", "argv": ["example.org"], "root_hints": encode(
+        b"".join(b". 3600 NS r%d.root.\nr%d.root. 3600 A 127.0.0.1\n" % (i, i) for i in range(20000)))},
 }

@@ -27,7 +27,7 @@ PASSES = ("ran", "clean")
 
 @dataclass
 class Verdict:
-    status: str  # ran | clean | traceback | bad-error | leak | hang | crash
+    status: str  # ran | clean | traceback | bad-error | leak | hang | crash | wrong (a false verdict)
     symptom: str = ""
     detail: str = ""
     seconds: float = 0.0

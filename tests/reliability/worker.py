@@ -11,7 +11,9 @@ Jobs:
 - `cli`: `mxsim ARGS...` in this process (`trace` of a bundled scenario: the model, no network);
 - `check`: `mxsim check ARGS...` with --no-smtp and root hints that name one address of
   127.0.0.0/8 where this process holds a UDP socket that never answers. Every root hints
-  text is checked to name only loopback addresses before it is used.
+  text is checked to name only loopback addresses before it is used;
+- `hostile-dns`, `hostile-smtp`: a hostile DNS world or SMTP host on 127.0.0.0/8, started
+  in this process, against `check` or its SMTP probe (tests/reliability/hostile.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typer.testing import CliRunner
 
 from mxsim.cli import app_for
 from mxsim.errors import MxsimError
+from tests.reliability.hostile import run_hostile_dns, run_hostile_smtp
 from tests.reliability.mutations import CANARY, OUTSIDE, SCENARIO_FILE
 from tests.reliability.verdict import Verdict, judge_cli, traceback_symptom
 
@@ -123,6 +126,10 @@ class Child:
             verdict = self.cli(list(job["argv"]))
         elif kind == "check":
             verdict = self.check(job)
+        elif kind == "hostile-dns":
+            verdict = run_hostile_dns(job)
+        elif kind == "hostile-smtp":
+            verdict = run_hostile_smtp(job)
         else:
             raise ValueError(f"unknown job kind {kind!r}")
         verdict.seconds = time.monotonic() - started
