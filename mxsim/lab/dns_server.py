@@ -11,9 +11,10 @@ before skips parsing; the backend is still drawn for every query (seeded, exactl
 the model draws), and the answer bytes that backend gave before to those bytes are
 reused with the ID patched. Countdown TTLs key the bytes by the current second too;
 drops, delays and TCP refusals are never cached. The cache is one for all addresses,
-bounded in entries and in bytes, least recently used first out: a flood of distinct
-questions costs a fixed amount of memory, however many addresses it is spread over. UDP is served by one thread with
-non-blocking sockets and a selector, not by the event loop (LAB-NOTES: 58 to 68 k
+bounded in entries and in what each entry really costs (bytes plus Python object
+overhead; the parsed message is not kept), least recently used first out: a flood of distinct
+questions costs a fixed amount of memory, however many addresses it is spread over.
+UDP is served by one thread with non-blocking sockets and a selector, not by the event loop (LAB-NOTES: 58 to 68 k
 cached answers a second on a plain socket loop, 14 k on stock asyncio).
 """
 
@@ -53,8 +54,21 @@ PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1; also the floor for EDNS payloads (R
 MAX_TCP_MESSAGE = 65535
 HEADER = 12
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: seconds, not minutes, for an idle connection
-MAX_CACHED_QUERIES = 4096  # distinct queries remembered, all addresses together
-MAX_CACHED_BYTES = 16 << 20  # their bytes and their answers' bytes, all together
+# A scenario names a handful of hosts and real resolvers repeat their questions, so a
+# thousand distinct queries is far more than the real workload; what is past that is a
+# flood of distinct questions, which must cost a fixed amount of memory.
+MAX_CACHED_QUERIES = 1024  # distinct queries remembered, all addresses together
+MAX_CACHED_BYTES = 4 << 20  # what they cost, counted as below, all together
+# What an entry costs besides its bytes, in CPython 3.11 on 64 bits: the key tuple, the
+# ordered dict's node, the entry object and its answers dict (about 600 bytes, rounded
+# up); and each answer's key and value tuples (about 200 bytes, rounded up).
+ENTRY_OVERHEAD = 768
+ANSWER_OVERHEAD = 256
+# Header bits a query's meaning does not depend on: Z (RFC 1035 §4.1.1, zero in all
+# queries) and RCODE (set only in responses). dnspython turns the flags word into an
+# enum.Flag, and Python keeps every distinct unknown-bit combination it ever saw, up to
+# 65,536 of them: clearing these bits before parsing keeps that at a few hundred.
+IGNORED_QUERY_BITS = 0x004F
 MAX_CACHED_QUERY = 512  # longer queries (a real one is under 300 bytes) are parsed each time
 MAX_DELAYED = 8192  # answers waiting out a `delay`; past that a query is dropped, as by a full queue
 UDP_BURST = 64  # datagrams read from one socket before the selector looks at the others
@@ -144,13 +158,22 @@ def _tcp_open(server: AuthoritativeServer) -> bool:
     return not server.spec.backends or any(backend.tcp for backend in server.spec.backends)
 
 
+def _parse(body: bytes) -> dns.message.Message:
+    """A query from its wire form after the ID (the ID is patched into every answer)."""
+    return dns.message.from_wire(b"\x00\x00" + body)
+
+
 @dataclass(slots=True)
 class _Known:
-    """A query body (the wire form after the ID) that parsed as a plain QUERY, and the
-    answer bytes (after the ID) each backend gave it: (backend, tcp, second) -> bytes."""
+    """A query body (the wire form after the ID, with the ignored header bits cleared)
+    that parsed as a plain QUERY, and the answer bytes (after the ID) each backend gave
+    it: (backend, tcp, second) -> bytes.
 
-    query: dns.message.Message
-    size: int  # the body's bytes and the answers', as the cache's byte bound counts them
+    It keeps bytes only, never the parsed message: that is several kilobytes of Python
+    objects, and the bytes parse again on the rare query the answers do not cover.
+    """
+
+    size: int  # what the entry costs, as the cache's byte bound counts it
     answers: dict[tuple[str | None, bool, int], tuple[bytes, bool]] = field(default_factory=dict)
 
 
@@ -228,13 +251,17 @@ class DnsService:
             counters.tcp += 1
         else:
             counters.udp += 1
-        key = (lab, wire[2:])
+        body = wire[2:]
+        if wire[3] & IGNORED_QUERY_BITS:  # all of them in the flags' second byte
+            body = bytes((wire[2], wire[3] & ~IGNORED_QUERY_BITS)) + wire[4:]
+        key = (lab, body)
+        query: dns.message.Message | None = None
         known = self._known.get(key)
         if known is not None:
             self._known.move_to_end(key)
         else:
             try:
-                query = dns.message.from_wire(wire)
+                query = _parse(body)
             except Exception:  # dnspython's FormError mostly, but any parse failure is FORMERR
                 counters.formerr += 1
                 reply = formerr_for(wire)
@@ -245,20 +272,22 @@ class DnsService:
                 response = dns.message.make_response(query)
                 response.set_rcode(dns.rcode.NOTIMP)
                 return Outcome(response.to_wire())
-            known = _Known(query, len(key[1]))
+            known = _Known(len(body) + ENTRY_OVERHEAD)
             if len(wire) <= MAX_CACHED_QUERY:
                 self._remember(key, known)
         try:
-            return self._answer(lab, wire, known, tcp=tcp, counters=counters)
+            return self._answer(lab, wire, key, known, query, tcp=tcp, counters=counters)
         except Exception:  # a world bug must cost one answer, never the server
-            log.exception("answering %s at %s", known.query.question, lab)
+            query = query or _parse(body)
+            log.exception("answering %s at %s", query.question, lab)
             counters.errors += 1
-            failure = dns.message.make_response(known.query)
+            failure = dns.message.make_response(query)
             failure.set_rcode(dns.rcode.SERVFAIL)
             return Outcome(wire[:2] + failure.to_wire()[2:])
 
     def _answer(
-        self, lab: str, wire: bytes, known: _Known, *, tcp: bool, counters: DnsCounters
+        self, lab: str, wire: bytes, key: tuple[str, bytes], known: _Known,
+        query: dns.message.Message | None, *, tcp: bool, counters: DnsCounters,
     ) -> Outcome:
         server = self._server[lab]
         drawn = server.draw(self._rng[lab])  # every query draws, cached or not
@@ -276,7 +305,9 @@ class DnsService:
                 if truncated:
                     counters.truncated += 1
                 return Outcome(wire[:2] + tail, delay)
-        served = server.build(drawn, known.query, address=self._real[lab], tcp=tcp, now=now)
+        if query is None:
+            query = _parse(key[1])
+        served = server.build(drawn, query, address=self._real[lab], tcp=tcp, now=now)
         if served.tcp_refused:
             counters.tcp_refused += 1
             return Outcome(None, reset=True)
@@ -289,19 +320,19 @@ class DnsService:
         if tcp:
             out = response.to_wire(max_size=MAX_TCP_MESSAGE, want_shuffle=False)
         else:
-            out = truncate_for_udp(known.query, response)
+            out = truncate_for_udp(query, response)
             truncated = bool(out[2] & 0x02)  # the TC bit of the header's first flags byte
             if truncated:
                 counters.truncated += 1
-        cached = self._known.get((lab, wire[2:])) is known  # long queries are not kept
-        grown = len(out) - 2
+        cached = self._known.get(key) is known  # long queries are not kept
+        grown = len(out) - 2 + ANSWER_OVERHEAD
         if second >= 0:
             # Countdown answers of past seconds will never be asked for again.
             for old in [k for k in known.answers if k[2] >= 0 and k[2] != second]:
-                grown -= len(known.answers.pop(old)[0])
+                grown -= len(known.answers.pop(old)[0]) + ANSWER_OVERHEAD
         previous = known.answers.get(slot)
         if previous is not None:
-            grown -= len(previous[0])
+            grown -= len(previous[0]) + ANSWER_OVERHEAD
         known.answers[slot] = (out[2:], truncated)
         known.size += grown
         if cached:

@@ -13,16 +13,19 @@ import smtplib
 import socket
 import struct
 import time
+import tracemalloc
 from collections.abc import Mapping
 from pathlib import Path
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
 import pytest
 
 from mxsim.lab import dns_server
-from mxsim.lab.dns_server import DnsCounters
+from mxsim.lab.addressmap import AddressMap
+from mxsim.lab.dns_server import DnsCounters, DnsService
 from mxsim.scenario import load_scenario
 from mxsim.world import World
 from tests.lab.conftest import WIRE_SCENARIO, running_lab
@@ -41,6 +44,10 @@ TCP_ESTABLISHED = 1
 CONNECTIONS = 1100
 DESCRIPTORS = 1024  # the lab's limit in the descriptor test, a common default
 LOG_BOUND = 16 << 10
+DISTINCT = 3000  # distinct parseable questions: past the cache's entry bound
+FOOTPRINT = 3 << 20  # what the cache may really cost after them, however it counts
+FLAG_WORDS = 3000  # distinct header flags words, all in queries
+FLAG_PSEUDO_MEMBERS = 2 << 10  # 7 flag bits and 4 opcode bits, for the queries and their answers
 
 
 def _handled(counters: Mapping[str, DnsCounters]) -> int:
@@ -83,6 +90,44 @@ def test_a_flood_of_distinct_questions_keeps_the_query_cache_bounded() -> None:
         assert 0 < cache["queries"] <= dns_server.MAX_CACHED_QUERIES
         assert cache["bytes"] <= dns_server.MAX_CACHED_BYTES
         assert lab.ask(NS, "accept.example.org", "A").rcode() == dns.rcode.NOERROR
+
+
+def test_the_query_cache_really_costs_no_more_than_its_bound() -> None:
+    """Measured by the allocator, not by the cache's own count: a parsed message held
+    per entry cost kilobytes each, far past what the byte bound said."""
+    rng = random.Random(12)
+    world = World(load_scenario(WIRE_SCENARIO))
+    service = DnsService(world, AddressMap.build(world))
+    lab = service.map.lab(NS)
+    tracemalloc.start()
+    try:
+        before, _peak = tracemalloc.get_traced_memory()
+        for _ in range(DISTINCT):
+            name = f"{rng.getrandbits(48):x}.flood.example.org"
+            wire = dns.message.make_query(name, rng.choice(["A", "MX", "TXT"]), use_edns=0).to_wire()
+            assert service.answer(lab, wire, tcp=False).wire is not None
+        after, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    cache = service.cache_stats()
+    assert after - before < FOOTPRINT, f"{after - before} bytes for a cache that counts {cache['bytes']}"
+    assert cache["queries"] == min(DISTINCT, dns_server.MAX_CACHED_QUERIES)
+
+
+def test_distinct_header_flags_do_not_grow_the_parsers_flag_table() -> None:
+    """dnspython makes an enum.Flag of each query's flags word, and Python keeps every
+    combination of unknown bits it ever saw: the RCODE and Z bits of a query must not
+    reach it, or each distinct word would stay in memory for good."""
+    rng = random.Random(13)
+    world = World(load_scenario(WIRE_SCENARIO))
+    service = DnsService(world, AddressMap.build(world))
+    lab = service.map.lab(NS)
+    body = dns.message.make_query("accept.example.org", "A").to_wire()[4:]
+    table = dns.flags.Flag._value2member_map_
+    before = len(table)
+    for flags in rng.sample(range(0x8000), FLAG_WORDS):  # QR clear: all of them queries
+        service.answer(lab, struct.pack("!HH", rng.getrandbits(16), flags) + body, tcp=False)
+    assert len(table) - before <= FLAG_PSEUDO_MEMBERS
 
 
 def test_an_idle_smtp_client_is_sent_away_after_the_idle_timeout(tmp_path: Path) -> None:
