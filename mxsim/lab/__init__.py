@@ -1,4 +1,4 @@
-"""The lab: a scenario's world served on real sockets on 127.0.0.0/8 (DESIGN.md, issue 3).
+"""The lab: a scenario's world served on real sockets on 127.0.0.0/8 (docs/architecture.md#one-engine-three-worlds).
 
 `lab_up` / `lab_down` / `lab_status` run it as a detached process with a state folder;
 `serve_world` runs it in the current event loop (tests). Every bind and send of the lab

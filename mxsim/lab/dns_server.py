@@ -14,8 +14,9 @@ drops, delays and TCP refusals are never cached. The cache is one for all addres
 bounded in entries and in what each entry really costs (bytes plus Python object
 overhead; the parsed message is not kept), least recently used first out: a flood of distinct
 questions costs a fixed amount of memory, however many addresses it is spread over.
-UDP is served by one thread with non-blocking sockets and a selector, not by the event loop (LAB-NOTES: 58 to 68 k
-cached answers a second on a plain socket loop, 14 k on stock asyncio).
+UDP is served by one thread with non-blocking sockets and a selector, not by the event loop
+(docs/lab.md#python-speed-ceilings: 58 to 68 k cached answers a second on a plain socket
+loop, 14 k on stock asyncio).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A network namespace for the lab (`lab up --netns NAME`), as LAB-NOTES.md describes.
+"""A network namespace for the lab (`lab up --netns NAME`), as docs/lab.md#isolation describes.
 
 A namespace with only `lo` up reaches no other address by construction, so inside it
 the lab may serve the scenario's real addresses (each added to `lo`), "drop" is a real

@@ -1,6 +1,6 @@
 """SMTP listeners on the lab addresses of a world's mail hosts, one per address.
 
-Each behaves as its `hosts` entry says (SCENARIO.md): accept, refuse, drop, tarpit,
+Each behaves as its `hosts` entry says (docs/scenario-format.md#hosts): accept, refuse, drop, tarpit,
 reject, tempfail, slow. Replies mirror the model transport (`transport.model`): the
 same default reject/tempfail replies and the same banner when none is written.
 

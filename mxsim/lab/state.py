@@ -45,7 +45,7 @@ RESOLVER_FILES = (UNBOUND_CONF, UNBOUND_LOG)
 SHARED_FILES = (ROOT_HINTS, RESOLV_CONF)  # for the lab's clients to read; every other file is private
 JSON_LIMIT = 64 << 20  # the address map of a large world, with room to spare
 
-# Reserved for a recursive resolver over the lab's root (issue 3's `--resolver`), outside
+# Reserved for a recursive resolver over the lab's root (`lab up --resolver`), outside
 # the /16s the address map allocates from, so it can never stand for a scenario address.
 RESOLVER_ADDRESS = "127.54.0.1"
 ROOT_HINTS_TTL = 3600000

@@ -1,4 +1,4 @@
-"""A TLS server context for lab mail hosts whose `tls` is `handshake` (SCENARIO.md addition).
+"""A TLS server context for lab mail hosts whose `tls` is `handshake` (docs/scenario-format.md#hosts).
 
 The certificate is self-signed and made when the lab starts (`openssl req`, an EC P-256
 key valid for a day): senders and probes that STARTTLS opportunistically do not judge it,

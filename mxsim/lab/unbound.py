@@ -1,6 +1,6 @@
 """Debian's unbound as the lab's recursive resolver (`lab up --resolver unbound`).
 
-Configured as LAB-NOTES.md says: iterate from the lab's root hints
+Configured as docs/lab.md#unbound-as-the-labs-resolver says: iterate from the lab's root hints
 (`do-not-query-localhost: no`, since every lab server is on 127/8), no DNSSEC
 validation (`module-config: "iterator"`), every query logged (to its standard error,
 which the lab opens itself in the state folder: unbound would follow a link named by
