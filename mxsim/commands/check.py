@@ -88,7 +88,7 @@ def default_root_hints() -> Hints:
     return tuple((dns.name.from_text(name), address) for name, address in ROOT_SERVERS)
 
 
-def _domain(text: str) -> dns.name.Name:
+def domain_name(text: str) -> dns.name.Name:
     try:
         name = dns.name.from_text(text.strip().rstrip(".") + ".")
     except dns.exception.DNSException as error:
@@ -154,7 +154,7 @@ def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set
 
 
 def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckResult:
-    domain = _domain(config.domain)
+    domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
     if config.smtp_timeout <= 0 or config.dns_timeout <= 0:
