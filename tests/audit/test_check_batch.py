@@ -4,6 +4,9 @@ JSON line per domain that validates, the worst exit code, and --resume after a t
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from mxsim.schemas import schema
 from tests.lab.tools import lab
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--smtp-timeout", "0.5s", "--rate", "0", "--no-progress", "--samples", "8"]
 
 
@@ -74,3 +78,34 @@ def test_text_over_many_domains_ends_with_the_table(incident_lab: Path) -> None:
     out = done.stdout
     assert out.startswith("mail to ") and "\n2 domains: " in out
     assert "APEX01_CNAME" in out and "hover01.dns.bra.prod.tucows.net" in out
+
+
+@pytest.mark.lab
+def test_sigkill_mid_run_then_resume_leaves_each_domain_once(incident_lab: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "domains.txt"
+    names = [f"absent{i}.org" for i in range(40)] + ["wa-students.org"] + [f"gone{i}.org" for i in range(40)]
+    listing.write_text("# the farm\n" + "\n".join(names) + "\n", encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--domains", str(listing),
+               "--lab", str(incident_lab), "-f", "jsonl", "--output", str(out), *FAST]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and _lines(out) < 5:
+            time.sleep(0.005)
+        running = process.poll() is None
+        process.kill()
+        process.wait(timeout=10)
+    assert running, "the run ended before it could be killed"
+    assert 5 <= _lines(out) < len(names)
+    again = subprocess.run([*command[:-len(FAST) - 2], "--resume", str(out), *FAST], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1, again.stderr
+    domains = [json.loads(line)["domain"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(domains) == sorted(names)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
