@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -181,7 +184,7 @@ def check(
         raise fail(error) from None
     if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None:
         _check_many(names, resume, output, output_format, root_hints, lab, samples, mta, no_smtp, smtp_timeout,
-                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet)
+                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress)
     (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
@@ -209,6 +212,37 @@ def check(
     raise typer.Exit(int(result.exit_code))
 
 
+@contextmanager
+def batch_bar(enabled: bool, total: int) -> Iterator[Callable[[str], None] | None]:
+    """Domains done of all, rate, time left and the verdicts so far, on stderr, only on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("domains"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+               TextColumn("{task.fields[verdicts]}"))
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("domains", total=total, verdicts="", rate="")
+        started = time.monotonic()
+
+        def advance(verdicts: str) -> None:
+            done = bar.tasks[0].completed + 1
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, advance=1, verdicts=verdicts, rate=f"{rate:.1f} domains/s")
+
+        yield advance
+
+
 def _domain_list(arguments: list[str], domain_file: Path | None) -> list[str]:
     from mxsim.commands.check_batch import parse_domain_list
 
@@ -227,14 +261,12 @@ def _check_many(
     names: list[str], resume: Path | None, output: Path | None, output_format: CheckFormat,
     root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
-    dns_port: int, smtp_port: int, quiet: bool,
+    dns_port: int, smtp_port: int, quiet: bool, progress: bool,
 ) -> None:
     """Many domains: each line out as its domain finishes; exit with the worst code."""
-    import json
-
     from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
     from mxsim.report.check_batch_text import BatchTally
-    from mxsim.report.check_jsonl import data
+    from mxsim.report.check_jsonl import data, line_text
 
     if output_format not in (CheckFormat.text, CheckFormat.jsonl):
         raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl or text"))
@@ -259,19 +291,27 @@ def _check_many(
         line = data(result)
         tally.add(line)
         worst = max(worst, line["exit_code"])
-        text = json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        text = line_text(line)
         if results is not None:
             results.write(text)
         if output_format == CheckFormat.jsonl and results is None:
-            sys.stdout.write(text + "\n")
+            sys.stdout.write(text)
             sys.stdout.flush()
         elif output_format == CheckFormat.text or results is not None:
             typer.echo(result.summary)
+        if advance is not None:
+            advance(", ".join(f"{n} {v}" for v, n in sorted(tally.verdicts.items())))
 
     try:
-        run_batch(config, todo, emit)
+        with batch_bar(progress and sys.stderr.isatty(), len(todo)) as advance:
+            run_batch(config, todo, emit)
     except MxsimError as error:
         raise fail(error) from None
+    except KeyboardInterrupt:
+        # Every finished domain is already on disk; the rest is for --resume.
+        where = f"; --resume {sink} checks the rest" if sink is not None else ""
+        typer.echo(f"mxsim: interrupted after {sum(tally.verdicts.values())} of {len(todo)} domains{where}", err=True)
+        raise typer.Exit(130) from None
     finally:
         if results is not None:
             results.close()

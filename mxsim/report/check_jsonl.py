@@ -36,5 +36,9 @@ def data(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def line_text(line: dict[str, Any]) -> str:
+    return json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def render(result: CheckResult) -> str:
-    return json.dumps(data(result), sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return line_text(data(result))

@@ -109,3 +109,30 @@ def _lines(path: Path) -> int:
         return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+@pytest.mark.lab
+def test_the_bar_on_a_terminal_shows_rate_and_verdicts(incident_lab: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    names = [f"absent{i}.org" for i in range(5)]
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", *names,
+               "--lab", str(incident_lab), *[o for o in FAST if o != "--no-progress"]]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=secondary,
+                          env={**os.environ, "COLUMNS": "160", "TERM": "xterm"}) as process:
+        os.close(secondary)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: the run ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+        process.wait(timeout=10)
+    os.close(primary)
+    assert b"domains/s" in seen and b"findings" in seen and b"/5" in seen
