@@ -42,6 +42,7 @@ from mxsim.commands.check_run import (
     Progress,
     Question,
     Sampled,
+    SharedWire,
     resolve_all,
     start_early_probes,
 )
@@ -153,7 +154,8 @@ def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set
     return wanted
 
 
-def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckResult:
+def run_check(config: CheckConfig, progress: Progress | None = None, shared: SharedWire | None = None) -> CheckResult:
+    """Check one domain; checks given the same `shared` wire share its pacing and cache."""
     domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
@@ -162,7 +164,7 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     mtas = tuple(m.lower() for m in config.mtas) or PROFILE_NAMES
     for name in mtas:
         check_profile_name(name)
-    run = CheckRun(config, progress)
+    run = CheckRun(config, progress, shared)
     delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
     (delegation,) = run.run([delegation_step])
     assert isinstance(delegation, Delegation)

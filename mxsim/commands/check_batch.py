@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mxsim.commands.check import CheckConfig, CheckResult, domain_name, run_check
+from mxsim.commands.check_run import SharedWire, shared_wire
 from mxsim.errors import UsageError
 
 __all__ = ["ResultsFile", "check_group", "parse_domain_list", "resume_from", "run_batch"]
@@ -46,10 +47,11 @@ def parse_domain_list(text: str, source: str) -> list[str]:
     return list(dict.fromkeys(domains))  # a domain listed twice is checked once
 
 
-def check_group(base: CheckConfig, domains: Sequence[str]) -> Iterator[CheckResult]:
-    """Check each domain of a group in turn, yielding each result as it is known."""
+def check_group(base: CheckConfig, domains: Sequence[str], shared: SharedWire | None = None) -> Iterator[CheckResult]:
+    """Check each domain of a group in turn over one wire, yielding each result as it is known."""
+    wire = shared or shared_wire(base)
     for domain in domains:
-        yield run_check(dataclasses.replace(base, domain=domain))
+        yield run_check(dataclasses.replace(base, domain=domain), None, wire)
 
 
 def resume_from(path: Path) -> set[str]:
@@ -96,7 +98,8 @@ class ResultsFile:
 
 
 def run_batch(base: CheckConfig, domains: Iterable[str], emit: Callable[[CheckResult], None]) -> None:
-    """Every domain as its own group, in this process, each result passed on as it finishes."""
+    """Every domain in this process over one wire, each result passed on as it finishes."""
+    wire = shared_wire(base)
     for domain in domains:
-        for result in check_group(base, [domain]):
+        for result in check_group(base, [domain], wire):
             emit(result)
