@@ -29,6 +29,7 @@ PROVIDERS = (  # (MX host, its address); most zones use the first few
 WEB = ("edge.cdn-web.net", "151.101.2.10")  # where the CNAME chain ends: no mail there
 BACKENDS = ("farm05", "farm03", "farm07", "farm01")
 BAD = "farm01"
+SOA = "ns1.farm-dns.com. hostmaster.farm-dns.com. 1 3600 600 86400 900"
 
 
 def zone_names(count: int) -> list[str]:
@@ -44,7 +45,7 @@ def scenario(count: int, broken_share: float, seed: int) -> tuple[str, list[str]
            f"recipient: postmaster@{names[0]}", "", "zones:"]
     for name in names:
         host, _ = PROVIDERS[min(int(rng.paretovariate(1.5)) - 1, len(PROVIDERS) - 1)]
-        out += [f"  {name}: |", "    $TTL 900", "    @ SOA ns1.farm-dns.com. hostmaster.farm-dns.com. 1 3600 600 86400 900",
+        out += [f"  {name}: |", "    $TTL 900", f"    @ SOA {SOA}",
                 "    @ NS ns1.farm-dns.com.", "    @ NS ns2.farm-dns.com.", f"    @ MX 10 {host}."]
     for host, address in (*PROVIDERS, WEB):
         out += [f"  {host}: |", "    $TTL 300", f"    @ A {address}"]
