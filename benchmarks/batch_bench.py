@@ -7,7 +7,7 @@ with NSIDs, one answering the apex of 3 % of the zones with a CNAME to a web hos
 a network namespace with the scenario's real addresses, so no tool can reach the internet.
 Printed for each tool: wall time, domains a second, peak memory (the tool's resident set),
 and for mxsim the recall and precision of the broken zones (a zone is reported broken when
-a finding of level error names it). dnsviz probes the same list (`-t 16 -f FILE`, from the
+a finding of level error names it). dnsviz probes the same list (`-A -t 16 -f FILE`, from the
 lab's root); it reports raw answers, not a verdict, so only its speed is compared. Needs
 root and iproute2; a missing dnsviz is reported, and mxsim still runs.
 """
@@ -81,9 +81,10 @@ def main() -> int:
             if dnsviz is None:
                 print("dnsviz: not run (apt-get install dnsviz)")
             else:
-                command = [dnsviz, "probe", "-t", "16", "-x", ".:a.root-servers.net=198.41.0.4", "-f", str(domains)]
+                command = [dnsviz, "probe", "-A", "-t", "16", "-x", ".:a.root-servers.net=198.41.0.4",
+                           "-f", str(domains)]
                 wall, code, peak, tail = timed(command, prefix, env)
-                print(f"dnsviz probe -t 16: {wall:.1f}s, {args.zones / wall:.1f} domains/s, exit {code}, "
+                print(f"dnsviz probe -A -t 16: {wall:.1f}s, {args.zones / wall:.1f} domains/s, exit {code}, "
                       f"peak {peak / 1024:.0f} MiB{'; ' + tail if code else ''}")
         finally:
             lab_down(state)
