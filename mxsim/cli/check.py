@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +19,7 @@ from mxsim.exits import RecordExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 
 if TYPE_CHECKING:  # the commands import lazily, so `mxsim --help` stays fast
-    from mxsim.commands.check import CheckConfig
+    from mxsim.commands.check import CheckConfig, CheckResult
 
 
 class CheckFormat(StrEnum):
@@ -24,6 +27,7 @@ class CheckFormat(StrEnum):
     json = "json"
     junit = "junit"
     sarif = "sarif"
+    jsonl = "jsonl"
 
 
 class FailOn(StrEnum):
@@ -123,7 +127,13 @@ def _read(path: Path, option: str) -> str:
 
 @app.command(epilog=exit_help("check"))
 def check(
-    domain: Annotated[str, typer.Argument(help="The domain mail is sent to, e.g. wa-students.org.")],
+    domains: Annotated[list[str] | None, typer.Argument(
+        help="The domains mail is sent to, e.g. wa-students.org.", show_default=False)] = None,
+    domain_file: Annotated[Path | None, typer.Option(
+        "--domains", metavar="FILE", help="More domains, one a line (# starts a comment; - reads stdin).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", metavar="FILE",
+        help="Skip the domains complete in this JSONL file and append the others to it.")] = None,
     root_hints: RootHints = None,
     lab: Lab = None,
     samples: Samples = 20,
@@ -134,7 +144,7 @@ def check(
     rate: Rate = None,
     budget: Budget = 5000,
     output_format: Annotated[CheckFormat, typer.Option(
-        "--format", "-f", help="text, json, junit or sarif.")] = CheckFormat.text,
+        "--format", "-f", help="text, json, junit, sarif, or jsonl (one line per domain).")] = CheckFormat.text,
     fail_on: Annotated[FailOn, typer.Option(
         "--fail-on", help="Exit 1 on findings at or above this level.")] = FailOn.warning,
     seed: Seed = 0,
@@ -144,7 +154,7 @@ def check(
     progress: ShowProgress = True,
     quiet: Quiet = False,
 ) -> None:
-    """Audit DOMAIN's name servers and mail path; the one-line summary comes first.
+    """Audit each domain's name servers and mail path; the one-line summary comes first.
 
     Follows the delegation from the root, asks every address of every name server K
     times for MX, TXT, SOA, NS, A and AAAA (RD clear and set, UDP with NSID, TCP once),
@@ -162,7 +172,20 @@ def check(
     A reply that answers nothing (SERVFAIL, a lame referral, truncated even over TCP)
     is unknown too, and a delivery path resting on an unknown answer is unknown: where
     mail goes could not be measured, and that is exit 2 whatever the findings.
+
+    Many domains (arguments, --domains FILE, or both): `-f jsonl` writes one line per
+    domain as it finishes (to --output FILE, or --resume FILE to go on after an
+    interruption); text prints each summary line, then a table. The exit code is the
+    worst over the domains: 2 over 1 over 0.
     """
+    try:
+        names = _domain_list(domains or [], domain_file)
+    except MxsimError as error:
+        raise fail(error) from None
+    if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None:
+        _check_many(names, resume, output, output_format, root_hints, lab, samples, mta, no_smtp, smtp_timeout,
+                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress)
+    (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
     try:
@@ -187,6 +210,114 @@ def check(
     else:
         sys.stdout.write(report)
     raise typer.Exit(int(result.exit_code))
+
+
+@contextmanager
+def batch_bar(enabled: bool, total: int) -> Iterator[Callable[[str], None] | None]:
+    """Domains done of all, rate, time left and the verdicts so far, on stderr, only on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("domains"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+               TextColumn("{task.fields[verdicts]}"))
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("domains", total=total, verdicts="", rate="")
+        started = time.monotonic()
+
+        def advance(verdicts: str) -> None:
+            done = bar.tasks[0].completed + 1
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, advance=1, verdicts=verdicts, rate=f"{rate:.1f} domains/s")
+
+        yield advance
+
+
+def _domain_list(arguments: list[str], domain_file: Path | None) -> list[str]:
+    from mxsim.commands.check_batch import parse_domain_list
+
+    names = parse_domain_list("\n".join(arguments), "argument") if arguments else []
+    if domain_file is not None:
+        if str(domain_file) == "-":
+            names += parse_domain_list(sys.stdin.read(), "<stdin>")
+        else:
+            names += parse_domain_list(_read(domain_file, "--domains"), str(domain_file))
+    if not names:
+        raise UsageError("no domain to check: give DOMAIN... or --domains FILE")
+    return list(dict.fromkeys(names))
+
+
+def _check_many(
+    names: list[str], resume: Path | None, output: Path | None, output_format: CheckFormat,
+    root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
+    smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
+    dns_port: int, smtp_port: int, quiet: bool, progress: bool,
+) -> None:
+    """Many domains: each line out as its domain finishes; exit with the worst code."""
+    from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
+    from mxsim.report.check_batch_text import BatchTally
+    from mxsim.report.check_jsonl import data, line_text
+
+    if output_format not in (CheckFormat.text, CheckFormat.jsonl):
+        raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl or text"))
+    if resume is not None and output is not None and resume != output:
+        raise fail(UsageError("--resume FILE appends to FILE: give it without --output, or the same file"))
+    sink = resume or output
+    if sink is not None and output_format != CheckFormat.jsonl:
+        raise fail(UsageError("--output and --resume with many domains write JSON lines: add -f jsonl"))
+    tally = BatchTally()
+    worst = 0
+    try:
+        config = _config(names[0], root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate,
+                         budget, seed, fail_on, dns_port, smtp_port)
+        done = resume_from(resume) if resume is not None else set()
+        todo = [n for n in names if n not in done]
+        results = ResultsFile(sink) if sink is not None else None
+    except MxsimError as error:
+        raise fail(error) from None
+
+    def emit(result: CheckResult) -> None:
+        nonlocal worst
+        line = data(result)
+        tally.add(line)
+        worst = max(worst, line["exit_code"])
+        text = line_text(line)
+        if results is not None:
+            results.write(text)
+        if output_format == CheckFormat.jsonl and results is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif output_format == CheckFormat.text or results is not None:
+            typer.echo(result.summary)
+        if advance is not None:
+            advance(", ".join(f"{n} {v}" for v, n in sorted(tally.verdicts.items())))
+
+    try:
+        with batch_bar(progress and sys.stderr.isatty(), len(todo)) as advance:
+            run_batch(config, todo, emit)
+    except MxsimError as error:
+        raise fail(error) from None
+    except KeyboardInterrupt:
+        # Every finished domain is already on disk; the rest is for --resume.
+        where = f"; --resume {sink} checks the rest" if sink is not None else ""
+        typer.echo(f"mxsim: interrupted after {sum(tally.verdicts.values())} of {len(todo)} domains{where}", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        if results is not None:
+            results.close()
+    if output_format == CheckFormat.text and not quiet:
+        typer.echo(tally.render(), nl=False)
+    raise typer.Exit(worst)
 
 
 @app.command(epilog=exit_help("record"))

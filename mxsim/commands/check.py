@@ -42,6 +42,7 @@ from mxsim.commands.check_run import (
     Progress,
     Question,
     Sampled,
+    SharedWire,
     resolve_all,
     start_early_probes,
 )
@@ -93,7 +94,7 @@ def default_root_hints() -> Hints:
     return tuple((dns.name.from_text(name), address) for name, address in ROOT_SERVERS)
 
 
-def _domain(text: str) -> dns.name.Name:
+def domain_name(text: str) -> dns.name.Name:
     try:
         name = dns.name.from_text(text.strip().rstrip(".") + ".")
     except dns.exception.DNSException as error:
@@ -158,8 +159,9 @@ def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set
     return wanted
 
 
-def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckResult:
-    domain = _domain(config.domain)
+def run_check(config: CheckConfig, progress: Progress | None = None, shared: SharedWire | None = None) -> CheckResult:
+    """Check one domain; checks given the same `shared` wire share its pacing and cache."""
+    domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
     if config.smtp_timeout <= 0 or config.dns_timeout <= 0:
@@ -167,7 +169,7 @@ def run_check(config: CheckConfig, progress: Progress | None = None) -> CheckRes
     mtas = tuple(m.lower() for m in config.mtas) or PROFILE_NAMES
     for name in mtas:
         check_profile_name(name)
-    run = CheckRun(config, progress)
+    run = CheckRun(config, progress, shared)
     delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
     (delegation,) = run.run([delegation_step])
     assert isinstance(delegation, Delegation)

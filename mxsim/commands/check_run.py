@@ -113,21 +113,39 @@ class CheckResult:
         return CheckExit.CLEAN
 
 
+@dataclass(slots=True)
+class SharedWire:
+    """What the checks of many domains share: one transport, so `--rate` paces each server
+    address across them all, and one resolver, whose cache (by TTL) asks a TLD's delegation
+    and a shared mail host's addresses once."""
+
+    transport: WireTransport
+    resolver: RecursiveResolver
+
+
+def shared_wire(config: CheckConfig) -> SharedWire:
+    transport = WireTransport(
+        config.destinations, dns_port=config.dns_port, smtp_port=config.smtp_port,
+        rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
+        smtp_timeout=config.smtp_timeout,
+    )
+    rng = random.Random(f"{config.seed}:check")
+    return SharedWire(transport, RecursiveResolver(list(config.root_hints), transport.clock, rng))
+
+
 class CheckRun:
     """One check: the transport, the resolver and the counters its steps share."""
 
-    def __init__(self, config: CheckConfig, progress: Progress | None) -> None:
+    def __init__(self, config: CheckConfig, progress: Progress | None, shared: SharedWire | None = None) -> None:
         self.config = config
         self.progress = progress
-        self.transport = WireTransport(
-            config.destinations, dns_port=config.dns_port, smtp_port=config.smtp_port,
-            rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
-            smtp_timeout=config.smtp_timeout,
-        )
+        wire = shared or shared_wire(config)
+        self.transport = wire.transport
         self.clock = self.transport.clock
         self.budget = Budget(config.budget)
         self.rng = random.Random(f"{config.seed}:check")
-        self.resolver = RecursiveResolver(list(config.root_hints), self.clock, self.rng)
+        self.resolver = wire.resolver
+        self._sent_before = self.transport.dns_sent  # a shared transport counts earlier domains too
         # Each behaviour group's model world, with the facts it was built from (`_paths`).
         self.worlds: dict[str, tuple[Measured, World]] = {}
         self.lost: dict[Question, Lost] = {}  # names resolved for the paths that got no answer, and why
@@ -145,7 +163,7 @@ class CheckRun:
     @property
     def sent(self) -> int:
         """DNS messages sent, retries and resolutions included."""
-        return self.transport.dns_sent
+        return self.transport.dns_sent - self._sent_before
 
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []

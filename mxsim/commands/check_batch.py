@@ -1,0 +1,105 @@
+"""`mxsim check` over many domains: the list, the unit of work, the append-only results file.
+
+The unit of work is a group of domains (`check_group`): today each domain is its own
+group and runs in this process; a distributed executor can call `check_group` on a group
+of domains sharing a name-server set, so that one worker keeps those servers' pacing.
+Results are written one whole line per domain (one write, flush and fsync), so a run
+killed at any moment leaves every finished domain in the file once, and at worst a torn
+last line, which `resume_from` cuts off before appending.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from mxsim.commands.check import CheckConfig, CheckResult, domain_name, run_check
+from mxsim.commands.check_run import SharedWire, shared_wire
+from mxsim.errors import UsageError
+
+__all__ = ["ResultsFile", "check_group", "parse_domain_list", "resume_from", "run_batch"]
+
+
+def parse_domain_list(text: str, source: str) -> list[str]:
+    """One domain a line, `#` starts a comment; every bad line is reported, `source:line: why`."""
+    domains: list[str] = []
+    errors: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        if len(entry.split()) > 1:
+            errors.append(f"{source}:{number}: expected one domain on the line, got {entry!r}")
+            continue
+        try:
+            domain_name(entry)
+        except UsageError as error:
+            errors.append(f"{source}:{number}: {error}")
+            continue
+        domains.append(entry.rstrip(".").lower())
+    if errors:
+        # The first is the line to fix; the count says whether more follow.
+        more = f" (and {len(errors) - 1} more bad lines)" if len(errors) > 1 else ""
+        raise UsageError(errors[0] + more)
+    return list(dict.fromkeys(domains))  # a domain listed twice is checked once
+
+
+def check_group(base: CheckConfig, domains: Sequence[str], shared: SharedWire | None = None) -> Iterator[CheckResult]:
+    """Check each domain of a group in turn over one wire, yielding each result as it is known."""
+    wire = shared or shared_wire(base)
+    for domain in domains:
+        yield run_check(dataclasses.replace(base, domain=domain), None, wire)
+
+
+def resume_from(path: Path) -> set[str]:
+    """The domains complete in an earlier results file; a torn last line is cut off."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    except OSError as error:
+        raise UsageError(f"--resume {path}: {error.strerror or error}") from None
+    whole = data[: data.rfind(b"\n") + 1]
+    if len(whole) != len(data):
+        # Killed mid-write: the fragment is no domain's result; appending after it would glue two lines.
+        with open(path, "r+b") as file:
+            file.truncate(len(whole))
+    done: set[str] = set()
+    for number, line in enumerate(whole.decode("utf-8", errors="replace").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+            done.add(str(record["domain"]))
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{path}:{number}: expected one check result (a JSON object with a domain)") from None
+    return done
+
+
+class ResultsFile:
+    """Appends one whole line per domain, durable before the next domain is counted done."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise UsageError(f"--output {path}: {error.strerror or error}") from None
+
+    def write(self, line: str) -> None:
+        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        if written != len(data):  # O_APPEND on a regular file writes all or fails; anything else is a fault
+            raise OSError(f"short write ({written} of {len(data)} bytes)")
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def run_batch(base: CheckConfig, domains: Iterable[str], emit: Callable[[CheckResult], None]) -> None:
+    """Every domain in this process over one wire, each result passed on as it finishes."""
+    wire = shared_wire(base)
+    for domain in domains:
+        for result in check_group(base, [domain], wire):
+            emit(result)

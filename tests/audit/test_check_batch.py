@@ -1,0 +1,138 @@
+"""`mxsim check` over many domains against a detached lab: the domain list's errors, one
+JSON line per domain that validates, the worst exit code, and --resume after a torn line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from mxsim.cli import app
+from mxsim.commands.check_batch import parse_domain_list
+from mxsim.errors import UsageError
+from mxsim.schemas import schema
+from tests.lab.tools import lab
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--smtp-timeout", "0.5s", "--rate", "0", "--no-progress", "--samples", "8"]
+
+
+def test_the_domain_list_reports_the_first_bad_line_with_its_number() -> None:
+    assert parse_domain_list("# farm\nA.example.\n\nb.example  # second\na.example\n", "f") == ["a.example",
+                                                                                              "b.example"]
+    with pytest.raises(UsageError, match=r"^list.txt:3: .*not a domain name.*\(and 1 more bad lines\)"):
+        parse_domain_list("ok.example\n\nbad_-\nx y\n", "list.txt")
+
+
+def test_a_bad_domain_file_is_exit_3_before_any_work(tmp_path: Path) -> None:
+    listing = tmp_path / "domains.txt"
+    listing.write_text("good.example\nnot a domain\n", encoding="utf-8")
+    done = runner.invoke(app, ["check", "--domains", str(listing), "--root-hints", str(tmp_path / "absent")])
+    assert done.exit_code == 3 and f"{listing}:2:" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def incident_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    state = tmp_path_factory.mktemp("lab") / "state"
+    with lab("wa-students-2017", state, seed=2):
+        yield state
+
+
+@pytest.mark.lab
+def test_jsonl_lines_validate_and_the_exit_is_the_worst(incident_lab: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    done = runner.invoke(app, ["check", "wa-students.org", "nowhere.org", "--lab", str(incident_lab),
+                               "-f", "jsonl", "--output", str(out), *FAST])
+    assert done.exit_code == 1, done.output  # the worst: wa-students.org's findings
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    validator = jsonschema.Draft202012Validator(schema("check-line"))
+    for line in lines:
+        assert not list(validator.iter_errors(line))
+    by_domain = {line["domain"]: line for line in lines}
+    assert by_domain["wa-students.org"]["status"] == "measured"
+    assert "APEX01_CNAME" in {f["id"] for f in by_domain["wa-students.org"]["findings"]}
+    assert "NXDOMAIN" in by_domain["nowhere.org"]["summary"] and by_domain["nowhere.org"]["why"] is None
+
+    # A run killed mid-write leaves a torn line: resume cuts it and checks only what is missing.
+    first = out.read_text(encoding="utf-8").splitlines()[0]
+    out.write_text(first + "\n" + first[:40], encoding="utf-8")
+    again = runner.invoke(app, ["check", "wa-students.org", "nowhere.org", "--lab", str(incident_lab),
+                                "-f", "jsonl", "--resume", str(out), *FAST])
+    assert again.exit_code == 1, again.output
+    domains = [json.loads(line)["domain"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(domains) == ["nowhere.org", "wa-students.org"]
+
+
+@pytest.mark.lab
+def test_text_over_many_domains_ends_with_the_table(incident_lab: Path) -> None:
+    done = runner.invoke(app, ["check", "wa-students.org", "nowhere.org", "--lab", str(incident_lab), *FAST])
+    assert done.exit_code == 1, done.output
+    out = done.stdout
+    assert out.startswith("mail to ") and "\n2 domains: " in out
+    assert "APEX01_CNAME" in out and "hover01.dns.bra.prod.tucows.net" in out
+
+
+@pytest.mark.lab
+def test_sigkill_mid_run_then_resume_leaves_each_domain_once(incident_lab: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "domains.txt"
+    names = [f"absent{i}.org" for i in range(40)] + ["wa-students.org"] + [f"gone{i}.org" for i in range(40)]
+    listing.write_text("# the farm\n" + "\n".join(names) + "\n", encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--domains", str(listing),
+               "--lab", str(incident_lab), "-f", "jsonl", "--output", str(out), *FAST]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and _lines(out) < 5:
+            time.sleep(0.005)
+        running = process.poll() is None
+        process.kill()
+        process.wait(timeout=10)
+    assert running, "the run ended before it could be killed"
+    assert 5 <= _lines(out) < len(names)
+    again = subprocess.run([*command[:-len(FAST) - 2], "--resume", str(out), *FAST], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1, again.stderr
+    domains = [json.loads(line)["domain"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(domains) == sorted(names)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.lab
+def test_the_bar_on_a_terminal_shows_rate_and_verdicts(incident_lab: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    names = [f"absent{i}.org" for i in range(5)]
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", *names,
+               "--lab", str(incident_lab), *[o for o in FAST if o != "--no-progress"]]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=secondary,
+                          env={**os.environ, "COLUMNS": "160", "TERM": "xterm"}) as process:
+        os.close(secondary)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: the run ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+        process.wait(timeout=10)
+    os.close(primary)
+    assert b"domains/s" in seen and b"findings" in seen and b"/5" in seen
