@@ -76,7 +76,7 @@ def test_the_repository_lists_its_text_files() -> None:
     [
         ("mxsim/mta/x.py", "# as MTA-" + "FACTS Q7 says", True),
         ("tests/unit/x.py", '"""See LAB-' + 'NOTES."""', True),
-        ("README.md", "see ../shared/DESIGN" + ".md", True),
+        ("README.md", "see .." + "/shared/DESIGN" + ".md", True),
         ("mxsim/x.py", "# cut at the limit (" + "Q7)", True),
         ("scenarios/x.yaml", "# Q2" + ", Q6", True),
         ("README.md", "path /" + "work/main", True),
