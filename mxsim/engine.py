@@ -68,8 +68,6 @@ def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Ca
          sender: SenderState | None = None, at_hand: AtHand | None = None) -> Step[Delivery]:
     """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`)."""
     stub = Stub(ask, profile.library, now, at_hand=at_hand)
-    if sender is None:
-        return deliver(profile, stub, rng, recipient, now)
     return deliver(profile, stub, rng, recipient, now, sender=sender)
 
 
