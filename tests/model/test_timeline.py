@@ -62,7 +62,7 @@ def test_a_zone_created_by_a_change_can_be_served_by_a_server_the_same_change_ch
 
 
 def test_the_world_at_a_time_answers_with_that_times_zone() -> None:
-    spec = load_scenario("migrate-google-to-m365")
+    spec = load_scenario("migrate-to-m365")
     timeline = WorldTimeline(spec)
     assert timeline.starts == [0.0, 1800.0] and timeline.epoch(1799.9) == 0 and timeline.epoch(1800) == 1
     hosts = {t: timeline.at(t).host_names("198.51.100.25") for t in (0.0, 7200.0)}
@@ -75,8 +75,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_trace_at_shows_the_world_of_that_time_and_bad_timelines_exit_3(tmp_path: Path) -> None:
-    before = _cli("trace", "migrate-google-to-m365", "-m", "postfix", "-q")
-    after = _cli("trace", "migrate-google-to-m365", "-m", "postfix", "-q", "--at", "2h")
+    before = _cli("trace", "migrate-to-m365", "-m", "postfix", "-q")
+    after = _cli("trace", "migrate-to-m365", "-m", "postfix", "-q", "--at", "2h")
     assert "aspmx.l.google.com" in before.stdout and "outlook.com" in after.stdout, (before.stdout, after.stdout)
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE + "timeline:\n  - at: 2h\n    hosts: {a: {}}\n  - at: 1h\n    hosts: {a: {}}\n")
@@ -90,7 +90,7 @@ def test_replay_reports_buckets_and_the_migration_in_every_format() -> None:
 
     from mxsim.schemas import schema
 
-    spec = load_scenario("migrate-google-to-m365")
+    spec = load_scenario("migrate-to-m365")
     result = run_replay(ReplayConfig(specs=(spec,), messages=400, mtas=("postfix", "exim"), arrival=7200.0,
                                      resolvers=40, bucket=1800.0))
     document = json.loads(replay_json.render(result))
@@ -111,7 +111,7 @@ def test_replay_reports_buckets_and_the_migration_in_every_format() -> None:
 def test_what_if_a_lower_ttl_moves_mail_sooner() -> None:
     from mxsim.cli.replay import with_variants
 
-    specs = with_variants((load_scenario("migrate-google-to-m365"),), ["ttl=300"], None)
+    specs = with_variants((load_scenario("migrate-to-m365"),), ["ttl=300"], None)
     result = run_replay(ReplayConfig(specs=specs, messages=2000, mtas=("postfix",), arrival=7200.0, resolvers=20))
     original, lowered = (s.results[0].migration for s in result.scenarios)
     assert original is not None and lowered is not None
