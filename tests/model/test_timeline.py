@@ -117,3 +117,20 @@ def test_what_if_a_lower_ttl_moves_mail_sooner() -> None:
     assert original is not None and lowered is not None
     assert lowered.share < original.share / 4
     assert lowered.last_old_s is not None and lowered.last_old_s <= 1800 + 301
+
+
+def test_the_bucket_charts_parse_with_mermaids_own_parser() -> None:
+    """The xychart-beta blocks of `--bucket --format markdown` parse with mermaid 11 itself (tests/js)."""
+    import shutil
+
+    js = ROOT / "tests" / "js"
+    node = shutil.which("node")
+    assert node is not None, "node is needed: it ships with this machine image (and `.ci/run` expects it)"
+    assert (js / "node_modules" / "mermaid").is_dir(), f"run: npm ci --prefix {js}"
+    markdown = _cli("replay", "migrate-to-m365", "-n", "200", "--arrival", "2h", "--resolvers", "20",
+                    "--bucket", "15m", "-f", "markdown", "--no-progress").stdout
+    assert markdown.count("xychart-beta") == 5
+    checked = subprocess.run([node, str(js / "mermaid_check.mjs")], input=markdown, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip().endswith("10/10 mermaid blocks parse")
