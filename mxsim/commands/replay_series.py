@@ -41,6 +41,7 @@ class MxChange:
     at: float
     old_hosts: tuple[str, ...]
     new_hosts: tuple[str, ...]
+    old_ttl: int  # the old MX set's TTL: how long a cache may keep it after the change
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,22 +61,22 @@ def mx_change(spec: ScenarioSpec, domain: str) -> MxChange | None:
     """The recipient domain's MX hosts before and after the first change to them, if any."""
     name = dns.name.from_text(domain)
     stretches = epochs(spec)
-    before = _mx_hosts(stretches[0][1], name)
+    before, ttl = _mx_hosts(stretches[0][1], name)
     for at, stretch in stretches[1:]:
-        now = _mx_hosts(stretch, name)
+        now, _ttl = _mx_hosts(stretch, name)
         if now != before:
-            return MxChange(at, before, now)
+            return MxChange(at, before, now, ttl)
     return None
 
 
-def _mx_hosts(spec: ScenarioSpec, domain: dns.name.Name) -> tuple[str, ...]:
+def _mx_hosts(spec: ScenarioSpec, domain: dns.name.Name) -> tuple[tuple[str, ...], int]:
     for zone in spec.zones:
         if domain.is_subdomain(zone.origin):
             rdataset = zone.zone.get_rdataset(domain, dns.rdatatype.MX)
             if rdataset is None:
-                return ()
-            return tuple(sorted(_host(rdata.exchange.to_text()) for rdata in rdataset))
-    return ()
+                return (), 0
+            return tuple(sorted(_host(rdata.exchange.to_text()) for rdata in rdataset)), rdataset.ttl
+    return (), 0
 
 
 def _host(text: str) -> str:

@@ -24,6 +24,7 @@ def buckets_json(m: MtaReplay) -> list[dict[str, Any]]:
 def migration_json(migration: Migration) -> dict[str, Any]:
     change = migration.change
     return {"change_at_s": change.at, "old_hosts": list(change.old_hosts), "new_hosts": list(change.new_hosts),
+            "old_mx_ttl_s": change.old_ttl,
             "messages_after": migration.after, "reached_old": migration.reached_old,
             "share_reached_old": round(migration.share, 6), "last_old_attempt_s": migration.last_old_s,
             "fates": [{"fate": fate, "count": count} for fate, count in migration.fates]}
@@ -58,11 +59,42 @@ def migration_line(m: MtaReplay) -> str | None:
     if migration is None:
         return None
     change = migration.change
-    last = format_duration(migration.last_old_s) if migration.last_old_s is not None else "none"
+    last = _last(migration)
     fates = "; ".join(f"{fate} {count}" for fate, count in migration.fates) or "none"
     return (f"{m.mta}: MX changed at {format_duration(change.at)} ({', '.join(change.old_hosts)} -> "
             f"{', '.join(change.new_hosts)}): {migration.share:.1%} of {migration.after} messages after it still "
             f"reached the old hosts, the last attempt there at {last}; what became of them: {fates}")
+
+
+WHAT_IF = " (what-if "
+
+
+def what_if_lines(result: ReplayResult) -> list[str]:
+    """Each --what-if variant beside its scenario, MTA by MTA, and the advice the numbers support."""
+    by_name = {s.scenario: s for s in result.scenarios}
+    lines: list[str] = []
+    for variant in result.scenarios:
+        base_name, sep, label = variant.scenario.partition(WHAT_IF)
+        base = by_name.get(base_name)
+        if not sep or base is None:
+            continue
+        label = label.rstrip(")")
+        for before, after in zip(base.results, variant.results, strict=True):
+            if before.migration is None or after.migration is None:
+                continue
+            lines.append(f"{base_name} · {before.mta}: {before.migration.share:.1%} of the mail after the MX change "
+                         f"still reached the old hosts, the last at {_last(before.migration)}; with {label}: "
+                         f"{after.migration.share:.1%}, the last at {_last(after.migration)}")
+        change = next((m.migration.change for m in base.results if m.migration is not None), None)
+        if change is not None and lines:
+            old = format_duration(change.old_ttl)
+            lines.append(f"advice: lower the MX TTL to {label.removeprefix('ttl=')} at least {old} (the old TTL) "
+                         "before changing the MX, so that every cache holds the lower TTL by then")
+    return lines
+
+
+def _last(migration: Migration) -> str:
+    return "none" if migration.last_old_s is None else format_duration(migration.last_old_s)
 
 
 def text_lines(scenario: ScenarioReplay) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mxsim.commands.replay import NO_GATES, MtaReplay, ReplayResult, ScenarioReplay
-from mxsim.report.replay_series import text_lines
+from mxsim.report.replay_series import text_lines, what_if_lines
 from mxsim.units import format_duration
 
 
@@ -83,6 +83,8 @@ def render(result: ReplayResult, *, top: int = 8, quiet: bool = False) -> str:
         lines.extend(scenario_lines(scenario, top=top))
         lines.extend(series_lines(scenario))
         lines.append("")
+    compared = what_if_lines(result)
+    lines.extend([*compared, ""] if compared else [])
     verdict = {"pass": "all gates pass", "fail": "a gate failed", NO_GATES: "no gates"}[result.status]
     lines.append(f"result: {verdict}")
     return "\n".join(lines) + "\n"

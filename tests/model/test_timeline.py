@@ -117,6 +117,22 @@ def test_what_if_a_lower_ttl_moves_mail_sooner() -> None:
     assert original is not None and lowered is not None
     assert lowered.share < original.share / 4
     assert lowered.last_old_s is not None and lowered.last_old_s <= 1800 + 301
+    advice = "advice: lower the MX TTL to 5m at least 1h (the old TTL) before changing the MX"
+    assert advice in replay_text.render(result)
+
+
+def test_plot_draws_an_svg_or_says_how_to_get_the_plotting_library(tmp_path: Path) -> None:
+    import importlib.util
+
+    chart = tmp_path / "chart.svg"
+    done = _cli("replay", "migrate-to-m365", "-n", "100", "-m", "postfix", "--bucket", "15m", "--plot", str(chart),
+                "-q", "--no-progress")
+    if importlib.util.find_spec("matplotlib") is None:
+        assert done.returncode == 3 and "pip install 'mxsim[plot]'" in done.stderr, done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert chart.read_text().lstrip().startswith("<?xml") and "<svg" in chart.read_text()
+    assert _cli("replay", "migrate-to-m365", "--plot", str(chart)).returncode == 3  # no --bucket: no series
 
 
 def test_the_bucket_charts_parse_with_mermaids_own_parser() -> None:
