@@ -116,7 +116,13 @@ class SeriesWatch:
             tally = self._tallies[slot] = _Tally()
         return tally
 
+    @property
+    def active(self) -> bool:
+        return self.bucket is not None or self.change is not None
+
     def arrived(self, index: int, at: float) -> None:
+        if not self.active:
+            return
         tally = self._tally(at)
         if tally is not None:
             tally.messages += 1
@@ -124,6 +130,8 @@ class SeriesWatch:
             self._after.add(index)
 
     def attempted(self, index: int, number: int, delivery: Delivery, now: float) -> None:
+        if not self.active:  # a plain replay pays one test per attempt
+            return
         hosts = [_host(attempt.host) for attempt in delivery.attempts]
         if number == 1:
             tally = self._tally(delivery.started)
