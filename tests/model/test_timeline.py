@@ -112,7 +112,7 @@ def test_what_if_a_lower_ttl_moves_mail_sooner() -> None:
     from mxsim.cli.replay import with_variants
 
     specs = with_variants((load_scenario("migrate-to-m365"),), ["ttl=300"], None)
-    result = run_replay(ReplayConfig(specs=specs, messages=2000, mtas=("postfix",), arrival=7200.0, resolvers=20))
+    result = run_replay(ReplayConfig(specs=specs, messages=1000, mtas=("postfix",), arrival=7200.0, resolvers=10))
     original, lowered = (s.results[0].migration for s in result.scenarios)
     assert original is not None and lowered is not None
     assert lowered.share < original.share / 4
