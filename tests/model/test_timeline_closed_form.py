@@ -3,11 +3,15 @@
 Warm caches of one kind, C independent caches, dense arrivals, MX TTL T, the MX changed at
 time T: a cache keeps the old MX until its entry expires, and in steady state the time
 left is uniform over the TTL, so the share of lookups at t after the change that still
-see the old MX is max(0, 1 - t/(T+1)) (the +1: an entry lives through the second its TTL
-ends, unbound's whole-second rule), and over the first T about 1/2. Each cache is one
-independent draw, so the spread is that of C uniform (or Bernoulli) draws; every check
-holds within 4 sigma. With a population, the share is the mix of the kinds' curves
-weighted by their shares.
+see the old MX is max(0, 1 - t/T), and over the first T about 1/2. The finite model
+shifts that curve by s, max(0, min(1, 1 - (t - s)/T)): an entry lives through the second
+its TTL ends (unbound's whole-second rule, 1 s), and a cache fetches again only at its
+next lookup after expiry, half the gap between one cache's lookups when messages go
+round the caches. (When each message draws its cache at random, that wait and the
+caches caught between expiry and their next lookup at the change cancel, the wait being
+memoryless, and the second alone remains.) Each cache is one independent draw, so the
+spread is that of C uniform (or Bernoulli) draws; every check holds within 4 sigma.
+With a population, the share is the mix of the kinds' curves weighted by their shares.
 """
 
 from __future__ import annotations
@@ -68,39 +72,42 @@ def _old_share_by_quarter(spec: ScenarioSpec, ttl: int, caches: int, messages: i
     return [(dict(b.first_attempt_hosts).get(OLD, 0), b.first_attempts) for b in after]
 
 
-def _curve_mean(ttl: float, start: float, end: float) -> float:
-    """The mean of max(0, 1 - t/(T+1)) over [start, end)."""
-    period = ttl + 1
-    def integral(t: float) -> float:
-        t = min(t, period)
-        return t - t * t / (2 * period)
+def _curve_mean(ttl: float, start: float, end: float, shift: float) -> float:
+    """The mean of max(0, min(1, 1 - (t - shift)/T)) over [start, end)."""
+    def integral(t: float) -> float:  # of the curve from 0 to t
+        flat = min(t, shift)
+        sloped = min(max(t - shift, 0.0), ttl)
+        return flat + sloped - sloped * sloped / (2 * ttl)
     return (integral(end) - integral(start)) / (end - start)
 
 
 @pytest.mark.parametrize(("ttl", "caches"), [(300, 60), (1200, 60), (600, 200)])
 def test_share_still_at_the_old_mx_follows_one_minus_t_over_ttl(ttl: int, caches: int) -> None:
-    counts = _old_share_by_quarter(_spec(ttl), ttl, caches, messages=60 * caches)
+    messages = 60 * caches
+    counts = _old_share_by_quarter(_spec(ttl), ttl, caches, messages=messages)
     old = sum(o for o, _n in counts)
     total = sum(n for _o, n in counts)
-    expected = _curve_mean(ttl, 0, ttl)  # 1/2, and a little more for the whole second
+    shift = 1 + caches * (2.0 * ttl / messages) / 2  # the whole second, half a cache's gap between lookups
+    expected = _curve_mean(ttl, 0, ttl, shift)  # 1/2, and a little more for the shift
     sigma = math.sqrt(1 / (12 * caches))
     assert abs(old / total - expected) < 4 * sigma, (old / total, expected, sigma)
     for quarter, (o, n) in enumerate(counts):
-        p = _curve_mean(ttl, quarter * ttl / QUARTERS, (quarter + 1) * ttl / QUARTERS)
+        p = _curve_mean(ttl, quarter * ttl / QUARTERS, (quarter + 1) * ttl / QUARTERS, shift)
         quarter_sigma = math.sqrt(p * (1 - p) / caches + p * (1 - p) / n)
         assert abs(o / n - p) < 4 * quarter_sigma, (quarter, o / n, p)
 
 
 def test_a_population_gives_the_weighted_mix_of_its_kinds_curves() -> None:
-    """Half the senders cap TTLs at a quarter of T (unbound cache-max-ttl): their caches drop
-    the old MX four times sooner; the mix is the shares' weighted sum of the two curves."""
-    ttl, caches = 1200, 60
+    """Half the senders use a resolver that keeps nothing (unbound cache-max-ttl: 0): they
+    see the new MX at once, their curve is 0; the other half keep it as above. The mix: half that curve."""
+    ttl, caches, keeping = 1200, 60, 0.5
     population = f"""  population:
-    - {{kind: unbound, share: 0.5, caches: {caches}, cache-max-ttl: {ttl // 4}}}
-    - {{kind: unbound, share: 0.5, caches: {caches}}}"""
+    - {{kind: unbound, share: {1 - keeping:.1f}, caches: {caches}, cache-max-ttl: 0}}
+    - {{kind: unbound, share: {keeping}, caches: {caches}}}"""
     counts = _old_share_by_quarter(_spec(ttl, population), ttl, caches, messages=120 * caches)
-    old = sum(o for o, _n in counts) / sum(n for _o, n in counts)
-    expected = 0.5 * _curve_mean(ttl // 4, 0, ttl) + 0.5 * _curve_mean(ttl, 0, ttl)
-    sigma = math.sqrt(0.25 / (12 * caches) + 0.25 * (1 / 48) / caches)
+    after = sum(n for _o, n in counts)
+    old = sum(o for o, _n in counts) / after
+    expected = (1 - keeping) * 0.0 + keeping * _curve_mean(ttl, 0, ttl, 1.0)
+    sigma = math.sqrt(keeping**2 / (12 * caches) + 0.25 * keeping * (1 - keeping) / after)
     assert abs(old - expected) < 4 * sigma, (old, expected, sigma)
-    assert old < _curve_mean(ttl, 0, ttl) - 4 * math.sqrt(1 / (12 * caches))  # the capped half shows
+    assert old < _curve_mean(ttl, 0, ttl, 1.0) - 4 * sigma  # not one kind's curve
