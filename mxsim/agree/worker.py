@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,11 +86,12 @@ def relevant(question: Question) -> str | None:
 
 
 @contextlib.contextmanager
-def lab(request: Request, folder: Path) -> Iterator[Any]:
+def lab(request: Request, folder: Path, time_scale: float | None = None) -> Iterator[Any]:
     # The lab in a network namespace of its own, serving the scenario's real addresses
     # (so an MX that is an IP literal works too), with the lab's unbound over it.
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
-                  pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns)
+                  pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns,
+                  time_scale=time_scale)
     try:
         add_addresses(request.netns)
         enter_namespace(request.netns)
@@ -191,14 +192,18 @@ def _received(messages: Path, recipient: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    return worker_main("mxsim.agree.worker", argv, lambda data: {
+        "observation": observe(Request.from_json(data)).to_json()})
+
+
+def worker_main(module: str, argv: list[str], work: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Read REQUEST.json, write what `work` made of it (or {"error": ...}) to RESULT.json."""
     if len(argv) != 2:
-        print("usage: python -m mxsim.agree.worker REQUEST.json RESULT.json", file=sys.stderr)
+        print(f"usage: python -m {module} REQUEST.json RESULT.json", file=sys.stderr)
         return 3
     result = Path(argv[1])
     try:
-        request = Request.from_json(json.loads(Path(argv[0]).read_text()))
-        observation = observe(request)
-        result.write_text(json.dumps({"observation": observation.to_json()}, indent=2) + "\n")
+        result.write_text(json.dumps(work(json.loads(Path(argv[0]).read_text())), indent=2) + "\n")
     except (AgreeError, MxsimError) as error:
         result.write_text(json.dumps({"error": str(error)}) + "\n")
         return 2

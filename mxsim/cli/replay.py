@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from mxsim.cli.app import app, duration_option, fail, mta_overrides
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import ReplayExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
+
+if TYPE_CHECKING:
+    from mxsim.scenario.spec import ScenarioSpec
 
 
 class FailOn(StrEnum):
@@ -45,6 +48,22 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int],
 
         yield start
 
+
+
+def with_variants(specs: tuple[ScenarioSpec, ...], what_if: list[str] | None,
+                  recipient: str | None) -> tuple[ScenarioSpec, ...]:
+    """Each scenario, followed by its --what-if variants."""
+    if not what_if:
+        return specs
+    from mxsim.commands.what_if import parse_what_if, with_mx_ttl
+    from mxsim.engine import recipient_of
+
+    ttls = [parse_what_if(text) for text in what_if]
+    out: list[ScenarioSpec] = []
+    for spec in specs:
+        domain = recipient_of(spec, recipient).rpartition("@")[2]
+        out += [spec, *(with_mx_ttl(spec, domain, ttl) for ttl in ttls)]
+    return tuple(out)
 
 
 @app.command(epilog=exit_help("replay"))
@@ -80,6 +99,15 @@ def replay(
                           "(defer): a gate for scenarios that set none. Repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the verdict: one line per scenario and MTA.")] = False,
+    bucket: Annotated[str | None, typer.Option(
+        "--bucket", help="Report the run over time in buckets of this length (e.g. 15m): arrivals, first "
+                         "attempts by host, delivered, bounced, deferred.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE.svg", help="With --bucket: draw the share of first attempts per provider over "
+                                           "time (needs pip install 'mxsim[plot]').")] = None,
+    what_if: Annotated[list[str] | None, typer.Option(
+        "--what-if", help="Also replay each scenario with the recipient domain's MX TTL changed, side by side: "
+                          "ttl=300. Repeatable.")] = None,
 ) -> None:
     """Replay many messages per MTA to the end of their life, and gate on the scenario's `expect`.
 
@@ -94,7 +122,7 @@ def replay(
     from mxsim.scenario import load_scenario
 
     try:
-        specs = tuple(load_scenario(s) for s in scenarios)
+        specs = with_variants(tuple(load_scenario(s) for s in scenarios), what_if, recipient)
         overrides = mta_overrides(option, mta_config)
         try:
             process = ArrivalProcess(arrival_process)
@@ -106,7 +134,10 @@ def replay(
             pins=tuple(pin or ()), recipient=recipient, first_attempt_only=first_attempt_only,
             horizon=duration_option(horizon, "--horizon") if horizon else None,
             fail_on=frozenset(f.value for f in fail_on or ()),
+            bucket=duration_option(bucket, "--bucket", positive=True) if bucket else None,
         )
+        if plot is not None and bucket is None:
+            raise UsageError("--plot needs --bucket (the series it draws)")
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:
@@ -114,6 +145,13 @@ def replay(
     renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
                 ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
     report = renderer[output_format](result)
+    if plot is not None:
+        from mxsim.report.replay_series import plot_svg
+
+        try:
+            plot_svg(result, plot)
+        except MxsimError as error:
+            raise fail(error) from None
     if output is not None:
         try:
             output.write_text(report)

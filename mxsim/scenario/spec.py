@@ -15,6 +15,7 @@ import dns.rcode
 import dns.rrset
 import dns.zone
 
+from mxsim.scenario.resolver_kinds import PopulationSpec
 from mxsim.scenario.server_choice import ServerChoice as ServerChoice  # re-exported: part of the format
 
 
@@ -127,6 +128,11 @@ class HostSpec:
 class ResolverSpec:
     cache: bool = True
     server_choice: ServerChoice = ServerChoice.RANDOM
+    warm: bool | None = None  # None: warm exactly when the scenario has a timeline (docs/scenario-format.md#resolver)
+    population: tuple[PopulationSpec, ...] = ()  # empty: `--resolvers N` caches of one kind
+
+    def starts_warm(self, has_timeline: bool) -> bool:
+        return has_timeline if self.warm is None else self.warm
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,18 @@ class CaseSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeSpec:
+    """Addition: one entry of `timeline`; from `at` seconds on, its edits hold.
+
+    Each edit is (key, value) as the change kind registered for that key read it
+    (`mxsim.scenario.timeline`), in file order."""
+
+    at: float
+    line: int
+    edits: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioSpec:
     name: str
     source: str  # the file it came from (for messages)
@@ -160,6 +178,7 @@ class ScenarioSpec:
     resolver: ResolverSpec = ResolverSpec()
     mta: tuple[str, ...] = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
     cases: tuple[CaseSpec, ...] = ()
+    timeline: tuple[ChangeSpec, ...] = ()  # addition: changes over time, in time order
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # top key -> line
 
     def zone(self, origin: dns.name.Name) -> ZoneSpec | None:

@@ -419,7 +419,7 @@ def test_unknown_nested_key() -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_keys() -> None:
     text = minimal("resolver:\n  zzz: 1\n")
-    assert_error(text, "zzz", "expected one of: cache, server_choice")
+    assert_error(text, "zzz", "expected one of: cache, population, server_choice, warm")
 
 
 def test_bad_zone_line_in_a_block() -> None:
