@@ -47,7 +47,7 @@ ATTEMPT_WORDS = AttemptWords(
     timeout="mta error reason=Connection timeout",
     refused="mta error reason=IO Error: Connection refused",
     unreachable="mta error reason=IO Error: Network is unreachable",
-    banner_timeout="mta error reason=IO Error: Connection timeout",
+    banner_timeout="mta error reason=Connection timeout",  # as for a SYN unanswered (the lab's tarpit)
     closed="mta error reason=Connection closed unexpectedly",
     greeting_refused="mta error reason=BANNER rejected: {line}",
     accepted="mta connected: {line}",
