@@ -184,7 +184,8 @@ class SmtpListeners:
         counters.connections += 1
         kind = host.smtp
         if kind in (SmtpKind.TARPIT, SmtpKind.DROP):
-            await self._tarpit(reader)
+            hold = host.delay * self.time_scale if kind == SmtpKind.TARPIT and host.delay else None
+            await self._tarpit(reader, hold)
             return
         if kind in (SmtpKind.REJECT, SmtpKind.TEMPFAIL):
             fallback = DEFAULT_REJECT if kind == SmtpKind.REJECT else DEFAULT_TEMPFAIL
@@ -219,10 +220,11 @@ class SmtpListeners:
             return  # 421 closes the channel at once (RFC 5321 §3.8)
         await wait_for_quit(reader, writer, self.command_timeout)
 
-    async def _tarpit(self, reader: asyncio.StreamReader) -> None:
-        """Connected, never greeted: read and discard until the client gives up."""
+    async def _tarpit(self, reader: asyncio.StreamReader, hold: float | None = None) -> None:
+        """Connected, never greeted: read and discard until the client gives up, or until
+        `hold` seconds have passed (a tarpit with a `delay`), then close without a word."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.tarpit_hold
+        deadline = loop.time() + (self.tarpit_hold if hold is None else hold)
         while (remaining := deadline - loop.time()) > 0:
             try:
                 chunk = await asyncio.wait_for(reader.read(4096), remaining)

@@ -777,8 +777,10 @@ def _reply_code(mapping: Mapping, smtp: SmtpKind) -> int | None:
 
 
 def _slow_delay(mapping: Mapping, smtp: SmtpKind, entry: Entry) -> float:
+    # For a tarpit, `delay` is how long it holds the silent connection before closing it.
     delay = _only_for(
-        mapping, "delay", smtp, (SmtpKind.SLOW,), lambda node: _duration(node, "`delay`")
+        mapping, "delay", smtp, (SmtpKind.SLOW, SmtpKind.TARPIT),
+        lambda node: _duration(node, "`delay`"),
     )
     if smtp is SmtpKind.SLOW and delay is None:
         raise entry.error(f"host {entry.key} is smtp: slow and needs a `delay` (e.g. 90s)")

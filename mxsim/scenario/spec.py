@@ -119,7 +119,7 @@ class HostSpec:
     banner: str | None = None  # the whole greeting line for accept/slow, e.g. "220 mx ESMTP"
     code: int | None = None  # reply code for reject (5xx) / tempfail (4xx)
     text: str | None = None  # reply text for reject / tempfail
-    delay: float = 0.0  # seconds before the greeting, for slow
+    delay: float = 0.0  # seconds before the greeting (slow), before closing (tarpit; 0: never)
     starttls: bool = True  # addition: whether EHLO offers STARTTLS
     tls: TlsMode = TlsMode.REFUSE  # addition: what STARTTLS then does
 

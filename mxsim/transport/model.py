@@ -107,6 +107,8 @@ class ModelTransport:
             return SmtpSession(ConnectResult.TIMEOUT, probe.connect_timeout)
         if kind == SmtpKind.REFUSE:
             return SmtpSession(ConnectResult.REFUSED, rtt)
+        if kind == SmtpKind.TARPIT and 0 < host.delay < probe.greeting_timeout:
+            return SmtpSession(ConnectResult.CONNECTED, rtt + host.delay, closed=True)
         if kind == SmtpKind.TARPIT or (kind == SmtpKind.SLOW and host.delay >= probe.greeting_timeout):
             return SmtpSession(ConnectResult.CONNECTED, rtt + probe.greeting_timeout, greeting_timeout=True)
         if kind == SmtpKind.REJECT:

@@ -20,6 +20,8 @@ Routing, the recipient's domain to the addresses tried:
                      just before connecting: Sendmail's makeconnection
     finish           (default) lookups made after the attempt, in the same process
 The attempt, one SMTP session per address:
+    before_connect, after_connect   (default: none) lookups made around each connection:
+                     the reverse (PTR) lookup of the address (OpenSMTPD before, Sendmail after)
     connect_timeout, greeting_timeout   how long a connect and the 220 greeting may take
     ATTEMPT_WORDS    the MTA's log words for each result; `classify` (written once, here)
                      decides the result of a session
@@ -51,6 +53,7 @@ from typing import NamedTuple
 import dns.name
 import dns.rdatatype
 import dns.rdtypes.ANY.MX
+import dns.reversename
 
 from mxsim import names
 from mxsim.mta import HELO_NAME
@@ -74,10 +77,11 @@ from mxsim.units import format_duration
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
 MX = dns.rdatatype.MX
+PTR = dns.rdatatype.PTR
 KERNEL_SYN_TIMEOUT = 127.0  # Linux, tcp_syn_retries=6: 1+2+4+8+16+32+64 s
 LOG_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fixed, so logs are seed-stable
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-_CONNECT_FAILED = {
+_CONNECT_FAILED: dict[ConnectResult, AttemptResult] = {
     ConnectResult.TIMEOUT: AttemptResult.TIMEOUT,
     ConnectResult.REFUSED: AttemptResult.REFUSED,
     ConnectResult.UNREACHABLE: AttemptResult.UNREACHABLE,
@@ -182,6 +186,25 @@ def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[st
     return [str(rdata.address) for rrset in answer.records(rdtype) for rdata in rrset]
 
 
+def search_names(name: dns.name.Name, domains: Iterable[str]) -> list[dns.name.Name]:
+    """`name` with each domain of a resolv.conf search list appended, as the stub library
+    asks them after the name itself found nothing (glibc resolv/res_query.c
+    __res_context_search; OpenSMTPD's libasr, openbsd-compat/libasr/asr.c _asr_iter_domain)."""
+    relative = name.relativize(dns.name.root)
+    return [relative.concatenate(dns.name.from_text(domain)) for domain in domains if domain.strip(".")]
+
+
+SEARCH_DOMAINS_DOC = ("the stub library's search list (resolv.conf `search`, else the domain of the "
+                      "host name): names a lookup of a host's address also tries")
+SEARCH_DOMAINS_SOURCE = "resolv.conf(5); the lab runs with the domain of its host name (docs/agreement.md)"
+
+
+def reverse_lookup(ctx: Context, address: str) -> Step[StubAnswer]:
+    """The PTR question for an address (in-addr.arpa or ip6.arpa)."""
+    answer: StubAnswer = yield from ctx.lookup(dns.reversename.from_address(address), PTR)
+    return answer
+
+
 class Context:
     """What a routing step may use: the stub resolver, the seeded randomness, and what
     one delivery process remembers between its lookups."""
@@ -264,8 +287,18 @@ class Profile(ABC):
         """The addresses of a host routed lazily (Route.hosts), looked up just before connecting."""
         raise NotImplementedError(f"{self.name} routes to addresses, not to hosts looked up at connect time")
 
-    def finish(self, ctx: Context, route: Route) -> Step[None]:
+    def finish(self, ctx: Context, route: Route, delivered: bool) -> Step[None]:
         """Lookups the MTA makes after its attempt, in the same process: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def before_connect(self, ctx: Context, target: Target) -> Step[None]:
+        """Lookups the MTA makes just before it connects to an address: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def after_connect(self, ctx: Context, target: Target, result: AttemptResult) -> Step[None]:
+        """Lookups the MTA makes once a connection attempt is over: none."""
         return None
         yield  # a generator that asks nothing
 
@@ -382,9 +415,11 @@ def deliver(
                 if sender is not None and profile.blocked(sender, target, now()):
                     blocked = True
                     continue
+                yield from profile.before_connect(ctx, target)
                 at = now()
                 session: SmtpSession = yield profile.probe(target, helo)
                 result, words = profile.judge(target, session)
+                yield from profile.after_connect(ctx, target, result)
                 attempts.append(Attempt(
                     target.host, target.address, 25, result, at, session.elapsed,
                     session.greeting.line if session.greeting else None, words,
@@ -401,7 +436,7 @@ def deliver(
                 failure = profile.all_blocked(route, sender)
             else:
                 failure = profile.no_address(route)
-    yield from profile.finish(ctx, route)
+    yield from profile.finish(ctx, route, delivered is not None)
     envelope = profile.rewrite_recipient(local, domain_text.lower(), route)
     if delivered is not None:
         outcome, dsn, reason = Outcome.DELIVERED, "2.0.0", attempts[-1].reason
