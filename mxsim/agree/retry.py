@@ -127,9 +127,9 @@ CASE_NAMES = tuple(row[0] for row in RETRY_CASES)
 
 
 def retry_case(name: str, mta: str, overrides: Mapping[str, str] | None = None) -> RetryCase:
-    for row in RETRY_CASES:
-        if row[0] == name:
-            return RetryCase(*row[:5], mta=mta, overrides=dict(overrides or {}), pause=row[5])
+    for label, scenario, pins, later, later_pins, pause in RETRY_CASES:
+        if label == name:
+            return RetryCase(label, scenario, pins, later, later_pins, mta, dict(overrides or {}), pause)
     raise AgreeError(f"no retry case {name!r} (have: {', '.join(CASE_NAMES)})")
 
 

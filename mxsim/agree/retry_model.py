@@ -28,6 +28,9 @@ from mxsim.world import World, parse_pins
 # Seconds the harness takes between the first attempt's outcome and the queue run:
 # the settle time, the lab's new serve process and a fresh unbound.
 WORLD_CHANGE = 2.0
+# The first attempt is the submission's own delivery, not a queue run: off the queue-run
+# grid that starts at 0 (Sendmail's host status depends on which process tried).
+SUBMITTED = 1.0
 
 
 def forced_queue_run(profile: Profile, sender: SenderState) -> None:
@@ -37,12 +40,11 @@ def forced_queue_run(profile: Profile, sender: SenderState) -> None:
     (`QMGR_REQ_FLUSH_DEAD`, src/global/mail_flush.c, handled in src/qmgr/qmgr.c by
     `qmgr_enable_all`). Exim: `-qff` forces delivery whatever the retry times
     (src/src/deliver.c: `f.deliver_force` skips the retry-time checks for hosts).
-    Sendmail: `sendmail -q` is a new process, and Debian's sendmail.cf sets no
-    HostStatusDirectory, so host status lives only in the process that found it
-    (sendmail/mci.c). OpenSMTPD: the daemon keeps its route penalties
-    (smtpd/mta.c `mta_route_disable`): nothing is forgotten.
+    Sendmail: nothing to forget here; its host status never outlives the process
+    that found it (`Sendmail.remember`). OpenSMTPD: the daemon keeps its route
+    penalties (smtpd/mta.c `mta_route_disable`): nothing is forgotten.
     """
-    if profile.name in ("postfix", "exim", "sendmail"):
+    if profile.name in ("postfix", "exim"):
         sender.dead.clear()
         sender.hosts.clear()
 
@@ -75,7 +77,7 @@ def model_retry(
     known = {p.name for p in profiles_for((mta,), {})[0].PARAMS}
     profile = profiles_for((mta,), {f"{mta}:{k}": v for k, v in overrides.items() if k in known})[0]
     rng = random.Random(f"{seed}:{mta}")
-    clock = VirtualClock()
+    clock = VirtualClock(SUBMITTED)
     sender = SenderState()
     world = World(spec, parse_pins(spec, list(pins)))
     ask = emulated_ask(resolver_for(world, clock, rng))

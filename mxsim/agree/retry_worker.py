@@ -160,8 +160,9 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             collect(mta, lines1, query_log, start, info.messages, 0, first.recipient, one)
             # The world changes; the resolver restarts empty (its log is appended to).
             change_world(info.state_dir, request.scenario, request.pins)
-            time.sleep(request.pause)
+            # From here on the MTA may retry (Postfix's own queue manager may not wait for us).
             marks.query_log = unbound.mark(query_log)
+            time.sleep(request.pause)
             began = time.monotonic()
             run_queue(mta, root, folder)
             lines2, done = wait_outcome(mta, root, folder, marks.lines, first.recipient, address_map,
@@ -175,7 +176,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             collect(mta, lines2, query_log, marks.query_log, info.messages, marks.messages,
                     first.recipient, two)
             (folder / "unbound.log").write_bytes(query_log.read_bytes())
-            (folder / "mta.log").write_text("\n".join(lines1 + ["--- retry ---"] + lines2) + "\n")
+            (folder / "mta.log").write_text("\n".join([*lines1, "--- retry ---", *lines2]) + "\n")
         finally:
             with contextlib.suppress(MxsimError, OSError):
                 mta.stop(root, folder)

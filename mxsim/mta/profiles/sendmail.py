@@ -83,8 +83,9 @@ class Sendmail(Profile):
               unit="h"),
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
               "Debian debian/local/sendmail.in L57", unit="m"),
-        Param("Timeout.hoststatus", Kind.DURATION, 1800.0, "how long a failed host is skipped by later runs",
-              "sendmail/conf.c; Debian keeps host status in /var/lib/sendmail/host_status"),
+        Param("Timeout.hoststatus", Kind.DURATION, 1800.0,
+              "how long a failed host is skipped by the same queue run (Debian: no HostStatusDirectory)",
+              "sendmail/conf.c; sendmail/mci.c mci_get; Debian sendmail.mc undefine(confHOST_STATUS_DIRECTORY)"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
               "sendmail/domain.c"),
     )
@@ -271,13 +272,23 @@ class Sendmail(Profile):
         return Failure.defer("4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
 
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
-        wait = self.settings.seconds("Timeout.hoststatus")
+        """Host status lives in the delivering process only: Debian's sendmail.mc undefines
+        HostStatusDirectory, so `mci_get` (sendmail/mci.c) loads nothing from disk. A queue
+        run is one process for all its messages and ends before the next run starts; a first
+        attempt is a child of its own. Measured: a host that refused was tried again by the
+        next `sendmail -q` three seconds later (docs/agreement.md#retries)."""
+        interval = self.settings.seconds("QueueInterval")
+        started = delivery.started
+        if interval <= 0 or abs(started - round(started / interval) * interval) > 1e-6:
+            return  # not a queue run: its process, and its host status, end with this attempt
+        until = next_tick(started + 1e-6, interval)  # the next run is a fresh process
+        wait = min(self.settings.seconds("Timeout.hoststatus"), until - started)
         for attempt in delivery.attempts:
             now = attempt.at + attempt.elapsed
             if attempt.result == AttemptResult.ACCEPTED:
                 sender.hosts.pop(attempt.address, None)
             else:
-                sender.hosts[attempt.address] = HostRecord(now, now + wait, wait, attempt.reason)
+                sender.hosts[attempt.address] = HostRecord(now, started + wait, wait, attempt.reason)
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
