@@ -35,7 +35,7 @@ from mxsim.mta.profiles.base import (
     mx_records,
     name_text,
 )
-from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
+from mxsim.mta.queue import QueueEntry, SenderState, next_tick
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
@@ -84,7 +84,7 @@ class Sendmail(Profile):
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
               "Debian debian/local/sendmail.in L57", unit="m"),
         Param("Timeout.hoststatus", Kind.DURATION, 1800.0,
-              "how long a failed host is skipped by the same queue run (Debian: no HostStatusDirectory)",
+              "how long a failed host is skipped within one process (Debian: no HostStatusDirectory)",
               "sendmail/conf.c; sendmail/mci.c mci_get; Debian sendmail.mc undefine(confHOST_STATUS_DIRECTORY)"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
               "sendmail/domain.c"),
@@ -267,28 +267,15 @@ class Sendmail(Profile):
     def warn_after(self) -> float | None:
         return self.settings.seconds("Timeout.queuewarn") or None
 
-    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
-        reasons = [sender.hosts[t.address].reason for t in route.targets if t.address in sender.hosts]
-        return Failure.defer("4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
-
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
-        """Host status lives in the delivering process only: Debian's sendmail.mc undefines
-        HostStatusDirectory, so `mci_get` (sendmail/mci.c) loads nothing from disk. A queue
-        run is one process for all its messages and ends before the next run starts; a first
-        attempt is a child of its own. Measured: a host that refused was tried again by the
-        next `sendmail -q` three seconds later (docs/agreement.md#retries)."""
-        interval = self.settings.seconds("QueueInterval")
-        started = delivery.started
-        if interval <= 0 or abs(started - round(started / interval) * interval) > 1e-6:
-            return  # not a queue run: its process, and its host status, end with this attempt
-        until = next_tick(started + 1e-6, interval)  # the next run is a fresh process
-        wait = min(self.settings.seconds("Timeout.hoststatus"), until - started)
-        for attempt in delivery.attempts:
-            now = attempt.at + attempt.elapsed
-            if attempt.result == AttemptResult.ACCEPTED:
-                sender.hosts.pop(attempt.address, None)
-            else:
-                sender.hosts[attempt.address] = HostRecord(now, started + wait, wait, attempt.reason)
+        """Nothing outlives the delivering process: Debian's sendmail.mc undefines
+        HostStatusDirectory, so `mci_get` (sendmail/mci.c) loads no host status from disk,
+        and each queue run, like each submission's own delivery, is a process of its own.
+        Measured: a host that refused was tried again by the next `sendmail -q` three
+        seconds later (docs/agreement.md#retries). Within one run the real Sendmail works
+        through its messages one after another and shares the status; the model starts a
+        run's messages at the same instant, so none could see another's, and none is kept."""
+        return None
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
