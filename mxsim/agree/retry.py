@@ -22,6 +22,8 @@ import mxsim
 from mxsim.agree.chroots import ensure_chroot
 from mxsim.agree.compare import Comparison, compare
 from mxsim.agree.errors import AgreeError
+from mxsim.agree.expiry import DEFAULT_PAUSE, PAUSE
+from mxsim.agree.expiry import SETTINGS as LIFETIMES
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import check_recipient
@@ -122,14 +124,21 @@ RETRY_CASES = (
     ("cname-then-healthy", "wa-students-2017", ("broken",), "wa-students-2017", ("healthy",), 0.0),
     ("refused-then-accepts", _world("mx-refuses"), (), _world("mx-accepts"), (), 5.0),
     ("mx-moved", _world("mx-refuses"), (), _world("mx-moved"), (), 0.0),
+    # The world stays broken; the queue lifetime (5 s, mxsim.agree.expiry) runs out first.
+    ("expires", _world("mx-refuses"), (), _world("mx-refuses"), (), DEFAULT_PAUSE),
 )
 CASE_NAMES = tuple(row[0] for row in RETRY_CASES)
+# What the queue run does in each case, on both sides: the checks that it was a retry.
+QUEUE_RUN_OUTCOME = {name: "bounced" if name == "expires" else "delivered" for name in CASE_NAMES}
 
 
 def retry_case(name: str, mta: str, overrides: Mapping[str, str] | None = None) -> RetryCase:
     for label, scenario, pins, later, later_pins, pause in RETRY_CASES:
         if label == name:
-            return RetryCase(label, scenario, pins, later, later_pins, mta, dict(overrides or {}), pause)
+            expiring = label == "expires"
+            chosen = {**(LIFETIMES.get(mta, {}) if expiring else {}), **(overrides or {})}
+            wait = PAUSE.get(mta, pause) if expiring else pause
+            return RetryCase(label, scenario, pins, later, later_pins, mta, chosen, wait)
     raise AgreeError(f"no retry case {name!r} (have: {', '.join(CASE_NAMES)})")
 
 

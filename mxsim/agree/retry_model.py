@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from mxsim.agree.compare import Levels, _levels
 from mxsim.agree.mtas import driver
@@ -19,7 +20,7 @@ from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import SenderState
-from mxsim.mta.results import Delivery
+from mxsim.mta.results import Delivery, Outcome
 from mxsim.report.trace_json import delivery_json
 from mxsim.scenario import ScenarioSpec, load_scenario
 from mxsim.transport.model import ModelTransport
@@ -47,6 +48,13 @@ def forced_queue_run(profile: Profile, sender: SenderState) -> None:
     if profile.name in ("postfix", "exim"):
         sender.dead.clear()
         sender.hosts.clear()
+
+
+def returned_for_age(profile: Profile, delivery: Delivery) -> bool:
+    """A failed attempt by a message older than its queue lifetime: the queue returns it
+    (replay's rule; seen in the `expires` case for Postfix, Exim and Sendmail)."""
+    age = delivery.started + delivery.elapsed - SUBMITTED
+    return delivery.outcome == Outcome.DEFERRED and age >= profile.expiry()
 
 
 def observation_of(delivery: Delivery, mta: str, spec: ScenarioSpec) -> tuple[Observation, Levels]:
@@ -83,8 +91,14 @@ def model_retry(
     ask = emulated_ask(resolver_for(world, clock, rng))
     first = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender))
     clock.advance(WORLD_CHANGE + pause)
+    if profile.expires_in_queue and clock.now() - SUBMITTED >= profile.expiry():
+        # OpenSMTPD's scheduler expired the envelope on its own: the queue run finds nothing.
+        return first, replace(first, dns=(), attempts=(), outcome=Outcome.BOUNCED, log=(), delivered_to=None,
+                              started=clock.now(), elapsed=0.0)
     forced_queue_run(profile, sender)
     world = World(later, parse_pins(later, list(retry_pins)))
     ask = emulated_ask(resolver_for(world, clock, rng))
     retry = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender))
+    if returned_for_age(profile, retry):
+        retry = replace(retry, outcome=Outcome.BOUNCED)
     return first, retry

@@ -25,6 +25,7 @@ from typing import Any
 from mxsim.agree import unbound
 from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
+from mxsim.agree.expiry import expired, real_settings, shorten
 from mxsim.agree.isolation import kill_pids
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import HOSTNAME, Driver
@@ -78,7 +79,7 @@ def wait_outcome(mta: Driver, root: Path, folder: Path, before: Sequence[str], r
     deadline = time.monotonic() + limit
     while True:
         lines = fresh(before, [unmap(line, address_map) for line in mta.log_lines(root, folder)])
-        if mta.finished(lines, recipient):
+        if mta.finished(lines, recipient) or expired(mta.name, lines):
             return lines, True
         if time.monotonic() >= deadline:
             return lines, False
@@ -91,6 +92,10 @@ def collect(mta: Driver, lines: list[str], query_log: Path, start: int, messages
     parsed = mta.parse(lines, recipient)
     observation.attempts = parsed.attempts
     observation.outcome = parsed.outcome
+    if parsed.outcome in (None, "deferred") and expired(mta.name, lines):
+        # The attempt failed and the message had outlived its queue lifetime: returned.
+        observation.outcome = "bounced"
+        observation.notes.append("returned to the sender for its age")
     observation.dsn = parsed.dsn
     observation.logged_names = parsed.names
     observation.logged = parsed.named()
@@ -143,7 +148,9 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
         query_log = Path(info.state_dir) / unbound.LOG
         (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")
         try:
-            mta.prepare(root, first.settings, Path(first.mta_config) if first.mta_config else None)
+            mta.prepare(root, real_settings(mta.name, first.settings),
+                        Path(first.mta_config) if first.mta_config else None)
+            shorten(mta.name, root, first.settings)
             mta.start(root, folder)
             start = unbound.mark(query_log)
             began = time.monotonic()
