@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +55,12 @@ def test_sendmail_keeps_no_host_status_between_processes() -> None:
     _attempt_at(1.0, sender)  # the submission's own delivery: a process of its own
     _attempt_at(600.0, sender)  # a queue run (every 10 minutes from 0): another process
     assert sender.hosts == {}
+
+
+def test_agree_retry_names_an_unknown_case_in_one_line() -> None:
+    done = subprocess.run([sys.executable, "-c", "from mxsim.cli import main; main()", "agree", "--retry",
+                           "no-such-case", "-m", "postfix"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        "mxsim: error: --retry no-such-case: expected one of " + ", ".join(CASE_NAMES)]
