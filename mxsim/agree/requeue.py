@@ -5,7 +5,7 @@ has already changed, and the retry must come now, not in 5 to 15 minutes.
 
 * Postfix: `postqueue -f` ("flush the queue: attempt to deliver all queued mail",
   postqueue(1)); it also tells the queue manager to forget dead destinations
-  (`QMGR_REQ_FLUSH_DEAD`, src/qmgr/qmgr.c).
+  (`QMGR_REQ_FLUSH_DEAD`, src/global/mail_flush.c, src/qmgr/qmgr.c).
 * Exim: `exim4 -qff` (a queue run in the foreground that ignores retry times and
   frozen states, exim(8) `-qf`, `-qff`; the spec's "Forced delivery").
 * OpenSMTPD: `smtpctl schedule all` (smtpctl(8): "mark all envelopes for immediate

@@ -37,10 +37,11 @@ SUBMITTED = 1.0
 def forced_queue_run(profile: Profile, sender: SenderState) -> None:
     """Forget what the MTA's forced queue run forgets (`mxsim.agree.requeue`).
 
-    Postfix: `postqueue -f` asks the queue manager to flush dead destinations
-    (`QMGR_REQ_FLUSH_DEAD`, src/global/mail_flush.c, handled in src/qmgr/qmgr.c by
-    `qmgr_enable_all`). Exim: `-qff` forces delivery whatever the retry times
-    (src/src/deliver.c: `f.deliver_force` skips the retry-time checks for hosts).
+    Postfix: `postqueue -f` sends the queue manager `QMGR_REQ_FLUSH_DEAD` with its scan
+    requests (src/global/mail_flush.c `mail_flush_deferred`), which "purges all
+    information about dead transports and destinations" (src/qmgr/qmgr.c). Exim:
+    `-qff` is a forced delivery, attempted whatever the retry times (exim(8), `-qf`);
+    measured: the host that refused was tried again two seconds later.
     Sendmail: nothing to forget here; its host status never outlives the process
     that found it (`Sendmail.remember`). OpenSMTPD: the daemon keeps its route
     penalties (smtpd/mta.c `mta_route_disable`): nothing is forgotten.
