@@ -4,8 +4,8 @@ Each MTA's schedule (docs/mta-behaviour.md#postfix-queue-schedule and the same s
 for exim, opensmtpd, sendmail) becomes the profile's `retry_at`. Some
 memory is shared by all messages of one sender, and it is what makes MTAs differ over
 time: Exim's retry database (a host in its retry wait is skipped: "retry time not
-reached for any host"), Sendmail's host-status cache (Timeout.hoststatus), Postfix's
-dead destination (after a failed cohort the destination is suspended for
+reached for any host"), Sendmail's host status (within one process only: none is kept
+between queue runs), Postfix's dead destination (after a failed cohort the destination is suspended for
 minimal_backoff_time and other messages are deferred "delivery temporarily suspended").
 """
 

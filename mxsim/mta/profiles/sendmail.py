@@ -39,7 +39,7 @@ from mxsim.mta.profiles.base import (
     reverse_lookup,
     search_names,
 )
-from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
+from mxsim.mta.queue import QueueEntry, SenderState, next_tick
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
@@ -88,8 +88,9 @@ class Sendmail(Profile):
               unit="h"),
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
               "Debian debian/local/sendmail.in L57", unit="m"),
-        Param("Timeout.hoststatus", Kind.DURATION, 1800.0, "how long a failed host is skipped by later runs",
-              "sendmail/conf.c; Debian keeps host status in /var/lib/sendmail/host_status"),
+        Param("Timeout.hoststatus", Kind.DURATION, 1800.0,
+              "how long a failed host is skipped within one process (Debian: no HostStatusDirectory)",
+              "sendmail/conf.c; sendmail/mci.c mci_get; Debian sendmail.mc undefine(confHOST_STATUS_DIRECTORY)"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
               "sendmail/domain.c"),
         Param("search_domains", Kind.LIST, (), SEARCH_DOMAINS_DOC, SEARCH_DOMAINS_SOURCE),
@@ -314,18 +315,15 @@ class Sendmail(Profile):
     def warn_after(self) -> float | None:
         return self.settings.seconds("Timeout.queuewarn") or None
 
-    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
-        reasons = [sender.hosts[t.address].reason for t in route.targets if t.address in sender.hosts]
-        return Failure.defer("4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
-
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
-        wait = self.settings.seconds("Timeout.hoststatus")
-        for attempt in delivery.attempts:
-            now = attempt.at + attempt.elapsed
-            if attempt.result == AttemptResult.ACCEPTED:
-                sender.hosts.pop(attempt.address, None)
-            else:
-                sender.hosts[attempt.address] = HostRecord(now, now + wait, wait, attempt.reason)
+        """Nothing outlives the delivering process: Debian's sendmail.mc undefines
+        HostStatusDirectory, so `mci_get` (sendmail/mci.c) loads no host status from disk,
+        and each queue run, like each submission's own delivery, is a process of its own.
+        Measured: a host that refused was tried again by the next `sendmail -q` three
+        seconds later (docs/agreement.md#retries). Within one run the real Sendmail works
+        through its messages one after another and shares the status; the model starts a
+        run's messages at the same instant, so none could see another's, and none is kept."""
+        return None
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
