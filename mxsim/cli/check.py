@@ -67,6 +67,51 @@ SmtpPort = Annotated[int, typer.Option("--smtp-port", help="SMTP port of every h
 ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (stderr).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict: the one-line summary.")]
 
+# ---- check's --samples K|auto, --min-share, --miss (adaptive sampling; `record` keeps a fixed K) ----
+CheckSamples = Annotated[str, typer.Option(
+    "--samples", "-k", metavar="K|auto",
+    help="Queries per address, type and RD setting (1 to 200), or auto: from each address, enough rounds "
+         "that a backend answering a share p (--min-share) of its queries is missed with probability "
+         "(1-p)^n <= --miss after n queries; stop there if every reply agrees (records, TTLs, flags, whatever "
+         "NSID sent it), else go on to 20. Defaults: p 0.05, miss 0.001: 12 rounds, 145 queries an address.")]
+MinShare = Annotated[float | None, typer.Option(
+    "--min-share", metavar="P", show_default=False,
+    help="With --samples auto: the smallest share of an address's queries a backend must answer to be found "
+         "at the --miss rate. Default: 0.05 (one query in 20).")]
+Miss = Annotated[float | None, typer.Option(
+    "--miss", metavar="P", show_default=False,
+    help="With --samples auto: the chance of missing a backend of share --min-share. Default: 0.001.")]
+
+
+def _sampling(samples: str, min_share: float | None, miss: float | None) -> tuple[int, int]:
+    """(rounds, detection rounds) from `--samples K|auto`: a fixed K is (K, 0)."""
+    from mxsim.audit.sampling import FULL_ROUNDS, MIN_SHARE, MISS, detection_rounds
+
+    if samples.strip().lower() != "auto":
+        if min_share is not None or miss is not None:
+            raise UsageError("--min-share and --miss choose how many samples --samples auto takes: "
+                             "give them with --samples auto")
+        try:
+            return int(samples), 0
+        except ValueError:
+            raise UsageError(f"--samples {samples!r}: expected a count (1 to 200) or auto") from None
+    share, chance = MIN_SHARE if min_share is None else min_share, MISS if miss is None else miss
+    if not 0 < share < 1 or not 0 < chance < 1:
+        raise UsageError(f"--min-share {share:g} and --miss {chance:g}: each must lie strictly between 0 and 1")
+    rounds = detection_rounds(share, chance)
+    if rounds > MAX_AUTO_ROUNDS:
+        raise UsageError(f"--min-share {share:g} with --miss {chance:g} needs {rounds} rounds of samples: "
+                         f"expected at most {MAX_AUTO_ROUNDS} (raise --min-share or --miss)")
+    return max(rounds, FULL_ROUNDS), rounds
+
+
+def _sampled(config: CheckConfig, sampling: tuple[int, int]) -> CheckConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, samples=sampling[0], detect_rounds=sampling[1])
+MAX_AUTO_ROUNDS = 200  # as --samples K: politeness
+# ---- end of adaptive sampling ----
+
 
 
 def _config(
@@ -136,7 +181,9 @@ def check(
         help="Skip the domains complete in this JSONL file and append the others to it.")] = None,
     root_hints: RootHints = None,
     lab: Lab = None,
-    samples: Samples = 20,
+    samples: CheckSamples = "20",
+    min_share: MinShare = None,
+    miss: Miss = None,
     mta: Mta = None,
     no_smtp: NoSmtp = False,
     smtp_timeout: SmtpTimeout = "10s",
@@ -180,17 +227,18 @@ def check(
     """
     try:
         names = _domain_list(domains or [], domain_file)
+        sampling = _sampling(samples, min_share, miss)
     except MxsimError as error:
         raise fail(error) from None
     if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None:
-        _check_many(names, resume, output, output_format, root_hints, lab, samples, mta, no_smtp, smtp_timeout,
+        _check_many(names, resume, output, output_format, root_hints, lab, sampling, mta, no_smtp, smtp_timeout,
                     dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress)
     (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
     try:
-        config = _config(domain, root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate, budget,
-                         seed, fail_on, dns_port, smtp_port)
+        config = _sampled(_config(domain, root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
+                                  budget, seed, fail_on, dns_port, smtp_port), sampling)
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_check(config, tick)
     except MxsimError as error:
@@ -259,7 +307,7 @@ def _domain_list(arguments: list[str], domain_file: Path | None) -> list[str]:
 
 def _check_many(
     names: list[str], resume: Path | None, output: Path | None, output_format: CheckFormat,
-    root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
+    root_hints: Path | None, lab: Path | None, sampling: tuple[int, int], mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
     dns_port: int, smtp_port: int, quiet: bool, progress: bool,
 ) -> None:
@@ -278,8 +326,8 @@ def _check_many(
     tally = BatchTally()
     worst = 0
     try:
-        config = _config(names[0], root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate,
-                         budget, seed, fail_on, dns_port, smtp_port)
+        config = _sampled(_config(names[0], root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
+                                  budget, seed, fail_on, dns_port, smtp_port), sampling)
         done = resume_from(resume) if resume is not None else set()
         todo = [n for n in names if n not in done]
         results = ResultsFile(sink) if sink is not None else None

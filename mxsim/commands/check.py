@@ -164,13 +164,17 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
+    if not 0 <= config.detect_rounds <= config.samples:
+        raise UsageError(f"--samples auto takes {config.detect_rounds} rounds to detect a backend: "
+                         f"expected at most {config.samples} (raise --min-share or --miss)")
     if config.smtp_timeout <= 0 or config.dns_timeout <= 0:
         raise UsageError("timeouts must be positive")
     mtas = tuple(m.lower() for m in config.mtas) or PROFILE_NAMES
     for name in mtas:
         check_profile_name(name)
     run = CheckRun(config, progress, shared)
-    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
+    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of,
+                                      run.wire.referrals)
     (delegation,) = run.run([delegation_step])
     assert isinstance(delegation, Delegation)
     if delegation.unknown is not None or delegation.nxdomain:
@@ -185,6 +189,7 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The first round (every address, type and RD setting once) shows the MX hosts and any
     # CNAME: those are resolved and their hosts probed beside the rest of the samples.
     first = plan.first_round()
+    detect = plan.through_round(config.detect_rounds) - first if config.detect_rounds else None
     samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
     facts: dict[Question, DnsReply | None] = {}
     resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
@@ -192,5 +197,5 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The model's modules are imported only now, while the first probes already run.
     from mxsim.commands.check_paths import conclude
 
-    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], how, facts,
-                                 early))
+    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect, how,
+                                 facts, early))

@@ -28,8 +28,9 @@ from mxsim.audit.checks import (
 )
 from mxsim.audit.finding import pct
 from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
-from mxsim.audit.probes import Delegation, Sample, ask
+from mxsim.audit.probes import Delegation, Query, Sample, ask
 from mxsim.audit.record import Measured, build, hosts_for
+from mxsim.audit.sampling import uniform
 from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
 from mxsim.commands.check_run import (
@@ -43,8 +44,10 @@ from mxsim.commands.check_run import (
     HostProbe,
     Question,
     Sampled,
+    keep_probes,
     owners,
     probe_jobs,
+    probed_before,
     resolve_all,
 )
 from mxsim.engine import emulated_ask, resolver_for, send
@@ -158,10 +161,12 @@ def _probe(run: CheckRun, hosts: dict[str, set[str]], early: EarlyProbes | None)
     """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
     addresses = sorted(hosts)[:MAX_PROBES]
     sessions = early.sessions() if early is not None else {}
+    sessions.update(probed_before(run, (a for a in addresses if a not in sessions)))
     missing = [a for a in addresses if a not in sessions]
     if missing:
         jobs = probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
         sessions.update(zip(missing, run_all(jobs), strict=True))
+    keep_probes(run, sessions)
     return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
 
 
@@ -184,7 +189,7 @@ def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]], early:
         return None
     addresses = sorted(hosts)[:MAX_PROBES]
     settled = early.settled()
-    if not set(addresses) <= set(early.addresses) or set(addresses) <= set(settled):
+    if not set(addresses) <= early.covers() or set(addresses) <= set(settled):
         return None  # probes still to start, or none left to wait for: nothing to guess
     timed_out = SmtpSession(ConnectResult.TIMEOUT, run.config.smtp_timeout)
     guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
@@ -231,13 +236,23 @@ def unmeasured(run: CheckRun, domain: dns.name.Name, delegation: Delegation, mta
                        recording=None, queries=run.sent, smtp_probed=False, unmeasured=unknown)
 
 
+def _take(run: CheckRun, queries: Sequence[Query], sampled: Sampled) -> list[Sample]:
+    return [s for s in run.run([ask(q, sampled.how) for q in queries]) if isinstance(s, Sample)]
+
+
 def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     """The rest of the samples, then the analysis, the paths, the probes' results and the findings."""
     config = run.config
     domain, delegation, addresses, without = sampled.domain, sampled.delegation, sampled.addresses, sampled.without
     mtas, samples, early = sampled.mtas, sampled.samples, sampled.early
+    rest, rounds = sampled.rest, config.samples
     try:
-        samples += [s for s in run.run([ask(q, sampled.how) for q in sampled.rest]) if isinstance(s, Sample)]
+        if sampled.detect is not None:
+            # `--samples auto`: the detection rounds first; the full count only if something differs.
+            samples += _take(run, rest[:sampled.detect], sampled)
+            rest = [] if uniform(samples) else rest[sampled.detect:]
+            rounds = config.detect_rounds if not rest else rounds
+        samples += _take(run, rest, sampled)
         analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
         found = dns_findings(domain, delegation, analysis, without)
         measured = Measured(domain, delegation.zone, analysis, addresses, sampled.facts, mtas, run.lost)
@@ -252,10 +267,10 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
             else:
                 paths = _paths(run, measured, probes)
         elif early is not None:
-            early.sessions()  # nothing to follow; the probes still end before the check does
+            keep_probes(run, early.sessions())  # nothing to follow; the probes still end before the check does
     finally:
         if early is not None:
-            early.running.close()  # after an error or an interrupt, no probe outlives the check
+            early.close()  # after an error or an interrupt, no probe outlives the check
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
@@ -274,7 +289,7 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
                                                for p in paths], analysis, config.smtp, findings, named, nothing)
     unmeasured = tuple(_unmeasured(domain, paths, nothing))
     return CheckResult(
-        name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
+        name_text(domain), name_text(delegation.zone), config.seed, rounds, mtas, config.fail_on, delegation,
         addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
         probes=probe_rows, findings=findings, summary=summary,
         unknown=(*unmeasured, *_unknowns(analysis, probes, config.smtp,
