@@ -1,18 +1,21 @@
 """How many samples `mxsim check --samples auto` takes, and when it may stop early.
 
-A farm behind one server address draws a backend for each query: a backend answering a
-share p of the queries is absent from n queries with probability (1 - p)^n. `--samples
-auto` first takes, from every address, the whole rounds that make at least
-n = ceil(ln P / ln(1 - p)) queries (P: `--miss`, p: `--min-share`). If every reply then
-agrees (for each type: the same rcode, AA flag, records and TTLs, from every address,
-whichever backend sent it) and every query was answered, it stops there: a backend that
-answers otherwise, with a share of at least p, would have shown with probability at
-least 1 - P. Anything else (answers that differ, a caching backend's TTL counting down,
-a query lost) goes on to the full count, so the shares of what differs are measured as
-with a fixed `--samples`. Backends (NSIDs) that answer alike are one behaviour: a uniform
-farm stops early. The derivation assumes each query's backend is drawn afresh, as a load
-balancer in front of a farm does; one that pins a client to a backend shows one backend
-per address however many queries are sent.
+A farm behind a server address draws a backend for each query. Say a backend answers a
+share p_i of the queries to address i, and each of the zone's A addresses gets m queries:
+it answers none of them with probability prod_i (1 - p_i)^m <= (1 - p)^(A m), where p is
+the mean of the p_i, its share of all the zone's queries (AM-GM), which is the share of
+lookups it answers for resolvers that spread theirs evenly over the addresses. So
+`--samples auto` takes whole rounds until the zone's addresses together have at least
+n = ceil(ln P / ln(1 - p)) queries (P: `--miss`, p: `--min-share`), spread evenly. If
+every reply then agrees (for each type: the same rcode, AA flag, records and TTLs, from
+every address, whichever backend sent it) and every query was answered, it stops there:
+a backend that answers otherwise for a share of at least p of the lookups would have
+shown with probability at least 1 - P. Anything else (answers that differ, a caching
+backend's TTL counting down, a lost query) goes on to the full count, so the shares of
+what differs are measured as with a fixed `--samples`. Backends (NSIDs) that answer alike
+are one behaviour: a uniform farm stops early. The derivation assumes each query's
+backend is drawn afresh, as a load balancer in front of a farm does; one that pins a
+client to a backend shows one backend per address however many queries are sent.
 """
 
 from __future__ import annotations
@@ -39,19 +42,21 @@ def detection_queries(min_share: float, miss: float) -> int:
     return math.ceil(math.log(miss) / math.log1p(-min_share))
 
 
-def detection_rounds(min_share: float, miss: float) -> int:
-    """Whole rounds making at least `detection_queries` per address (one TCP query, then
-    `PER_ROUND` a round)."""
-    return max(1, math.ceil((detection_queries(min_share, miss) - 1) / PER_ROUND))
+def detection_rounds(min_share: float, miss: float, addresses: int = 1) -> int:
+    """Whole rounds making at least `detection_queries` over `addresses` addresses (each
+    gets one TCP query, then `PER_ROUND` a round)."""
+    per_address = math.ceil(detection_queries(min_share, miss) / max(1, addresses))
+    return max(1, math.ceil((per_address - 1) / PER_ROUND))
 
 
 def queries_per_address(rounds: int) -> int:
     return 1 + PER_ROUND * rounds
 
 
-def miss_probability(min_share: float, rounds: int) -> float:
-    """The probability that a backend of share `min_share` answers none of `rounds` rounds at one address."""
-    return float((1 - min_share) ** queries_per_address(rounds))
+def miss_probability(min_share: float, rounds: int, addresses: int = 1) -> float:
+    """At most the probability that a backend answering `min_share` of the lookups answers
+    none of `rounds` rounds at `addresses` addresses."""
+    return float((1 - min_share) ** (queries_per_address(rounds) * max(1, addresses)))
 
 
 def _signature(sample: Sample) -> Signature | None:

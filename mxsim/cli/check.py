@@ -70,21 +70,22 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdi
 # ---- check's --samples K|auto, --min-share, --miss (adaptive sampling; `record` keeps a fixed K) ----
 CheckSamples = Annotated[str, typer.Option(
     "--samples", "-k", metavar="K|auto",
-    help="Queries per address, type and RD setting (1 to 200), or auto: from each address, enough rounds "
-         "that a backend answering a share p (--min-share) of its queries is missed with probability "
-         "(1-p)^n <= --miss after n queries; stop there if every reply agrees (records, TTLs, flags, whatever "
-         "NSID sent it), else go on to 20. Defaults: p 0.05, miss 0.001: 12 rounds, 145 queries an address.")]
+    help="Queries per address, type and RD setting (1 to 200), or auto: enough rounds, spread over the "
+         "zone's addresses, that a backend answering a share p (--min-share) of the lookups is missed with "
+         "probability (1-p)^n <= --miss after n queries; stop there if every reply agrees (records, TTLs, "
+         "flags, whatever NSID sent it), else go on to 20 rounds. Defaults p 0.05, miss 0.001: n >= 135, "
+         "6 rounds (73 queries) at each of 2 addresses.")]
 MinShare = Annotated[float | None, typer.Option(
     "--min-share", metavar="P", show_default=False,
-    help="With --samples auto: the smallest share of an address's queries a backend must answer to be found "
-         "at the --miss rate. Default: 0.05 (one query in 20).")]
+    help="With --samples auto: the smallest share of the zone's lookups (over all its server addresses) a "
+         "backend must answer to be found at the --miss rate. Default: 0.05 (one lookup in 20).")]
 Miss = Annotated[float | None, typer.Option(
     "--miss", metavar="P", show_default=False,
     help="With --samples auto: the chance of missing a backend of share --min-share. Default: 0.001.")]
 
 
-def _sampling(samples: str, min_share: float | None, miss: float | None) -> tuple[int, int]:
-    """(rounds, detection rounds) from `--samples K|auto`: a fixed K is (K, 0)."""
+def _sampling(samples: str, min_share: float | None, miss: float | None) -> tuple[int, tuple[float, float] | None]:
+    """(rounds, (share, miss) for auto) from `--samples K|auto`: a fixed K is (K, None)."""
     from mxsim.audit.sampling import FULL_ROUNDS, MIN_SHARE, MISS, detection_rounds
 
     if samples.strip().lower() != "auto":
@@ -92,23 +93,25 @@ def _sampling(samples: str, min_share: float | None, miss: float | None) -> tupl
             raise UsageError("--min-share and --miss choose how many samples --samples auto takes: "
                              "give them with --samples auto")
         try:
-            return int(samples), 0
+            return int(samples), None
         except ValueError:
             raise UsageError(f"--samples {samples!r}: expected a count (1 to 200) or auto") from None
     share, chance = MIN_SHARE if min_share is None else min_share, MISS if miss is None else miss
     if not 0 < share < 1 or not 0 < chance < 1:
         raise UsageError(f"--min-share {share:g} and --miss {chance:g}: each must lie strictly between 0 and 1")
-    rounds = detection_rounds(share, chance)
+    rounds = detection_rounds(share, chance)  # the most it takes: a zone with one address
     if rounds > MAX_AUTO_ROUNDS:
-        raise UsageError(f"--min-share {share:g} with --miss {chance:g} needs {rounds} rounds of samples: "
+        raise UsageError(f"--min-share {share:g} with --miss {chance:g} needs up to {rounds} rounds of samples: "
                          f"expected at most {MAX_AUTO_ROUNDS} (raise --min-share or --miss)")
-    return max(rounds, FULL_ROUNDS), rounds
+    return max(rounds, FULL_ROUNDS), (share, chance)
 
 
-def _sampled(config: CheckConfig, sampling: tuple[int, int]) -> CheckConfig:
+def _sampled(config: CheckConfig, sampling: tuple[int, tuple[float, float] | None]) -> CheckConfig:
     import dataclasses
 
-    return dataclasses.replace(config, samples=sampling[0], detect_rounds=sampling[1])
+    return dataclasses.replace(config, samples=sampling[0], auto=sampling[1])
+
+
 MAX_AUTO_ROUNDS = 200  # as --samples K: politeness
 # ---- end of adaptive sampling ----
 
@@ -307,7 +310,8 @@ def _domain_list(arguments: list[str], domain_file: Path | None) -> list[str]:
 
 def _check_many(
     names: list[str], resume: Path | None, output: Path | None, output_format: CheckFormat,
-    root_hints: Path | None, lab: Path | None, sampling: tuple[int, int], mta: list[str] | None, no_smtp: bool,
+    root_hints: Path | None, lab: Path | None, sampling: tuple[int, tuple[float, float] | None],
+    mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
     dns_port: int, smtp_port: int, quiet: bool, progress: bool,
 ) -> None:

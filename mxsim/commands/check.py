@@ -32,6 +32,7 @@ import dns.rdatatype
 import dns.zonefile
 
 from mxsim.audit.probes import Delegation, Plan, Query, Sample, ask, find_delegation
+from mxsim.audit.sampling import detection_rounds
 from mxsim.commands.check_run import (
     HOST_TYPES,
     CheckConfig,
@@ -164,9 +165,6 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
-    if not 0 <= config.detect_rounds <= config.samples:
-        raise UsageError(f"--samples auto takes {config.detect_rounds} rounds to detect a backend: "
-                         f"expected at most {config.samples} (raise --min-share or --miss)")
     if config.smtp_timeout <= 0 or config.dns_timeout <= 0:
         raise UsageError("timeouts must be positive")
     mtas = tuple(m.lower() for m in config.mtas) or PROFILE_NAMES
@@ -189,7 +187,11 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The first round (every address, type and RD setting once) shows the MX hosts and any
     # CNAME: those are resolved and their hosts probed beside the rest of the samples.
     first = plan.first_round()
-    detect = plan.through_round(config.detect_rounds) - first if config.detect_rounds else None
+    detect, rounds = None, config.samples
+    if config.auto is not None:
+        # `--samples auto`: the rounds that find a backend of share --min-share at the --miss rate.
+        rounds = min(detection_rounds(*config.auto, len(addresses)), config.samples)
+        detect = plan.through_round(rounds) - first
     samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
     facts: dict[Question, DnsReply | None] = {}
     resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
@@ -197,5 +199,5 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The model's modules are imported only now, while the first probes already run.
     from mxsim.commands.check_paths import conclude
 
-    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect, how,
-                                 facts, early))
+    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect,
+                                 rounds, how, facts, early))

@@ -251,7 +251,7 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
             # `--samples auto`: the detection rounds first; the full count only if something differs.
             samples += _take(run, rest[:sampled.detect], sampled)
             rest = [] if uniform(samples) else rest[sampled.detect:]
-            rounds = config.detect_rounds if not rest else rounds
+            rounds = sampled.detect_rounds if not rest else rounds
         samples += _take(run, rest, sampled)
         analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
         found = dns_findings(domain, delegation, analysis, without)

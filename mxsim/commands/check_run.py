@@ -54,7 +54,7 @@ class CheckConfig:
     dns_port: int = 53
     smtp_port: int = 25
     samples: int = 20  # rounds; with `detect_rounds`, the full count once answers differ
-    detect_rounds: int = 0  # `--samples auto`: rounds taken before stopping early if all agree (0: fixed)
+    auto: tuple[float, float] | None = None  # `--samples auto`: (--min-share, --miss); None: a fixed count
     mtas: tuple[str, ...] = ()
     smtp: bool = True
     smtp_timeout: float = 10.0
@@ -329,6 +329,7 @@ class Sampled:
     samples: list[Sample]  # taken so far
     rest: Sequence[Query]  # still to take
     detect: int | None  # how many of `rest` to take before deciding to stop early (None: take them all)
+    detect_rounds: int  # the rounds those make, with the first
     how: Asking
     facts: dict[Question, DnsReply | None]  # names resolved for the paths
     early: EarlyProbes | None  # probes started from the first round
