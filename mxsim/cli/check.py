@@ -315,44 +315,67 @@ def _check_many(
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
     dns_port: int, smtp_port: int, quiet: bool, progress: bool,
 ) -> None:
-    """Many domains: each line out as its domain finishes; exit with the worst code."""
+    """Many domains: each out as its domain finishes; a closing table; exit with the worst code."""
     from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
+    from mxsim.exits import CheckExit
+    from mxsim.report.check_batch_sarif import BatchSarif
     from mxsim.report.check_batch_text import BatchTally
     from mxsim.report.check_jsonl import data, line_text
 
-    if output_format not in (CheckFormat.text, CheckFormat.jsonl):
-        raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl or text"))
+    if output_format not in (CheckFormat.text, CheckFormat.jsonl, CheckFormat.sarif):
+        raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl, sarif or text"))
     if resume is not None and output is not None and resume != output:
         raise fail(UsageError("--resume FILE appends to FILE: give it without --output, or the same file"))
-    sink = resume or output
-    if sink is not None and output_format != CheckFormat.jsonl:
-        raise fail(UsageError("--output and --resume with many domains write JSON lines: add -f jsonl"))
+    if resume is not None and output_format != CheckFormat.jsonl:
+        raise fail(UsageError("--resume appends JSON lines: add -f jsonl"))
+    if output is not None and output_format == CheckFormat.text:
+        raise fail(UsageError("--output with many domains writes JSON lines or SARIF: add -f jsonl or -f sarif"))
+    lines_to = (resume or output) if output_format == CheckFormat.jsonl else None
     tally = BatchTally()
+    sarif = BatchSarif() if output_format == CheckFormat.sarif else None
     worst = 0
     try:
         config = _sampled(_config(names[0], root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
                                   budget, seed, fail_on, dns_port, smtp_port), sampling)
         done = resume_from(resume) if resume is not None else set()
         todo = [n for n in names if n not in done]
-        results = ResultsFile(sink) if sink is not None else None
+        results = ResultsFile(lines_to) if lines_to is not None else None
     except MxsimError as error:
         raise fail(error) from None
+    # The report itself on stdout leaves no room for the summaries and the table there.
+    report_on_stdout = output_format != CheckFormat.text and output is None and resume is None
 
     def emit(result: CheckResult) -> None:
         nonlocal worst
         line = data(result)
+        # Durable first: a domain counted done is on disk (or on its way out) before anything else.
+        if results is not None:
+            results.write(line_text(line))
+        elif output_format == CheckFormat.jsonl:
+            sys.stdout.write(line_text(line))
+            sys.stdout.flush()
+        if sarif is not None:
+            sarif.add(result)
         tally.add(line)
         worst = max(worst, line["exit_code"])
-        text = line_text(line)
-        if results is not None:
-            results.write(text)
-        if output_format == CheckFormat.jsonl and results is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        elif output_format == CheckFormat.text or results is not None:
+        if not report_on_stdout:
             typer.echo(result.summary)
         if advance is not None:
             advance(", ".join(f"{n} {v}" for v, n in sorted(tally.verdicts.items())))
+
+    def close(interrupted: bool) -> None:
+        if sarif is not None:
+            report = sarif.render(total=len(todo), interrupted=interrupted)
+            if output is None:
+                sys.stdout.write(report)
+            else:
+                _write(output, report)
+        if quiet:
+            return
+        if not report_on_stdout:
+            typer.echo(tally.render(), nl=False)
+        elif sys.stderr.isatty():
+            typer.echo(tally.render(), nl=False, err=True)
 
     try:
         with batch_bar(progress and sys.stderr.isatty(), len(todo)) as advance:
@@ -360,16 +383,23 @@ def _check_many(
     except MxsimError as error:
         raise fail(error) from None
     except KeyboardInterrupt:
-        # Every finished domain is already on disk; the rest is for --resume.
-        where = f"; --resume {sink} checks the rest" if sink is not None else ""
+        # Every finished domain is already out (and synced, in a results file); the rest is for --resume.
+        where = f"; --resume {lines_to} checks the rest" if lines_to is not None else ""
         typer.echo(f"mxsim: interrupted after {sum(tally.verdicts.values())} of {len(todo)} domains{where}", err=True)
-        raise typer.Exit(130) from None
+        close(interrupted=True)
+        raise typer.Exit(int(CheckExit.INTERRUPTED)) from None
     finally:
         if results is not None:
             results.close()
-    if output_format == CheckFormat.text and not quiet:
-        typer.echo(tally.render(), nl=False)
+    close(interrupted=False)
     raise typer.Exit(worst)
+
+
+def _write(path: Path, report: str) -> None:
+    try:
+        path.write_text(report, encoding="utf-8")
+    except OSError as error:
+        raise fail(UsageError(f"--output {path}: {error.strerror}")) from None
 
 
 @app.command(epilog=exit_help("record"))

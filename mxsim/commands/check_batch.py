@@ -13,14 +13,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mxsim.commands.check import CheckConfig, CheckResult, domain_name, run_check
 from mxsim.commands.check_run import SharedWire, shared_wire
 from mxsim.errors import UsageError
 
-__all__ = ["ResultsFile", "check_group", "parse_domain_list", "resume_from", "run_batch"]
+__all__ = ["ResultsFile", "check_group", "parse_domain_list", "resume_from", "run_batch", "uninterrupted"]
 
 
 def parse_domain_list(text: str, source: str) -> list[str]:
@@ -97,9 +100,28 @@ class ResultsFile:
         os.close(self._fd)
 
 
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C held back until the block ends: a result is written and counted, or neither.
+
+    SIGINT is blocked in the main thread for the block; one that came meanwhile is delivered
+    as the mask is restored, so the interrupt lands between two domains.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def run_batch(base: CheckConfig, domains: Iterable[str], emit: Callable[[CheckResult], None]) -> None:
-    """Every domain in this process over one wire, each result passed on as it finishes."""
+    """Every domain in this process over one wire, each result passed on as it finishes
+    (whole: an interrupt waits until `emit` returns)."""
     wire = shared_wire(base)
     for domain in domains:
         for result in check_group(base, [domain], wire):
-            emit(result)
+            with uninterrupted():
+                emit(result)
