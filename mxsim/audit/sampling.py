@@ -13,9 +13,13 @@ a backend that answers otherwise for a share of at least p of the lookups would 
 shown with probability at least 1 - P. Anything else (answers that differ, a caching
 backend's TTL counting down, a lost query) goes on to the full count, so the shares of
 what differs are measured as with a fixed `--samples`. Backends (NSIDs) that answer alike
-are one behaviour: a uniform farm stops early. The derivation assumes each query's
-backend is drawn afresh, as a load balancer in front of a farm does; one that pins a
-client to a backend shows one backend per address however many queries are sent.
+are one behaviour: a uniform farm stops early, once every backend seen (by its NSID) has
+been compared on every type. That makes the bound hold for a backend that differs in one
+type only (TXT without SPF) when the servers send NSIDs; without NSIDs such a backend is
+seen only by that type's queries, a sixth of them: (1 - p)^(n/6). The derivation assumes
+each query's backend is drawn afresh, as a load balancer in front of a farm does; one
+that pins a client to a backend shows one backend per address however many queries are
+sent.
 """
 
 from __future__ import annotations
@@ -68,16 +72,22 @@ def _signature(sample: Sample) -> Signature | None:
 
 
 def uniform(samples: Iterable[Sample]) -> bool:
-    """Every query answered, and for each type one reply from every address and backend
-    (records, TTLs, rcode, AA flag and EDNS alike): nothing left for more samples to measure."""
+    """Nothing left for more samples to measure: every query answered, for each type one reply
+    from every address and backend (records, TTLs, rcode, AA flag and EDNS alike), and every
+    backend seen (by NSID) compared on every type asked, so a difference in one type only
+    cannot hide behind a backend that happened not to be asked it."""
     seen: dict[dns.rdatatype.RdataType, Signature] = {}
+    types_by_nsid: dict[str, set[dns.rdatatype.RdataType]] = {}
     for sample in samples:
         signature = _signature(sample)
         if signature is None or sample.failures or sample.skipped:
             return False
         if seen.setdefault(sample.query.qtype, signature) != signature:
             return False
-    return True
+        assert sample.reply is not None
+        if sample.reply.nsid is not None:
+            types_by_nsid.setdefault(sample.reply.nsid, set()).add(sample.query.qtype)
+    return all(types == set(seen) for types in types_by_nsid.values())
 
 
 __all__ = [

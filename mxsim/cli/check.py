@@ -68,8 +68,15 @@ ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (s
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict: the one-line summary.")]
 
 # ---- check's --samples K|auto, --min-share, --miss (adaptive sampling; `record` keeps a fixed K) ----
+def _samples_value(value: str) -> str:
+    """A count or `auto`, refused as a bad option value (as a bad integer was) before any work."""
+    if value.strip().lower() != "auto" and not value.strip().isdigit():
+        raise typer.BadParameter(f"{value!r} is not a count (1 to 200) or auto")
+    return value
+
+
 CheckSamples = Annotated[str, typer.Option(
-    "--samples", "-k", metavar="K|auto",
+    "--samples", "-k", metavar="K|auto", callback=_samples_value,
     help="Queries per address, type and RD setting (1 to 200), or auto: enough rounds, spread over the "
          "zone's addresses, that a backend answering a share p (--min-share) of the lookups is missed with "
          "probability (1-p)^n <= --miss after n queries; stop there if every reply agrees (records, TTLs, "
@@ -223,10 +230,16 @@ def check(
     is unknown too, and a delivery path resting on an unknown answer is unknown: where
     mail goes could not be measured, and that is exit 2 whatever the findings.
 
+    --samples auto stops early where every reply agrees: a backend answering a share p
+    (--min-share, 0.05) of the lookups is missed with probability (1-p)^n <= --miss
+    (0.001) after n queries over the zone's addresses (docs/check.md).
+
     Many domains (arguments, --domains FILE, or both): `-f jsonl` writes one line per
     domain as it finishes (to --output FILE, or --resume FILE to go on after an
-    interruption); text prints each summary line, then a table. The exit code is the
-    worst over the domains: 2 over 1 over 0.
+    interruption); `-f sarif` one run with results per domain; text prints each summary
+    line, then a table. The exit code is the worst over the domains: 2 over 1 over 0;
+    130 after Ctrl-C, with every finished domain kept. The domains share the referrals
+    from the root, the resolver's cache, each mail host's probe, and --rate per address.
     """
     try:
         names = _domain_list(domains or [], domain_file)
