@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from enum import Enum
 
 import dns.rdatatype
 
@@ -71,23 +72,38 @@ def _signature(sample: Sample) -> Signature | None:
     return (str(reply.rcode), reply.aa, reply.edns, answer)
 
 
-def uniform(samples: Iterable[Sample]) -> bool:
-    """Nothing left for more samples to measure: every query answered, for each type one reply
-    from every address and backend (records, TTLs, rcode, AA flag and EDNS alike), and every
-    backend seen (by NSID) compared on every type asked, so a difference in one type only
-    cannot hide behind a backend that happened not to be asked it."""
+class Agreement(Enum):
+    AGREE = "agree"  # nothing left to measure: stop
+    DIFFERS = "differs"  # something to measure: go on to the full count
+    INCOMPLETE = "incomplete"  # all alike so far, but a backend not yet compared on every type: one more round
+
+
+def agreement(samples: Iterable[Sample]) -> Agreement:
+    """Whether more samples have anything to measure.
+
+    They agree when every query was answered, for each type one reply came from every
+    address and backend (records, TTLs, rcode, AA flag and EDNS alike), and every backend
+    seen (by NSID) was compared on every type asked, so that a difference in one type only
+    cannot hide behind a backend that happened not to be asked it.
+    """
     seen: dict[dns.rdatatype.RdataType, Signature] = {}
     types_by_nsid: dict[str, set[dns.rdatatype.RdataType]] = {}
     for sample in samples:
         signature = _signature(sample)
         if signature is None or sample.failures or sample.skipped:
-            return False
+            return Agreement.DIFFERS
         if seen.setdefault(sample.query.qtype, signature) != signature:
-            return False
+            return Agreement.DIFFERS
         assert sample.reply is not None
         if sample.reply.nsid is not None:
             types_by_nsid.setdefault(sample.reply.nsid, set()).add(sample.query.qtype)
-    return all(types == set(seen) for types in types_by_nsid.values())
+    if all(types == set(seen) for types in types_by_nsid.values()):
+        return Agreement.AGREE
+    return Agreement.INCOMPLETE
+
+
+def uniform(samples: Iterable[Sample]) -> bool:
+    return agreement(samples) == Agreement.AGREE
 
 
 __all__ = [
@@ -95,6 +111,8 @@ __all__ = [
     "MIN_SHARE",
     "MISS",
     "PER_ROUND",
+    "Agreement",
+    "agreement",
     "detection_queries",
     "detection_rounds",
     "miss_probability",
