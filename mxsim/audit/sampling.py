@@ -14,9 +14,10 @@ shown with probability at least 1 - P. Anything else (answers that differ, a cac
 backend's TTL counting down, a lost query) goes on to the full count, so the shares of
 what differs are measured as with a fixed `--samples`. Backends (NSIDs) that answer alike
 are one behaviour: a uniform farm stops early, once every backend seen (by its NSID) has
-been compared on every type (until then, one more round at a time). That makes the bound hold for a backend that differs in one
-type only (TXT without SPF) when the servers send NSIDs; without NSIDs such a backend is
-seen only by that type's queries, a sixth of them: (1 - p)^(n/6). The derivation assumes
+been compared on every type (until then, one more round at a time). That makes the bound
+hold for a backend that differs in one type only (TXT without SPF) when the servers send
+NSIDs; without NSIDs such a backend is seen only by that type's queries, a sixth of
+them: (1 - p)^(n/6). The derivation assumes
 each query's backend is drawn afresh, as a load balancer in front of a farm does; one
 that pins a client to a backend shows one backend per address however many queries are
 sent.

@@ -192,6 +192,10 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
         # `--samples auto`: the rounds that find a backend of share --min-share at the --miss rate.
         rounds = min(detection_rounds(*config.auto, len(addresses)), config.samples)
         detect = plan.through_round(rounds) - first
+        if shared is not None:
+            # Over many domains most mail hosts were probed for earlier ones: the detection
+            # rounds go out with the first, one wait instead of two, and new hosts are probed after.
+            first, detect = first + detect, 0
     samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
     facts: dict[Question, DnsReply | None] = {}
     resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
