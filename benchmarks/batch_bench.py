@@ -8,7 +8,8 @@ a network namespace with the scenario's real addresses, so no tool can reach the
 Printed for each tool: wall time, domains a second, CPU seconds (user and system: steadier
 than wall time on a shared machine), peak memory (the tool's resident set), and for mxsim
 the recall and precision of the broken zones (a zone is reported broken when a finding of
-level error names it). Each mxsim row of `MXSIM_ROWS` runs the same list. dnsviz probes
+level error names it). Each mxsim row of `MXSIM_ROWS` runs the same list; the first fifth
+of the list runs once more alone, to show the peak memory flat in the number of domains. dnsviz probes
 the same list (`-A -t 16 -f FILE`, from the lab's root); it reports raw answers, not a
 verdict, so only its speed is compared. Needs root and iproute2; a missing dnsviz is
 reported, and mxsim still runs.
@@ -87,12 +88,18 @@ def main() -> int:
         try:
             truth = set(broken.read_text(encoding="utf-8").split())
             print(f"zones: {args.zones}, broken: {len(truth)}, samples: {args.samples}")
+            # Memory flat in the number of domains: the first fifth of the list, then the whole of it.
+            fifth = work / "fifth.txt"
+            names = domains.read_text(encoding="utf-8").split()
+            fifth.write_text("".join(f"{n}\n" for n in names[: max(1, len(names) // 5)]), encoding="utf-8")
+            check = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--lab", str(state),
+                     "-f", "jsonl", "--no-progress", "--samples", args.samples, "--smtp-timeout", args.smtp_timeout]
+            small = timed([*check, "--domains", str(fifth), "--output", str(work / "fifth.jsonl")], prefix, env)
+            print(f"mxsim check --domains, one process, first {len(names) // 5} zones: {small.wall:.1f}s, "
+                  f"peak {small.peak_kib / 1024:.0f} MiB")
             for label, options in MXSIM_ROWS:
                 results = work / f"results-{len(options)}.jsonl"
-                mxsim = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--domains",
-                         str(domains), "--lab", str(state), "-f", "jsonl", "--output", str(results), "--no-progress",
-                         "--samples", args.samples, "--smtp-timeout", args.smtp_timeout, *options]
-                run = timed(mxsim, prefix, env)
+                run = timed([*check, "--domains", str(domains), "--output", str(results), *options], prefix, env)
                 lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
                 found = {line["domain"] for line in lines if any(f["level"] == "ERROR" for f in line["findings"])}
                 hit = len(found & truth)
