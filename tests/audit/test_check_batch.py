@@ -185,3 +185,22 @@ def test_ctrl_c_mid_run_exits_130_with_every_finished_domain_kept(incident_lab: 
     # Each domain the run counted done is in the file, and its summary was printed.
     assert f"interrupted after {len(domains)} of {len(names)} domains; --resume {out}" in stderr
     assert stdout.count("mail to ") == len(domains) and f"{len(domains)} domains: " in stdout
+
+
+@pytest.mark.lab
+def test_ctrl_c_mid_sarif_run_still_writes_the_finished_domains(incident_lab: Path, tmp_path: Path) -> None:
+    names = [f"absent{i}.org" for i in range(80)]
+    out = tmp_path / "batch.sarif"
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", *names,
+               "--lab", str(incident_lab), "-f", "sarif", "--output", str(out), *FAST]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        seen = [process.stdout.readline() for _ in range(3)]  # three summaries: three domains done
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert all(line.startswith("mail to ") for line in seen) and process.returncode == 130, stderr
+    (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    done = [d["domain"] for d in run["properties"]["domains"]]
+    assert run["invocations"] == [{"executionSuccessful": False, "exitCode": 130}]
+    assert len(done) >= 3 and done == names[: len(done)] and run["properties"]["listed"] == len(names)
+    assert f"interrupted after {len(done)} of {len(names)} domains" in stderr
