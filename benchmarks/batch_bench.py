@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from mxsim.lab.runner import lab_down, lab_up  # noqa: E402
 
 NETNS = f"mxsim-batchbench-{os.getpid()}"
+LAB_UP_TIMEOUT = 180.0  # seconds: a farm of 1,000 zones loads slowly on a busy machine
 # Runs a command and prints its peak resident set (KiB) and CPU seconds (its children's too) last on stderr.
 PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
         " use = resource.getrusage(resource.RUSAGE_CHILDREN);"
@@ -83,7 +84,7 @@ def main() -> int:
                             "--domains", str(domains), "--broken", str(broken)], stdout=file, check=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         state = work / "lab"
-        lab_up(str(scenario), state, netns_name=NETNS, seed=1)
+        lab_up(str(scenario), state, netns_name=NETNS, seed=1, timeout=LAB_UP_TIMEOUT)
         prefix = ["ip", "netns", "exec", NETNS]
         try:
             truth = set(broken.read_text(encoding="utf-8").split())
