@@ -16,11 +16,11 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from mxsim.clock import WallClock
 from mxsim.commands.check import CheckConfig, CheckResult, domain_name, run_check
 from mxsim.commands.check_run import SharedWire, shared_wire
 from mxsim.errors import UsageError
@@ -94,16 +94,17 @@ class ResultsFile:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as error:
             raise UsageError(f"--output {path}: {error.strerror or error}") from None
-        self._synced = time.monotonic()
+        self._clock = WallClock()
+        self._synced = self._clock.now()
 
     def write(self, line: str) -> None:
         data = (line.rstrip("\n") + "\n").encode("utf-8")
         written = os.write(self._fd, data)
         if written != len(data):  # O_APPEND on a regular file writes all or fails; anything else is a fault
             raise OSError(f"short write ({written} of {len(data)} bytes)")
-        if time.monotonic() - self._synced >= self.SYNC_EVERY:
+        if self._clock.now() - self._synced >= self.SYNC_EVERY:
             os.fsync(self._fd)
-            self._synced = time.monotonic()
+            self._synced = self._clock.now()
 
     def close(self) -> None:
         try:
