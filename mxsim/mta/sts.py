@@ -18,12 +18,13 @@ effect (`PolicyFetch`) that the world's driver answers. Two cache rules are writ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import dns.name
 import dns.rdatatype
+import dns.rrset
 
 from mxsim.mta.results import MatchRule, TlsRequirement
 from mxsim.mta.stub import Herrno, StubAnswer
@@ -32,7 +33,7 @@ from mxsim.transport.base import FetchStatus, PolicyFetch, PolicyReply, SmtpSess
 
 __all__ = [
     "RFC8461_TLS_WORDS", "CacheRule", "CachedPolicy", "Discovery", "current_policy", "enforced", "names_allowed",
-    "postfix_match", "sts_record_id", "tls_shortfall",
+    "postfix_match", "record_id", "sts_record_id", "tls_shortfall", "txt_texts",
 ]
 
 TXT = dns.rdatatype.TXT
@@ -69,7 +70,17 @@ def sts_record_id(answer: StubAnswer) -> str | None:
     """The `id` of the one `v=STSv1` TXT record (RFC 8461 section 3.1), or None."""
     if answer.status != Herrno.SUCCESS:
         return None
-    texts = [b"".join(rdata.strings).decode("ascii", "replace") for rrset in answer.records(TXT) for rdata in rrset]
+    return record_id(txt_texts(answer.records(TXT)))
+
+
+def txt_texts(rrsets: Iterable[dns.rrset.RRset]) -> list[str]:
+    """Each TXT record's strings joined, as RFC 8461 section 3.1 reads a record."""
+    return [b"".join(rdata.strings).decode("ascii", "replace") for rrset in rrsets
+            if rrset.rdtype == TXT for rdata in rrset]
+
+
+def record_id(texts: Iterable[str]) -> str | None:
+    """The `id` of the one record beginning `v=STSv1` among `texts`, or None (none, several, no id)."""
     records = [text for text in texts if text.startswith("v=STSv1")]
     if len(records) != 1:
         return None
