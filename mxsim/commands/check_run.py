@@ -67,6 +67,7 @@ class CheckConfig:
     fail_on: Level = Level.WARNING
     record: bool = False  # also build the measured world as a scenario (`mxsim record`)
     policy_ca: Path | None = None  # the CA that MTA-STS policy fetches trust (the lab's); None: the system's
+    https_port: int = 443  # where MTA-STS policies are fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,7 @@ def shared_wire(config: CheckConfig) -> SharedWire:
         smtp_timeout=config.smtp_timeout,
     )
     transport.policy_ca = config.policy_ca
+    transport.https_port = config.https_port
     rng = random.Random(f"{config.seed}:check")
     return SharedWire(transport, RecursiveResolver(list(config.root_hints), transport.clock, rng))
 

@@ -144,6 +144,7 @@ class WireTransport:
         self.exchanger = DnsExchanger(self.map.unrewrite_message)
         self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
         self.policy_ca: Path | None = None  # the CA file MTA-STS fetches trust; None: the system's
+        self.https_port = 443  # where MTA-STS policies are fetched (a test lab may serve elsewhere)
         self.dns_sent = 0  # DNS exchanges asked of this transport (politeness reports count them)
 
     async def _pace(self, where: str) -> None:
@@ -267,7 +268,7 @@ class WireTransport:
             where = self.destination(fetch.address)
         except NoDestinationError:
             return PolicyReply(FetchStatus.REFUSED, 0.0)
-        return await fetch_policy(fetch, where, trust(self.policy_ca))
+        return await fetch_policy(fetch, where, trust(self.policy_ca), self.https_port)
 
     async def run(self, step: Step[T]) -> T:
         """Drive an engine step to its end, answering each effect over the wire."""
