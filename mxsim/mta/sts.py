@@ -38,6 +38,7 @@ __all__ = [
 
 TXT = dns.rdatatype.TXT
 A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
 Lookup = Callable[[dns.name.Name, dns.rdatatype.RdataType], Step[StubAnswer]]
 
 
@@ -120,8 +121,10 @@ def current_policy(lookup: Lookup, domain: dns.name.Name, cache: dict[str, Cache
 def _fetch(lookup: Lookup, domain: dns.name.Name, key: str,
            timeout: float) -> Step[tuple[StsPolicy | None, tuple[str, ...]]]:
     host = dns.name.Name((b"mta-sts", *domain.labels))
-    answer = yield from lookup(host, A)
-    addresses = [str(rdata.address) for rrset in answer.records(A) for rdata in rrset]
+    addresses: list[str] = []
+    for rdtype in (A, AAAA):  # the fetchers resolve with getaddrinfo: A and AAAA (aiohttp's resolver)
+        answer = yield from lookup(host, rdtype)
+        addresses += [str(rdata.address) for rrset in answer.records(rdtype) for rdata in rrset]
     if not addresses:
         return None, ()
     fetch = PolicyFetch(key, addresses[0], timeout)

@@ -23,11 +23,12 @@ import dns.name
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import Context
 from mxsim.mta.profiles.postfix import Postfix
-from mxsim.mta.results import Attempt, AttemptResult, MatchRule, Route, TlsRequirement
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, MatchRule, Route, TlsRequirement
 from mxsim.mta.sts import CacheRule, current_policy, enforced
 from mxsim.transport.base import Step
 
 _WHERE = "{host}[{address}]"
+FETCH_PREFIX = "postfix-mta-sts-resolver: policy fetched: "  # a fetch, in the log the model writes
 # smtp_proto.c: the reasons a `secure` session ends before MAIL FROM.
 TLS_WORDS = {
     "not-offered": f"TLS is required, but was not offered by host {_WHERE}",
@@ -69,6 +70,17 @@ class PostfixSts(Postfix):
         patterns = tuple(sorted({mx.lstrip("*") for mx in found.policy.mx}))
         requirement = TlsRequirement(patterns, rule=MatchRule.POSTFIX)
         return replace(route, targets=tuple(replace(t, tls=requirement) for t in route.targets))
+
+    def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
+        """Postfix's lines, with tls_client.c's line for each host whose certificate failed, then
+        the resolver's policy fetches (the lab's endpoint logs the same)."""
+        lines = super().log_lines(delivery, queue_id)
+        prefix = lines[-1][:lines[-1].index(": ") + 2]
+        unverified = tuple(
+            prefix + f"server certificate verification failed for {a.host}[{a.address}]:25: num=62:hostname mismatch"
+            for a in delivery.attempts if a.result == AttemptResult.TLS_FAILED and a.reason == TLS_WORDS["certificate"])
+        fetched = tuple(FETCH_PREFIX + url for url in delivery.route.policy_fetches)
+        return (*unverified, *lines, *fetched)
 
     def deferral_dsn(self, attempt: Attempt) -> str:
         if attempt.result == AttemptResult.TLS_FAILED:
