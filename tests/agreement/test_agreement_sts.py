@@ -16,7 +16,6 @@ import pytest
 
 from mxsim.agree import AgreeError, Comparison
 from mxsim.agree.run import Key, run_matrix
-from mxsim.agree.table import cell_of, save
 from mxsim.mta.profiles.postfix_sts import FETCH_PREFIX
 
 pytestmark = pytest.mark.agreement
@@ -42,12 +41,10 @@ def matrix() -> dict[Key, Future[Comparison | AgreeError]]:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_real_postfix_with_the_sts_resolver_agrees(name: str, matrix: dict[Key, Future[Comparison | AgreeError]],
-                                                   results_dir: Path) -> None:
+def test_real_postfix_with_the_sts_resolver_agrees(name: str, matrix: dict[Key, Future[Comparison | AgreeError]]) -> None:
     result = matrix[(_scenario(name), (), "postfix-sts")].result()
     if isinstance(result, AgreeError):
         pytest.fail(f"{name} postfix-sts: could not run the real MTA: {result}", pytrace=False)
-    save(cell_of(name, "postfix-sts", result), results_dir)
     assert result.agreed, result.render()
     outcome, words = CASES[name]
     assert result.real.outcome == outcome
