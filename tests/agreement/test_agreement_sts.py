@@ -41,7 +41,9 @@ def matrix() -> dict[Key, Future[Comparison | AgreeError]]:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_real_postfix_with_the_sts_resolver_agrees(name: str, matrix: dict[Key, Future[Comparison | AgreeError]]) -> None:
+def test_real_postfix_with_the_sts_resolver_agrees(
+    name: str, matrix: dict[Key, Future[Comparison | AgreeError]],
+) -> None:
     result = matrix[(_scenario(name), (), "postfix-sts")].result()
     if isinstance(result, AgreeError):
         pytest.fail(f"{name} postfix-sts: could not run the real MTA: {result}", pytrace=False)
