@@ -154,6 +154,7 @@ def _config(
         from mxsim.cli.lab import reenter_namespace
         from mxsim.lab import netns
         from mxsim.lab.endpoint import lab_endpoint
+        from mxsim.lab.state import LAB_CA
 
         endpoint = lab_endpoint(lab)
         if endpoint.netns and not netns.inside(endpoint.netns):
@@ -161,8 +162,10 @@ def _config(
         folder = endpoint.state_dir or lab.resolve()
         hints = parse_root_hints(_read(folder / "root.hints", "--lab"), f"{folder / 'root.hints'}")
         real = tuple((name, endpoint.address_map.real(address)) for name, address in hints)
+        ca = folder / LAB_CA  # MTA-STS policies in the lab are served with the lab CA's certificates
         return CheckConfig(root_hints=real, destinations=endpoint.address_map, dns_port=endpoint.dns_port,
-                           smtp_port=endpoint.smtp_port, **common)  # type: ignore[arg-type]
+                           smtp_port=endpoint.smtp_port, policy_ca=ca if ca.is_file() else None,
+                           **common)  # type: ignore[arg-type]
     if root_hints is not None:
         hints = parse_root_hints(_read(root_hints, "--root-hints"), str(root_hints))
     else:

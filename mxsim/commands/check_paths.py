@@ -25,6 +25,7 @@ from mxsim.audit.checks import (
     path_findings,
     probe_state,
     smtp_findings,
+    sts_findings,
 )
 from mxsim.audit.finding import pct
 from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
@@ -50,6 +51,7 @@ from mxsim.commands.check_run import (
     probed_before,
     resolve_all,
 )
+from mxsim.commands.check_sts import sts_facts
 from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.results import Delivery
@@ -309,6 +311,7 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
+    found += sts_findings(name_text(domain), sts_facts(run, domain), mx_hosts)
     named = owners(measured.facts)
     if config.smtp:
         for path in paths:

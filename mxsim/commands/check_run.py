@@ -11,6 +11,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dns.name
@@ -66,6 +67,8 @@ class CheckConfig:
     seed: int = 0
     fail_on: Level = Level.WARNING
     record: bool = False  # also build the measured world as a scenario (`mxsim record`)
+    policy_ca: Path | None = None  # the CA that MTA-STS policy fetches trust (the lab's); None: the system's
+    https_port: int = 443  # where MTA-STS policies are fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ def shared_wire(config: CheckConfig) -> SharedWire:
         rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
         smtp_timeout=config.smtp_timeout,
     )
+    transport.policy_ca = config.policy_ca
+    transport.https_port = config.https_port
     rng = random.Random(f"{config.seed}:check")
     return SharedWire(transport, RecursiveResolver(list(config.root_hints), transport.clock, rng))
 

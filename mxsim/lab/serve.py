@@ -86,6 +86,7 @@ async def serve(state_dir: Path, repeats: RepeatFilter | None = None) -> None:
         world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
         sink=sink, firewall_drop=bool(config.get("firewall_drop")),
         command_timeout=float(config.get("smtp_idle_timeout") or IDLE_TIMEOUT),
+        ca_folder=state_dir,
     ) as servers:
         _write_stats(state_dir, servers)
         ready = {"smtp_modes": servers.smtp.modes(), "netns": config.get("netns")}

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from mxsim.errors import ParameterError
+from mxsim.mta.sts import CachedPolicy
 from mxsim.units import parse_duration
 
 
@@ -40,6 +41,7 @@ class SenderState:
 
     hosts: dict[str, HostRecord] = field(default_factory=dict)  # by address
     dead: dict[str, tuple[float, str]] = field(default_factory=dict)  # domain -> (until, reason)
+    sts: dict[str, CachedPolicy] = field(default_factory=dict)  # policy domain -> cached MTA-STS policy
 
 
 def next_tick(when: float, interval: float) -> float:

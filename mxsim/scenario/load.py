@@ -45,6 +45,7 @@ from mxsim.recipients import recipient_problem
 from mxsim.scenario.limits import (
     MAX_FILE_BYTES,
 )
+from mxsim.scenario.mta_sts import read_mta_sts
 from mxsim.scenario.population import read_population
 from mxsim.scenario.spec import (
     AaSpec,
@@ -76,6 +77,8 @@ from mxsim.units import parse_duration, parse_probability
 
 SUPPORTED_VERSIONS = (1,)
 MTA_PROFILES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
+# Profiles a scenario may list beyond the default set: they model a sender's option (MTA-STS).
+MTA_CHOICES = (*MTA_PROFILES, "postfix-sts")
 DEFAULT_REJECT_CODE = 554
 DEFAULT_TEMPFAIL_CODE = 421
 
@@ -92,6 +95,7 @@ _TOP_KEYS = (
     "mta",
     "cases",
     "timeline",
+    "mta_sts",
 )
 _EXPECT_KEYS = ("deliver_to", "min_success", "max_delay")
 _ZONE_FILE_KEYS = ("file",)
@@ -239,6 +243,7 @@ def _load(text: str, file: str, base: Traversable, default_name: str) -> Scenari
         resolver=_section(top, "resolver", _resolver, ResolverSpec()),
         mta=_section(top, "mta", _mta, MTA_PROFILES),
         cases=_section(top, "cases", lambda node: _cases(node, servers), ()),
+        mta_sts=_section(top, "mta_sts", read_mta_sts, ()),
         lines={entry.key: entry.line for entry in top},
     )
     changes = top.get("timeline")
@@ -806,11 +811,11 @@ def _mta(node: Node) -> tuple[str, ...]:
     profiles: list[str] = []
     for text, item in node.texts("MTA profiles"):
         name = text.strip().lower()
-        if name not in MTA_PROFILES:
-            close = did_you_mean(name, MTA_PROFILES)
+        if name not in MTA_CHOICES:
+            close = did_you_mean(name, MTA_CHOICES)
             hint = f" ({close})" if close.startswith("did you mean") else ""
             raise item.error(
-                f"unknown MTA profile `{shown(text)}`{hint}; expected one of: {', '.join(MTA_PROFILES)}"
+                f"unknown MTA profile `{shown(text)}`{hint}; expected one of: {', '.join(MTA_CHOICES)}"
             )
         if name in profiles:
             raise item.error(f"MTA profile {name} is listed twice")

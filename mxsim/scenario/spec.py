@@ -15,6 +15,7 @@ import dns.rcode
 import dns.rrset
 import dns.zone
 
+from mxsim.scenario.mta_sts import StsSpec
 from mxsim.scenario.resolver_kinds import PopulationSpec
 from mxsim.scenario.server_choice import ServerChoice as ServerChoice  # re-exported: part of the format
 
@@ -179,6 +180,7 @@ class ScenarioSpec:
     mta: tuple[str, ...] = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
     cases: tuple[CaseSpec, ...] = ()
     timeline: tuple[ChangeSpec, ...] = ()  # addition: changes over time, in time order
+    mta_sts: tuple[StsSpec, ...] = ()  # addition: MTA-STS policies and their endpoints
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # top key -> line
 
     def zone(self, origin: dns.name.Name) -> ZoneSpec | None:

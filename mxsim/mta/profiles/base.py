@@ -24,7 +24,8 @@ The attempt, one SMTP session per address:
                      the reverse (PTR) lookup of the address (OpenSMTPD before, Sendmail after)
     connect_timeout, greeting_timeout   how long a connect and the 220 greeting may take
     ATTEMPT_WORDS    the MTA's log words for each result; `classify` (written once, here)
-                     decides the result of a session
+                     decides the result of a session, TLS required by MTA-STS included
+    TLS_WORDS        (default: RFC 8461's) the words for a host that fails required TLS
     failure          no address took the message: bounce or defer, and the words
     deferral_dsn     (default) the RFC 3463 code of a deferral
     no_address       (default) routing found hosts, none with an address
@@ -69,7 +70,9 @@ from mxsim.mta.results import (
     Route,
     RouteKind,
     Target,
+    TlsRequirement,
 )
+from mxsim.mta.sts import RFC8461_TLS_WORDS, tls_shortfall
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
 from mxsim.units import format_duration
@@ -141,9 +144,12 @@ def reply_text(attempt: Attempt) -> str:
     return attempt.reply.partition(" ")[2]
 
 
-def classify(session: SmtpSession) -> AttemptResult:
+def classify(session: SmtpSession, tls: TlsRequirement | None = None) -> AttemptResult:
     """What one SMTP session came to, the same for every MTA: only a 2xx greeting lets
-    the transaction go on (RFC 5321 §4.3.2), a 5xx refuses, anything else is temporary."""
+    the transaction go on (RFC 5321 §4.3.2), a 5xx refuses, anything else is temporary.
+    With TLS required (MTA-STS in enforce mode), a session that did not meet it fails."""
+    if tls is not None and tls.enforce and tls_shortfall(session, tls) is not None:
+        return AttemptResult.TLS_FAILED
     if session.connect != ConnectResult.CONNECTED:
         return _CONNECT_FAILED[session.connect]
     if session.greeting_timeout:
@@ -209,9 +215,10 @@ class Context:
     """What a routing step may use: the stub resolver, the seeded randomness, and what
     one delivery process remembers between its lookups."""
 
-    def __init__(self, stub: Stub, rng: random.Random) -> None:
+    def __init__(self, stub: Stub, rng: random.Random, sender: SenderState | None = None) -> None:
         self.stub = stub
         self.rng = rng
+        self.sender = sender  # the MTA's memory across messages, when it has one (MTA-STS cache)
         self.notes: list[str] = []  # what the MTA warns about while routing (Route.notes)
         # Negative answers, by (name, type) (Exim's negative cache).
         self.negative: dict[tuple[names.NameKey, dns.rdatatype.RdataType], StubAnswer] = {}
@@ -253,6 +260,8 @@ class Profile(ABC):
     PARAMS: tuple[Param, ...] = ()
     ATTEMPT_WORDS: AttemptWords
     BOUNCE_WORDS: BounceWords
+    # The words for a host that fails required TLS (MTA-STS), by mta/sts.py's shortfall keys.
+    TLS_WORDS: Mapping[str, str] = RFC8461_TLS_WORDS
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self.settings = Settings(self.PARAMS, self.name, overrides)
@@ -317,13 +326,22 @@ class Profile(ABC):
     def greeting_timeout(self) -> float: ...
 
     def probe(self, target: Target, helo: str) -> SmtpProbe:
-        return SmtpProbe(target.address, 25, helo, self.connect_timeout(), self.greeting_timeout())
+        """Connect, greeting, EHLO; STARTTLS too where the sender requires TLS (target.tls)."""
+        return SmtpProbe(target.address, 25, helo, self.connect_timeout(), self.greeting_timeout(),
+                         starttls=target.tls is not None)
 
     def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
         """What one session means, and the MTA's words for it."""
-        result = classify(session)
+        result = classify(session, target.tls)
         line = session.greeting.line if session.greeting is not None else ""
-        return result, self.attempt_words.of(result).format(host=target.host, address=target.address, line=line)
+        words = self.attempt_words.of(result) if result != AttemptResult.TLS_FAILED else ""
+        shortfall = tls_shortfall(session, target.tls) if target.tls is not None else None
+        if shortfall is not None:
+            refusal = session.starttls_refused.line if session.starttls_refused is not None else ""
+            said = self.TLS_WORDS[shortfall].format(host=target.host, address=target.address, line=refusal)
+            # Enforced: the MTA's words for the failure; testing: delivered, the failure reported beside it.
+            words = said if result == AttemptResult.TLS_FAILED else f"{words} (MTA-STS testing, reported: {said})"
+        return result, words.format(host=target.host, address=target.address, line=line)
 
     @abstractmethod
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
@@ -396,7 +414,7 @@ def deliver(
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = dns.name.from_text(domain_text)
-    ctx = Context(stub, rng)
+    ctx = Context(stub, rng, sender)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
