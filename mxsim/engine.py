@@ -65,10 +65,11 @@ def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveRes
 
 
 def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Callable[[], float],
-         sender: SenderState | None = None, at_hand: AtHand | None = None) -> Step[Delivery]:
-    """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`)."""
+         sender: SenderState | None = None, at_hand: AtHand | None = None, logs: bool = True) -> Step[Delivery]:
+    """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`);
+    without `logs`, the delivery's log lines are left empty."""
     stub = Stub(ask, profile.library, now, at_hand=at_hand)
-    return deliver(profile, stub, rng, recipient, now, sender=sender)
+    return deliver(profile, stub, rng, recipient, now, sender=sender, logs=logs)
 
 
 def recipient_of(spec: ScenarioSpec, recipient: str | None) -> str:

@@ -223,6 +223,7 @@ class _MtaRun:
         self.transport = ModelTransport(self.world, self.clock, self.rng)
         self.sim = Simulation(self.transport)
         shortcuts = shortcuts_enabled()
+        self.logs = not shortcuts  # replay never shows log lines: with the shortcuts, none are written
         self.senders = [_Sender(resolver_for(self.world, self.clock, self.rng), shortcuts)
                         for _ in range(max(1, config.resolvers))]
         self.delays = DelayHistogram()
@@ -261,7 +262,7 @@ class _MtaRun:
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         chosen = self.senders[index % len(self.senders)]
         step = send(self.profile, chosen.ask, self.rng, self.recipient, self.clock.now, chosen.state,
-                    chosen.at_hand)
+                    chosen.at_hand, self.logs)
         self.sim.start(step, self._after, index, entry, path)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:

@@ -42,14 +42,26 @@ class _Entry:
         return max(0, math.floor(self.fetched) + self.ttl - math.floor(now))
 
 
-@dataclass(slots=True)
 class _Message:
-    reply: DnsReply
-    fetched: float
-    ttl: int
+    """A cached reply; served again and again, so what serving needs is worked out once."""
+
+    __slots__ = ("last", "reply", "served", "since")
+
+    def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
+        self.reply = reply
+        self.since = math.floor(fetched)
+        self.last = self.since + ttl  # the last whole second it is served in
+        self.served = reply  # the reply as last served, with its age: served again in the same second
 
     def alive(self, now: float) -> bool:
-        return math.floor(now) <= math.floor(self.fetched) + self.ttl
+        return math.floor(now) <= self.last
+
+    def at_age(self, age: int) -> DnsReply:
+        """The reply `age` seconds after it was fetched (a DnsReply is immutable: one per age is enough)."""
+        if self.served.age != age:
+            reply = self.reply
+            self.served = DnsReply(reply.rcode_value, reply.answer, reply.authority, age)
+        return self.served
 
 
 class Cache:
@@ -79,11 +91,11 @@ class Cache:
         entry = self._messages.get(slot)
         if entry is None:
             return None
-        if not entry.alive(now):
+        second = math.floor(now)
+        if second > entry.last:
             del self._messages[slot]
             return None
-        age = math.floor(now) - math.floor(entry.fetched)
-        return DnsReply(entry.reply.rcode_value, entry.reply.answer, entry.reply.authority, age)
+        return entry.at_age(second - entry.since)
 
     def put(self, rrset: dns.rrset.RRset, now: float) -> None:
         if self.enabled:

@@ -18,6 +18,7 @@ from dataclasses import replace
 import dns.name
 
 from mxsim import names
+from mxsim.memo import name_from_text
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -143,7 +144,7 @@ class Sendmail(Profile):
         canonified unless the host map has it (cname-chain-to-mx in the lab: AAAA, A, MX of
         mailhost.example.org after the delivery; docs/agreement.md)."""
         if route.envelope_domain is not None and not self.settings.flag("nocanonify"):
-            yield from self._canonify(ctx, dns.name.from_text(route.envelope_domain))
+            yield from self._canonify(ctx, name_from_text(route.envelope_domain))
 
     def _getmxrr(self, ctx: Context, domain: dns.name.Name, written: dns.name.Name) -> Step[Route]:
         here = name_text(domain)
@@ -197,7 +198,7 @@ class Sendmail(Profile):
         (docs/agreement.md): AAAA asked three times, then A, when there is no AAAA; twice
         and no A when there is; an MX written as an IP literal is asked as a name (AAAA, A:
         NXDOMAIN) before Sendmail connects to the literal address."""
-        name = dns.name.from_text(host.name)
+        name = name_from_text(host.name)
 
         def found(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[Target]:
             return [Target(host.name, address, host.preference, host.name)
