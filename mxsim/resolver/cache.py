@@ -71,8 +71,12 @@ class Cache:
         self._rrsets: dict[Key, _Entry] = {}
         self._negative: dict[Key, _Entry] = {}
         self._nxdomain: dict[NameKey, _Entry] = {}
+        # Counts every change to what the message cache serves: an answer read from it
+        # stays the answer until this moves or the clock does (mxsim.mta.stub.SameInstant).
+        self.generation = 0
 
     def clear(self) -> None:
+        self.generation += 1
         self._messages.clear()
         self._rrsets.clear()
         self._negative.clear()
@@ -84,6 +88,7 @@ class Cache:
         if not self.enabled:
             return
         ttls = [rrset.ttl for rrset in (*reply.answer, *reply.authority)]
+        self.generation += 1
         self._messages[(key(qname), rdtype)] = _Message(reply, now, min(ttls) if ttls else 0)
 
     def get_message(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> DnsReply | None:
