@@ -3,6 +3,7 @@
     python benchmarks/replay_bench.py                 # 1,000 and 10,000 messages, the extra rows
     python benchmarks/replay_bench.py 10000           # one size (and the extra rows at that size)
     python benchmarks/replay_bench.py --repeat 3 1000 10000 100000
+    python benchmarks/replay_bench.py --extra-size 1000 1000 10000   # the extra rows at 1,000
 
 Prints wall time, lifetimes/second (one message under one profile to the end of its life,
 every retry included) and the peak resident memory of a fresh process per row, so rows
@@ -96,10 +97,16 @@ def main() -> None:
         return
     args = sys.argv[1:]
     repeat = 1
-    if args[:1] == ["--repeat"]:
-        repeat, args = int(args[1]), args[2:]
+    extra_size: int | None = None
+    while args[:1] in (["--repeat"], ["--extra-size"]):
+        if args[0] == "--repeat":
+            repeat = int(args[1])
+        else:
+            extra_size = int(args[1])
+        args = args[2:]
     sizes = [int(a) for a in args] or [1000, 10000]
-    extra = min(sizes[-1], 10000)  # the extra rows at the largest size up to 10,000
+    # The extra rows at the largest size up to 10,000, unless told: they are the slow ones.
+    extra = extra_size if extra_size is not None else min(sizes[-1], 10000)
     rows = [(size, "plain") for size in sizes] + [(extra, "no cache"), (extra, "1000 resolvers")]
     print(f"arrivals every {SPACING} s; 2017 scenario; all five profiles; one process per row; "
           f"median of {repeat}")

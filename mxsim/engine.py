@@ -21,7 +21,7 @@ from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import Profile, deliver
 from mxsim.mta.queue import SenderState
 from mxsim.mta.results import Delivery
-from mxsim.mta.stub import Ask, AtHand, Stub
+from mxsim.mta.stub import Ask, AtHand, SameInstant, Stub
 from mxsim.recipients import recipient_problem
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
@@ -65,10 +65,12 @@ def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveRes
 
 
 def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Callable[[], float],
-         sender: SenderState | None = None, at_hand: AtHand | None = None) -> Step[Delivery]:
-    """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`)."""
-    stub = Stub(ask, profile.library, now, at_hand=at_hand)
-    return deliver(profile, stub, rng, recipient, now, sender=sender)
+         sender: SenderState | None = None, at_hand: AtHand | None = None, logs: bool = True,
+         instant: SameInstant | None = None) -> Step[Delivery]:
+    """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`,
+    or `instant`'s memory of them); without `logs`, the delivery's log lines are left empty."""
+    stub = Stub(ask, profile.library, now, at_hand=at_hand, instant=instant)
+    return deliver(profile, stub, rng, recipient, now, sender=sender, logs=logs)
 
 
 def recipient_of(spec: ScenarioSpec, recipient: str | None) -> str:

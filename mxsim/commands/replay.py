@@ -26,6 +26,7 @@ from mxsim.memo import shortcuts_enabled
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
+from mxsim.mta.stub import SameInstant
 from mxsim.mta.verdict import failed_at
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
@@ -208,11 +209,12 @@ class _Path:
 class _Sender:
     """One sender: its resolver as its MTA's stub reaches it, and its MTA's memory of hosts."""
 
-    __slots__ = ("ask", "at_hand", "state")
+    __slots__ = ("ask", "at_hand", "instant", "state")
 
     def __init__(self, resolver: RecursiveResolver, shortcuts: bool) -> None:
         self.ask = sender_ask(resolver)
         self.at_hand = emulated_at_hand(resolver) if shortcuts else None
+        self.instant = SameInstant(resolver.cache, resolver.clock.now) if shortcuts else None
         self.state = SenderState()
 
 
@@ -233,6 +235,7 @@ class _MtaRun:
         self.sim = Simulation(self.transport)
         follow(timeline, self.sim, self.transport)
         shortcuts = shortcuts_enabled()
+        self.logs = not shortcuts  # replay never shows log lines: with the shortcuts, none are written
         self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
                                  messages=config.messages, seed=config.seed, recipient=recipient)
         self.senders = [_Sender(resolver, shortcuts) for resolver in self.plan.resolvers]
@@ -274,7 +277,7 @@ class _MtaRun:
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         chosen = self.senders[self.plan.of(index)]
         step = send(self.profile, chosen.ask, self.rng, self.recipient, self.clock.now, chosen.state,
-                    chosen.at_hand)
+                    chosen.at_hand, self.logs, chosen.instant)
         self.sim.start(step, self._after, index, entry, path)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:

@@ -42,14 +42,38 @@ class _Entry:
         return max(0, math.floor(self.fetched) + self.ttl - math.floor(now))
 
 
-@dataclass(slots=True)
 class _Message:
-    reply: DnsReply
-    fetched: float
-    ttl: int
+    """A cached reply; served again and again, so what serving needs is worked out once."""
+
+    __slots__ = ("_ttl", "fetched", "last", "reply", "served", "since")
+
+    def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
+        self.reply = reply
+        self.fetched = fetched
+        self.since = math.floor(fetched)
+        self._ttl = ttl
+        self.last = self.since + ttl  # the last whole second it is served in
+        self.served = reply  # the reply as last served, with its age: served again in the same second
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, ttl: int) -> None:
+        """A resolver's TTL bounds (cache-min-ttl, max-cache-ttl) change it after the fact."""
+        self._ttl = ttl
+        self.last = self.since + ttl
 
     def alive(self, now: float) -> bool:
-        return math.floor(now) <= math.floor(self.fetched) + self.ttl
+        return math.floor(now) <= self.last
+
+    def at_age(self, age: int) -> DnsReply:
+        """The reply `age` seconds after it was fetched (a DnsReply is immutable: one per age is enough)."""
+        if self.served.age != age:
+            reply = self.reply
+            self.served = DnsReply(reply.rcode_value, reply.answer, reply.authority, age)
+        return self.served
 
 
 class Cache:
@@ -59,8 +83,12 @@ class Cache:
         self._rrsets: dict[Key, _Entry] = {}
         self._negative: dict[Key, _Entry] = {}
         self._nxdomain: dict[NameKey, _Entry] = {}
+        # Counts every change to what the message cache serves: an answer read from it
+        # stays the answer until this moves or the clock does (mxsim.mta.stub.SameInstant).
+        self.generation = 0
 
     def clear(self) -> None:
+        self.generation += 1
         self._messages.clear()
         self._rrsets.clear()
         self._negative.clear()
@@ -72,6 +100,7 @@ class Cache:
         if not self.enabled:
             return
         ttls = [rrset.ttl for rrset in (*reply.answer, *reply.authority)]
+        self.generation += 1
         self._messages[(key(qname), rdtype)] = _Message(reply, now, min(ttls) if ttls else 0)
 
     def get_message(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> DnsReply | None:
@@ -79,11 +108,11 @@ class Cache:
         entry = self._messages.get(slot)
         if entry is None:
             return None
-        if not entry.alive(now):
+        second = math.floor(now)
+        if second > entry.last:
             del self._messages[slot]
             return None
-        age = math.floor(now) - math.floor(entry.fetched)
-        return DnsReply(entry.reply.rcode_value, entry.reply.answer, entry.reply.authority, age)
+        return entry.at_age(second - entry.since)
 
     def put(self, rrset: dns.rrset.RRset, now: float) -> None:
         if self.enabled:

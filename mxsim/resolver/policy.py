@@ -95,6 +95,7 @@ class PolicyCache(Cache):
 
     def _refresh_behind(self, slot: Key, entry: _Message) -> None:
         """The next lookup fetches anew: the reply and the records it holds leave the cache."""
+        self.generation += 1  # what the cache serves changes: an answer read before no longer holds
         self._messages.pop(slot, None)
         for rrset in entry.reply.answer:
             self._rrsets.pop((key(rrset.name), rrset.rdtype), None)

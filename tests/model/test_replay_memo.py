@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mxsim.commands.replay import ArrivalProcess, ReplayConfig, run_replay
 from mxsim.memo import NO_MEMO
 from mxsim.mta import PROFILE_NAMES
-from mxsim.report import replay_json, replay_text
+from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
 from mxsim.scenario import bundled_scenarios, load_scenario, load_scenario_text
 from mxsim.scenario.spec import ScenarioSpec
 
@@ -31,8 +31,8 @@ HORIZON = 4 * 3600.0
 
 
 def reports(spec: ScenarioSpec, seed: int, arrival: float, process: ArrivalProcess, resolvers: int,
-            monkeypatch: pytest.MonkeyPatch, *, memo: bool, messages: int = MESSAGES) -> tuple[str, str]:
-    """The text and JSON reports of one replay, with the shortcuts on or off."""
+            monkeypatch: pytest.MonkeyPatch, *, memo: bool, messages: int = MESSAGES) -> tuple[str, ...]:
+    """The reports of one replay in every format, with the shortcuts on or off."""
     if memo:
         monkeypatch.delenv(NO_MEMO, raising=False)
     else:
@@ -40,7 +40,11 @@ def reports(spec: ScenarioSpec, seed: int, arrival: float, process: ArrivalProce
     result = run_replay(ReplayConfig(specs=(spec,), messages=messages, mtas=PROFILE_NAMES, seed=seed,
                                      arrival=arrival, process=process, resolvers=resolvers,
                                      horizon=arrival + HORIZON))
-    return replay_text.render(result), replay_json.render(result)
+    return tuple(render(result) for render in FORMATS.values())
+
+
+FORMATS = {"text": replay_text.render, "json": replay_json.render, "markdown": replay_markdown.render,
+           "junit": replay_junit.render}
 
 
 @pytest.mark.parametrize("name", bundled_scenarios())
@@ -50,8 +54,8 @@ def test_every_bundled_scenario_replays_the_same_bytes_without_the_memo(
     for seed, arrival, process, resolvers in RUNS:
         with_memo = reports(spec, seed, arrival, process, resolvers, monkeypatch, memo=True)
         without = reports(spec, seed, arrival, process, resolvers, monkeypatch, memo=False)
-        assert with_memo[0] == without[0], f"text report differs: {name} seed {seed}"
-        assert with_memo[1] == without[1], f"JSON report differs: {name} seed {seed}"
+        for form, mine, theirs in zip(FORMATS, with_memo, without, strict=True):
+            assert mine == theirs, f"{form} report differs: {name} seed {seed}"
 
 
 SCENARIO = """

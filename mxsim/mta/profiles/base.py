@@ -57,6 +57,7 @@ import dns.rdtypes.ANY.MX
 import dns.reversename
 
 from mxsim import names
+from mxsim.memo import name_from_text
 from mxsim.mta import HELO_NAME
 from mxsim.mta.params import Param, Settings
 from mxsim.mta.queue import QueueEntry, SenderState
@@ -405,15 +406,18 @@ def deliver(
     now: Callable[[], float],
     helo: str = HELO_NAME,
     sender: SenderState | None = None,
+    logs: bool = True,
 ) -> Step[Delivery]:
     """One delivery attempt of one message: route, then try the targets in order.
 
     With a `sender`, the MTA's memory across messages applies (suspended destinations,
-    hosts waiting for their retry time) and is updated afterwards.
+    hosts waiting for their retry time) and is updated afterwards. Without `logs` the
+    log lines are not written (replay never shows them), but the queue ID is still
+    drawn, so the random draws that follow are the same either way.
     """
     started = now()
     local, _, domain_text = recipient.rpartition("@")
-    domain = dns.name.from_text(domain_text)
+    domain = name_from_text(domain_text)
     ctx = Context(stub, rng, sender)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
     if held is not None:
@@ -470,7 +474,9 @@ def deliver(
         attempts=tuple(attempts), outcome=outcome, dsn=dsn, reason=reason, log=(),
         bounce=bounce, delivered_to=delivered, started=started, elapsed=now() - started,
     )
-    delivery = replace(delivery, log=profile.log_lines(delivery, profile.queue_id(rng)))
+    queue_id = profile.queue_id(rng)
+    if logs:
+        delivery = replace(delivery, log=profile.log_lines(delivery, queue_id))
     if sender is not None:
         profile.remember(sender, delivery)
     return delivery

@@ -18,6 +18,7 @@ from dataclasses import replace
 import dns.name
 
 from mxsim import names
+from mxsim.memo import name_from_text
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -170,7 +171,7 @@ class Sendmail(Profile):
         in the lab: AAAA and A of the rewritten domain after the delivery; none after a
         deferral, the 2017 broken case; docs/agreement.md)."""
         if delivered and route.envelope_domain is not None and not self.settings.flag("nocanonify"):
-            yield from self._canonify(ctx, dns.name.from_text(route.envelope_domain))
+            yield from self._canonify(ctx, name_from_text(route.envelope_domain))
 
     def _getmxrr(
         self, ctx: Context, domain: dns.name.Name, written: dns.name.Name, canonical: bool,
@@ -232,7 +233,7 @@ class Sendmail(Profile):
         """The lookups makeconnection makes just before connecting, one family at a time
         (`_family`); an MX written as an IP literal is asked as a name (AAAA, A: NXDOMAIN)
         before Sendmail connects to the literal address."""
-        name = dns.name.from_text(host.name)
+        name = name_from_text(host.name)
 
         def found(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[Target]:
             return [Target(host.name, address, host.preference, host.name)

@@ -1,0 +1,94 @@
+"""Replay's per-instant memory of lookups, and attempts that write no log lines.
+
+A lookup answered wholly from the resolver's cache is remembered only while neither the
+clock nor the cache moves; an attempt without log lines draws the same random numbers
+as one with them (the queue ID), so every draw after it is the same.
+"""
+
+from __future__ import annotations
+
+import random
+
+import dns.name
+import dns.rdatatype
+
+from mxsim.clock import VirtualClock
+from mxsim.engine import emulated_ask, emulated_at_hand, send
+from mxsim.mta.profiles import make_profile
+from mxsim.mta.queue import SenderState
+from mxsim.mta.stub import Library, SameInstant, Stub
+from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.scenario import load_scenario_text
+from mxsim.transport.model import ModelTransport
+from mxsim.world import World
+
+SCENARIO = """
+mxsim: 1
+name: instant
+recipient: user@example.org
+expect:
+  deliver_to: [mx1.example.org]
+zones:
+  example.org: |
+    $TTL 300
+    @   SOA ns1.example.org. hostmaster.example.org. 1 3600 600 86400 60
+    @   NS  ns1.example.org.
+    @   MX  10 mx1.example.org.
+    @   MX  10 mx2.example.org.
+    mx1 A   192.0.2.25
+    mx2 A   192.0.2.26
+    ns1 A   192.0.2.53
+servers:
+  ns1.example.org:
+    address: 192.0.2.53
+    zones: [example.org]
+hosts:
+  mx1.example.org: {smtp: accept}
+  mx2.example.org: {smtp: refuse}
+"""
+DOMAIN = dns.name.from_text("example.org.")
+MX = dns.rdatatype.MX
+
+
+def world() -> tuple[World, VirtualClock, random.Random, RecursiveResolver, ModelTransport]:
+    spec = load_scenario_text(SCENARIO, file="instant.yaml")
+    place = World(spec)
+    clock = VirtualClock()
+    rng = random.Random(5)
+    return place, clock, rng, RecursiveResolver(place.root_hints, clock, rng), ModelTransport(place, clock, rng)
+
+
+def stub(resolver: RecursiveResolver, clock: VirtualClock, instant: SameInstant) -> Stub:
+    return Stub(emulated_ask(resolver), Library.GLIBC, clock.now, at_hand=emulated_at_hand(resolver),
+                instant=instant)
+
+
+def test_a_cached_lookup_is_reused_only_while_clock_and_cache_stand_still() -> None:
+    _place, clock, _rng, resolver, transport = world()
+    instant = SameInstant(resolver.cache, clock.now)
+    first = stub(resolver, clock, instant)
+    asked = transport.run(first.query(DOMAIN, MX))  # a miss: time passes, nothing is remembered
+    assert asked.resolved[0].upstream
+    cached = transport.run(first.query(DOMAIN, MX))
+    again = stub(resolver, clock, instant)
+    assert transport.run(again.query(DOMAIN, MX)) is cached  # the same instant, the same cache
+    assert again.log == [cached]  # and it is logged: the resolver saw the question
+    clock.advance(1.0)
+    later = transport.run(again.query(DOMAIN, MX))
+    assert later is not cached and later.at == cached.at + 1.0
+    resolver.cache.put_message(DOMAIN, MX, later.response, clock.now())  # the cache moved
+    assert transport.run(again.query(DOMAIN, MX)) is not later
+    assert len(again.log) == 3
+
+
+def test_an_attempt_without_log_lines_draws_what_one_with_them_draws() -> None:
+    for mta in ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321"):
+        states = []
+        for logs in (True, False):
+            _place, clock, rng, resolver, transport = world()
+            profile = make_profile(mta)
+            delivery = transport.run(send(profile, emulated_ask(resolver), rng, "user@example.org", clock.now,
+                                          SenderState(), logs=logs))
+            assert bool(delivery.log) == logs
+            states.append((rng.getstate(), delivery.outcome, delivery.attempts))
+        assert states[0] == states[1], mta
