@@ -7,14 +7,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mxsim.cli.app import app, duration_option, fail, mta_overrides
+from mxsim.cli.cluster_options import DaskAddress, Workers
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import ReplayExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
+
+if TYPE_CHECKING:
+    from mxsim.commands.replay import ReplayResult
 
 
 class FailOn(StrEnum):
@@ -45,6 +49,14 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int],
 
         yield start
 
+
+
+def render_report(result: ReplayResult, output_format: ReplayFormat, quiet: bool) -> str:
+    from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
+
+    renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
+                ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
+    return renderer[output_format](result)
 
 
 @app.command(epilog=exit_help("replay"))
@@ -80,6 +92,14 @@ def replay(
                           "(defer): a gate for scenarios that set none. Repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the verdict: one line per scenario and MTA.")] = False,
+    seeds: Annotated[str | None, typer.Option(
+        "--seeds", metavar="A..B", show_default=False,
+        help="Run every seed from A to B (in place of --seed); the report lists each run.")] = None,
+    sweep: Annotated[list[str] | None, typer.Option(
+        "--sweep", metavar="NAME=V1,V2", show_default=False,
+        help="Run each value of an MTA parameter (named as for -o); repeated, every combination.")] = None,
+    workers: Workers = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Replay many messages per MTA to the end of their life, and gate on the scenario's `expect`.
 
@@ -88,9 +108,13 @@ def replay(
     backend per query; resolvers cache by TTL. Reported per MTA: share delivered to an
     expected host (`expect.deliver_to`), elsewhere, bounced, still queued; first-attempt
     success; delay p50/p95/max of delivered mail; the distinct paths and bounce texts.
+
+    Many runs: `--seeds 1..20` and `--sweep smtp_mx_address_limit=2,5,10` replay every
+    scenario x MTA x seed x setting and report each run (docs/distributed.md);
+    `--workers N` or `--dask ADDRESS` spreads the runs over a Dask cluster, with the same
+    report to the byte.
     """
     from mxsim.commands.replay import ArrivalProcess, ReplayConfig, run_replay
-    from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
     from mxsim.scenario import load_scenario
 
     try:
@@ -107,13 +131,16 @@ def replay(
             horizon=duration_option(horizon, "--horizon") if horizon else None,
             fail_on=frozenset(f.value for f in fail_on or ()),
         )
+        if seeds is not None or sweep or workers is not None or dask is not None:
+            from mxsim.cli.replay_runs import replay_runs
+
+            replay_runs(config, seeds, sweep or [], workers, dask, output_format, output, quiet,
+                        progress and sys.stderr.isatty())
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:
         raise fail(error) from None
-    renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
-                ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
-    report = renderer[output_format](result)
+    report = render_report(result, output_format, quiet)
     if output is not None:
         try:
             output.write_text(report)
