@@ -77,6 +77,7 @@ def main() -> int:
             print(f"mxsim check --domains: {wall:.1f}s, {len(lines) / wall:.1f} domains/s, exit {code}, "
                   f"peak {peak / 1024:.0f} MiB, recall {hit / len(truth):.1%}, "
                   f"precision {hit / len(found) if found else 0:.1%} ({len(lines)} lines)")
+            workers_row(mxsim, results, broken, prefix, env)
             dnsviz = shutil.which("dnsviz")
             if dnsviz is None:
                 print("dnsviz: not run (apt-get install dnsviz)")
@@ -89,6 +90,23 @@ def main() -> int:
         finally:
             lab_down(state)
     return 0
+
+
+def workers_row(single: list[str], results: Path, broken: Path, prefix: list[str], env: dict[str, str]) -> None:
+    """The same check on a local Dask cluster of two processes (`--workers 2`), scored the same way.
+
+    The peak is the largest process's (the client or a worker), not their sum.
+    """
+    results.unlink()
+    wall, code, peak, tail = timed([*single, "--workers", "2"], prefix, env)
+    lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    found = {line["domain"] for line in lines if any(f["level"] == "ERROR" for f in line["findings"])}
+    truth = set(broken.read_text(encoding="utf-8").split())
+    hit = len(found & truth)
+    print(f"mxsim check --domains --workers 2: {wall:.1f}s, {len(lines) / wall:.1f} domains/s, exit {code}, "
+          f"peak {peak / 1024:.0f} MiB (largest process), recall {hit / len(truth):.1%}, "
+          f"precision {hit / len(found) if found else 0:.1%} ({len(lines)} lines, "
+          f"{len({line['domain'] for line in lines})} domains){'; ' + tail if code > 2 else ''}")
 
 
 if __name__ == "__main__":

@@ -134,8 +134,9 @@ def replay(
         if seeds is not None or sweep or workers is not None or dask is not None:
             from mxsim.cli.replay_runs import replay_runs
 
-            replay_runs(config, seeds, sweep or [], workers, dask, output_format, output, quiet,
-                        progress and sys.stderr.isatty())
+            replay_runs(config, seeds, sweep or [], workers, dask, output_format.value, output, quiet,
+                        progress and sys.stderr.isatty(), lambda r: render_report(r, output_format, quiet),
+                        progress_bar)
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:

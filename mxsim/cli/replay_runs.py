@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,15 +15,20 @@ from mxsim.errors import UsageError
 from mxsim.exits import ReplayExit
 
 if TYPE_CHECKING:
-    from mxsim.cli.replay import ReplayFormat
-    from mxsim.commands.replay import ReplayConfig
+    from mxsim.commands.replay import Progress, ReplayConfig, ReplayResult
     from mxsim.commands.replay_fanout import Plan, Point, Run
+
+MessagesBar = Callable[[bool], AbstractContextManager["Progress | None"]]
 
 
 def replay_runs(config: ReplayConfig, seeds: str | None, sweep: list[str], workers: int | None, dask: str | None,
-                output_format: ReplayFormat, output: Path | None, quiet: bool, progress: bool) -> None:
-    """Every run of the plan, here or on the cluster; exits (1 when a gate failed)."""
-    from mxsim.cli.replay import progress_bar
+                output_format: str, output: Path | None, quiet: bool, progress: bool,
+                render_one: Callable[[ReplayResult], str], progress_bar: MessagesBar) -> None:
+    """Every run of the plan, here or on the cluster; exits (1 when a gate failed).
+
+    `render_one` writes the report of one seed and setting as `replay` does; `progress_bar`
+    is `replay`'s bar of messages, shown when the runs go through this process.
+    """
     from mxsim.commands.replay_fanout import merge, parse_seeds, parse_sweep, plan, run_here
 
     chosen = plan(config, parse_seeds(seeds) if seeds is not None else None, parse_sweep(sweep))
@@ -37,7 +42,7 @@ def replay_runs(config: ReplayConfig, seeds: str | None, sweep: list[str], worke
         with runs_bar(progress, len(chosen.runs)) as done:
             results = run_on(cluster, chosen, done)
     points = merge(chosen, results)
-    report = _render(chosen, points, output_format, quiet)
+    report = _render(chosen, points, output_format, quiet, render_one)
     if output is not None:
         try:
             output.write_text(report)
@@ -49,18 +54,17 @@ def replay_runs(config: ReplayConfig, seeds: str | None, sweep: list[str], worke
     raise typer.Exit(0 if passed else int(ReplayExit.GATE_FAILED))
 
 
-def _render(chosen: Plan, points: tuple[Point, ...], output_format: ReplayFormat, quiet: bool) -> str:
+def _render(chosen: Plan, points: tuple[Point, ...], output_format: str, quiet: bool,
+            render_one: Callable[[ReplayResult], str]) -> str:
     if not chosen.grid:  # one seed, no sweep: the report `replay` always writes, whoever ran it
-        from mxsim.cli.replay import render_report
-
         (point,) = points
-        return render_report(point.result, output_format, quiet)
+        return render_one(point.result)
     from mxsim.report import replay_runs
 
     return {"text": lambda: replay_runs.render_text(points, quiet=quiet),
             "json": lambda: replay_runs.render_json(chosen, points),
             "junit": lambda: replay_runs.render_junit(points),
-            "markdown": lambda: replay_runs.render_markdown(points)}[output_format.value]()
+            "markdown": lambda: replay_runs.render_markdown(points)}[output_format]()
 
 
 @contextmanager
