@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mxsim.commands.check_batch import check_group
@@ -35,8 +35,23 @@ def check_chunk(base: CheckConfig, domains: Sequence[str]) -> list[CheckResult]:
     return list(check_group(base, domains))
 
 
-def chunks(group: Sequence[str], size: int) -> Iterable[list[str]]:
-    return (list(group[i:i + size]) for i in range(0, len(group), size))
+class Chunks:
+    """The groups cut into chunks, released as `--rate` allows: with pacing, one chunk of a
+    group at a time (the next when the last completes); without, all at once."""
+
+    def __init__(self, groups: Sequence[Sequence[str]], size: int, paced: bool) -> None:
+        self._waiting = [deque(list(g[i:i + size]) for i in range(0, len(g), size)) for g in groups]
+        self._paced = paced
+
+    def first(self) -> list[tuple[int, list[str]]]:
+        """(group, chunk) for each chunk that may start now."""
+        return [(index, queue.popleft()) for index, queue in enumerate(self._waiting)
+                for _ in range(min(1, len(queue)) if self._paced else len(queue))]
+
+    def after(self, index: int) -> list[tuple[int, list[str]]]:
+        """What may start once a chunk of group `index` has completed."""
+        queue = self._waiting[index]
+        return [(index, queue.popleft())] if queue else []
 
 
 def distributed_runner(cluster: Cluster) -> BatchRunner:
@@ -57,24 +72,21 @@ def stream(client: Client, base: CheckConfig, groups: list[list[str]], emit: Cal
 
     total = sum(len(g) for g in groups)
     size = max(1, min(CHUNK, math.ceil(total / (CHUNKS_PER_SLOT * slots(client)))))
-    waiting = [deque(chunks(group, size)) for group in groups]
-    paced = base.rate > 0
+    release = Chunks(groups, size, paced=base.rate > 0)
     group_of: dict[Future[Any], int] = {}
 
-    def submit(index: int) -> Future[Any]:
-        future = client.submit(check_chunk, base, waiting[index].popleft(), pure=False)
-        group_of[future] = index
-        return future
+    def submit(ready: list[tuple[int, list[str]]]) -> list[Future[Any]]:
+        futures = [client.submit(check_chunk, base, chunk, pure=False) for _, chunk in ready]
+        group_of.update(zip(futures, (index for index, _ in ready), strict=True))
+        return futures
 
-    first = [submit(i) for i, queue in enumerate(waiting) for _ in range(1 if paced else len(queue))]
     passed: set[str] = set()
-    completed = as_completed(first)
+    completed = as_completed(submit(release.first()))
     for future in completed:
-        index = group_of.pop(future)
         results: list[CheckResult] = result_of(future)
         for result in results:
             if result.domain not in passed:
                 passed.add(result.domain)
                 emit(result)
-        if waiting[index]:
-            completed.add(submit(index))
+        for following in submit(release.after(group_of.pop(future))):
+            completed.add(following)

@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 
 from mxsim.cli import app
 from mxsim.commands.check_batch import parse_domain_list
+from mxsim.distribute.check import Chunks
 from mxsim.distribute.server_groups import server_groups
 from tests.distribute.conftest import ROOT, Scheduler, kill_when_busy
 from tests.lab.tools import lab
 
-ZONES = 24
+ZONES = 16
 FAST = ["--smtp-timeout", "0.5s", "--rate", "0", "--no-progress", "--samples", "4"]
 RUN_WAIT = 180.0  # seconds for the whole distributed run, a worker lost on the way
 runner = CliRunner()
@@ -94,3 +95,14 @@ def test_without_dask_installed_the_options_say_how_to_get_it() -> None:
                               timeout=60)
         assert done.returncode == 3 and done.stdout == "", done.stderr
         assert done.stderr.splitlines() == [done.stderr.strip()] and "pip install 'mxsim[dask]'" in done.stderr
+
+
+def test_with_pacing_a_server_group_has_one_chunk_in_flight() -> None:
+    groups = [[f"a{i}.example" for i in range(5)], ["b0.example"]]
+    paced = Chunks(groups, 2, paced=True)
+    assert paced.first() == [(0, ["a0.example", "a1.example"]), (1, ["b0.example"])]
+    assert paced.after(1) == []
+    assert paced.after(0) == [(0, ["a2.example", "a3.example"])]
+    assert paced.after(0) == [(0, ["a4.example"])] and paced.after(0) == []
+    # Without pacing (a lab's own servers), every chunk may start at once.
+    assert [index for index, _ in Chunks(groups, 2, paced=False).first()] == [0, 0, 0, 1]
