@@ -1,10 +1,11 @@
 """`mxsim check --workers N | --dask ADDRESS`: the batch on a Dask cluster, results as they come.
 
 The domains are grouped by the name servers they share (`server_groups`) and each group
-is cut into chunks, one task each, which a worker checks with `check_group` over one wire
-(sharing its pacing and its resolver's cache). With `--rate` set, a group has one chunk
-in flight at a time, so a server's queries a second stay what `--rate` says however many
-workers there are; with no pacing (a lab's own servers), all chunks go out at once.
+is cut into chunks, one task each, which a worker checks with `check_group` over the
+wire it keeps for the batch (its pacing and its resolver's cache span the chunks).
+With `--rate` set, a group has one chunk in flight at a time, so a server's queries a
+second stay what `--rate` says however many workers there are; with no pacing (a lab's
+own servers), all chunks go out at once.
 Results come back chunk by chunk (`as_completed`) to the caller's writer. A worker that
 dies takes its unfinished chunk with it, and the scheduler runs that chunk again on
 another worker; a domain already passed on is never passed on again.
@@ -13,12 +14,14 @@ another worker; a domain already passed on is never passed on again.
 from __future__ import annotations
 
 import math
+import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mxsim.commands.check_batch import check_group
-from mxsim.commands.check_run import CheckConfig, CheckResult
+from mxsim.commands.check_run import CheckConfig, CheckResult, SharedWire, shared_wire
 from mxsim.distribute.cluster import Cluster, client_for, result_of, slots
 from mxsim.distribute.server_groups import server_groups
 
@@ -30,9 +33,23 @@ CHUNKS_PER_SLOT = 4  # a small batch is still cut fine enough for every worker t
 BatchRunner = Callable[[CheckConfig, Sequence[str], Callable[[CheckResult], None]], None]
 
 
-def check_chunk(base: CheckConfig, domains: Sequence[str]) -> list[CheckResult]:
-    """The task a worker runs: a chunk of one server group, in order, over one wire."""
-    return list(check_group(base, domains))
+_wires: dict[str, SharedWire] = {}  # this worker process's wire for the batch it serves (one at a time)
+_wire_lock = threading.Lock()
+
+
+def check_chunk(base: CheckConfig, domains: Sequence[str], batch: str) -> list[CheckResult]:
+    """The task a worker runs: a chunk of one server group, in order.
+
+    A worker keeps one wire for the batch, as a single process does: a mail host shared by
+    many domains is probed once per worker, not once per chunk, and its pacing and cache
+    span every chunk the worker runs. Chunks run one at a time on it (a worker given more
+    threads gains nothing here: the wire's own event loop is where the concurrency is).
+    """
+    with _wire_lock:
+        if batch not in _wires:
+            _wires.clear()  # an earlier batch's wire: its run is over
+            _wires[batch] = shared_wire(base)
+        return list(check_group(base, domains, _wires[batch]))
 
 
 class Chunks:
@@ -73,10 +90,11 @@ def stream(client: Client, base: CheckConfig, groups: list[list[str]], emit: Cal
     total = sum(len(g) for g in groups)
     size = max(1, min(CHUNK, math.ceil(total / (CHUNKS_PER_SLOT * slots(client)))))
     release = Chunks(groups, size, paced=base.rate > 0)
+    batch = uuid.uuid4().hex
     group_of: dict[Future[Any], int] = {}
 
     def submit(ready: list[tuple[int, list[str]]]) -> list[Future[Any]]:
-        futures = [client.submit(check_chunk, base, chunk, pure=False) for _, chunk in ready]
+        futures = [client.submit(check_chunk, base, chunk, batch, pure=False) for _, chunk in ready]
         group_of.update(zip(futures, (index for index, _ in ready), strict=True))
         return futures
 

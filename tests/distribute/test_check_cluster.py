@@ -20,8 +20,8 @@ from mxsim.distribute.server_groups import server_groups
 from tests.distribute.conftest import ROOT, Scheduler, kill_when_busy
 from tests.lab.tools import lab
 
-ZONES = 16
-FAST = ["--smtp-timeout", "0.5s", "--rate", "0", "--no-progress", "--samples", "4"]
+ZONES = 24
+FAST = ["--smtp-timeout", "2s", "--rate", "0", "--no-progress", "--samples", "4"]
 RUN_WAIT = 180.0  # seconds for the whole distributed run, a worker lost on the way
 runner = CliRunner()
 
