@@ -20,7 +20,7 @@ from mxsim.distribute.server_groups import server_groups
 from tests.distribute.conftest import ROOT, Scheduler, kill_when_busy
 from tests.lab.tools import lab
 
-ZONES = 24
+ZONES = 32
 FAST = ["--smtp-timeout", "2s", "--rate", "0", "--no-progress", "--samples", "4"]
 RUN_WAIT = 180.0  # seconds for the whole distributed run, a worker lost on the way
 runner = CliRunner()

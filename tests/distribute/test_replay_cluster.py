@@ -89,7 +89,7 @@ def test_a_local_cluster_writes_the_same_report() -> None:
 
 @pytest.mark.lab
 def test_a_worker_killed_mid_replay_changes_no_byte(workers: Scheduler, tmp_path: Path) -> None:
-    long = ["wa-students-2017", "-m", "postfix", "--seeds", "1..6", "-n", "300", "--no-progress", "-f", "json"]
+    long = ["wa-students-2017", "-m", "postfix", "--seeds", "1..6", "-n", "500", "--no-progress", "-f", "json"]
     out = tmp_path / "runs.json"
     command = [sys.executable, "-c", "from mxsim.cli import main; main()", "replay", *long,
                "--output", str(out), "--dask", workers.address]
