@@ -40,6 +40,7 @@ class CheckExit(IntEnum):
     UNMEASURED = 2
     BAD_INPUT = ExitCode.BAD_INPUT
     INTERNAL_ERROR = ExitCode.INTERNAL_ERROR
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); every finished domain is kept
 
 
 class RecordExit(IntEnum):
@@ -71,7 +72,8 @@ TABLES: dict[str, tuple[tuple[int, str], ...]] = {
               (TraceExit.BOUNCED, "some MTA bounced"), *_SHARED),
     "replay": ((ReplayExit.PASSED, "every gate passed"), (ReplayExit.GATE_FAILED, "a gate failed"), *_SHARED),
     "check": ((CheckExit.CLEAN, "no finding at or above --fail-on"), (CheckExit.FINDINGS, "findings"),
-              (CheckExit.UNMEASURED, "the verdict could not be measured"), *_SHARED),
+              (CheckExit.UNMEASURED, "the verdict could not be measured"), *_SHARED,
+              (CheckExit.INTERRUPTED, "interrupted (every finished domain is kept)")),
     "record": ((RecordExit.WRITTEN, "written"), (RecordExit.UNMEASURED, "nothing could be measured (nothing written)"),
                *_SHARED),
     "agree": ((AgreeExit.AGREED, "agreed"), (AgreeExit.DIFFERS, "differs"),

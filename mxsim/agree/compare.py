@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dns.exception
+import dns.name
 import dns.rdatatype
+import dns.reversename
 
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import SENDER_DOMAIN
@@ -95,6 +98,10 @@ def model_observation(
         known = [p.name for p in PROFILES["postfix"].PARAMS]
         chosen.update(read_main_cf(mta_config, known))
     known_here = {p.name for p in PROFILES[mta].PARAMS}
+    if "search_domains" in known_here:
+        # The real MTA's stub library searches the domain of the worker's host name
+        # (its resolv.conf names none): the model is told the same.
+        chosen["search_domains"] = SENDER_DOMAIN
     chosen.update({k: v for k, v in overrides.items() if k in known_here})
     result = run_trace(TraceConfig(
         spec=spec, mtas=(mta,), recipient=recipient_of(spec, recipient),
@@ -165,25 +172,54 @@ def _name(text: Any) -> str:
     return str(text).rstrip(".").lower() or "."
 
 
-def _blocks(questions: Sequence[Question], levels: Levels, concurrent: bool = False) -> list[tuple[str, ...]]:
-    """The question sequence with each run of same-preference address questions as one block.
+def _searched(name: str) -> str:
+    """The name a question is about: without the host's domain that the stub library's
+    search list appended (NAME.mxsim-agree.invalid, docs/agreement.md)."""
+    suffix = "." + SENDER_DOMAIN
+    return name[: -len(suffix)] if name.endswith(suffix) else name
 
-    `concurrent`: the MTA asks for all MX hosts at once, so all of them form one block.
+
+def _reverse_address(name: str) -> str | None:
+    try:
+        return str(dns.reversename.to_address(dns.name.from_text(name)))
+    except (dns.exception.DNSException, ValueError):
+        return None
+
+
+def _block_of(question: Question, levels: Levels, concurrent: bool) -> tuple[int | None, str]:
+    """The preference level whose block a question joins (None: none), and its text there.
+
+    Which host of a shuffled level an MTA looks up first (or only: Sendmail looks a host up
+    when it connects) and which address it connects to is chance: such questions are
+    compared by their preference, not by the names."""
+    text = question.text()
+    if question.qtype in ("A", "AAAA"):
+        host = _searched(question.qname)
+        if concurrent and host in levels.names:
+            return -1, text
+        if host in levels.shuffled:
+            preference = levels.names[host]
+            return preference, text.replace(host, f"<an MX {preference} host>", 1)
+    if question.qtype == "PTR":
+        # Addresses of one preference are tried in an order that is chance (shuffled hosts,
+        # or the resolver's order of one host's addresses).
+        address = _reverse_address(question.qname)
+        level = levels.addresses.get(address) if address is not None else None
+        if level is not None and sum(1 for other in levels.addresses.values() if other == level) > 1:
+            return level, text.replace(question.qname, f"<an MX {level} address>", 1)
+    return None, text
+
+
+def _blocks(questions: Sequence[Question], levels: Levels, concurrent: bool = False) -> list[tuple[str, ...]]:
+    """The question sequence with each run of same-preference questions as one block.
+
+    `concurrent`: the MTA asks for all MX hosts at once, so all their address questions
+    form one block (their reverse lookups, made as it connects, keep their levels).
     """
     out: list[tuple[str, ...]] = []
     run_level: int | None = None
     for question in questions:
-        level: int | None = None
-        if question.qtype in ("A", "AAAA"):
-            if concurrent and question.qname in levels.names:
-                level = -1
-            elif question.qname in levels.shuffled:
-                level = levels.names[question.qname]
-        # Which host of a shuffled block an MTA looks up first (or only: Sendmail looks a host
-        # up when it connects) is chance: compare the block by its preference, not the names.
-        text = question.text()
-        if level is not None and level >= 0:
-            text = text.replace(question.qname, f"<an MX {level} host>", 1)
+        level, text = _block_of(question, levels, concurrent)
         if level is not None and level == run_level and out:
             out[-1] = tuple(sorted((*out[-1], text)))
         else:

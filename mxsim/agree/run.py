@@ -78,18 +78,9 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
         }
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
         result_path = folder / "result.json"
-        env = dict(os.environ)
-        package_root = str(Path(mxsim.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        # Private mounts (the chroot's overlay never shows on the host) and its own host
-        # name, so no MTA asks the resolver about this machine's real name.
-        argv = ["unshare", "--mount", "--propagation", "private", "--uts", sys.executable,
-                "-m", "mxsim.agree.worker", str(folder / "request.json"), str(result_path)]
         started = time.monotonic()
         try:
-            with (folder / "worker.log").open("wb") as out:
-                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                               env=env, timeout=mta.wait_limit + WORKER_SLACK, check=False, cwd="/")
+            run_worker("mxsim.agree.worker", folder, mta.wait_limit + WORKER_SLACK)
         except subprocess.TimeoutExpired as error:
             raise AgreeError(
                 f"{case.label}: the worker ran over {mta.wait_limit + WORKER_SLACK:g} s"
@@ -107,6 +98,23 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
         observation = Observation.from_json(result["observation"])
         observation.notes.append(f"worker wall time {elapsed:.1f} s")
         return observation
+
+
+def run_worker(module: str, folder: Path, timeout: float) -> None:
+    """`python -m MODULE folder/request.json folder/result.json` in its own mount and UTS namespaces.
+
+    Private mounts (the chroot's overlay never shows on the host) and its own host name,
+    so no MTA asks the resolver about this machine's real name. Its output goes to
+    folder/worker.log; subprocess.TimeoutExpired past `timeout`.
+    """
+    env = dict(os.environ)
+    package_root = str(Path(mxsim.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    argv = ["unshare", "--mount", "--propagation", "private", "--uts", sys.executable,
+            "-m", module, str(folder / "request.json"), str(folder / "result.json")]
+    with (folder / "worker.log").open("wb") as out:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                       env=env, timeout=timeout, check=False, cwd="/")
 
 
 def agree(case: Case, keep: Path | None = None) -> Comparison:

@@ -10,6 +10,7 @@ also kills whatever is left in the namespace.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
 import socket
@@ -17,7 +18,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from mxsim.agree import unbound
 from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.isolation import add_addresses, kill_pids
+from mxsim.agree.isolation import add_addresses, kill_pids, run
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver, enter_namespace
 from mxsim.agree.observation import Observation, Question
@@ -73,24 +74,60 @@ def unmap(text: str, address_map: AddressMap) -> str:
     return LAB_ADDRESS.sub(real, text)
 
 
+OWN_NAMES = "the harness's own sender and host name"
+OWN_ADDRESSES = "the MTA host's own interface addresses, asked as it starts"
+
+
 def relevant(question: Question) -> str | None:
-    """Why a question is not part of the delivery being compared, or None if it is."""
+    """Why a question is not part of the delivery being compared, or None if it is.
+
+    A name of the delivery with the host's domain appended (NAME.mxsim-agree.invalid) is
+    the stub library's search list at work (the domain of the host name, as resolv.conf
+    names no `search`): part of the delivery, and compared. The host's own names, and the
+    sender's domain (the bounce goes there), are not.
+    """
     name = question.qname
     if name == SENDER_DOMAIN or name.endswith("." + SENDER_DOMAIN):
-        return "the harness's own sender and host name"
+        stem = name[: -len(SENDER_DOMAIN)].rstrip(".")
+        if stem in ("", HOSTNAME.split(".")[0]) or stem == SENDER_DOMAIN or stem.endswith("." + SENDER_DOMAIN):
+            return OWN_NAMES
+        return None
     if name in ("localhost", "localhost.localdomain"):
         return "localhost"
-    if question.qtype == "PTR" or name.endswith((".in-addr.arpa", ".ip6.arpa")):
-        return "reverse lookups of connected addresses"
     return None
 
 
+def reverse_name(address: str) -> str:
+    return ipaddress.ip_address(address).reverse_pointer
+
+
+def own_address_lookups(asked: list[Question], own: set[str]) -> set[int]:
+    """Positions of the PTR questions for the host's own addresses that come before the
+    first question of the delivery: Sendmail learns its own names from every interface
+    address as it starts (sendmail/conf.c load_if_names, add_hostnames), once per process."""
+    names = {reverse_name(address) for address in own}
+    found: set[int] = set()
+    for position, question in enumerate(asked):
+        if question.qtype == "PTR" and question.qname in names:
+            found.add(position)
+        elif relevant(question) is None:
+            break
+    return found
+
+
+def interface_addresses(netns: str) -> set[str]:
+    """The addresses on the lab namespace's interfaces, where the MTA runs."""
+    text = run(["ip", "-n", netns, "-o", "addr", "show"], what="listing the lab namespace's addresses")
+    return {line.split()[3].partition("/")[0] for line in text.splitlines() if len(line.split()) > 3}
+
+
 @contextlib.contextmanager
-def lab(request: Request, folder: Path) -> Iterator[Any]:
+def lab(request: Request, folder: Path, time_scale: float | None = None) -> Iterator[Any]:
     # The lab in a network namespace of its own, serving the scenario's real addresses
     # (so an MX that is an IP literal works too), with the lab's unbound over it.
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
-                  pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns)
+                  pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns,
+                  time_scale=time_scale)
     try:
         add_addresses(request.netns)
         enter_namespace(request.netns)
@@ -146,6 +183,7 @@ def observe(request: Request) -> Observation:
             time.sleep(SETTLE)
             lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
             asked = unbound.questions(query_log, start_mark)
+            own_addresses = interface_addresses(request.netns)
             (folder / "unbound.log").write_bytes(query_log.read_bytes())
         finally:
             with contextlib.suppress(MxsimError, OSError):
@@ -158,15 +196,16 @@ def observe(request: Request) -> Observation:
         observation.logged_names = parsed.names
         observation.logged = parsed.named()
         observation.evidence = parsed.evidence or lines[-20:]
-        skipped: dict[str, int] = {}
-        for question in asked:
-            why = relevant(question)
+        skipped: dict[str, list[str]] = {}
+        own = own_address_lookups(asked, own_addresses)
+        for position, question in enumerate(asked):
+            why = OWN_ADDRESSES if position in own else relevant(question)
             if why is None:
                 observation.dns.append(question)
             else:
-                skipped[why] = skipped.get(why, 0) + 1
-        for why, count in skipped.items():
-            observation.notes.append(f"left out {count} DNS question(s): {why}")
+                skipped.setdefault(why, []).append(question.text())
+        for why, texts in skipped.items():
+            observation.notes.append(f"left out {len(texts)} DNS question(s): {why}: {'; '.join(texts)}")
         received = _received(info.messages, request.recipient)
         if received is not None:
             observation.envelope_recipient, observation.envelope_source = received, "smtp sink"
@@ -191,14 +230,18 @@ def _received(messages: Path, recipient: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    return worker_main("mxsim.agree.worker", argv, lambda data: {
+        "observation": observe(Request.from_json(data)).to_json()})
+
+
+def worker_main(module: str, argv: list[str], work: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Read REQUEST.json, write what `work` made of it (or {"error": ...}) to RESULT.json."""
     if len(argv) != 2:
-        print("usage: python -m mxsim.agree.worker REQUEST.json RESULT.json", file=sys.stderr)
+        print(f"usage: python -m {module} REQUEST.json RESULT.json", file=sys.stderr)
         return 3
     result = Path(argv[1])
     try:
-        request = Request.from_json(json.loads(Path(argv[0]).read_text()))
-        observation = observe(request)
-        result.write_text(json.dumps({"observation": observation.to_json()}, indent=2) + "\n")
+        result.write_text(json.dumps(work(json.loads(Path(argv[0]).read_text())), indent=2) + "\n")
     except (AgreeError, MxsimError) as error:
         result.write_text(json.dumps({"error": str(error)}) + "\n")
         return 2

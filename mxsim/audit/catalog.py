@@ -2,7 +2,7 @@
 
 Data only (Zonemaster's message tags): an ID is `PREFIX##_NAME`, the prefix names the
 area (DEL delegation, NS name servers, AA authority flag, TTL, APEX, CONS consistency,
-MX, SPF, SMTP, PATH delivery paths). Renaming an ID is a breaking change: scripts and
+MX, SPF, SMTP, PATH delivery paths, STS MTA-STS). Renaming an ID is a breaking change: scripts and
 CI gates match on them. `docs/findings.md` is generated from this module
 (`python -m mxsim.audit.catalog > docs/findings.md`), and a test keeps the two equal.
 
@@ -17,7 +17,8 @@ Argument names are one vocabulary, shared by every template:
     host     a mail host name             address  a mail host address
     variants what each server/backend said, "; "-separated
     and a few named where they are used (parent, parent_ns, child_ns, serials, ttls,
-    rrset, rcode, error, loss, reason, types, mtas, outcome, reply, queries, backends).
+    rrset, rcode, error, loss, reason, types, mtas, outcome, reply, queries, backends,
+    and for MTA-STS: url, patterns, max_age, window).
 """
 
 from __future__ import annotations
@@ -202,6 +203,25 @@ CATALOG_LIST: tuple[FindingSpec, ...] = (
     _spec("PATH03_MTAS_DIFFER", N, "RFC 5321 §5.1",
           "for {share} of lookups ({backends}), MTAs disagree: {outcome}",
           "Whether mail arrives depends on the sender's MTA."),
+    # -- MTA-STS (RFC 8461) -----------------------------------------------------------------
+    _spec("STS01_POLICY_UNREACHABLE", W, "RFC 8461 §3.3",
+          "{domain} publishes an MTA-STS record, but its policy at {url} cannot be fetched: {reason}",
+          "Senders without a cached policy deliver unprotected; senders with one keep it until it "
+          "expires, so a corrected policy is not seen by them either."),
+    _spec("STS02_ENFORCE_MX_MISMATCH", E, "RFC 8461 §4.1",
+          "MX host {mx} of {domain} matches no mx pattern of its enforce MTA-STS policy ({patterns}): "
+          "senders that enforce MTA-STS will not deliver there",
+          "The migration trap: the MX moved, the policy still lists the old hosts. Senders that enforce "
+          "MTA-STS skip the host (or fail its certificate) and defer, for as long as they keep the policy."),
+    _spec("STS03_TESTING_MX_MISMATCH", W, "RFC 8461 §5",
+          "MX host {mx} of {domain} matches no mx pattern of its testing MTA-STS policy ({patterns}): "
+          "mail still flows, and turning the policy to enforce would stop it",
+          "In testing mode senders deliver anyway and only report; the policy is wrong all the same."),
+    _spec("STS04_MAX_AGE_LONG", N, "RFC 8461 §3.2",
+          "the MTA-STS policy of {domain} has max_age {max_age}, longer than a migration window of {window}: "
+          "a sender may keep it that long after its last fetch",
+          "Before moving the MX, a short max_age (and a new id with the new policy) lets senders' caches "
+          "follow within the window; a long one keeps the old MX list in force for that long."),
 )
 
 CATALOG: dict[str, FindingSpec] = {spec.id: spec for spec in CATALOG_LIST}

@@ -33,7 +33,9 @@ from mxsim.audit.probes import SAMPLE_TYPES, Delegation, Query, RRsetKey, Sample
 from mxsim.mta.results import Delivery, Outcome
 from mxsim.names import ip_literal
 from mxsim.names import text as name_text
-from mxsim.transport.base import ConnectResult, DnsReply, ProbeStep, SmtpSession, Stop
+from mxsim.scenario.mta_sts import StsMode, StsPolicy
+from mxsim.transport.base import ConnectResult, DnsReply, FetchStatus, ProbeStep, SmtpSession, Stop
+from mxsim.units import format_duration
 
 LOSS_THRESHOLD = 0.05  # below this, a lost UDP packet now and then is the network, not the server
 MIN_LOST = 2
@@ -640,6 +642,44 @@ def path_findings(domain: dns.name.Name, group: PathGroup, deliveries: tuple[Del
         text = "; ".join(f"{mta}: {o}" + (f" to {h}" if h else "") for mta, (o, h) in outcomes.items())
         found.append(finding("PATH03_MTAS_DIFFER", evidence, share=pct(group.share), backends=backends,
                              outcome=text))
+    return found
+
+
+# -- MTA-STS (RFC 8461) -------------------------------------------------------------------
+
+MIGRATION_WINDOW = 86400  # seconds: a day, about how long an MX move is prepared for
+
+
+@dataclass(frozen=True, slots=True)
+class StsFacts:
+    """What a check saw of a domain's MTA-STS: the TXT record's id, the fetch and the policy."""
+
+    policy_id: str | None  # None: no usable `v=STSv1` record (nothing more is looked at)
+    url: str = ""
+    address: str = ""  # of the policy host, when it had one
+    fetched: FetchStatus | None = None  # None: not fetched (no address for the policy host)
+    policy: StsPolicy | None = None
+    problem: str = ""  # why no policy came of it, in a few words
+
+
+def sts_findings(domain: str, facts: StsFacts | None, mx_hosts: Iterable[str],
+                 window: int = MIGRATION_WINDOW) -> list[Finding]:
+    if facts is None or facts.policy_id is None:
+        return []
+    evidence = [Evidence(facts.address or "-", f"mta-sts.{domain}", query=facts.url,
+                         detail=f"id={facts.policy_id}; {facts.fetched or 'not fetched'}")]
+    policy = facts.policy
+    if policy is None:
+        return [finding("STS01_POLICY_UNREACHABLE", evidence, domain=domain, url=facts.url, reason=facts.problem)]
+    found = []
+    if policy.mode != StsMode.NONE:
+        which = "STS02_ENFORCE_MX_MISMATCH" if policy.mode == StsMode.ENFORCE else "STS03_TESTING_MX_MISMATCH"
+        for mx in sorted(set(mx_hosts)):
+            if not policy.allows(mx):
+                found.append(finding(which, evidence, mx=mx, domain=domain, patterns=", ".join(policy.mx)))
+    if policy.max_age > window:
+        found.append(finding("STS04_MAX_AGE_LONG", evidence, domain=domain, max_age=format_duration(policy.max_age),
+                             window=format_duration(window)))
     return found
 
 

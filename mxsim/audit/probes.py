@@ -280,21 +280,57 @@ def _unusable_on_the_way(sample: Sample, zone: dns.name.Name) -> str | None:
     return f"referred sideways to {_text(cut)} (a lame delegation)"
 
 
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """A zone's servers as its parent referred to them, until the referral's NS TTL runs out."""
+
+    names: tuple[dns.name.Name, ...]
+    servers: tuple[tuple[dns.name.Name, str], ...]  # (server name, address) to ask
+    expires: float  # on the clock of `Asking.now`
+
+
+@dataclass(slots=True)
+class Referrals:
+    """The referrals met walking down, shared by the checks of one run: a TLD's delegation is
+    asked once per its TTL, not once per domain (as a resolver's cache keeps it)."""
+
+    known: dict[dns.name.Name, Referral] = field(default_factory=dict)
+
+    def closest(self, domain: dns.name.Name, now: float) -> tuple[dns.name.Name, Referral] | None:
+        """The deepest live referral strictly above `domain` (its own delegation is always asked)."""
+        zone = domain.parent() if domain != dns.name.root else None
+        while zone is not None:
+            found = self.known.get(zone)
+            if found is not None and found.expires > now:
+                return zone, found
+            zone = zone.parent() if zone != dns.name.root else None
+        return None
+
+    def learn(self, zone: dns.name.Name, referral: Referral) -> None:
+        self.known[zone] = referral
+
+
 def find_delegation(
     domain: dns.name.Name,
     root_hints: list[tuple[dns.name.Name, str]],
     how: Asking,
     addresses_of: Addresses,
+    referrals: Referrals | None = None,
 ) -> Step[Delegation]:
     """Walk referrals from the root down to the cut above `domain` (RD clear, as resolvers do).
 
     `addresses_of` finds a name server's addresses when a referral gives no glue (a
-    recursive resolution, fulfilled by the same driver).
+    recursive resolution, fulfilled by the same driver). With `referrals`, the walk starts
+    at the deepest zone above `domain` already referred to, and each referral met on the
+    way is kept for its NS TTL.
     """
     zone = dns.name.root
     servers: list[tuple[dns.name.Name, str]] = list(root_hints)
     sent: list[Sample] = []
     last_ns: tuple[dns.name.Name, ...] = tuple(dict.fromkeys(name for name, _ in root_hints))
+    cached = referrals.closest(domain, how.now()) if referrals is not None else None
+    if cached is not None:
+        zone, servers, last_ns = cached[0], list(cached[1].servers), cached[1].names
     for _step in range(MAX_REFERRALS):
         reply: Observed | None = None
         lame: list[str] = []
@@ -331,6 +367,8 @@ def find_delegation(
             if not servers:
                 return Delegation(domain, None, unknown=f"no address for any server of {_text(zone)}",
                                   samples=tuple(sent))
+            if referrals is not None:
+                referrals.learn(zone, Referral(last_ns, tuple(servers), how.now() + referral.ttl))
             continue
         # An answer from the servers of `zone` itself: either `domain` is that zone's apex
         # (its servers also serve the parent) or a name inside it.
@@ -355,7 +393,11 @@ class Plan:
 
     def first_round(self) -> int:
         """How many of `queries()` make the first round (the TCP queries and one of each kind)."""
-        return len(self.addresses) * (1 + len(SAMPLE_TYPES) * 2)
+        return self.through_round(1)
+
+    def through_round(self, rounds: int) -> int:
+        """How many of `queries()` make the first `rounds` rounds (the TCP queries included)."""
+        return len(self.addresses) * (1 + len(SAMPLE_TYPES) * 2 * rounds)
 
     def queries(self) -> list[Query]:
         # Round robin: every address, type and RD setting in each round, so the samples of

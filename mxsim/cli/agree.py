@@ -50,6 +50,9 @@ def agree(
         "--quiet", "-q", help="Print only the verdict: one line per MTA (agreed, differs, could not run).")] = False,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", help="With --table: cases run at once (each in its own namespace).")] = 4,
+    retry: Annotated[bool, typer.Option(
+        "--retry", help="The retry cases (a first attempt, a changed world, the MTA's own queue run); "
+                        "SCENARIO names one of them. Prints the retries table.")] = False,
 ) -> None:
     """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
     the lab, and compare what it did with `mxsim trace` for the same profile and settings:
@@ -80,6 +83,10 @@ def agree(
     except MxsimError as error:
         typer.echo(f"mxsim: error: {error}", err=True)
         raise typer.Exit(BAD_INPUT) from None
+    if retry:
+        from mxsim.cli.agree_retry import agree_retries
+
+        raise typer.Exit(agree_retries(scenario, mtas, overrides, jobs, quiet))
     if table:
         if saved is not None:
             cells = tables.load(saved)

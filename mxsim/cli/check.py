@@ -69,6 +69,61 @@ SmtpPort = Annotated[int, typer.Option("--smtp-port", help="SMTP port of every h
 ShowProgress = Annotated[bool, typer.Option(help="Progress bars on a terminal (stderr).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict: the one-line summary.")]
 
+# ---- check's --samples K|auto, --min-share, --miss (adaptive sampling; `record` keeps a fixed K) ----
+def _samples_value(value: str) -> str:
+    """A count or `auto`, refused as a bad option value (as a bad integer was) before any work."""
+    if value.strip().lower() != "auto" and not value.strip().isdigit():
+        raise typer.BadParameter(f"{value!r} is not a count (1 to 200) or auto")
+    return value
+
+
+CheckSamples = Annotated[str, typer.Option(
+    "--samples", "-k", metavar="K|auto", callback=_samples_value,
+    help="Queries per address, type and RD setting (1 to 200), or auto: enough rounds, spread over the "
+         "zone's addresses, that a backend answering a share p (--min-share) of the lookups is missed with "
+         "probability (1-p)^n <= --miss after n queries; stop there if every reply agrees (records, TTLs, "
+         "flags, whatever NSID sent it), else go on to 20 rounds. Defaults p 0.05, miss 0.001: n >= 135, "
+         "6 rounds (73 queries) at each of 2 addresses.")]
+MinShare = Annotated[float | None, typer.Option(
+    "--min-share", metavar="P", show_default=False,
+    help="With --samples auto: the smallest share of the zone's lookups (over all its server addresses) a "
+         "backend must answer to be found at the --miss rate. Default: 0.05 (one lookup in 20).")]
+Miss = Annotated[float | None, typer.Option(
+    "--miss", metavar="P", show_default=False,
+    help="With --samples auto: the chance of missing a backend of share --min-share. Default: 0.001.")]
+
+
+def _sampling(samples: str, min_share: float | None, miss: float | None) -> tuple[int, tuple[float, float] | None]:
+    """(rounds, (share, miss) for auto) from `--samples K|auto`: a fixed K is (K, None)."""
+    from mxsim.audit.sampling import FULL_ROUNDS, MIN_SHARE, MISS, detection_rounds
+
+    if samples.strip().lower() != "auto":
+        if min_share is not None or miss is not None:
+            raise UsageError("--min-share and --miss choose how many samples --samples auto takes: "
+                             "give them with --samples auto")
+        try:
+            return int(samples), None
+        except ValueError:
+            raise UsageError(f"--samples {samples!r}: expected a count (1 to 200) or auto") from None
+    share, chance = MIN_SHARE if min_share is None else min_share, MISS if miss is None else miss
+    if not 0 < share < 1 or not 0 < chance < 1:
+        raise UsageError(f"--min-share {share:g} and --miss {chance:g}: each must lie strictly between 0 and 1")
+    rounds = detection_rounds(share, chance)  # the most it takes: a zone with one address
+    if rounds > MAX_AUTO_ROUNDS:
+        raise UsageError(f"--min-share {share:g} with --miss {chance:g} needs up to {rounds} rounds of samples: "
+                         f"expected at most {MAX_AUTO_ROUNDS} (raise --min-share or --miss)")
+    return max(rounds, FULL_ROUNDS), (share, chance)
+
+
+def _sampled(config: CheckConfig, sampling: tuple[int, tuple[float, float] | None]) -> CheckConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, samples=sampling[0], auto=sampling[1])
+
+
+MAX_AUTO_ROUNDS = 200  # as --samples K: politeness
+# ---- end of adaptive sampling ----
+
 
 
 def _config(
@@ -101,6 +156,7 @@ def _config(
         from mxsim.cli.lab import reenter_namespace
         from mxsim.lab import netns
         from mxsim.lab.endpoint import lab_endpoint
+        from mxsim.lab.state import LAB_CA
 
         endpoint = lab_endpoint(lab)
         if endpoint.netns and not netns.inside(endpoint.netns):
@@ -108,8 +164,10 @@ def _config(
         folder = endpoint.state_dir or lab.resolve()
         hints = parse_root_hints(_read(folder / "root.hints", "--lab"), f"{folder / 'root.hints'}")
         real = tuple((name, endpoint.address_map.real(address)) for name, address in hints)
+        ca = folder / LAB_CA  # MTA-STS policies in the lab are served with the lab CA's certificates
         return CheckConfig(root_hints=real, destinations=endpoint.address_map, dns_port=endpoint.dns_port,
-                           smtp_port=endpoint.smtp_port, **common)  # type: ignore[arg-type]
+                           smtp_port=endpoint.smtp_port, policy_ca=ca if ca.is_file() else None,
+                           **common)  # type: ignore[arg-type]
     if root_hints is not None:
         hints = parse_root_hints(_read(root_hints, "--root-hints"), str(root_hints))
     else:
@@ -138,7 +196,9 @@ def check(
         help="Skip the domains complete in this JSONL file and append the others to it.")] = None,
     root_hints: RootHints = None,
     lab: Lab = None,
-    samples: Samples = 20,
+    samples: CheckSamples = "20",
+    min_share: MinShare = None,
+    miss: Miss = None,
     mta: Mta = None,
     no_smtp: NoSmtp = False,
     smtp_timeout: SmtpTimeout = "10s",
@@ -177,10 +237,16 @@ def check(
     is unknown too, and a delivery path resting on an unknown answer is unknown: where
     mail goes could not be measured, and that is exit 2 whatever the findings.
 
+    --samples auto stops early where every reply agrees: a backend answering a share p
+    (--min-share, 0.05) of the lookups is missed with probability (1-p)^n <= --miss
+    (0.001) after n queries over the zone's addresses (docs/check.md).
+
     Many domains (arguments, --domains FILE, or both): `-f jsonl` writes one line per
     domain as it finishes (to --output FILE, or --resume FILE to go on after an
-    interruption); text prints each summary line, then a table. The exit code is the
-    worst over the domains: 2 over 1 over 0.
+    interruption); `-f sarif` one run with results per domain; text prints each summary
+    line, then a table. The exit code is the worst over the domains: 2 over 1 over 0;
+    130 after Ctrl-C, with every finished domain kept. The domains share the referrals
+    from the root, the resolver's cache, each mail host's probe, and --rate per address.
 
     `--workers N` (a Dask cluster on this machine) or `--dask ADDRESS` (an existing one)
     checks the domains on its workers, grouped by the name servers they share; lines then
@@ -188,18 +254,19 @@ def check(
     """
     try:
         names = _domain_list(domains or [], domain_file)
+        sampling = _sampling(samples, min_share, miss)
     except MxsimError as error:
         raise fail(error) from None
     runner = check_runner(workers, dask)  # None: in this process
     if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None or runner is not None:
-        _check_many(names, resume, output, output_format, root_hints, lab, samples, mta, no_smtp, smtp_timeout,
+        _check_many(names, resume, output, output_format, root_hints, lab, sampling, mta, no_smtp, smtp_timeout,
                     dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress, runner)
     (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
     try:
-        config = _config(domain, root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate, budget,
-                         seed, fail_on, dns_port, smtp_port)
+        config = _sampled(_config(domain, root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
+                                  budget, seed, fail_on, dns_port, smtp_port), sampling)
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_check(config, tick)
     except MxsimError as error:
@@ -268,48 +335,72 @@ def _domain_list(arguments: list[str], domain_file: Path | None) -> list[str]:
 
 def _check_many(
     names: list[str], resume: Path | None, output: Path | None, output_format: CheckFormat,
-    root_hints: Path | None, lab: Path | None, samples: int, mta: list[str] | None, no_smtp: bool,
+    root_hints: Path | None, lab: Path | None, sampling: tuple[int, tuple[float, float] | None],
+    mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
     dns_port: int, smtp_port: int, quiet: bool, progress: bool, runner: BatchRunner | None = None,
 ) -> None:
-    """Many domains: each line out as its domain finishes; exit with the worst code."""
+    """Many domains: each out as its domain finishes; a closing table; exit with the worst code."""
     from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
+    from mxsim.exits import CheckExit
+    from mxsim.report.check_batch_sarif import BatchSarif
     from mxsim.report.check_batch_text import BatchTally
     from mxsim.report.check_jsonl import data, line_text
 
-    if output_format not in (CheckFormat.text, CheckFormat.jsonl):
-        raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl or text"))
+    if output_format not in (CheckFormat.text, CheckFormat.jsonl, CheckFormat.sarif):
+        raise fail(UsageError(f"-f {output_format.value} reports one domain; for many, use -f jsonl, sarif or text"))
     if resume is not None and output is not None and resume != output:
         raise fail(UsageError("--resume FILE appends to FILE: give it without --output, or the same file"))
-    sink = resume or output
-    if sink is not None and output_format != CheckFormat.jsonl:
-        raise fail(UsageError("--output and --resume with many domains write JSON lines: add -f jsonl"))
+    if resume is not None and output_format != CheckFormat.jsonl:
+        raise fail(UsageError("--resume appends JSON lines: add -f jsonl"))
+    if output is not None and output_format == CheckFormat.text:
+        raise fail(UsageError("--output with many domains writes JSON lines or SARIF: add -f jsonl or -f sarif"))
+    lines_to = (resume or output) if output_format == CheckFormat.jsonl else None
     tally = BatchTally()
+    sarif = BatchSarif() if output_format == CheckFormat.sarif else None
     worst = 0
     try:
-        config = _config(names[0], root_hints, lab, samples, mta, no_smtp, smtp_timeout, dns_timeout, rate,
-                         budget, seed, fail_on, dns_port, smtp_port)
+        config = _sampled(_config(names[0], root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
+                                  budget, seed, fail_on, dns_port, smtp_port), sampling)
         done = resume_from(resume) if resume is not None else set()
         todo = [n for n in names if n not in done]
-        results = ResultsFile(sink) if sink is not None else None
+        results = ResultsFile(lines_to) if lines_to is not None else None
     except MxsimError as error:
         raise fail(error) from None
+    # The report itself on stdout leaves no room for the summaries and the table there.
+    report_on_stdout = output_format != CheckFormat.text and output is None and resume is None
 
     def emit(result: CheckResult) -> None:
         nonlocal worst
         line = data(result)
+        # Durable first: a domain counted done is on disk (or on its way out) before anything else.
+        if results is not None:
+            results.write(line_text(line))
+        elif output_format == CheckFormat.jsonl:
+            sys.stdout.write(line_text(line))
+            sys.stdout.flush()
+        if sarif is not None:
+            sarif.add(result)
         tally.add(line)
         worst = max(worst, line["exit_code"])
-        text = line_text(line)
-        if results is not None:
-            results.write(text)
-        if output_format == CheckFormat.jsonl and results is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        elif output_format == CheckFormat.text or results is not None:
+        if not report_on_stdout:
             typer.echo(result.summary)
         if advance is not None:
             advance(", ".join(f"{n} {v}" for v, n in sorted(tally.verdicts.items())))
+
+    def close(interrupted: bool) -> None:
+        if sarif is not None:
+            report = sarif.render(total=len(todo), interrupted=interrupted)
+            if output is None:
+                sys.stdout.write(report)
+            else:
+                _write(output, report)
+        if quiet:
+            return
+        if not report_on_stdout:
+            typer.echo(tally.render(), nl=False)
+        elif sys.stderr.isatty():
+            typer.echo(tally.render(), nl=False, err=True)
 
     try:
         with batch_bar(progress and sys.stderr.isatty(), len(todo)) as advance:
@@ -317,16 +408,23 @@ def _check_many(
     except MxsimError as error:
         raise fail(error) from None
     except KeyboardInterrupt:
-        # Every finished domain is already on disk; the rest is for --resume.
-        where = f"; --resume {sink} checks the rest" if sink is not None else ""
+        # Every finished domain is already out (and synced, in a results file); the rest is for --resume.
+        where = f"; --resume {lines_to} checks the rest" if lines_to is not None else ""
         typer.echo(f"mxsim: interrupted after {sum(tally.verdicts.values())} of {len(todo)} domains{where}", err=True)
-        raise typer.Exit(130) from None
+        close(interrupted=True)
+        raise typer.Exit(int(CheckExit.INTERRUPTED)) from None
     finally:
         if results is not None:
             results.close()
-    if output_format == CheckFormat.text and not quiet:
-        typer.echo(tally.render(), nl=False)
+    close(interrupted=False)
     raise typer.Exit(worst)
+
+
+def _write(path: Path, report: str) -> None:
+    try:
+        path.write_text(report, encoding="utf-8")
+    except OSError as error:
+        raise fail(UsageError(f"--output {path}: {error.strerror}")) from None
 
 
 @app.command(epilog=exit_help("record"))

@@ -58,6 +58,7 @@ IdleOption = Annotated[str, typer.Option(
 def _up(
     scenario: str, state: Path, resolver: str, netns_name: str | None, mapped: bool,
     pin: list[str] | None, seed: int, dns_port: int, smtp_port: int, smtp_idle_timeout: str,
+    time_scale: float | None = None,
 ) -> None:
     from mxsim.lab.runner import lab_up
 
@@ -65,6 +66,7 @@ def _up(
         scenario, state, dns_port=dns_port, smtp_port=smtp_port, pins=pin or [], seed=seed,
         resolver=resolver, netns_name=netns_name, real_addresses=(not mapped) if netns_name else None,
         smtp_idle_timeout=duration_option(smtp_idle_timeout, "--smtp-idle-timeout", positive=True),
+        time_scale=time_scale,
     )
     typer.echo(f"lab {scenario} up: pid {info.pid}, state {info.state_dir}")
     where = f" in network namespace {info.netns}" if info.netns else ""
@@ -99,10 +101,15 @@ def up(
     dns_port: Annotated[int, typer.Option(help="DNS port of every name server address.")] = 53,
     smtp_port: Annotated[int, typer.Option(help="SMTP port of every mail host address.")] = 25,
     smtp_idle_timeout: IdleOption = DEFAULT_IDLE,
+    time_scale: Annotated[float | None, typer.Option(
+        "--time-scale", metavar="K",
+        help="Follow the scenario's `timeline` on the wall clock, K times faster (60: one hour in one "
+             "minute), from when the lab is up: name servers answer from each change on.")] = None,
 ) -> None:
     """Serve SCENARIO on real sockets until `mxsim lab down`. Exit 3 with one line on any error."""
     try:
-        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port, smtp_idle_timeout)
+        _up(scenario, state, resolver, netns_name, mapped, pin, seed, dns_port, smtp_port, smtp_idle_timeout,
+            time_scale)
     except MxsimError as error:
         raise fail(error) from None
 

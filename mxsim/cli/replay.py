@@ -19,6 +19,7 @@ from mxsim.mta import PROFILE_NAMES as NAMES
 
 if TYPE_CHECKING:
     from mxsim.commands.replay import ReplayResult
+    from mxsim.scenario.spec import ScenarioSpec
 
 
 class FailOn(StrEnum):
@@ -59,6 +60,22 @@ def render_report(result: ReplayResult, output_format: ReplayFormat, quiet: bool
     return renderer[output_format](result)
 
 
+def with_variants(specs: tuple[ScenarioSpec, ...], what_if: list[str] | None,
+                  recipient: str | None) -> tuple[ScenarioSpec, ...]:
+    """Each scenario, followed by its --what-if variants."""
+    if not what_if:
+        return specs
+    from mxsim.commands.what_if import parse_what_if, with_mx_ttl
+    from mxsim.engine import recipient_of
+
+    ttls = [parse_what_if(text) for text in what_if]
+    out: list[ScenarioSpec] = []
+    for spec in specs:
+        domain = recipient_of(spec, recipient).rpartition("@")[2]
+        out += [spec, *(with_mx_ttl(spec, domain, ttl) for ttl in ttls)]
+    return tuple(out)
+
+
 @app.command(epilog=exit_help("replay"))
 def replay(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
@@ -92,6 +109,15 @@ def replay(
                           "(defer): a gate for scenarios that set none. Repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the verdict: one line per scenario and MTA.")] = False,
+    bucket: Annotated[str | None, typer.Option(
+        "--bucket", help="Report the run over time in buckets of this length (e.g. 15m): arrivals, first "
+                         "attempts by host, delivered, bounced, deferred.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE.svg", help="With --bucket: draw the share of first attempts per provider over "
+                                           "time (needs pip install 'mxsim[plot]').")] = None,
+    what_if: Annotated[list[str] | None, typer.Option(
+        "--what-if", help="Also replay each scenario with the recipient domain's MX TTL changed, side by side: "
+                          "ttl=300. Repeatable.")] = None,
     seeds: Annotated[str | None, typer.Option(
         "--seeds", metavar="A..B", show_default=False,
         help="Run every seed from A to B (in place of --seed); the report lists each run.")] = None,
@@ -118,7 +144,7 @@ def replay(
     from mxsim.scenario import load_scenario
 
     try:
-        specs = tuple(load_scenario(s) for s in scenarios)
+        specs = with_variants(tuple(load_scenario(s) for s in scenarios), what_if, recipient)
         overrides = mta_overrides(option, mta_config)
         try:
             process = ArrivalProcess(arrival_process)
@@ -130,18 +156,30 @@ def replay(
             pins=tuple(pin or ()), recipient=recipient, first_attempt_only=first_attempt_only,
             horizon=duration_option(horizon, "--horizon") if horizon else None,
             fail_on=frozenset(f.value for f in fail_on or ()),
+            bucket=duration_option(bucket, "--bucket", positive=True) if bucket else None,
         )
+        if plot is not None and bucket is None:
+            raise UsageError("--plot needs --bucket (the series it draws)")
+        if plot is not None and (seeds is not None or sweep):
+            raise UsageError("--plot draws one replay: not with --seeds or --sweep")
         if seeds is not None or sweep or workers is not None or dask is not None:
             from mxsim.cli.replay_runs import replay_runs
 
             replay_runs(config, seeds, sweep or [], workers, dask, output_format.value, output, quiet,
                         progress and sys.stderr.isatty(), lambda r: render_report(r, output_format, quiet),
-                        progress_bar)
+                        progress_bar, plot)
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:
         raise fail(error) from None
     report = render_report(result, output_format, quiet)
+    if plot is not None:
+        from mxsim.report.replay_series import plot_svg
+
+        try:
+            plot_svg(result, plot)
+        except MxsimError as error:
+            raise fail(error) from None
     if output is not None:
         try:
             output.write_text(report)

@@ -23,11 +23,12 @@ MessagesBar = Callable[[bool], AbstractContextManager["Progress | None"]]
 
 def replay_runs(config: ReplayConfig, seeds: str | None, sweep: list[str], workers: int | None, dask: str | None,
                 output_format: str, output: Path | None, quiet: bool, progress: bool,
-                render_one: Callable[[ReplayResult], str], progress_bar: MessagesBar) -> None:
+                render_one: Callable[[ReplayResult], str], progress_bar: MessagesBar, plot: Path | None) -> None:
     """Every run of the plan, here or on the cluster; exits (1 when a gate failed).
 
     `render_one` writes the report of one seed and setting as `replay` does; `progress_bar`
-    is `replay`'s bar of messages, shown when the runs go through this process.
+    is `replay`'s bar of messages, shown when the runs go through this process; `plot`
+    (one seed and setting only) is where `--plot` draws the merged replay.
     """
     from mxsim.commands.replay_fanout import merge, parse_seeds, parse_sweep, plan, run_here
 
@@ -43,6 +44,11 @@ def replay_runs(config: ReplayConfig, seeds: str | None, sweep: list[str], worke
             results = run_on(cluster, chosen, done)
     points = merge(chosen, results)
     report = _render(chosen, points, output_format, quiet, render_one)
+    if plot is not None:
+        from mxsim.report.replay_series import plot_svg
+
+        (point,) = points
+        plot_svg(point.result, plot)
     if output is not None:
         try:
             output.write_text(report)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mxsim.cli.app import app, fail, mta_overrides
-from mxsim.errors import MxsimError
+from mxsim.cli.app import app, duration_option, fail, mta_overrides
+from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import TraceExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
+
+if TYPE_CHECKING:
+    from mxsim.scenario.spec import ScenarioSpec
 
 
 class TraceFormat(StrEnum):
@@ -50,6 +53,9 @@ def trace(
     time_scale: Annotated[float, typer.Option(
         "--time-scale", help="With --via-lab: multiply every timeout by this (e.g. 0.02); "
                              "times are reported unscaled.")] = 1.0,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Trace the world as the scenario's `timeline` has it at this time after the start "
+                     "(e.g. 2h); caches start empty.")] = None,
 ) -> None:
     """One delivery attempt of one message, explained, under each MTA's rules.
 
@@ -62,7 +68,7 @@ def trace(
     from mxsim.scenario import load_scenario
 
     try:
-        spec = load_scenario(scenario)
+        spec = _as_of(load_scenario(scenario), at, via_lab is not None)
         overrides = mta_overrides(option, mta_config)
         config = TraceConfig(
             spec=spec, mtas=tuple(m.lower() for m in mta or ()), recipient=recipient,
@@ -87,6 +93,17 @@ def trace(
         raise typer.Exit(int(TraceExit.BOUNCED))
     if Outcome.DEFERRED in outcomes:
         raise typer.Exit(int(TraceExit.DEFERRED))
+
+
+def _as_of(spec: ScenarioSpec, at: str | None, via_lab: bool) -> ScenarioSpec:
+    """The scenario as its timeline has it `at` (a duration), for --at."""
+    if at is None:
+        return spec
+    if via_lab:
+        raise UsageError("--at traces the model's world at a time; a lab serves the world as `lab up` set it")
+    from mxsim.scenario.timeline import spec_at
+
+    return spec_at(spec, duration_option(at, "--at"))
 
 
 SUMMARY_WIDTH = 100

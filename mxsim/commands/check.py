@@ -32,6 +32,7 @@ import dns.rdatatype
 import dns.zonefile
 
 from mxsim.audit.probes import Delegation, Plan, Query, Sample, ask, find_delegation
+from mxsim.audit.sampling import detection_rounds
 from mxsim.commands.check_run import (
     HOST_TYPES,
     CheckConfig,
@@ -170,7 +171,8 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     for name in mtas:
         check_profile_name(name)
     run = CheckRun(config, progress, shared)
-    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of)
+    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of,
+                                      run.wire.referrals)
     (delegation,) = run.run([delegation_step])
     assert isinstance(delegation, Delegation)
     if delegation.unknown is not None or delegation.nxdomain:
@@ -185,6 +187,15 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The first round (every address, type and RD setting once) shows the MX hosts and any
     # CNAME: those are resolved and their hosts probed beside the rest of the samples.
     first = plan.first_round()
+    detect, rounds = None, config.samples
+    if config.auto is not None:
+        # `--samples auto`: the rounds that find a backend of share --min-share at the --miss rate.
+        rounds = min(detection_rounds(*config.auto, len(addresses)), config.samples)
+        detect = plan.through_round(rounds) - first
+        if shared is not None:
+            # Over many domains most mail hosts were probed for earlier ones: the detection
+            # rounds go out with the first, one wait instead of two, and new hosts are probed after.
+            first, detect = first + detect, 0
     samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
     facts: dict[Question, DnsReply | None] = {}
     resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
@@ -192,5 +203,5 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     # The model's modules are imported only now, while the first probes already run.
     from mxsim.commands.check_paths import conclude
 
-    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], how, facts,
-                                 early))
+    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect,
+                                 rounds, how, facts, early))

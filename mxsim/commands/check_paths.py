@@ -25,11 +25,13 @@ from mxsim.audit.checks import (
     path_findings,
     probe_state,
     smtp_findings,
+    sts_findings,
 )
 from mxsim.audit.finding import pct
 from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
-from mxsim.audit.probes import Delegation, Sample, ask
-from mxsim.audit.record import Measured, build, hosts_for
+from mxsim.audit.probes import Delegation, Query, Sample, ask
+from mxsim.audit.record import Measured, Probes, build, hosts_for
+from mxsim.audit.sampling import PER_ROUND, Agreement, agreement
 from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
 from mxsim.commands.check_run import (
@@ -43,10 +45,13 @@ from mxsim.commands.check_run import (
     HostProbe,
     Question,
     Sampled,
+    keep_probes,
     owners,
     probe_jobs,
+    probed_before,
     resolve_all,
 )
+from mxsim.commands.check_sts import sts_facts
 from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.results import Delivery
@@ -76,7 +81,7 @@ def _questions(deliveries: Iterable[Delivery]) -> set[tuple[dns.name.Name, dns.r
 
 
 def _paths(
-    run: CheckRun, measured: Measured, probes: dict[str, tuple[str, SmtpSession]] | None,
+    run: CheckRun, measured: Measured, probes: Probes | None,
 ) -> list[PathResult]:
     """Each behaviour group's world in the model, under every profile (as `trace` runs one)."""
     recipient = f"postmaster@{name_text(measured.domain)}"
@@ -110,11 +115,22 @@ def _paths(
         results.append(PathResult(group, tuple(deliveries), unknown))
     return results
 
-def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathResult]]:
+def _probed_hosts(run: CheckRun, facts: dict[Question, DnsReply | None]) -> Probes | None:
+    """The probes this run already made of the hosts these facts name (None: no probes, or no SMTP)."""
+    if not run.config.smtp:
+        return None
+    known = probed_before(run, owners(facts))
+    return {a: ("", session) for a, session in known.items()} or None
+
+
+def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathResult], Probes | None]:
     """Resolve on the wire what the model's MTAs ask about, until they ask nothing new.
 
     The domain's own name comes from the samples and its servers' addresses are known:
     neither is asked again (the model's resolver looks servers up when it has no glue).
+    Hosts this run probed already (for other domains) are modelled as they answered, so
+    when the probes add nothing new the last paths are the final ones; the probes used
+    are returned with them.
     """
     facts: dict[Question, DnsReply | None] = dict(measured.facts)
     servers = {name for names in measured.addresses.values() for name in names}
@@ -125,6 +141,7 @@ def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathRes
             for behaviour in group.behaviours:
                 wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
     paths: list[PathResult] = []
+    used: Probes | None = None
     for _round in range(MAX_ROUNDS):
         new = [q for q in wanted if q not in facts and q[0] != measured.domain and q[1] in PATH_TYPES
                and q[0] not in servers]
@@ -133,9 +150,10 @@ def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathRes
         resolve_all(run, facts, new, measured.domain)
         measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
                             measured.mtas, measured.lost)
-        paths = _paths(run, measured, None)
+        used = _probed_hosts(run, facts)
+        paths = _paths(run, measured, used)
         wanted = _questions(d for p in paths for d in p.deliveries)
-    return measured, paths
+    return measured, paths, used
 
 def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set[str]]:
     """Every address on any path, and every address of every MX host (profiles cap what they try)."""
@@ -158,10 +176,12 @@ def _probe(run: CheckRun, hosts: dict[str, set[str]], early: EarlyProbes | None)
     """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
     addresses = sorted(hosts)[:MAX_PROBES]
     sessions = early.sessions() if early is not None else {}
+    sessions.update(probed_before(run, (a for a in addresses if a not in sessions)))
     missing = [a for a in addresses if a not in sessions]
     if missing:
         jobs = probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
         sessions.update(zip(missing, run_all(jobs), strict=True))
+    keep_probes(run, sessions)
     return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
 
 
@@ -184,7 +204,7 @@ def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]], early:
         return None
     addresses = sorted(hosts)[:MAX_PROBES]
     settled = early.settled()
-    if not set(addresses) <= set(early.addresses) or set(addresses) <= set(settled):
+    if not set(addresses) <= early.covers() or set(addresses) <= set(settled):
         return None  # probes still to start, or none left to wait for: nothing to guess
     timed_out = SmtpSession(ConnectResult.TIMEOUT, run.config.smtp_timeout)
     guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
@@ -231,34 +251,67 @@ def unmeasured(run: CheckRun, domain: dns.name.Name, delegation: Delegation, mta
                        recording=None, queries=run.sent, smtp_probed=False, unmeasured=unknown)
 
 
+def _take(run: CheckRun, queries: Sequence[Query], sampled: Sampled) -> list[Sample]:
+    return [s for s in run.run([ask(q, sampled.how) for q in queries]) if isinstance(s, Sample)]
+
+
+def _detect(run: CheckRun, sampled: Sampled) -> tuple[list[Sample], Sequence[Query], int]:
+    """`--samples auto`: the detection rounds, then (samples, what is left to take, rounds).
+
+    Nothing is left when every reply agrees; everything (the full count) when something
+    differs; while all agrees but a backend has not yet been compared on every type, one
+    more round at a time.
+    """
+    assert sampled.detect is not None
+    samples, rest, rounds = sampled.samples, sampled.rest, sampled.detect_rounds
+    per_round = len(sampled.addresses) * PER_ROUND  # the plan asks round robin: a round is this many queries
+    samples += _take(run, rest[:sampled.detect], sampled)
+    rest = rest[sampled.detect:]
+    while rest:
+        found = agreement(samples)
+        if found == Agreement.AGREE:
+            return samples, [], rounds
+        if found == Agreement.DIFFERS:
+            break
+        samples += _take(run, rest[:per_round], sampled)
+        rest, rounds = rest[per_round:], rounds + 1
+    return samples, rest, run.config.samples
+
+
 def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     """The rest of the samples, then the analysis, the paths, the probes' results and the findings."""
     config = run.config
     domain, delegation, addresses, without = sampled.domain, sampled.delegation, sampled.addresses, sampled.without
     mtas, samples, early = sampled.mtas, sampled.samples, sampled.early
+    rest, rounds = sampled.rest, config.samples
     try:
-        samples += [s for s in run.run([ask(q, sampled.how) for q in sampled.rest]) if isinstance(s, Sample)]
+        if sampled.detect is not None:
+            samples, rest, rounds = _detect(run, sampled)
+        samples += _take(run, rest, sampled)
         analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
         found = dns_findings(domain, delegation, analysis, without)
         measured = Measured(domain, delegation.zone, analysis, addresses, sampled.facts, mtas, run.lost)
-        measured, paths = _discover(run, measured)
+        measured, paths, used = _discover(run, measured)
         probes: dict[str, tuple[str, SmtpSession]] = {}
         if config.smtp and paths:
             hosts = _probe_targets(measured, paths)
             guess = _guess(run, measured, hosts, early)
             probes = _probe(run, hosts, early)
-            if guess is not None and guess.hosts == hosts_for(probes):
+            if used is not None and hosts_for(used) == hosts_for(probes):
+                pass  # every host on the paths was probed before, for another domain: they are final
+            elif guess is not None and guess.hosts == hosts_for(probes):
                 paths = guess.paths
             else:
                 paths = _paths(run, measured, probes)
         elif early is not None:
-            early.sessions()  # nothing to follow; the probes still end before the check does
+            keep_probes(run, early.sessions())  # nothing to follow; the probes still end before the check does
     finally:
         if early is not None:
-            early.running.close()  # after an error or an interrupt, no probe outlives the check
+            early.close()  # after an error or an interrupt, no probe outlives the check
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
+    found += sts_findings(name_text(domain), sts_facts(run, domain), mx_hosts)
     named = owners(measured.facts)
     if config.smtp:
         for path in paths:
@@ -274,7 +327,7 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
                                                for p in paths], analysis, config.smtp, findings, named, nothing)
     unmeasured = tuple(_unmeasured(domain, paths, nothing))
     return CheckResult(
-        name_text(domain), name_text(delegation.zone), config.seed, config.samples, mtas, config.fail_on, delegation,
+        name_text(domain), name_text(delegation.zone), config.seed, rounds, mtas, config.fail_on, delegation,
         addresses=addresses, ns_without_address=tuple(without), analysis=analysis, paths=tuple(paths),
         probes=probe_rows, findings=findings, summary=summary,
         unknown=(*unmeasured, *_unknowns(analysis, probes, config.smtp,

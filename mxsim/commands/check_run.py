@@ -11,6 +11,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dns.name
@@ -18,7 +19,7 @@ import dns.rdatatype
 
 from mxsim.audit.catalog import Level
 from mxsim.audit.lost import Lost, fact_lost, resolution_why
-from mxsim.audit.probes import Asking, Budget, Delegation, Query, Sample
+from mxsim.audit.probes import Asking, Budget, Delegation, Query, Referrals, Sample
 from mxsim.errors import MxsimError
 from mxsim.exits import CheckExit
 from mxsim.mta import HELO_NAME
@@ -53,7 +54,8 @@ class CheckConfig:
     destinations: AddressMap | Destinations = field(default_factory=LiveAddresses)
     dns_port: int = 53
     smtp_port: int = 25
-    samples: int = 20
+    samples: int = 20  # rounds; with `detect_rounds`, the full count once answers differ
+    auto: tuple[float, float] | None = None  # `--samples auto`: (--min-share, --miss); None: a fixed count
     mtas: tuple[str, ...] = ()
     smtp: bool = True
     smtp_timeout: float = 10.0
@@ -65,6 +67,8 @@ class CheckConfig:
     seed: int = 0
     fail_on: Level = Level.WARNING
     record: bool = False  # also build the measured world as a scenario (`mxsim record`)
+    policy_ca: Path | None = None  # the CA that MTA-STS policy fetches trust (the lab's); None: the system's
+    https_port: int = 443  # where MTA-STS policies are fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +120,15 @@ class CheckResult:
 @dataclass(slots=True)
 class SharedWire:
     """What the checks of many domains share: one transport, so `--rate` paces each server
-    address across them all, and one resolver, whose cache (by TTL) asks a TLD's delegation
-    and a shared mail host's addresses once."""
+    address across them all; one resolver, whose cache (by TTL) resolves a shared mail host's
+    addresses once; the referrals met walking down from the root (a TLD's delegation is
+    asked once per its TTL); and each SMTP host's probe, by address and port, made once per
+    run however many domains' paths lead to it."""
 
     transport: WireTransport
     resolver: RecursiveResolver
+    referrals: Referrals = field(default_factory=Referrals)
+    probed: dict[tuple[str, int], SmtpSession] = field(default_factory=dict)
 
 
 def shared_wire(config: CheckConfig) -> SharedWire:
@@ -129,6 +137,8 @@ def shared_wire(config: CheckConfig) -> SharedWire:
         rate=config.rate if config.rate > 0 else None, max_in_flight=config.max_in_flight,
         smtp_timeout=config.smtp_timeout,
     )
+    transport.policy_ca = config.policy_ca
+    transport.https_port = config.https_port
     rng = random.Random(f"{config.seed}:check")
     return SharedWire(transport, RecursiveResolver(list(config.root_hints), transport.clock, rng))
 
@@ -140,6 +150,7 @@ class CheckRun:
         self.config = config
         self.progress = progress
         wire = shared or shared_wire(config)
+        self.wire = wire
         self.transport = wire.transport
         self.clock = self.transport.clock
         self.budget = Budget(config.budget)
@@ -255,28 +266,60 @@ def probe_jobs(run: CheckRun, addresses: list[str],
 
 @dataclass
 class EarlyProbes:
-    """Probes started from the first round of samples, running while the rest are taken."""
+    """Probes started from the first round of samples, running while the rest are taken;
+    hosts this run probed before (for another domain) are not probed again."""
 
-    addresses: list[str]
-    running: Background[SmtpSession]
+    addresses: list[str]  # probed now
+    running: Background[SmtpSession] | None
+    known: dict[str, SmtpSession] = field(default_factory=dict)  # probed earlier in the run
+
+    def covers(self) -> set[str]:
+        return {*self.addresses, *self.known}
 
     def sessions(self) -> dict[str, SmtpSession]:
-        return dict(zip(self.addresses, self.running.result(), strict=True))
+        found = dict(self.known)
+        if self.running is not None:
+            found.update(zip(self.addresses, self.running.result(), strict=True))
+        return found
 
     def settled(self) -> dict[str, SmtpSession]:
         """The probes that have ended so far; does not wait."""
-        return {self.addresses[i]: session for i, session in self.running.finished().items()}
+        found = dict(self.known)
+        if self.running is not None:
+            found.update({self.addresses[i]: session for i, session in self.running.finished().items()})
+        return found
+
+    def close(self) -> None:
+        if self.running is not None:
+            self.running.close()
+
+
+def probed_before(run: CheckRun, addresses: Iterable[str]) -> dict[str, SmtpSession]:
+    """The sessions this run already has for these host addresses (on its SMTP port)."""
+    port = run.config.smtp_port
+    return {a: run.wire.probed[(a, port)] for a in addresses if (a, port) in run.wire.probed}
+
+
+def keep_probes(run: CheckRun, sessions: Mapping[str, SmtpSession]) -> None:
+    """Remember each host's probe for the rest of the run (a host is probed once per run)."""
+    port = run.config.smtp_port
+    for address, session in sessions.items():
+        run.wire.probed.setdefault((address, port), session)
 
 
 def start_early_probes(run: CheckRun, facts: Mapping[Question, DnsReply | None]) -> EarlyProbes | None:
     """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
-    addresses = sorted(owners(facts))[:MAX_PROBES]
-    if not addresses:
+    wanted = sorted(owners(facts))[:MAX_PROBES]
+    if not wanted:
         return None
+    known = probed_before(run, wanted)
+    addresses = [a for a in wanted if a not in known]
+    if not addresses:
+        return EarlyProbes([], None, known)
     tick = run.ticker("SMTP probes", len(addresses))
     # The jobs may run in a child process: the progress is ticked here, as each result arrives.
     on_result = (lambda _index, _session: tick()) if tick is not None else None
-    return EarlyProbes(addresses, Background(probe_jobs(run, addresses, None), on_result))
+    return EarlyProbes(addresses, Background(probe_jobs(run, addresses, None), on_result), known)
 
 
 @dataclass(slots=True)
@@ -290,6 +333,8 @@ class Sampled:
     mtas: tuple[str, ...]
     samples: list[Sample]  # taken so far
     rest: Sequence[Query]  # still to take
+    detect: int | None  # how many of `rest` to take before deciding to stop early (None: take them all)
+    detect_rounds: int  # the rounds those make, with the first
     how: Asking
     facts: dict[Question, DnsReply | None]  # names resolved for the paths
     early: EarlyProbes | None  # probes started from the first round

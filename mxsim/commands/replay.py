@@ -16,8 +16,11 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 
 from mxsim.clock import VirtualClock
+from mxsim.commands.replay_senders import plan_senders, sender_ask
+from mxsim.commands.replay_series import Bucket, Migration
+from mxsim.commands.replay_timeline import follow, watch_for
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
-from mxsim.engine import emulated_ask, emulated_at_hand, profiles_for, recipient_of, resolver_for, send
+from mxsim.engine import emulated_at_hand, profiles_for, recipient_of, send
 from mxsim.errors import UsageError
 from mxsim.memo import shortcuts_enabled
 from mxsim.mta.profiles.base import Profile
@@ -29,7 +32,8 @@ from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
 from mxsim.units import format_duration
-from mxsim.world import World, parse_pins
+from mxsim.world import parse_pins
+from mxsim.world.timeline import WorldTimeline
 
 
 class ArrivalProcess(StrEnum):
@@ -52,6 +56,7 @@ class ReplayConfig:
     first_attempt_only: bool = False  # stop after one attempt: a deferral stays "queued"
     horizon: float | None = None  # stop the clock here: what is left is "queued"
     fail_on: frozenset[str] = frozenset()  # "bounce", "defer": any such message fails the run
+    bucket: float | None = None  # seconds per time bucket of the series (replay --bucket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class MtaReplay:
     paths: tuple[tuple[str, int], ...]
     gates: tuple[Gate, ...]
     first_failures: tuple[tuple[str, int], ...] = ()  # where first attempts that failed ended
+    buckets: tuple[Bucket, ...] = ()  # with --bucket: the run over time
+    migration: Migration | None = None  # when the timeline changes the MX: mail that still reached the old hosts
 
     def share(self, count: int) -> float:
         return count / self.messages if self.messages else 0.0
@@ -204,7 +211,7 @@ class _Sender:
     __slots__ = ("ask", "at_hand", "state")
 
     def __init__(self, resolver: RecursiveResolver, shortcuts: bool) -> None:
-        self.ask = emulated_ask(resolver)
+        self.ask = sender_ask(resolver)
         self.at_hand = emulated_at_hand(resolver) if shortcuts else None
         self.state = SenderState()
 
@@ -219,12 +226,17 @@ class _MtaRun:
         self.recipient = recipient
         self.rng = random.Random(f"{config.seed}:{spec.name}:{profile.name}")
         self.clock = VirtualClock()
-        self.world = World(spec, parse_pins(spec, list(config.pins)))
+        pins = parse_pins(spec, list(config.pins))
+        timeline = WorldTimeline(spec, pins)
+        self.world = timeline.world(0)
         self.transport = ModelTransport(self.world, self.clock, self.rng)
         self.sim = Simulation(self.transport)
+        follow(timeline, self.sim, self.transport)
         shortcuts = shortcuts_enabled()
-        self.senders = [_Sender(resolver_for(self.world, self.clock, self.rng), shortcuts)
-                        for _ in range(max(1, config.resolvers))]
+        self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
+                                 messages=config.messages, seed=config.seed, recipient=recipient)
+        self.senders = [_Sender(resolver, shortcuts) for resolver in self.plan.resolvers]
+        self.watch = watch_for(spec, config.bucket, recipient)
         self.delays = DelayHistogram()
         self.paths = CappedCounter()
         self.bounces = CappedCounter()
@@ -251,6 +263,7 @@ class _MtaRun:
 
         def arrive() -> None:
             self._next_arrival()
+            self.watch.arrived(index, at)
             self._attempt(index, QueueEntry(arrival=at), _Path())
 
         self.sim.call_at(at, arrive)
@@ -259,14 +272,15 @@ class _MtaRun:
         self.sim.call_at(at, self._attempt, index, entry, path)
 
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
-        chosen = self.senders[index % len(self.senders)]
+        chosen = self.senders[self.plan.of(index)]
         step = send(self.profile, chosen.ask, self.rng, self.recipient, self.clock.now, chosen.state,
                     chosen.at_hand)
         self.sim.start(step, self._after, index, entry, path)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
-        sender = self.senders[index % len(self.senders)].state
+        sender = self.senders[self.plan.of(index)].state
         entry.attempts += 1
+        self.watch.attempted(index, entry.attempts, delivery, delivery.started + delivery.elapsed)
         self.counts["attempts"] += 1
         path.add(attempt_label(delivery))
         if entry.attempts == 1 and delivery.outcome != Outcome.DELIVERED:
@@ -312,6 +326,7 @@ class _MtaRun:
 
     def _bounce(self, path: _Path, text: str, age: float) -> None:
         self.counts["bounced"] += 1
+        self.watch.bounced(self.clock.now())
         self.bounces.add(text)
         path.add("bounced")
         self._finish(path, age)
@@ -335,6 +350,7 @@ class _MtaRun:
             bounce_texts=self.bounces.ranked(), paths=self.paths.ranked(),
             gates=self._gates(c["expected"] / messages if messages else 0.0),
             first_failures=self.first_failures.ranked(),
+            buckets=self.watch.buckets(), migration=self.watch.migration(),
         )
 
     def _gates(self, success: float) -> tuple[Gate, ...]:

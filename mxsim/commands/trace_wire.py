@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -26,6 +27,7 @@ from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
 from mxsim.errors import UsageError
 from mxsim.lab.endpoint import LabEndpoint
+from mxsim.lab.state import LAB_CA
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Ask
 from mxsim.resolver.recursive import Resolved
@@ -121,6 +123,8 @@ def run_wire_trace(config: WireTraceConfig) -> TraceResult:
             clock=VirtualClock(),
         )
         transports.append(transport)
+        if lab.state_dir is not None and (Path(lab.state_dir) / LAB_CA).is_file():
+            transport.policy_ca = Path(lab.state_dir) / LAB_CA  # MTA-STS senders trust the lab's CA
         clock = transport.clock
         if lab.resolver is not None:
             ask = resolver_ask(lab.resolver[0])

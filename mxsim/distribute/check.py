@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mxsim.commands.check_batch import check_group
+from mxsim.commands.check_batch import check_group, uninterrupted
 from mxsim.commands.check_run import CheckConfig, CheckResult, SharedWire, shared_wire
 from mxsim.distribute.cluster import Cluster, client_for, result_of, slots
 from mxsim.distribute.server_groups import server_groups
@@ -105,6 +105,7 @@ def stream(client: Client, base: CheckConfig, groups: list[list[str]], emit: Cal
         for result in results:
             if result.domain not in passed:
                 passed.add(result.domain)
-                emit(result)
+                with uninterrupted():  # Ctrl-C lands between two domains, as in one process
+                    emit(result)
         for following in submit(release.after(group_of.pop(future))):
             completed.add(following)

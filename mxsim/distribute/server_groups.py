@@ -1,8 +1,8 @@
 """Domains grouped by the name servers they share, so one server's pacing stays in one place.
 
 Before any domain is checked, each domain's delegation is asked of its parent: the walk
-from the root that `check` starts with, paced by `--rate` like the rest (two or three
-queries a domain, against a few hours of checking). Domains whose delegations share a server
+from the root that `check` starts with, paced by `--rate` like the rest, the referrals met
+on the way kept for the whole batch (about one query a domain, to its TLD). Domains whose delegations share a server
 name or address are joined, transitively, into one group: `ns1.hover.com` serving a
 thousand zones puts those thousand zones in one group, and a zone on `ns1.hover.com` and
 `ns9.other.net` joins the two farms' groups. A domain whose delegation could not be
@@ -37,8 +37,8 @@ def server_groups(base: CheckConfig, domains: Sequence[str], wire: SharedWire | 
         wave = domains[start:start + WAVE]
         config = dataclasses.replace(base, budget=QUERIES_PER_DOMAIN * len(wave))
         run = CheckRun(config, None, wire)
-        steps = [find_delegation(domain_name(d), list(config.root_hints), run.asking(), run.addresses_of)
-                 for d in wave]
+        steps = [find_delegation(domain_name(d), list(config.root_hints), run.asking(), run.addresses_of,
+                                 run.wire.referrals) for d in wave]
         for domain, delegation in zip(wave, run.run(list(steps)), strict=True):
             assert isinstance(delegation, Delegation)
             own = find(f"domain {domain}")

@@ -220,6 +220,17 @@ class DnsService:
     def addresses(self) -> list[str]:
         return sorted(self._real, key=lambda a: (":" in a, ipaddress.ip_address(a).packed))
 
+    def use_world(self, world: World) -> None:
+        """Answer from `world` from now on (a later stretch of a timeline): the same addresses, the
+        servers behind them as `world` has them; cached answer bytes belong to the old world."""
+        servers = {self.map.lab(real): world.servers[spec.name]
+                   for spec in world.server_specs() for real in spec.addresses}
+        with self._lock:
+            self.world = world
+            self._server.update((lab, server) for lab, server in servers.items() if lab in self._real)
+            self._known.clear()
+            self._known_bytes = 0
+
     def answer(self, lab: str, wire: bytes, *, tcp: bool) -> Outcome:
         with self._lock:
             return self._answer_wire(lab, wire, tcp)

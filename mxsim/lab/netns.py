@@ -117,6 +117,12 @@ def drop_rules(name: str, addresses: Iterable[str], port: int) -> bool:
     return True
 
 
+def flush_input(name: str, tool: str = "iptables") -> None:
+    """Remove the namespace's INPUT rules (all of them the lab's own DROPs)."""
+    if shutil.which(tool) is not None:
+        _run([*prefix(name), tool, "-F", "INPUT"])
+
+
 def write_resolv_conf(name: str, text: str) -> Path:
     folder = ETC_NETNS / name
     folder.mkdir(parents=True, exist_ok=True)

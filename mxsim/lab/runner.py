@@ -25,6 +25,7 @@ from mxsim.lab.errors import LabError
 from mxsim.lab.folder import StateFolder
 from mxsim.lab.smtp_server import DROP_BY_FULL_QUEUE
 from mxsim.lab.smtp_session import IDLE_TIMEOUT
+from mxsim.lab.timeline import check_lab_timeline
 from mxsim.scenario import load_scenario
 from mxsim.scenario.spec import ScenarioSpec, SmtpKind
 from mxsim.world import World, parse_pins
@@ -206,6 +207,7 @@ def lab_up(
     netns_name: str | None = None,
     real_addresses: bool | None = None,
     smtp_idle_timeout: float = IDLE_TIMEOUT,
+    time_scale: float | None = None,
 ) -> LabInfo:
     """Serve a scenario in a detached process; return once every socket answers.
 
@@ -213,7 +215,8 @@ def lab_up(
     lab serves the scenario's real addresses (`real_addresses`, default yes) and drops
     SYNs with iptables. `resolver="unbound"`: also start unbound over the lab's root.
     `smtp_idle_timeout`: seconds a mail host waits for a client's next command (or for
-    it to read a reply) before it answers 421 and closes.
+    it to read a reply) before it answers 421 and closes. `time_scale`: follow the scenario's
+    timeline on the wall clock, that many times faster (mxsim.lab.timeline).
 
     `state_dir` must be new, empty, or a lab's (it carries the lab's marker): the lab
     lists each file there before writing it and never opens one through a link.
@@ -235,6 +238,8 @@ def lab_up(
         address_map = AddressMap.identity(world, netns_name)
     else:
         address_map = AddressMap.build(world, dns_network=dns_network, smtp_network=smtp_network)
+    if time_scale is not None:
+        check_lab_timeline(spec, world.pins, address_map, time_scale)
     marked = StateFolder.prepare(state_dir)
     _existing_lab(marked)
     marked.claim(state.SERVE_FILES + (state.RESOLVER_FILES if resolver == "unbound" else ()))
@@ -245,7 +250,7 @@ def lab_up(
         "smtp_network": smtp_network, "address_map": address_map.to_json(),
         "netns": netns_name, "real_addresses": real, "firewall_drop": False,
         "resolver_kind": resolver, "resolver_address": resolver_address,
-        "smtp_idle_timeout": smtp_idle_timeout,
+        "smtp_idle_timeout": smtp_idle_timeout, "time_scale": time_scale,
     }
     pid: int | None = None
     resolver_proc: unbound.Unbound | None = None

@@ -24,6 +24,7 @@ from mxsim.lab.errors import LabError, LabSafetyError
 from mxsim.lab.repeats import RepeatFilter
 from mxsim.lab.servers import LabServers, serve_world
 from mxsim.lab.smtp_session import IDLE_TIMEOUT, SmtpSink
+from mxsim.lab.timeline import check_lab_timeline, follow
 from mxsim.scenario import load_scenario
 from mxsim.world import World, parse_pins
 
@@ -80,13 +81,18 @@ async def serve(state_dir: Path, repeats: RepeatFilter | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     sink = SmtpSink(state_dir / state.MESSAGES)
+    following: asyncio.Task[None] | None = None
     async with serve_world(
         world, address_map, int(config["dns_port"]), int(config["smtp_port"]), int(config["seed"]),
         sink=sink, firewall_drop=bool(config.get("firewall_drop")),
         command_timeout=float(config.get("smtp_idle_timeout") or IDLE_TIMEOUT),
+        ca_folder=state_dir,
     ) as servers:
         _write_stats(state_dir, servers)
         ready = {"smtp_modes": servers.smtp.modes(), "netns": config.get("netns")}
+        if config.get("time_scale") and spec.timeline:
+            timeline = check_lab_timeline(spec, world.pins, address_map, float(config["time_scale"]))
+            following = asyncio.create_task(follow(timeline, servers.dns_service, float(config["time_scale"]), stop))
         state.write_json(state_dir / state.READY, ready)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -94,6 +100,8 @@ async def serve(state_dir: Path, repeats: RepeatFilter | None = None) -> None:
             _write_stats(state_dir, servers)
             if repeats is not None:
                 repeats.flush()
+        if following is not None:
+            await following
     if repeats is not None:
         repeats.flush(force=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from mxsim.clock import Clock
 from mxsim.lab.addressmap import AddressMap
@@ -15,6 +16,7 @@ from mxsim.lab.connections import ConnectionLimit, connections_allowed
 from mxsim.lab.dns_server import DnsListeners, DnsService
 from mxsim.lab.smtp_server import TARPIT_HOLD, SmtpListeners
 from mxsim.lab.smtp_session import IDLE_TIMEOUT, SmtpSink
+from mxsim.lab.sts_https import StsLab
 from mxsim.world import World
 
 
@@ -36,6 +38,8 @@ class LabServers:
         firewall_drop: bool = False,
         time_scale: float = 1.0,
         max_connections: int | None = None,
+        https_port: int = 443,
+        ca_folder: Path | None = None,
     ) -> None:
         self.world = world
         self.map = address_map
@@ -51,10 +55,16 @@ class LabServers:
             command_timeout=command_timeout, tarpit_hold=tarpit_hold,
             firewall_drop=firewall_drop, time_scale=time_scale, limit=self.limit,
         )
+        # MTA-STS: the policy endpoints, and SMTP certificates a verifying sender accepts, from one lab CA.
+        self.sts: StsLab | None = StsLab(world, address_map, https_port, ca_folder) if world.spec.mta_sts else None
+        if self.sts is not None:
+            self.smtp.tls_for = self.sts.smtp_context
 
     async def start(self) -> None:
         try:
             await self.dns.start()
+            if self.sts is not None:
+                await self.sts.start()
             await self.smtp.start()
             # Counted once every listener holds its descriptor.
             allowed = connections_allowed()
@@ -66,6 +76,8 @@ class LabServers:
     async def stop(self) -> None:
         await self.dns.stop()
         await self.smtp.stop()
+        if self.sts is not None:
+            await self.sts.stop()
 
     def status(self) -> dict[str, object]:
         return {
@@ -74,6 +86,7 @@ class LabServers:
             "messages": self.sink.count,
             "connections": self.limit.to_json(),
             "dns_cache": self.dns_service.cache_stats(),
+            **({"https": self.sts.endpoints.status()} if self.sts is not None else {}),
         }
 
 
@@ -92,6 +105,8 @@ async def serve_world(
     firewall_drop: bool = False,
     time_scale: float = 1.0,
     max_connections: int | None = None,
+    https_port: int = 443,
+    ca_folder: Path | None = None,
 ) -> AsyncIterator[LabServers]:
     """Serve `world` on its lab addresses in this event loop until the block ends.
 
@@ -99,12 +114,15 @@ async def serve_world(
     trace with the same scale shrinks its timeouts; `firewall_drop`: a namespace's
     iptables rules drop SYNs to `drop` hosts, so nothing listens there;
     `max_connections`: TCP connections open at once (DNS and SMTP together) before the
-    next is refused; at most what the descriptor limit allows with some to spare.
+    next is refused; at most what the descriptor limit allows with some to spare;
+    `https_port`, `ca_folder`: where MTA-STS policies are served and the lab CA is written
+    (a private temporary folder when None; see `lab.sts_https`).
     """
     servers = LabServers(
         world, address_map, dns_port=dns_port, smtp_port=smtp_port, seed=seed, clock=clock,
         sink=sink, command_timeout=command_timeout, tarpit_hold=tarpit_hold,
         firewall_drop=firewall_drop, time_scale=time_scale, max_connections=max_connections,
+        https_port=https_port, ca_folder=ca_folder,
     )
     await servers.start()
     try:

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mxsim.lab.addressmap import AddressMap, MappedAddress
@@ -136,13 +137,18 @@ class SmtpListeners:
         self.traps: list[_DropTrap] = []
         self.connections = Connections(limit)
         self.tls: ssl.SSLContext | None = None  # made at start if a host hands out TLS
+        # Set when the lab has a CA (MTA-STS): each address's own certificate, naming its hosts.
+        self.tls_for: Callable[[str], ssl.SSLContext] | None = None
+        self._contexts: dict[str, ssl.SSLContext] = {}
 
     async def start(self) -> None:
-        if any(h.starttls and h.tls == TlsMode.HANDSHAKE for h in self.world.spec.hosts):
+        if self.tls_for is None and any(h.starttls and h.tls == TlsMode.HANDSHAKE for h in self.world.spec.hosts):
             self.tls = self_signed_context()
         for entry in self.map.smtp_addresses():
             host = self.world.smtp(entry.real)
             names = self.world.host_names(entry.real)
+            if self.tls_for is not None and host.starttls and host.tls == TlsMode.HANDSHAKE:
+                self._contexts[entry.real] = self.tls_for(entry.real)  # issued now, not in a session
             counters = SmtpCounters(entry.lab, entry.real, names, host.smtp)
             self.counters[entry.lab] = counters
             if host.smtp == SmtpKind.REFUSE:
@@ -184,7 +190,8 @@ class SmtpListeners:
         counters.connections += 1
         kind = host.smtp
         if kind in (SmtpKind.TARPIT, SmtpKind.DROP):
-            await self._tarpit(reader)
+            hold = host.delay * self.time_scale if kind == SmtpKind.TARPIT and host.delay else None
+            await self._tarpit(reader, hold)
             return
         if kind in (SmtpKind.REJECT, SmtpKind.TEMPFAIL):
             fallback = DEFAULT_REJECT if kind == SmtpKind.REJECT else DEFAULT_TEMPFAIL
@@ -202,13 +209,20 @@ class SmtpListeners:
         before = self.sink.count
         dialogue = SmtpDialogue(
             reader, writer, identity, starttls=host.starttls, sink=self.sink,
-            tls=self.tls if host.tls == TlsMode.HANDSHAKE else None,
+            tls=self._tls(entry.real) if host.tls == TlsMode.HANDSHAKE else None,
             command_timeout=self.command_timeout,
         )
         try:
             await dialogue.run()
         finally:
             counters.messages += self.sink.count - before
+
+    def _tls(self, real: str) -> ssl.SSLContext | None:
+        if self.tls_for is None:
+            return self.tls
+        if real not in self._contexts:
+            self._contexts[real] = self.tls_for(real)
+        return self._contexts[real]
 
     async def _refuse_service(
         self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -219,10 +233,11 @@ class SmtpListeners:
             return  # 421 closes the channel at once (RFC 5321 §3.8)
         await wait_for_quit(reader, writer, self.command_timeout)
 
-    async def _tarpit(self, reader: asyncio.StreamReader) -> None:
-        """Connected, never greeted: read and discard until the client gives up."""
+    async def _tarpit(self, reader: asyncio.StreamReader, hold: float | None = None) -> None:
+        """Connected, never greeted: read and discard until the client gives up, or until
+        `hold` seconds have passed (a tarpit with a `delay`), then close without a word."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.tarpit_hold
+        deadline = loop.time() + (self.tarpit_hold if hold is None else hold)
         while (remaining := deadline - loop.time()) > 0:
             try:
                 chunk = await asyncio.wait_for(reader.read(4096), remaining)

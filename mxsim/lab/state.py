@@ -37,12 +37,15 @@ MESSAGES = "messages.jsonl"
 LOG = "serve.log"
 UNBOUND_CONF = "unbound.conf"
 UNBOUND_LOG = "unbound.log"
+LAB_CA = "lab-ca.pem"  # the lab CA's certificate (MTA-STS): for the lab's clients to trust
+LAB_CA_KEY = "lab-ca.key"
 ALL_FILES = (
     CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG, UNBOUND_CONF, UNBOUND_LOG,
+    LAB_CA, LAB_CA_KEY,
 )
-SERVE_FILES = (CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG)
+SERVE_FILES = (CONFIG, STATE, ROOT_HINTS, RESOLV_CONF, READY, ERROR, STATS, MESSAGES, LOG, LAB_CA, LAB_CA_KEY)
 RESOLVER_FILES = (UNBOUND_CONF, UNBOUND_LOG)
-SHARED_FILES = (ROOT_HINTS, RESOLV_CONF)  # for the lab's clients to read; every other file is private
+SHARED_FILES = (ROOT_HINTS, RESOLV_CONF, LAB_CA)  # for the lab's clients to read; every other file is private
 JSON_LIMIT = 64 << 20  # the address map of a large world, with room to spare
 
 # Reserved for a recursive resolver over the lab's root (`lab up --resolver`), outside

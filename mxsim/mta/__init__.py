@@ -8,7 +8,7 @@ from difflib import get_close_matches
 
 from mxsim.errors import UsageError
 
-PROFILE_NAMES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
+PROFILE_NAMES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321", "postfix-sts")
 HELO_NAME = "mxsim.invalid"  # what mxsim says in EHLO: RFC 6761 .invalid, never a real host
 
 

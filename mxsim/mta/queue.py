@@ -4,8 +4,8 @@ Each MTA's schedule (docs/mta-behaviour.md#postfix-queue-schedule and the same s
 for exim, opensmtpd, sendmail) becomes the profile's `retry_at`. Some
 memory is shared by all messages of one sender, and it is what makes MTAs differ over
 time: Exim's retry database (a host in its retry wait is skipped: "retry time not
-reached for any host"), Sendmail's host-status cache (Timeout.hoststatus), Postfix's
-dead destination (after a failed cohort the destination is suspended for
+reached for any host"), Sendmail's host status (within one process only: none is kept
+between queue runs), Postfix's dead destination (after a failed cohort the destination is suspended for
 minimal_backoff_time and other messages are deferred "delivery temporarily suspended").
 """
 
@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from mxsim.errors import ParameterError
+from mxsim.mta.sts import CachedPolicy
 from mxsim.units import parse_duration
 
 
@@ -40,6 +41,7 @@ class SenderState:
 
     hosts: dict[str, HostRecord] = field(default_factory=dict)  # by address
     dead: dict[str, tuple[float, str]] = field(default_factory=dict)  # domain -> (until, reason)
+    sts: dict[str, CachedPolicy] = field(default_factory=dict)  # policy domain -> cached MTA-STS policy
 
 
 def next_tick(when: float, interval: float) -> float:

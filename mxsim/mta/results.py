@@ -32,6 +32,7 @@ class AttemptResult(StrEnum):
     TEMPFAIL = "tempfail"  # 4xx greeting
     CLOSED = "closed"  # connected, closed before greeting
     UNREACHABLE = "unreachable"
+    TLS_FAILED = "tls_failed"  # TLS was required (MTA-STS) and not had, or the certificate failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,24 @@ class Target:
     address: str
     preference: int
     mx: str  # the MX exchange (or the domain, for an implicit MX)
+    tls: TlsRequirement | None = None  # set by a sender that requires TLS here (MTA-STS)
+
+
+class MatchRule(StrEnum):
+    """How a certificate's names are matched against a TLS requirement."""
+
+    RFC8461 = "rfc8461"  # the certificate names the MX host itself (RFC 8461 section 4.2)
+    POSTFIX = "postfix"  # Postfix `secure match=`: a name equal to a pattern, or below a `.domain` one
+
+
+@dataclass(frozen=True, slots=True)
+class TlsRequirement:
+    """TLS a sender requires of a host before it sends (MTA-STS, RFC 8461 section 4)."""
+
+    patterns: tuple[str, ...]  # the names the certificate must match, in the sender's own syntax
+    enforce: bool = True  # False: testing mode, a failure is logged and delivery goes on
+    rule: MatchRule = MatchRule.RFC8461
+    host: str = ""  # the MX host name the certificate must name, under RFC8461
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,7 @@ class Route:
     envelope_domain: str | None = None  # set when the MTA rewrote the recipient's domain
     notes: tuple[str, ...] = ()  # what the MTA would warn about (e.g. numeric MX)
     hosts: tuple[HostRef, ...] = ()  # resolved one by one at connection time, after `targets`
+    policy_fetches: tuple[str, ...] = ()  # MTA-STS policy URLs fetched while routing
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ _FAILED_AT = {
     AttemptResult.TEMPFAIL: "turned away for now by",
     AttemptResult.CLOSED: "connection closed by",
     AttemptResult.ACCEPTED: "accepted by",
+    AttemptResult.TLS_FAILED: "no acceptable TLS at",
 }
 MTA_WIDTH = 10
 _CLAUSE = re.compile(r": |; | \(|\. ")

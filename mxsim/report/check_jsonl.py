@@ -33,6 +33,7 @@ def data(result: CheckResult) -> dict[str, Any]:
         "findings": [{"id": f.id, "level": f.level.label, "message": f.message,
                       "backends": sorted({e.backend for e in f.evidence if e.backend})} for f in result.findings],
         "queries": result.queries,
+        "samples": result.samples,
     }
 
 

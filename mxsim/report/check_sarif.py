@@ -24,8 +24,8 @@ def sarif_level(level: Level) -> str:
     return "warning" if level == Level.WARNING else "note"
 
 
-def data(result: CheckResult) -> dict[str, Any]:
-    rules = [
+def _rules() -> list[dict[str, Any]]:
+    return [
         {
             "id": spec.id,
             "name": spec.id.split("_", 1)[1].title().replace("_", ""),
@@ -37,13 +37,19 @@ def data(result: CheckResult) -> dict[str, Any]:
         }
         for spec in CATALOG_LIST
     ]
-    index = {spec.id: i for i, spec in enumerate(CATALOG_LIST)}
-    results = []
+
+
+_INDEX = {spec.id: i for i, spec in enumerate(CATALOG_LIST)}
+
+
+def results(result: CheckResult) -> list[dict[str, Any]]:
+    """One SARIF result per finding, located at the domain and the server address it rests on."""
+    found = []
     for finding in result.findings:
         where = sorted({e.address for e in finding.evidence}) or [result.domain]
-        results.append({
+        found.append({
             "ruleId": finding.id,
-            "ruleIndex": index[finding.id],
+            "ruleIndex": _INDEX[finding.id],
             "level": sarif_level(finding.level),
             "message": {"text": finding.message},
             "locations": [
@@ -53,17 +59,33 @@ def data(result: CheckResult) -> dict[str, Any]:
             ],
             "properties": {"mxsimLevel": finding.level.label, "evidence": finding_json(finding)["evidence"]},
         })
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "mxsim", "version": __version__, "rules": rules}},
-            "properties": {"summary": result.summary, "domain": result.domain, "exitCode": int(result.exit_code),
-                           "unknown": list(result.unknown), "unmeasured": list(result.unmeasured)},
-            "results": results,
-        }],
+    return found
+
+
+def domain_properties(result: CheckResult) -> dict[str, Any]:
+    return {"summary": result.summary, "domain": result.domain, "exitCode": int(result.exit_code),
+            "unknown": list(result.unknown), "unmeasured": list(result.unmeasured)}
+
+
+def document(found: list[dict[str, Any]], properties: dict[str, Any],
+             invocation: dict[str, Any] | None = None) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "mxsim", "version": __version__, "rules": _rules()}},
+        "properties": properties,
+        "results": found,
     }
+    if invocation is not None:
+        run["invocations"] = [invocation]
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def data(result: CheckResult) -> dict[str, Any]:
+    return document(results(result), domain_properties(result))
+
+
+def text(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def render(result: CheckResult) -> str:
-    return json.dumps(data(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return text(data(result))

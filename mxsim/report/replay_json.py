@@ -6,12 +6,27 @@ import json
 from typing import Any
 
 from mxsim.commands.replay import MtaReplay, ReplayResult
+from mxsim.report.replay_series import buckets_json, migration_json
 from mxsim.report.replay_text import verdict_line
 
 SCHEMA_VERSION = 1
 
 
 def _mta(m: MtaReplay, verdict: str) -> dict[str, Any]:
+    return {**_counts(m, verdict), **series_json(m)}
+
+
+def series_json(m: MtaReplay) -> dict[str, Any]:
+    """With --bucket, the series; with an MX change in the timeline, the migration summary."""
+    extra: dict[str, Any] = {}
+    if m.buckets:
+        extra["buckets"] = buckets_json(m)
+    if m.migration is not None:
+        extra["migration"] = migration_json(m.migration)
+    return extra
+
+
+def _counts(m: MtaReplay, verdict: str) -> dict[str, Any]:
     def share(count: int) -> float:
         return round(m.share(count), 6)
 

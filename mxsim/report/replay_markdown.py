@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mxsim.commands.replay import NO_GATES, MtaReplay, ReplayResult
+from mxsim.report.replay_series import markdown_lines, what_if_lines
 from mxsim.report.replay_text import COLUMNS, dur, header, pct, row
 
 MERMAID_PATHS = 6  # the most common paths per MTA; the rest are summed as "other"
@@ -45,6 +46,7 @@ def render(result: ReplayResult) -> str:
         lines.append("|" + "---|" * len(COLUMNS))
         lines.extend("| " + " | ".join(row(m)) + " |" for m in s.results)
         lines.append("")
+        lines.extend(markdown_lines(s))
         for m in s.results:
             gates = ", ".join(f"{'✅' if g.passed else '❌'} {g.message}" for g in m.gates) or "no gates"
             lines.append(f"### {m.mta}")
@@ -58,4 +60,7 @@ def render(result: ReplayResult) -> str:
                 lines.append("")
                 lines.extend(f"- {count} × `{text.splitlines()[0]}`" for text, count in m.bounce_texts[:5])
                 lines.append("")
+    compared = what_if_lines(result)
+    if compared:
+        lines.extend(["## What if", "", *(f"- {line}" for line in compared), ""])
     return "\n".join(lines).rstrip() + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mxsim.commands.replay import NO_GATES, MtaReplay, ReplayResult, ScenarioReplay
+from mxsim.report.replay_series import text_lines, what_if_lines
 from mxsim.units import format_duration
 
 
@@ -80,7 +81,15 @@ def render(result: ReplayResult, *, top: int = 8, quiet: bool = False) -> str:
     lines = [*verdict_lines(result), "", header(result), ""]
     for scenario in result.scenarios:
         lines.extend(scenario_lines(scenario, top=top))
+        lines.extend(series_lines(scenario))
         lines.append("")
+    compared = what_if_lines(result)
+    lines.extend([*compared, ""] if compared else [])
     verdict = {"pass": "all gates pass", "fail": "a gate failed", NO_GATES: "no gates"}[result.status]
     lines.append(f"result: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def series_lines(scenario: ScenarioReplay) -> list[str]:
+    found = text_lines(scenario)
+    return ["", *found] if found else []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from difflib import get_close_matches
 from enum import StrEnum
 from importlib.resources import files
@@ -44,6 +45,8 @@ from mxsim.recipients import recipient_problem
 from mxsim.scenario.limits import (
     MAX_FILE_BYTES,
 )
+from mxsim.scenario.mta_sts import read_mta_sts
+from mxsim.scenario.population import read_population
 from mxsim.scenario.spec import (
     AaSpec,
     AuthorityMode,
@@ -60,6 +63,7 @@ from mxsim.scenario.spec import (
     TtlMode,
     ZoneSpec,
 )
+from mxsim.scenario.timeline import Readers, read_timeline
 from mxsim.scenario.yamlnodes import Entry, Mapping, Node, did_you_mean, parse_document
 from mxsim.scenario.zonetext import (
     DnsTextError,
@@ -73,6 +77,8 @@ from mxsim.units import parse_duration, parse_probability
 
 SUPPORTED_VERSIONS = (1,)
 MTA_PROFILES = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
+# Profiles a scenario may list beyond the default set: they model a sender's option (MTA-STS).
+MTA_CHOICES = (*MTA_PROFILES, "postfix-sts")
 DEFAULT_REJECT_CODE = 554
 DEFAULT_TEMPFAIL_CODE = 421
 
@@ -88,6 +94,8 @@ _TOP_KEYS = (
     "resolver",
     "mta",
     "cases",
+    "timeline",
+    "mta_sts",
 )
 _EXPECT_KEYS = ("deliver_to", "min_success", "max_delay")
 _ZONE_FILE_KEYS = ("file",)
@@ -107,7 +115,7 @@ _BACKEND_KEYS = (
 )
 _AA_KEYS = ("rd", "nord")
 _HOST_KEYS = ("smtp", "banner", "code", "text", "delay", "starttls", "tls")
-_RESOLVER_KEYS = ("cache", "server_choice")
+_RESOLVER_KEYS = ("cache", "server_choice", "warm", "population")
 _CASE_KEYS = ("description", "pin")
 
 _DEFAULT_HOST = "default"
@@ -222,7 +230,7 @@ def _load(text: str, file: str, base: Traversable, default_name: str) -> Scenari
     servers: tuple[ServerSpec, ...] = _section(
         top, "servers", lambda node: _servers(node, zones, budget), ()
     )
-    return ScenarioSpec(
+    spec = ScenarioSpec(
         name=_section(top, "name", lambda node: _one_line(node, "`name`"), default_name),
         source=file,
         version=version,
@@ -235,8 +243,26 @@ def _load(text: str, file: str, base: Traversable, default_name: str) -> Scenari
         resolver=_section(top, "resolver", _resolver, ResolverSpec()),
         mta=_section(top, "mta", _mta, MTA_PROFILES),
         cases=_section(top, "cases", lambda node: _cases(node, servers), ()),
+        mta_sts=_section(top, "mta_sts", read_mta_sts, ()),
         lines={entry.key: entry.line for entry in top},
     )
+    changes = top.get("timeline")
+    if changes is None:
+        return spec
+    return replace(spec, timeline=read_timeline(changes.value, spec, _timeline_readers(base, budget)))
+
+
+def _timeline_readers(base: Traversable, budget: RecordBudget) -> Readers:
+    def zone(origin: dns.name.Name, entry: Entry) -> ZoneSpec:
+        spec = _zone(origin, entry, base, budget)
+        _check_made_up_names(spec, entry)
+        return spec
+
+    def server(name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec],
+               existing: ServerSpec | None) -> ServerSpec:
+        return _server(name, entry, origins, budget, existing)
+
+    return Readers(zone=zone, server=server, host=_host, duration=_duration, name=_domain_name)
 
 
 def _section(top: Mapping, key: str, read: Callable[[Node], _T], default: _T) -> _T:
@@ -511,22 +537,25 @@ def _servers(
 
 
 def _server(
-    name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec], budget: RecordBudget
+    name: dns.name.Name, entry: Entry, origins: dict[dns.name.Name, ZoneSpec], budget: RecordBudget,
+    existing: ServerSpec | None = None,
 ) -> ServerSpec:
+    """A server; with `existing` (a timeline changing a server), the keys not given stay as they were."""
     what = f"server {_show(name)}"
-    if entry.value.is_null:
+    if entry.value.is_null and existing is None:
         raise entry.error(f"{what} needs an `address`")
     mapping = entry.value.mapping(what, _SERVER_KEYS)
     address = mapping.get("address")
-    if address is None:
-        raise entry.error(f"{what} needs an `address`")
+    if address is None and existing is None:
+        raise entry.error(f"{what} needs an `address` (a server a change adds is given whole)")
+    was = existing or ServerSpec(name=name, line=entry.line, addresses=(), zones=())
     return ServerSpec(
         name=name,
         line=entry.line,
-        addresses=_addresses(address.value, what),
-        zones=_section(mapping, "zones", lambda node: _served_zones(node, what, origins), ()),
-        backends=_section(mapping, "backends", lambda node: _backends(node, what, budget), ()),
-        nsid=_section(mapping, "nsid", lambda node: node.text(f"a string for {what} `nsid`"), None),
+        addresses=_addresses(address.value, what) if address is not None else was.addresses,
+        zones=_section(mapping, "zones", lambda node: _served_zones(node, what, origins), was.zones),
+        backends=_section(mapping, "backends", lambda node: _backends(node, what, budget), was.backends),
+        nsid=_section(mapping, "nsid", lambda node: node.text(f"a string for {what} `nsid`"), was.nsid),
     )
 
 
@@ -753,8 +782,10 @@ def _reply_code(mapping: Mapping, smtp: SmtpKind) -> int | None:
 
 
 def _slow_delay(mapping: Mapping, smtp: SmtpKind, entry: Entry) -> float:
+    # For a tarpit, `delay` is how long it holds the silent connection before closing it.
     delay = _only_for(
-        mapping, "delay", smtp, (SmtpKind.SLOW,), lambda node: _duration(node, "`delay`")
+        mapping, "delay", smtp, (SmtpKind.SLOW, SmtpKind.TARPIT),
+        lambda node: _duration(node, "`delay`"),
     )
     if smtp is SmtpKind.SLOW and delay is None:
         raise entry.error(f"host {entry.key} is smtp: slow and needs a `delay` (e.g. 90s)")
@@ -771,6 +802,8 @@ def _resolver(node: Node) -> ResolverSpec:
             lambda item: _choice(item, ServerChoice, "`server_choice`"),
             ServerChoice.RANDOM,
         ),
+        warm=_section(mapping, "warm", lambda item: item.boolean("`warm`"), None),
+        population=_section(mapping, "population", read_population, ()),
     )
 
 
@@ -778,11 +811,11 @@ def _mta(node: Node) -> tuple[str, ...]:
     profiles: list[str] = []
     for text, item in node.texts("MTA profiles"):
         name = text.strip().lower()
-        if name not in MTA_PROFILES:
-            close = did_you_mean(name, MTA_PROFILES)
+        if name not in MTA_CHOICES:
+            close = did_you_mean(name, MTA_CHOICES)
             hint = f" ({close})" if close.startswith("did you mean") else ""
             raise item.error(
-                f"unknown MTA profile `{shown(text)}`{hint}; expected one of: {', '.join(MTA_PROFILES)}"
+                f"unknown MTA profile `{shown(text)}`{hint}; expected one of: {', '.join(MTA_CHOICES)}"
             )
         if name in profiles:
             raise item.error(f"MTA profile {name} is listed twice")

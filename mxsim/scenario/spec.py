@@ -15,6 +15,8 @@ import dns.rcode
 import dns.rrset
 import dns.zone
 
+from mxsim.scenario.mta_sts import StsSpec
+from mxsim.scenario.resolver_kinds import PopulationSpec
 from mxsim.scenario.server_choice import ServerChoice as ServerChoice  # re-exported: part of the format
 
 
@@ -118,7 +120,7 @@ class HostSpec:
     banner: str | None = None  # the whole greeting line for accept/slow, e.g. "220 mx ESMTP"
     code: int | None = None  # reply code for reject (5xx) / tempfail (4xx)
     text: str | None = None  # reply text for reject / tempfail
-    delay: float = 0.0  # seconds before the greeting, for slow
+    delay: float = 0.0  # seconds before the greeting (slow), before closing (tarpit; 0: never)
     starttls: bool = True  # addition: whether EHLO offers STARTTLS
     tls: TlsMode = TlsMode.REFUSE  # addition: what STARTTLS then does
 
@@ -127,6 +129,11 @@ class HostSpec:
 class ResolverSpec:
     cache: bool = True
     server_choice: ServerChoice = ServerChoice.RANDOM
+    warm: bool | None = None  # None: warm exactly when the scenario has a timeline (docs/scenario-format.md#resolver)
+    population: tuple[PopulationSpec, ...] = ()  # empty: `--resolvers N` caches of one kind
+
+    def starts_warm(self, has_timeline: bool) -> bool:
+        return has_timeline if self.warm is None else self.warm
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,18 @@ class CaseSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeSpec:
+    """Addition: one entry of `timeline`; from `at` seconds on, its edits hold.
+
+    Each edit is (key, value) as the change kind registered for that key read it
+    (`mxsim.scenario.timeline`), in file order."""
+
+    at: float
+    line: int
+    edits: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioSpec:
     name: str
     source: str  # the file it came from (for messages)
@@ -160,6 +179,8 @@ class ScenarioSpec:
     resolver: ResolverSpec = ResolverSpec()
     mta: tuple[str, ...] = ("postfix", "exim", "opensmtpd", "sendmail", "rfc5321")
     cases: tuple[CaseSpec, ...] = ()
+    timeline: tuple[ChangeSpec, ...] = ()  # addition: changes over time, in time order
+    mta_sts: tuple[StsSpec, ...] = ()  # addition: MTA-STS policies and their endpoints
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # top key -> line
 
     def zone(self, origin: dns.name.Name) -> ZoneSpec | None:

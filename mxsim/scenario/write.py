@@ -117,7 +117,7 @@ def _host(host: HostSpec) -> list[str]:
         lines.append(f"{pad}code: {host.code}")
     if host.text is not None and host.smtp in (SmtpKind.REJECT, SmtpKind.TEMPFAIL):
         lines.append(f"{pad}text: {_q(host.text)}")
-    if host.smtp == SmtpKind.SLOW:
+    if host.smtp == SmtpKind.SLOW or (host.smtp == SmtpKind.TARPIT and host.delay):
         lines.append(f"{pad}delay: {format_duration(host.delay)}")
     if not host.starttls:
         lines.append(f"{pad}starttls: false")

@@ -176,13 +176,46 @@ class SmtpSession:
     tls_version: str | None = None
     starttls_refused: Reply | None = None
     tls_error: str | None = None
+    # The names the server's certificate holds, when a handshake was made and its issuer is
+    # trusted (the lab's CA); empty otherwise. MTA-STS senders match them against a policy.
+    certificate: tuple[str, ...] = ()
     # The first wait that ended without a usable reply (the wire's probes; the model's
     # sessions say the same with `greeting_timeout` and `closed`).
     stopped: Stopped | None = None
 
 
-Effect = DnsExchange | SmtpProbe
-Result = DnsResult | SmtpSession
+class FetchStatus(StrEnum):
+    """How an MTA-STS policy fetch (RFC 8461 section 3.3) ended, decided at the transport edge."""
+
+    OK = "ok"  # HTTP 200, text/plain: `text` is the body
+    NOT_FOUND = "not-found"  # any other HTTP status
+    TLS_ERROR = "tls-error"  # the certificate was not trusted, or the handshake failed
+    TIMEOUT = "timeout"
+    REFUSED = "refused"  # nothing listens on port 443 there
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFetch:
+    """GET https://mta-sts.<domain>/.well-known/mta-sts.txt from `address`, within `timeout`."""
+
+    domain: str  # the policy domain, lower case, no trailing dot
+    address: str  # of mta-sts.<domain>, as the sender resolved it
+    timeout: float
+
+    @property
+    def url(self) -> str:
+        return f"https://mta-sts.{self.domain}/.well-known/mta-sts.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReply:
+    status: FetchStatus
+    elapsed: float
+    text: str = ""
+
+
+Effect = DnsExchange | SmtpProbe | PolicyFetch
+Result = DnsResult | SmtpSession | PolicyReply
 T = TypeVar("T")
 # An engine step: yields effects, is sent their results, returns a value.
 Step = Generator[Effect, Any, T]

@@ -8,6 +8,7 @@ to decide truncation), time jumps instead of passing, randomness comes from one 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import TypeVar
 
 import dns.exception
@@ -18,13 +19,17 @@ import dns.rdata
 import dns.rdatatype
 
 from mxsim.clock import VirtualClock
-from mxsim.scenario.spec import SmtpKind
+from mxsim.scenario.mta_sts import Endpoint, policy_for
+from mxsim.scenario.spec import SmtpKind, TlsMode
 from mxsim.transport.base import (
     ConnectResult,
     DnsExchange,
     DnsResult,
     Effect,
+    FetchStatus,
     NetError,
+    PolicyFetch,
+    PolicyReply,
     Reply,
     SmtpProbe,
     SmtpSession,
@@ -39,6 +44,7 @@ MODEL_RTT = 0.020  # seconds: one network round trip in the model world
 PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
 MAX_DNS_MESSAGE = 65535  # RFC 1035 §4.2.2: TCP's two-octet length prefix
 DEFAULT_REJECT = Reply(554, "5.7.1 Service unavailable")
+STARTTLS_REFUSED = Reply(454, "4.7.0 TLS not available due to local problem")
 DEFAULT_TEMPFAIL = Reply(421, "4.3.2 Service not available, closing transmission channel")
 
 
@@ -107,6 +113,8 @@ class ModelTransport:
             return SmtpSession(ConnectResult.TIMEOUT, probe.connect_timeout)
         if kind == SmtpKind.REFUSE:
             return SmtpSession(ConnectResult.REFUSED, rtt)
+        if kind == SmtpKind.TARPIT and 0 < host.delay < probe.greeting_timeout:
+            return SmtpSession(ConnectResult.CONNECTED, rtt + host.delay, closed=True)
         if kind == SmtpKind.TARPIT or (kind == SmtpKind.SLOW and host.delay >= probe.greeting_timeout):
             return SmtpSession(ConnectResult.CONNECTED, rtt + probe.greeting_timeout, greeting_timeout=True)
         if kind == SmtpKind.REJECT:
@@ -120,16 +128,39 @@ class ModelTransport:
         greeting = parse_reply(host.banner or f"220 {banner_host} ESMTP", Reply(220, "ESMTP"))
         delay = host.delay if kind == SmtpKind.SLOW else 0.0
         ehlo_text = f"{banner_host} Hello {probe.helo}"
-        return SmtpSession(
+        session = SmtpSession(
             ConnectResult.CONNECTED, 3 * rtt + delay, greeting=greeting,
             ehlo=Reply(250, ehlo_text), starttls_offered=host.starttls,
         )
+        if not (probe.starttls and host.starttls):
+            return session
+        if host.tls == TlsMode.HANDSHAKE:
+            # The lab's SMTP certificates come from its CA and name every name of the address.
+            return replace(session, elapsed=session.elapsed + 3 * rtt, tls_version="TLSv1.3", certificate=names)
+        return replace(session, elapsed=session.elapsed + rtt, starttls_refused=STARTTLS_REFUSED)
 
-    def answer(self, effect: Effect) -> DnsResult | SmtpSession:
+    def policy(self, fetch: PolicyFetch) -> PolicyReply:
+        """An MTA-STS policy fetch, answered from the scenario's `mta_sts` (what the lab serves)."""
+        spec = policy_for(self.world.spec.mta_sts, dns.name.from_text(fetch.domain))
+        if spec is None:
+            return PolicyReply(FetchStatus.REFUSED, self.rtt)
+        if spec.endpoint == Endpoint.TIMEOUT:
+            return PolicyReply(FetchStatus.TIMEOUT, fetch.timeout)
+        if spec.endpoint == Endpoint.TLS_ERROR:
+            return PolicyReply(FetchStatus.TLS_ERROR, 2 * self.rtt)
+        if spec.endpoint == Endpoint.NOT_FOUND or spec.policy is None:
+            return PolicyReply(FetchStatus.NOT_FOUND, 4 * self.rtt)
+        return PolicyReply(FetchStatus.OK, 4 * self.rtt, spec.policy.text)
+
+    def answer(self, effect: Effect) -> DnsResult | SmtpSession | PolicyReply:
         """The effect's result as of now; the caller lets `result.elapsed` pass."""
-        return self.dns(effect) if isinstance(effect, DnsExchange) else self.smtp(effect)
+        if isinstance(effect, DnsExchange):
+            return self.dns(effect)
+        if isinstance(effect, PolicyFetch):
+            return self.policy(effect)
+        return self.smtp(effect)
 
-    def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
+    def fulfil(self, effect: Effect) -> DnsResult | SmtpSession | PolicyReply:
         result = self.answer(effect)
         self.clock.advance(result.elapsed)
         return result

@@ -28,6 +28,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 import dns.message
@@ -39,7 +40,10 @@ from mxsim.transport.base import (
     DnsExchange,
     DnsResult,
     Effect,
+    FetchStatus,
     NetError,
+    PolicyFetch,
+    PolicyReply,
     SmtpProbe,
     SmtpSession,
     Step,
@@ -139,6 +143,8 @@ class WireTransport:
         # UDP sockets shared per destination, TCP per exchange; replies parsed once per distinct content.
         self.exchanger = DnsExchanger(self.map.unrewrite_message)
         self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
+        self.policy_ca: Path | None = None  # the CA file MTA-STS fetches trust; None: the system's
+        self.https_port = 443  # where MTA-STS policies are fetched (a test lab may serve elsewhere)
         self.dns_sent = 0  # DNS exchanges asked of this transport (politeness reports count them)
 
     async def _pace(self, where: str) -> None:
@@ -247,10 +253,22 @@ class WireTransport:
         finally:
             sock.close()
 
-    async def fulfil(self, effect: Effect) -> DnsResult | SmtpSession:
+    async def fulfil(self, effect: Effect) -> DnsResult | SmtpSession | PolicyReply:
         if isinstance(effect, DnsExchange):
             return await self.dns(effect)
+        if isinstance(effect, PolicyFetch):
+            return await self.policy(effect)
         return await self.smtp(effect)
+
+    async def policy(self, fetch: PolicyFetch) -> PolicyReply:
+        """An MTA-STS policy fetch over HTTPS, trusting `policy_ca` (the lab's CA) when set."""
+        from mxsim.transport.policy_fetch import fetch_policy, trust  # ssl only when fetching
+
+        try:
+            where = self.destination(fetch.address)
+        except NoDestinationError:
+            return PolicyReply(FetchStatus.REFUSED, 0.0)
+        return await fetch_policy(fetch, where, trust(self.policy_ca), self.https_port)
 
     async def run(self, step: Step[T]) -> T:
         """Drive an engine step to its end, answering each effect over the wire."""

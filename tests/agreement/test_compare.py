@@ -11,8 +11,10 @@ import pytest
 from mxsim.agree.compare import Levels, compare_attempts, compare_dns
 from mxsim.agree.mtas import NAMES as MTAS
 from mxsim.agree.mtas import driver
+from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN
 from mxsim.agree.observation import Question, Try
 from mxsim.agree.run import Case, observe_real
+from mxsim.agree.worker import own_address_lookups, relevant
 from mxsim.errors import ExitCode, UsageError
 
 LEVELS = {"192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
@@ -39,6 +41,44 @@ def test_concurrent_lookups_form_one_block_across_preferences() -> None:
     real = [Question("example", "MX"), Question("c.example", "A"), Question("a.example", "A")]
     assert not compare_dns(model, real, NAMES).agreed
     assert compare_dns(model, real, NAMES, concurrent=True).agreed
+
+
+def test_reverse_lookups_of_one_level_compare_by_their_preference() -> None:
+    # Which of two equal-preference addresses an MTA connects to first is chance.
+    model = [Question("example", "MX"), Question("1.2.0.192.in-addr.arpa", "PTR"),
+             Question("2.2.0.192.in-addr.arpa", "PTR"), Question("3.2.0.192.in-addr.arpa", "PTR")]
+    real = [model[0], model[2], model[1], model[3]]
+    assert compare_dns(model, real, NAMES).agreed
+    # ... but a level's lookups come before the next level's, and a missing one is seen.
+    assert not compare_dns(model, [model[0], model[3], model[1], model[2]], NAMES).agreed
+    assert not compare_dns(model, model[:3], NAMES).agreed
+
+
+def test_search_list_retries_count_and_join_their_host_block() -> None:
+    retry = f"a.example.{SENDER_DOMAIN}"
+    model = [Question("example", "MX"), Question("a.example", "A"), Question(retry, "A", "NXDOMAIN"),
+             Question("c.example", "A")]
+    real = [Question("example", "MX"), Question(retry, "A", "NXDOMAIN"), Question("c.example", "A"),
+            Question("a.example", "A")]
+    assert compare_dns(model, real, NAMES, concurrent=True).agreed
+    without = [question for question in real if question.qname != retry]
+    assert not compare_dns(model, without, NAMES, concurrent=True).agreed
+
+
+def test_only_the_hosts_own_names_are_left_out() -> None:
+    assert relevant(Question(HOSTNAME, "AAAA")) is not None
+    assert relevant(Question(f"{HOSTNAME}.{SENDER_DOMAIN}", "AAAA")) is not None
+    assert relevant(Question(SENDER_DOMAIN, "MX")) is not None  # the bounce to the harness's sender
+    assert relevant(Question(f"mx1.example.com.{SENDER_DOMAIN}", "A")) is None  # the search list
+    assert relevant(Question("25.2.0.192.in-addr.arpa", "PTR")) is None
+
+
+def test_start_up_lookups_of_own_addresses_are_those_before_the_delivery() -> None:
+    asked = [Question("25.0.0.127.in-addr.arpa", "PTR"), Question(HOSTNAME, "AAAA"),
+             Question("25.2.0.192.in-addr.arpa", "PTR"), Question("example.com", "MX"),
+             Question("25.2.0.192.in-addr.arpa", "PTR")]
+    assert own_address_lookups(asked, {"127.0.0.25", "192.0.2.25"}) == {0, 2}
+    assert own_address_lookups(asked, set()) == set()
 
 
 def test_attempts_of_one_level_compare_as_sets_and_levels_in_order() -> None:
@@ -86,6 +126,17 @@ def test_exim_log_reading() -> None:
     parsed = driver("exim").parse(EXIM_LOG, "student@wa-students.org")
     assert [(t.host, t.result) for t in parsed.attempts] == [("edlio.map.fastly.net", "timeout")]
     assert (parsed.outcome, parsed.envelope_recipient) == ("deferred", "student@sites.edlio.com")
+
+
+def test_exim_reads_a_connection_closed_before_the_greeting() -> None:
+    lines = [
+        "2026-12-04 13:35:35 1xZTRm-0007Tm-1l H=mx1.example.com [192.0.2.10]: Remote host closed "
+        "connection in response to initial connection",
+        '2026-12-04 13:35:35 1xZTRm-0007Tm-1l => user@example.com R=dnslookup T=remote_smtp '
+        'H=mx2.example.com [192.0.2.20] C="250 2.0.0 OK queued as mxsim-lab-1"',
+    ]
+    parsed = driver("exim").parse(lines, "user@example.com")
+    assert [(t.address, t.result) for t in parsed.attempts] == [("192.0.2.10", "closed"), ("192.0.2.20", "accepted")]
 
 
 SENDMAIL_LOG = [

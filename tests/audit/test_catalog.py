@@ -16,12 +16,13 @@ from mxsim.audit.finding import FindingArgumentError, finding
 
 ROOT = Path(mxsim.__file__).parent.parent
 CHECKS = Path(mxsim.__file__).parent / "audit" / "checks.py"
-ID_FORM = re.compile(r"^(DEL|NS|AA|TTL|APEX|CONS|MX|SPF|SMTP|PATH)\d\d_[A-Z0-9_]+$")
+ID_FORM = re.compile(r"^(DEL|NS|AA|TTL|APEX|CONS|MX|SPF|SMTP|PATH|STS)\d\d_[A-Z0-9_]+$")
 # The one vocabulary of argument names (catalog.py's docstring lists it).
 VOCABULARY = {
     "domain", "zone", "ns", "ns_ip", "backend", "qtype", "rd", "share", "count", "target", "mx", "host",
     "address", "variants", "parent", "parent_ns", "child_ns", "serials", "ttls", "rrset", "rcode", "error",
     "loss", "reason", "types", "mtas", "outcome", "reply", "queries", "backends", "result",
+    "url", "patterns", "max_age", "window",
 }
 
 

@@ -4,6 +4,7 @@ JSON line per domain that validates, the worst exit code, and --resume after a t
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -77,7 +78,10 @@ def test_text_over_many_domains_ends_with_the_table(incident_lab: Path) -> None:
     assert done.exit_code == 1, done.output
     out = done.stdout
     assert out.startswith("mail to ") and "\n2 domains: " in out
-    assert "APEX01_CNAME" in out and "hover01.dns.bra.prod.tucows.net" in out
+    assert "APEX01_CNAME (ERROR)" in out and "hover01.dns.bra.prod.tucows.net" in out
+    # Only the backend whose own replies break the zone is blamed, not those it disagrees with.
+    breaking = out.split("backends breaking the most zones")[1]
+    assert "hover01" in breaking and "hover05" not in breaking and "hover03" not in breaking
 
 
 @pytest.mark.lab
@@ -136,3 +140,67 @@ def test_the_bar_on_a_terminal_shows_rate_and_verdicts(incident_lab: Path, tmp_p
         process.wait(timeout=10)
     os.close(primary)
     assert b"domains/s" in seen and b"findings" in seen and b"/5" in seen
+
+
+@pytest.mark.lab
+def test_sarif_over_many_domains_is_one_run_with_results_per_domain(incident_lab: Path, tmp_path: Path) -> None:
+    out = tmp_path / "batch.sarif"
+    done = runner.invoke(app, ["check", "wa-students.org", "nowhere.org", "--lab", str(incident_lab),
+                               "-f", "sarif", "--output", str(out), *FAST])
+    assert done.exit_code == 1, done.output
+    # The summaries and the closing table on stdout; the report in the file.
+    assert done.stdout.startswith("mail to ") and "\n2 domains: " in done.stdout
+    sarif = json.loads(out.read_text(encoding="utf-8"))
+    (run,) = sarif["runs"]
+    assert run["invocations"] == [{"executionSuccessful": True, "exitCode": 1}]
+    assert [d["domain"] for d in run["properties"]["domains"]] == ["wa-students.org", "nowhere.org"]
+    located = {r["locations"][0]["logicalLocations"][0]["name"] for r in run["results"]}
+    assert located == {"wa-students.org", "nowhere.org"}
+    assert {r["ruleId"] for r in run["results"] if r["locations"][0]["logicalLocations"][0]["name"]
+            == "wa-students.org"} >= {"APEX01_CNAME"}
+    rules = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+    assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
+
+
+@pytest.mark.lab
+def test_ctrl_c_mid_run_exits_130_with_every_finished_domain_kept(incident_lab: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "domains.txt"
+    names = [f"absent{i}.org" for i in range(40)] + ["wa-students.org"] + [f"gone{i}.org" for i in range(40)]
+    listing.write_text("\n".join(names) + "\n", encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--domains", str(listing),
+               "--lab", str(incident_lab), "-f", "jsonl", "--output", str(out), *FAST]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and _lines(out) < 5:
+            time.sleep(0.005)
+        running = process.poll() is None
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert running, "the run ended before it could be interrupted"
+    assert process.returncode == 130, stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    domains = [json.loads(line)["domain"] for line in lines]  # every line whole
+    assert len(set(domains)) == len(domains) and 5 <= len(domains) < len(names)
+    # Each domain the run counted done is in the file, and its summary was printed.
+    assert f"interrupted after {len(domains)} of {len(names)} domains; --resume {out}" in stderr
+    assert stdout.count("mail to ") == len(domains) and f"{len(domains)} domains: " in stdout
+
+
+@pytest.mark.lab
+def test_ctrl_c_mid_sarif_run_still_writes_the_finished_domains(incident_lab: Path, tmp_path: Path) -> None:
+    names = [f"absent{i}.org" for i in range(80)]
+    out = tmp_path / "batch.sarif"
+    command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", *names,
+               "--lab", str(incident_lab), "-f", "sarif", "--output", str(out), *FAST]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        seen = [process.stdout.readline() for _ in range(3)]  # three summaries: three domains done
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert all(line.startswith("mail to ") for line in seen) and process.returncode == 130, stderr
+    (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    done = [d["domain"] for d in run["properties"]["domains"]]
+    assert run["invocations"] == [{"executionSuccessful": False, "exitCode": 130}]
+    assert len(done) >= 3 and done == names[: len(done)] and run["properties"]["listed"] == len(names)
+    assert f"interrupted after {len(done)} of {len(names)} domains" in stderr

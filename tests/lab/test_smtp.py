@@ -31,6 +31,7 @@ REJECT = "192.0.2.28"
 TEMPFAIL = "192.0.2.29"
 SLOW = "192.0.2.30"
 DROP = "192.0.2.31"
+HANGUP = "192.0.2.33"
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,13 @@ def test_refuse_gives_connection_refused(mail: RunningLab) -> None:
 def test_tarpit_connects_and_never_greets(mail: RunningLab) -> None:
     with _connect(mail, TARPIT, timeout=0.5) as sock, pytest.raises(TimeoutError):
         sock.recv(512)
+
+
+def test_a_tarpit_with_a_delay_closes_without_a_word(mail: RunningLab) -> None:
+    started = time.monotonic()
+    with _connect(mail, HANGUP, timeout=3.0) as sock:
+        assert sock.recv(512) == b""  # closed, never greeted
+    assert 0.2 <= time.monotonic() - started < 2.5
 
 
 def test_reject_greets_554_and_waits_for_quit(mail: RunningLab) -> None:

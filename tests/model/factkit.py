@@ -22,6 +22,7 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 
 from mxsim.clock import VirtualClock
@@ -66,6 +67,12 @@ def questions(delivery: Delivery) -> list[tuple[str, str]]:
     """The DNS questions the MTA asked, in order, as ("name", "TYPE")."""
     return [(answer.qname.to_text(omit_final_dot=True).lower(), dns.rdatatype.to_text(answer.qtype))
             for answer in delivery.dns]
+
+
+def reverse(addresses: list[str]) -> list[tuple[str, str]]:
+    """The PTR questions for these addresses, as `questions` writes them."""
+    return [(dns.reversename.from_address(address).to_text(omit_final_dot=True), "PTR")
+            for address in addresses]
 
 
 def tried(delivery: Delivery) -> list[str]:

@@ -32,6 +32,7 @@ from factkit import (
     questions,
     rcode_for_mx,
     results,
+    reverse,
     run_with_replies,
     trace,
     tried,
@@ -50,10 +51,12 @@ NETWORK_ERROR = "Network error on destination MXs"
 def test_cname_only_mx_answer_is_not_requeried_and_falls_back_to_original() -> None:
     """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-mx-lookup-and-cname): dns_dispatch_mx keeps only
     MX RRs, no re-query of the CNAME target; "fallback to host if no MX is found":
-    getaddrinfo(ORIGINAL) -> AAAA, A."""
+    getaddrinfo(ORIGINAL) -> AAAA, A; then the PTR of each address before connecting to it
+    (mta.c mta_connect; seen in the lab, docs/agreement.md)."""
     delivery = trace(district(), MTA)
     assert questions(delivery) == [
         ("district.example", "MX"), ("district.example", "AAAA"), ("district.example", "A"),
+        *reverse(tried(delivery)),
     ]
     assert str(delivery.route.kind) == "implicit-mx"
     assert delivery.route.domain == "district.example"
@@ -161,7 +164,8 @@ def test_implicit_mx_asks_aaaa_then_a_and_tries_ipv6_first() -> None:
     """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-order-and-address-families):
     getaddrinfo(AF_UNSPEC): libasr asks inet6 then inet4 and returns v6 first."""
     delivery = trace(dual_stack(), MTA)
-    assert questions(delivery) == [("example.org", "MX"), ("example.org", "AAAA"), ("example.org", "A")]
+    assert questions(delivery) == [("example.org", "MX"), ("example.org", "AAAA"), ("example.org", "A"),
+                                   *reverse([V6, V4])]
     assert tried(delivery) == [V6, V4]
 
 
@@ -169,7 +173,7 @@ def test_mta_family_inet4_asks_only_a() -> None:
     """OpenSMTPD (docs/mta-behaviour.md#opensmtpd-address-limit): per-relay `limit mta family`
     restricts the family."""
     delivery = trace(dual_stack(), MTA, overrides={"mta_family": "inet4"})
-    assert questions(delivery) == [("example.org", "MX"), ("example.org", "A")]
+    assert questions(delivery) == [("example.org", "MX"), ("example.org", "A"), *reverse([V4])]
     assert tried(delivery) == [V4]
 
 
@@ -368,7 +372,8 @@ def test_worked_example_section_4() -> None:
     TempFail "Network error on destination MXs"."""
     delivery = trace(district(), MTA)
     assert questions(delivery)[0] == ("district.example", "MX")
-    assert {q for q in questions(delivery)[1:]} == {("district.example", "AAAA"), ("district.example", "A")}
+    assert {q for q in questions(delivery)[1:]} == {("district.example", "AAAA"), ("district.example", "A"),
+                                                    *reverse(FASTLY)}
     assert sorted(tried(delivery)) == sorted(FASTLY)
     assert str(delivery.outcome) == "deferred"
     log_line(delivery, r'to=<u@district\.example> .*relay="district\.example" .*result="TempFail" '
@@ -380,7 +385,8 @@ def test_confirmed_broken_farm_asks_mx_then_a() -> None:
     (docs/mta-behaviour.md): asked wa-students.org/MX then wa-students.org/A; logged addresses only;
     `result="TempFail" stat="Network error on destination MXs"`."""
     delivery = trace("wa-students-2017", MTA, pins=("broken",), overrides={"ipv6_configured": "no"})
-    assert questions(delivery) == [("wa-students.org", "MX"), ("wa-students.org", "A")]
+    assert questions(delivery) == [("wa-students.org", "MX"), ("wa-students.org", "A"),
+                                   *reverse(tried(delivery))]
     assert sorted(tried(delivery)) == sorted(FASTLY)
     for line in delivery.log:
         if "mta connecting" in line:
@@ -395,3 +401,36 @@ def test_confirmed_healthy_farm_delivers_to_preference_1() -> None:
     assert str(delivery.outcome) == "delivered"
     assert delivery.delivered_to is not None
     assert delivery.delivered_to.host == "aspmx.l.google.com"
+
+
+# ---- the whole question stream, as the lab showed it (docs/agreement.md) ----------------------
+
+
+def test_a_host_without_an_address_is_asked_again_with_the_search_domain() -> None:
+    """getaddrinfo_async: the name finds no address, so NAME.DOMAIN is asked, AAAA then A
+    (mx-no-address); a host with an address is asked once."""
+    delivery = trace("mx-no-address", MTA, overrides={"search_domains": "site.example"})
+    assert questions(delivery) == [
+        ("example.com", "MX"), ("mx1.example.com", "AAAA"), ("mx1.example.com", "A"),
+        ("mx1.example.com.site.example", "AAAA"), ("mx1.example.com.site.example", "A"),
+        ("mx2.example.com", "AAAA"), ("mx2.example.com", "A"), *reverse(["192.0.2.20"]),
+    ]
+
+
+def test_each_address_tried_is_reverse_looked_up_before_the_connection() -> None:
+    """mta.c mta_connect: the PTR of each address it connects to, refused or not."""
+    delivery = trace("mx-middle-no-address", MTA)
+    assert tried(delivery) == ["192.0.2.10", "192.0.2.30"]
+    assert [q for q in questions(delivery) if q[1] == "PTR"] == reverse(tried(delivery))
+
+
+def test_its_words_for_a_host_that_never_greets_and_for_one_that_hangs_up() -> None:
+    """mta_session.c, as the real one logged them in the lab: a greeting that never comes
+    is a "Connection timeout" (as for an unanswered SYN); a host that closes the silent
+    connection is "Connection closed unexpectedly", and the next MX is tried at once."""
+    silent = trace("tarpit-first-mx", MTA)
+    log_line(silent, r"mta error reason=Connection timeout$")
+    hangs_up = trace("tarpit-closes-first-mx", MTA)
+    assert results(hangs_up) == ["closed", "accepted"]
+    log_line(hangs_up, r"mta error reason=Connection closed unexpectedly$")
+    assert hangs_up.elapsed < 5.0

@@ -28,6 +28,7 @@ from factkit import (
     one_mx,
     questions,
     results,
+    reverse,
     trace,
     tried,
     tried_hosts,
@@ -291,3 +292,67 @@ def test_confirmed_healthy_farm_delivers_to_preference_1() -> None:
     assert delivery.delivered_to is not None
     assert delivery.delivered_to.host == "aspmx.l.google.com"
     assert delivery.envelope_recipient == "student@wa-students.org"
+
+
+# ---- the whole question stream, as the lab showed it (docs/agreement.md) ----------------------
+
+SEARCH = {"search_domains": "site.example"}
+
+
+def test_a_host_without_an_address_is_asked_with_and_without_its_dot_and_with_the_search_domain() -> None:
+    """makeconnection: the MX host's name ends in a dot; with no address it is asked again
+    through res_search (the name, then NAME.DOMAIN), then once more (mx-middle-no-address)."""
+    delivery = trace("mx-middle-no-address", MTA, overrides=SEARCH)
+    mx2 = [q for q in questions(delivery) if q[0].startswith("mx2.example.com")]
+    assert mx2 == [(name, rdtype) for rdtype in ("AAAA", "A")
+                   for name in ("mx2.example.com", "mx2.example.com", "mx2.example.com.site.example",
+                                "mx2.example.com")]
+    assert str(delivery.outcome) == "delivered"
+
+
+def test_the_ptr_of_an_address_follows_each_connection_that_opened() -> None:
+    """greeting-554-first-mx: both hosts answer the connection, each PTR comes after it; a
+    refused connection (mx-middle-no-address's mx1) asks none."""
+    delivery = trace("greeting-554-first-mx", MTA)
+    asked = questions(delivery)
+    assert [q for q in asked if q[1] == "PTR"] == reverse(["192.0.2.10", "192.0.2.20"])
+    assert asked.index(reverse(["192.0.2.10"])[0]) < asked.index(("mx2.example.com", "AAAA"))
+    refused = trace("mx-middle-no-address", MTA)
+    assert [q for q in questions(refused) if q[1] == "PTR"] == reverse(["192.0.2.30"])
+
+
+def test_trycanon_asks_again_and_the_domain_is_then_looked_up_with_its_dot() -> None:
+    """implicit-mx-a-only: ruleset 3 canonifies example.org (AAAA, A), MX finds nothing,
+    getmxrr's trycanon asks AAAA and A again, and the connection lookup is a DNS name's."""
+    delivery = trace("implicit-mx-a-only", MTA, overrides=SEARCH)
+    assert questions(delivery) == [
+        ("example.org", "AAAA"), ("example.org", "A"), ("example.org", "MX"),
+        ("example.org", "AAAA"), ("example.org", "A"),
+        ("example.org", "AAAA"), ("example.org", "AAAA"), ("example.org.site.example", "AAAA"),
+        ("example.org", "AAAA"), ("example.org", "A"), *reverse(["192.0.2.25"]),
+    ]
+
+
+def test_the_rewritten_recipient_is_canonified_again_only_after_a_delivery() -> None:
+    """cname-to-address: after the delivery AAAA and A of web.example.net once more; the
+    2017 broken case defers and asks nothing after its attempt."""
+    delivered = trace("cname-to-address", MTA)
+    assert questions(delivered)[-3:] == [*reverse(["203.0.113.80"]), ("web.example.net", "AAAA"),
+                                         ("web.example.net", "A")]
+    deferred = trace("wa-students-2017", MTA, pins=("broken",))
+    assert questions(deferred)[-1] == ("edlio.map.fastly.net", "A")
+
+
+def test_a_name_it_could_not_canonify_is_searched_for_its_mx() -> None:
+    """nxdomain: canonification asks the name, then NAME.DOMAIN; the MX lookup the same; the
+    bounce canonifies once more."""
+    delivery = trace("nxdomain", MTA, overrides=SEARCH)
+    name, searched = "retired.example.com", "retired.example.com.site.example"
+    assert questions(delivery) == [(name, "AAAA"), (searched, "AAAA"), (name, "MX"), (searched, "MX"),
+                                   (name, "AAAA"), (searched, "AAAA")]
+
+
+def test_with_no_address_anywhere_it_names_the_last_host() -> None:
+    delivery = trace("mx-none-resolve", MTA)
+    log_line(delivery, r"relay=mx2\.example\.com\., dsn=5\.1\.2, stat=Host unknown "
+                       r"\(Name server: mx2\.example\.com\.: no data known\)")

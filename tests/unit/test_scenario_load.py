@@ -419,7 +419,7 @@ def test_unknown_nested_key() -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_keys() -> None:
     text = minimal("resolver:\n  zzz: 1\n")
-    assert_error(text, "zzz", "expected one of: cache, server_choice")
+    assert_error(text, "zzz", "expected one of: cache, population, server_choice, warm")
 
 
 def test_bad_zone_line_in_a_block() -> None:
@@ -603,3 +603,16 @@ def test_pin_of_an_unknown_server() -> None:
 def test_wrong_type_says_what_was_expected() -> None:
     text = minimal("resolver:\n  cache: maybe\n")
     assert_error(text, "cache: maybe", "expected true or false for `cache`, got 'maybe'")
+
+
+def test_a_tarpit_may_close_after_a_delay() -> None:
+    spec = load_scenario_text(minimal("hosts:\n  default:\n    smtp: tarpit\n    delay: 3s\n"), file=FILE)
+    (host,) = spec.hosts
+    assert (host.smtp, host.delay) == (SmtpKind.TARPIT, 3.0)
+    plain = load_scenario_text(minimal("hosts:\n  default:\n    smtp: tarpit\n"), file=FILE)
+    assert plain.hosts[0].delay == 0.0  # never closes
+
+
+def test_delay_is_refused_where_it_means_nothing() -> None:
+    text = minimal("hosts:\n  default:\n    smtp: refuse\n    delay: 3s\n")
+    assert_error(text, "delay: 3s", "`delay` applies to smtp: slow and smtp: tarpit, not to smtp: refuse")

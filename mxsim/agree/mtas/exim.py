@@ -85,7 +85,7 @@ def _failure_result(why: str) -> str:
         return "rejected" if code is not None and code.group(1) == "5" else "tempfail"
     if "after initial connection" in lowered and "timeout" in lowered:
         return "banner_timeout"
-    if "connection closed" in lowered or "unexpectedly" in lowered:
+    if "connection closed" in lowered or "closed connection" in lowered or "unexpectedly" in lowered:
         return "closed"
     return connect_result(why)
 

@@ -50,6 +50,9 @@ STATUS = re.compile(
     r"status=(?P<status>\w+) \((?P<why>.*)\)\s*$"
 )
 OUTCOMES = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced"}
+# TLS required (smtp_tls_policy_maps, MTA-STS) and not had: tls_client.c / smtp_proto.c.
+TLS_UNVERIFIED = re.compile(rf"server certificate verification failed for {HOST}:\d+")
+TLS_NOT_OFFERED = re.compile(rf"TLS is required, but was not offered by host {HOST}")
 
 
 def _attempt(line: str) -> Try | None:
@@ -61,6 +64,8 @@ def _attempt(line: str) -> Try | None:
         return Try(match["host"], match["addr"], "closed")
     if match := REFUSED_TALK.search(line):
         return Try(match["host"], match["addr"], "rejected" if match["code"] == "5" else "tempfail")
+    if (match := TLS_UNVERIFIED.search(line)) or (match := TLS_NOT_OFFERED.search(line)):
+        return Try(match["host"], match["addr"], "tls_failed")
     return None
 
 

@@ -31,7 +31,7 @@ from mxsim.agree.mtas.base import (
 from mxsim.agree.mtas.syslog import SyslogSink
 from mxsim.agree.observation import Try
 
-OPTIONS = ("Timeout.iconnect", "Timeout.connect", "Timeout.initial")
+OPTIONS = ("Timeout.iconnect", "Timeout.connect", "Timeout.initial", "Timeout.queuereturn")
 
 # Between dsn= and stat= Sendmail may write reply= (a 5xx greeting: "dsn=5.5.0, reply=554 ...").
 STAT = re.compile(r"to=<?(?P<to>[^>,\s]+)>?,.*?dsn=(?P<dsn>[\d.]+), (?:reply=[^,]*, )?stat=(?P<stat>.*)$")

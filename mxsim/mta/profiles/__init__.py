@@ -9,11 +9,12 @@ from mxsim.mta.profiles.base import Profile
 from mxsim.mta.profiles.exim import Exim
 from mxsim.mta.profiles.opensmtpd import OpenSmtpd
 from mxsim.mta.profiles.postfix import Postfix
+from mxsim.mta.profiles.postfix_sts import PostfixSts
 from mxsim.mta.profiles.rfc5321 import Rfc5321
 from mxsim.mta.profiles.sendmail import Sendmail
 
 PROFILES: dict[str, type[Profile]] = {
-    cls.name: cls for cls in (Postfix, Exim, OpenSmtpd, Sendmail, Rfc5321)
+    cls.name: cls for cls in (Postfix, Exim, OpenSmtpd, Sendmail, Rfc5321, PostfixSts)
 }
 NAMES = PROFILE_NAMES  # tests/unit/test_profile_names.py: the same names, in the same order
 

@@ -20,9 +20,12 @@ Routing, the recipient's domain to the addresses tried:
                      just before connecting: Sendmail's makeconnection
     finish           (default) lookups made after the attempt, in the same process
 The attempt, one SMTP session per address:
+    before_connect, after_connect   (default: none) lookups made around each connection:
+                     the reverse (PTR) lookup of the address (OpenSMTPD before, Sendmail after)
     connect_timeout, greeting_timeout   how long a connect and the 220 greeting may take
     ATTEMPT_WORDS    the MTA's log words for each result; `classify` (written once, here)
-                     decides the result of a session
+                     decides the result of a session, TLS required by MTA-STS included
+    TLS_WORDS        (default: RFC 8461's) the words for a host that fails required TLS
     failure          no address took the message: bounce or defer, and the words
     deferral_dsn     (default) the RFC 3463 code of a deferral
     no_address       (default) routing found hosts, none with an address
@@ -51,6 +54,7 @@ from typing import NamedTuple
 import dns.name
 import dns.rdatatype
 import dns.rdtypes.ANY.MX
+import dns.reversename
 
 from mxsim import names
 from mxsim.mta import HELO_NAME
@@ -66,7 +70,9 @@ from mxsim.mta.results import (
     Route,
     RouteKind,
     Target,
+    TlsRequirement,
 )
+from mxsim.mta.sts import RFC8461_TLS_WORDS, tls_shortfall
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
 from mxsim.units import format_duration
@@ -74,10 +80,11 @@ from mxsim.units import format_duration
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
 MX = dns.rdatatype.MX
+PTR = dns.rdatatype.PTR
 KERNEL_SYN_TIMEOUT = 127.0  # Linux, tcp_syn_retries=6: 1+2+4+8+16+32+64 s
 LOG_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fixed, so logs are seed-stable
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-_CONNECT_FAILED = {
+_CONNECT_FAILED: dict[ConnectResult, AttemptResult] = {
     ConnectResult.TIMEOUT: AttemptResult.TIMEOUT,
     ConnectResult.REFUSED: AttemptResult.REFUSED,
     ConnectResult.UNREACHABLE: AttemptResult.UNREACHABLE,
@@ -137,9 +144,12 @@ def reply_text(attempt: Attempt) -> str:
     return attempt.reply.partition(" ")[2]
 
 
-def classify(session: SmtpSession) -> AttemptResult:
+def classify(session: SmtpSession, tls: TlsRequirement | None = None) -> AttemptResult:
     """What one SMTP session came to, the same for every MTA: only a 2xx greeting lets
-    the transaction go on (RFC 5321 §4.3.2), a 5xx refuses, anything else is temporary."""
+    the transaction go on (RFC 5321 §4.3.2), a 5xx refuses, anything else is temporary.
+    With TLS required (MTA-STS in enforce mode), a session that did not meet it fails."""
+    if tls is not None and tls.enforce and tls_shortfall(session, tls) is not None:
+        return AttemptResult.TLS_FAILED
     if session.connect != ConnectResult.CONNECTED:
         return _CONNECT_FAILED[session.connect]
     if session.greeting_timeout:
@@ -182,13 +192,33 @@ def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[st
     return [str(rdata.address) for rrset in answer.records(rdtype) for rdata in rrset]
 
 
+def search_names(name: dns.name.Name, domains: Iterable[str]) -> list[dns.name.Name]:
+    """`name` with each domain of a resolv.conf search list appended, as the stub library
+    asks them after the name itself found nothing (glibc resolv/res_query.c
+    __res_context_search; OpenSMTPD's libasr, openbsd-compat/libasr/asr.c _asr_iter_domain)."""
+    relative = name.relativize(dns.name.root)
+    return [relative.concatenate(dns.name.from_text(domain)) for domain in domains if domain.strip(".")]
+
+
+SEARCH_DOMAINS_DOC = ("the stub library's search list (resolv.conf `search`, else the domain of the "
+                      "host name): names a lookup of a host's address also tries")
+SEARCH_DOMAINS_SOURCE = "resolv.conf(5); the lab runs with the domain of its host name (docs/agreement.md)"
+
+
+def reverse_lookup(ctx: Context, address: str) -> Step[StubAnswer]:
+    """The PTR question for an address (in-addr.arpa or ip6.arpa)."""
+    answer: StubAnswer = yield from ctx.lookup(dns.reversename.from_address(address), PTR)
+    return answer
+
+
 class Context:
     """What a routing step may use: the stub resolver, the seeded randomness, and what
     one delivery process remembers between its lookups."""
 
-    def __init__(self, stub: Stub, rng: random.Random) -> None:
+    def __init__(self, stub: Stub, rng: random.Random, sender: SenderState | None = None) -> None:
         self.stub = stub
         self.rng = rng
+        self.sender = sender  # the MTA's memory across messages, when it has one (MTA-STS cache)
         self.notes: list[str] = []  # what the MTA warns about while routing (Route.notes)
         # Negative answers, by (name, type) (Exim's negative cache).
         self.negative: dict[tuple[names.NameKey, dns.rdatatype.RdataType], StubAnswer] = {}
@@ -230,6 +260,8 @@ class Profile(ABC):
     PARAMS: tuple[Param, ...] = ()
     ATTEMPT_WORDS: AttemptWords
     BOUNCE_WORDS: BounceWords
+    # The words for a host that fails required TLS (MTA-STS), by mta/sts.py's shortfall keys.
+    TLS_WORDS: Mapping[str, str] = RFC8461_TLS_WORDS
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self.settings = Settings(self.PARAMS, self.name, overrides)
@@ -264,8 +296,18 @@ class Profile(ABC):
         """The addresses of a host routed lazily (Route.hosts), looked up just before connecting."""
         raise NotImplementedError(f"{self.name} routes to addresses, not to hosts looked up at connect time")
 
-    def finish(self, ctx: Context, route: Route) -> Step[None]:
+    def finish(self, ctx: Context, route: Route, delivered: bool) -> Step[None]:
         """Lookups the MTA makes after its attempt, in the same process: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def before_connect(self, ctx: Context, target: Target) -> Step[None]:
+        """Lookups the MTA makes just before it connects to an address: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def after_connect(self, ctx: Context, target: Target, result: AttemptResult) -> Step[None]:
+        """Lookups the MTA makes once a connection attempt is over: none."""
         return None
         yield  # a generator that asks nothing
 
@@ -284,13 +326,22 @@ class Profile(ABC):
     def greeting_timeout(self) -> float: ...
 
     def probe(self, target: Target, helo: str) -> SmtpProbe:
-        return SmtpProbe(target.address, 25, helo, self.connect_timeout(), self.greeting_timeout())
+        """Connect, greeting, EHLO; STARTTLS too where the sender requires TLS (target.tls)."""
+        return SmtpProbe(target.address, 25, helo, self.connect_timeout(), self.greeting_timeout(),
+                         starttls=target.tls is not None)
 
     def judge(self, target: Target, session: SmtpSession) -> tuple[AttemptResult, str]:
         """What one session means, and the MTA's words for it."""
-        result = classify(session)
+        result = classify(session, target.tls)
         line = session.greeting.line if session.greeting is not None else ""
-        return result, self.attempt_words.of(result).format(host=target.host, address=target.address, line=line)
+        words = self.attempt_words.of(result) if result != AttemptResult.TLS_FAILED else ""
+        shortfall = tls_shortfall(session, target.tls) if target.tls is not None else None
+        if shortfall is not None:
+            refusal = session.starttls_refused.line if session.starttls_refused is not None else ""
+            said = self.TLS_WORDS[shortfall].format(host=target.host, address=target.address, line=refusal)
+            # Enforced: the MTA's words for the failure; testing: delivered, the failure reported beside it.
+            words = said if result == AttemptResult.TLS_FAILED else f"{words} (MTA-STS testing, reported: {said})"
+        return result, words.format(host=target.host, address=target.address, line=line)
 
     @abstractmethod
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
@@ -363,7 +414,7 @@ def deliver(
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = dns.name.from_text(domain_text)
-    ctx = Context(stub, rng)
+    ctx = Context(stub, rng, sender)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
@@ -382,9 +433,11 @@ def deliver(
                 if sender is not None and profile.blocked(sender, target, now()):
                     blocked = True
                     continue
+                yield from profile.before_connect(ctx, target)
                 at = now()
                 session: SmtpSession = yield profile.probe(target, helo)
                 result, words = profile.judge(target, session)
+                yield from profile.after_connect(ctx, target, result)
                 attempts.append(Attempt(
                     target.host, target.address, 25, result, at, session.elapsed,
                     session.greeting.line if session.greeting else None, words,
@@ -401,7 +454,7 @@ def deliver(
                 failure = profile.all_blocked(route, sender)
             else:
                 failure = profile.no_address(route)
-    yield from profile.finish(ctx, route)
+    yield from profile.finish(ctx, route, delivered is not None)
     envelope = profile.rewrite_recipient(local, domain_text.lower(), route)
     if delivered is not None:
         outcome, dsn, reason = Outcome.DELIVERED, "2.0.0", attempts[-1].reason

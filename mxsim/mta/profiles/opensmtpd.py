@@ -16,6 +16,8 @@ from mxsim.mta.profiles.base import (
     AAAA,
     KERNEL_SYN_TIMEOUT,
     MX,
+    SEARCH_DOMAINS_DOC,
+    SEARCH_DOMAINS_SOURCE,
     A,
     Addresses,
     AttemptWords,
@@ -27,6 +29,8 @@ from mxsim.mta.profiles.base import (
     log_time,
     mx_records,
     name_text,
+    reverse_lookup,
+    search_names,
 )
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
@@ -43,7 +47,7 @@ ATTEMPT_WORDS = AttemptWords(
     timeout="mta error reason=Connection timeout",
     refused="mta error reason=IO Error: Connection refused",
     unreachable="mta error reason=IO Error: Network is unreachable",
-    banner_timeout="mta error reason=IO Error: Connection timeout",
+    banner_timeout="mta error reason=Connection timeout",  # as for a SYN unanswered (the lab's tarpit)
     closed="mta error reason=Connection closed unexpectedly",
     greeting_refused="mta error reason=BANNER rejected: {line}",
     accepted="mta connected: {line}",
@@ -75,6 +79,7 @@ class OpenSmtpd(Profile):
               "openbsd-compat/libasr/getaddrinfo_async.c; docs/lab.md#opensmtpd-68"),
         Param("io_timeout", Kind.DURATION, IO_TIMEOUT, "connect and greeting timeout",
               "usr.sbin/smtpd/mta_session.c L553"),
+        Param("search_domains", Kind.LIST, (), SEARCH_DOMAINS_DOC, SEARCH_DOMAINS_SOURCE),
     )
 
     # ---- routing: dns.c dns_dispatch_mx, mta.c mta_on_mx -------------------------
@@ -128,16 +133,29 @@ class OpenSmtpd(Profile):
         return tuple(families)
 
     def host_addresses(self, ctx: Context, host: dns.name.Name, preference: int) -> Step[Addresses]:
-        """getaddrinfo_async: each family in turn, no CNAME chasing of its own."""
+        """getaddrinfo_async: each family in turn, no CNAME chasing of its own; when the name
+        has no address, the same with each search domain appended (the lab: NAME.DOMAIN AAAA
+        and A after a host with no address, docs/agreement.md)."""
         literal = ip_literal(host)
         if literal is not None:
             return [Target(name_text(host), literal, preference, name_text(host))], None
         targets: list[Target] = []
-        for rdtype in self.families():
-            answer = yield from ctx.lookup(host, rdtype)
-            targets.extend(Target(name_text(host), address, preference, name_text(host))
-                           for address in addresses_in(answer, rdtype))
+        for name in (host, *search_names(host, self.settings.items("search_domains"))):
+            temporary = False
+            for rdtype in self.families():
+                answer = yield from ctx.lookup(name, rdtype)
+                temporary = temporary or answer.status == Herrno.TRY_AGAIN
+                targets.extend(Target(name_text(host), address, preference, name_text(host))
+                               for address in addresses_in(answer, rdtype))
+            if targets or temporary:
+                break
         return targets, None
+
+    def before_connect(self, ctx: Context, target: Target) -> Step[None]:
+        """The PTR of the address, asked before connecting: the host name it logs (mta.c
+        mta_connect asks getnameinfo when the host has no ptrname yet; the lab: one PTR
+        question per address tried, after all address lookups)."""
+        yield from reverse_lookup(ctx, target.address)
 
     # ---- the attempt: mta_session.c ------------------------------------------------------
     def connect_timeout(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import dns.name
 
@@ -27,10 +28,47 @@ from mxsim.mta.profiles.base import (
     reply_text,
 )
 from mxsim.mta.queue import QueueEntry, SenderState
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Route, RouteKind, Target
+from mxsim.mta.results import (
+    Attempt,
+    AttemptResult,
+    Delivery,
+    Failure,
+    Route,
+    RouteKind,
+    Target,
+    TlsRequirement,
+)
+from mxsim.mta.sts import CacheRule, current_policy, enforced
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
+from mxsim.scenario.mta_sts import StsMode
 from mxsim.transport.base import Step
+
+
+def rfc8461_route(ctx: Context, domain: dns.name.Name, route: Route, timeout: float) -> Step[Route]:
+    """RFC 8461 section 5: hosts that fail an enforce policy are skipped; none left defers.
+
+    Kept hosts must then offer TLS with a certificate for their name (section 4.2); in
+    testing mode every host is tried and failures are only reported.
+    """
+    cache = ctx.sender.sts if ctx.sender is not None else {}
+    found = yield from current_policy(ctx.lookup, domain, cache, ctx.stub.now, CacheRule.RFC8461, timeout=timeout)
+    route = replace(route, policy_fetches=found.fetches)
+    policy = found.policy
+    if policy is None or policy.mode == StsMode.NONE:
+        return route
+    strict = enforced(policy)
+    matching = [t for t in route.targets if policy.allows(t.mx)]
+    notes = [f"MTA-STS {policy.mode}: MX host {t.mx} does not match the policy of {route.domain}"
+             for t in route.targets if not policy.allows(t.mx)]
+    kept = matching if strict else list(route.targets)
+    route = replace(route, notes=(*route.notes, *dict.fromkeys(notes)))
+    if not kept:
+        hosts = ", ".join(dict.fromkeys(t.mx for t in route.targets))
+        return replace(route, targets=(), failure=Failure.defer(
+            "4.7.5", f"MTA-STS policy of {route.domain} (enforce) allows none of its MX hosts: {hosts}"))
+    return replace(route, targets=tuple(
+        replace(t, tls=TlsRequirement(policy.mx, enforce=strict, host=t.mx)) for t in kept))
 
 _WHERE = "{host}[{address}]"
 ATTEMPT_WORDS = AttemptWords(
@@ -68,10 +106,20 @@ class Rfc5321(Profile):
               "RFC 5321 §4.5.4.1: at least 30 minutes"),
         Param("give_up_time", Kind.DURATION, 4 * 86400.0, "queue lifetime before bouncing",
               "RFC 5321 §4.5.4.1: at least 4-5 days"),
+        Param("mta_sts", Kind.CHOICE, "off", "MTA-STS: enforce applies RFC 8461 policies; off ignores them",
+              "RFC 8461 §5 (docs/mta-behaviour.md#mta-sts)", choices=("off", "enforce")),
+        Param("mta_sts_fetch_timeout", Kind.DURATION, 60.0, "wait for the HTTPS policy fetch",
+              "RFC 8461 §3.3: SHOULD use a timeout; 60 s here"),
     )
 
-    # ---- routing: RFC 5321 §5.1 --------------------------------------------------------
+    # ---- routing: RFC 5321 §5.1, then RFC 8461 when MTA-STS is on -------------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
+        route = yield from self._route(ctx, domain)
+        if self.settings.text("mta_sts") == "off" or route.failure is not None or not route.targets:
+            return route
+        return (yield from rfc8461_route(ctx, domain, route, self.settings.seconds("mta_sts_fetch_timeout")))
+
+    def _route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
         """MX first; a CNAME's target is processed as the initial name."""
         answer = yield from ctx.lookup(domain, MX)
         failure = self.lookup_failure(domain, answer)
@@ -138,6 +186,9 @@ class Rfc5321(Profile):
 
     def greeting_timeout(self) -> float:
         return self.settings.seconds("greeting_timeout")
+
+    def deferral_dsn(self, attempt: Attempt) -> str:
+        return "4.7.5" if attempt.result == AttemptResult.TLS_FAILED else super().deferral_dsn(attempt)
 
     def failure(self, route: Route, attempts: list[Attempt]) -> Failure:
         """A 5xx greeting everywhere bounces, anything else defers."""

@@ -23,6 +23,8 @@ from mxsim.mta.profiles.base import (
     AAAA,
     KERNEL_SYN_TIMEOUT,
     MX,
+    SEARCH_DOMAINS_DOC,
+    SEARCH_DOMAINS_SOURCE,
     A,
     AttemptWords,
     BounceWords,
@@ -34,8 +36,10 @@ from mxsim.mta.profiles.base import (
     log_time,
     mx_records,
     name_text,
+    reverse_lookup,
+    search_names,
 )
-from mxsim.mta.queue import HostRecord, QueueEntry, SenderState, next_tick
+from mxsim.mta.queue import QueueEntry, SenderState, next_tick
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
@@ -44,6 +48,7 @@ from mxsim.units import format_duration
 
 MAXCNAMEDEPTH = 10  # domain.c L64
 FAMILY = {AAAA: "inet6", A: "inet"}  # HostRef.family: what connect_targets looks up
+NOT_CONNECTED = (AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE)
 # daemon.c and usersmtp.c: the connect errors (sm_errstring), the greeting as received.
 ATTEMPT_WORDS = AttemptWords(
     timeout="Connection timed out with {host}.",
@@ -83,17 +88,19 @@ class Sendmail(Profile):
               unit="h"),
         Param("QueueInterval", Kind.DURATION, 600.0, "queue run interval (Debian -q10m)",
               "Debian debian/local/sendmail.in L57", unit="m"),
-        Param("Timeout.hoststatus", Kind.DURATION, 1800.0, "how long a failed host is skipped by later runs",
-              "sendmail/conf.c; Debian keeps host status in /var/lib/sendmail/host_status"),
+        Param("Timeout.hoststatus", Kind.DURATION, 1800.0,
+              "how long a failed host is skipped within one process (Debian: no HostStatusDirectory)",
+              "sendmail/conf.c; sendmail/mci.c mci_get; Debian sendmail.mc undefine(confHOST_STATUS_DIRECTORY)"),
         Param("TryNullMXList", Kind.BOOL, False, "connect to the host directly when the MX list points back",
               "sendmail/domain.c"),
+        Param("search_domains", Kind.LIST, (), SEARCH_DOMAINS_DOC, SEARCH_DOMAINS_SOURCE),
     )
 
     # ---- ruleset 3 and getmxrr: domain.c ---------------------------------------------
     def route(self, ctx: Context, domain: dns.name.Name) -> Step[Route]:
-        canonical = domain
+        canonical, found = domain, False
         if not self.settings.flag("nocanonify"):
-            canonical, stuck = yield from self._canonify(ctx, domain)
+            canonical, stuck, found = yield from self._canonify(ctx, domain)
             if stuck:
                 # $[ $] could not finish: the address fails to parse for now and the message
                 # is queued without a delivery attempt (seen in the lab: "Transient parse
@@ -101,21 +108,42 @@ class Sendmail(Profile):
                 return Route(RouteKind.FAILED, name_text(domain), failure=Failure.defer(
                     "4.4.3", f"{name_text(domain)}: Name server timeout"))
         rewritten = name_text(canonical) if canonical != domain else None
-        route = yield from self._getmxrr(ctx, canonical, written=domain)
+        route = yield from self._getmxrr(ctx, canonical, written=domain, canonical=found)
         if rewritten is not None:
             return replace(route, envelope_domain=rewritten)
         return route
 
-    def _canonify(self, ctx: Context, name: dns.name.Name) -> Step[tuple[dns.name.Name, bool]]:
-        """dns_getcanonname: AAAA, then A, then MX at a name; a CNAME moves to its target, one
-        link per question (the real Sendmail asks AAAA at every alias of a chain: the 2017
-        broken case, docs/agreement.md). Returns the name and whether the lookups failed
-        temporarily throughout."""
+    def _canonify(
+        self, ctx: Context, name: dns.name.Name, *, host_map: bool = True,
+    ) -> Step[tuple[dns.name.Name, bool, bool]]:
+        """dns_getcanonname: the name, then the name with each search domain appended
+        (sendmail/domain.c walks the search list itself). Returns the canonical name, whether
+        the lookups failed temporarily throughout, and whether the name was found.
+
+        `host_map`: ruleset 3's `$[ $]` goes through the host map, which keeps each name it
+        canonified (ST_NAMECANON); getmxrr's trycanon calls getcanonname directly and asks
+        again (implicit-mx-a-only and cname-to-address in the lab, docs/agreement.md)."""
         slot = names.key(name)
-        if slot in ctx.canon:  # the host map caches each name it canonified (ST_NAMECANON, sendmail/domain.c)
-            return ctx.canon[slot], False
+        if host_map and slot in ctx.canon:
+            return ctx.canon[slot], False, True
+        current, temporary, found = yield from self._canon_walk(ctx, name)
+        if not found and current == name:
+            for candidate in search_names(name, self.settings.items("search_domains")):
+                other, _temporary, other_found = yield from self._canon_walk(ctx, candidate)
+                if other_found:
+                    current, found = other, True
+                    break
+        if host_map and (found or current != name):  # the host map keeps what it found, not a failure
+            ctx.canon[slot] = current
+        return current, temporary, found
+
+    def _canon_walk(self, ctx: Context, name: dns.name.Name) -> Step[tuple[dns.name.Name, bool, bool]]:
+        """AAAA, then A, then MX at a name; a CNAME moves to its target, one link per question
+        (the real Sendmail asks AAAA at every alias of a chain: the 2017 broken case,
+        docs/agreement.md)."""
         current = name
         temporary = False
+        found = False
         for _depth in range(MAXCNAMEDEPTH):
             moved = False
             temporary = True
@@ -134,23 +162,30 @@ class Sendmail(Profile):
                     break
             if not moved:
                 break
-        if found or current != name:  # the host map keeps what it found, not a failure
-            ctx.canon[slot] = current
-        return current, temporary
+        return current, temporary, found or current != name
 
-    def finish(self, ctx: Context, route: Route) -> Step[None]:
-        """After the attempt the rewritten recipient passes ruleset 3 again: its domain is
-        canonified unless the host map has it (cname-chain-to-mx in the lab: AAAA, A, MX of
-        mailhost.example.org after the delivery; docs/agreement.md)."""
-        if route.envelope_domain is not None and not self.settings.flag("nocanonify"):
+    def finish(self, ctx: Context, route: Route, delivered: bool) -> Step[None]:
+        """Once the message is sent, the rewritten recipient passes ruleset 3 again: its
+        domain is canonified unless the host map has it (cname-chain-to-mx, cname-to-address
+        in the lab: AAAA and A of the rewritten domain after the delivery; none after a
+        deferral, the 2017 broken case; docs/agreement.md)."""
+        if delivered and route.envelope_domain is not None and not self.settings.flag("nocanonify"):
             yield from self._canonify(ctx, dns.name.from_text(route.envelope_domain))
 
-    def _getmxrr(self, ctx: Context, domain: dns.name.Name, written: dns.name.Name) -> Step[Route]:
+    def _getmxrr(
+        self, ctx: Context, domain: dns.name.Name, written: dns.name.Name, canonical: bool,
+    ) -> Step[Route]:
+        """`canonical`: ruleset 3 found the name, which then ends in a dot, so the MX lookup
+        (res_search) tries no search domain; a name it did not find is asked as written and,
+        when that finds nothing, with each search domain (nodata-domain, nxdomain in the lab)."""
         here = name_text(domain)
         answer = yield from ctx.lookup(domain, MX)
+        if not canonical and answer.status != Herrno.SUCCESS:
+            for candidate in search_names(domain, self.settings.items("search_domains")):
+                yield from ctx.lookup(candidate, MX)
         if answer.status == Herrno.HOST_NOT_FOUND:
-            # The bounce is prepared in the same process, which looks the name up once more.
-            yield from ctx.lookup(domain, AAAA)
+            # The bounce is prepared in the same process, which canonifies the name once more.
+            yield from self._canonify(ctx, domain)
         failure = self.lookup_failure(domain, answer)
         if failure is not None:
             return Route(RouteKind.FAILED, here, failure=failure)
@@ -160,12 +195,13 @@ class Sendmail(Profile):
                 "5.1.10", "556 Host does not accept mail: MX 0 ."))
         if not mxs:
             host = domain
+            found = canonical
             if answer.status == Herrno.NO_DATA:
-                # trycanon: getcanonname of the name (the host map answers if it has it);
-                # CNAME-only or NO_RECOVERY: the name as it is (hostsignature).
-                host, _stuck = yield from self._canonify(ctx, domain)
+                # trycanon: getcanonname of the name, asked again; CNAME-only or NO_RECOVERY:
+                # the name as it is (hostsignature).
+                host, _stuck, found = yield from self._canonify(ctx, domain, host_map=False)
             return Route(RouteKind.IMPLICIT_MX, here,
-                         hosts=self._host_refs(name_text(host), 0, as_written=host == written))
+                         hosts=self._host_refs(name_text(host), 0, as_written=not found))
         # A null MX beside others is no null MX for Sendmail: "." is a host it tries to look up.
         hosts = tuple(ref for mx in self.sort_mx(ctx, mxs)
                       for ref in self._host_refs(name_text(mx.exchange) if not mx.is_null else ".", mx.preference))
@@ -193,10 +229,9 @@ class Sendmail(Profile):
         return tuple(HostRef(host, preference, FAMILY[rdtype], as_written) for rdtype in self.families())
 
     def connect_targets(self, ctx: Context, host: HostRef) -> Step[list[Target]]:
-        """The lookups makeconnection makes just before connecting, as seen in the lab
-        (docs/agreement.md): AAAA asked three times, then A, when there is no AAAA; twice
-        and no A when there is; an MX written as an IP literal is asked as a name (AAAA, A:
-        NXDOMAIN) before Sendmail connects to the literal address."""
+        """The lookups makeconnection makes just before connecting, one family at a time
+        (`_family`); an MX written as an IP literal is asked as a name (AAAA, A: NXDOMAIN)
+        before Sendmail connects to the literal address."""
         name = dns.name.from_text(host.name)
 
         def found(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[Target]:
@@ -208,40 +243,54 @@ class Sendmail(Profile):
                 yield from ctx.lookup(dns.name.root, AAAA)
                 yield from ctx.lookup(dns.name.root, A)
             return []
+        dotted = not host.as_written
         if host.family == "inet":
             known = ctx.resolved.pop((host.name, "inet"), None)
             if known is not None:
                 return known
             # IPv6 addresses were found and none took the message: the AF_INET retry asks A now.
-            return found((yield from ctx.lookup(name, A)), A)
+            return found((yield from self._family(ctx, name, A, dotted)), A)
         literal = ip_literal(name)
-        first = yield from ctx.lookup(name, AAAA)
-        if literal is not None or first.status == Herrno.HOST_NOT_FOUND:
-            ipv4 = yield from ctx.lookup(name, A)
-            if literal is not None:
-                return [Target(host.name, literal, host.preference, host.name)]
-            ctx.resolved[(host.name, "inet")] = found(ipv4, A)
-            return []
-        if addresses_in(first, AAAA):
-            yield from ctx.lookup(name, AAAA)  # no A yet: the lab showed none when IPv6 delivered
+        first = yield from self._family(ctx, name, AAAA, dotted)
+        if literal is None and addresses_in(first, AAAA):
             return found(first, AAAA)
-        # An empty answer for a name taken from DNS data (an MX exchange, a CNAME target) is
-        # asked three times; the recipient's domain as written, once (seen in the lab, cause
-        # unverified: docs/agreement.md).
-        repeats = 0 if host.as_written else 2
-        for _ in range(repeats):
-            yield from ctx.lookup(name, AAAA)
-        ipv4 = yield from ctx.lookup(name, A)
-        if ipv4.status == Herrno.NO_DATA:
-            for _ in range(repeats):
-                yield from ctx.lookup(name, A)
+        ipv4 = yield from self._family(ctx, name, A, dotted)
+        if literal is not None:
+            return [Target(host.name, literal, host.preference, host.name)]
         ctx.resolved[(host.name, "inet")] = found(ipv4, A)
         return []
 
+    def _family(
+        self, ctx: Context, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, dotted: bool,
+    ) -> Step[StubAnswer]:
+        """One family's lookup as seen in the lab (docs/agreement.md). A name taken from DNS
+        data ends in a dot: it is asked as it is, and when that gives no address (and the
+        name exists), asked again without the dot through res_search (the name, then each
+        search domain unless the name itself had answer records), then once more as it is:
+        `AAAA; AAAA; AAAA at NAME.DOMAIN; AAAA` for a host with no IPv6 address. The
+        recipient's domain as written (not canonified) has no dot: res_search alone."""
+        if dotted:
+            answer = yield from ctx.lookup(name, rdtype)
+            if addresses_in(answer, rdtype) or answer.status in (Herrno.HOST_NOT_FOUND, Herrno.TRY_AGAIN):
+                return answer
+        answer = yield from ctx.lookup(name, rdtype)
+        if answer.status != Herrno.SUCCESS:
+            for candidate in search_names(name, self.settings.items("search_domains")):
+                yield from ctx.lookup(candidate, rdtype)
+        if dotted:
+            answer = yield from ctx.lookup(name, rdtype)
+        return answer
+
     def no_address(self, route: Route) -> Failure:
-        # The name exists but has no address (NODATA): "no data known", as logged in the lab.
-        first = route.hosts[0].name if route.hosts else route.domain
-        return Failure.bounce("5.1.2", f"Host unknown (Name server: {first}: no data known)")
+        # The names exist but have no address (NODATA): "no data known" for the last host
+        # tried, as logged in the lab ("Name server: mx2.example.com.: no data known").
+        return Failure.bounce("5.1.2", f"Host unknown (Name server: {_last_host(route)}: no data known)")
+
+    def after_connect(self, ctx: Context, target: Target, result: AttemptResult) -> Step[None]:
+        """Once connected, the PTR of the address (seen in the lab after every connection
+        that opened, whatever the greeting; none after a refused or unanswered connect)."""
+        if result not in NOT_CONNECTED:
+            yield from reverse_lookup(ctx, target.address)
 
     # ---- the attempt: daemon.c, usersmtp.c --------------------------------------------
     def connect_timeout(self) -> float:
@@ -266,18 +315,15 @@ class Sendmail(Profile):
     def warn_after(self) -> float | None:
         return self.settings.seconds("Timeout.queuewarn") or None
 
-    def all_blocked(self, route: Route, sender: SenderState) -> Failure:
-        reasons = [sender.hosts[t.address].reason for t in route.targets if t.address in sender.hosts]
-        return Failure.defer("4.0.0", reasons[-1] if reasons else f"hosts of {route.domain} are down")
-
     def remember(self, sender: SenderState, delivery: Delivery) -> None:
-        wait = self.settings.seconds("Timeout.hoststatus")
-        for attempt in delivery.attempts:
-            now = attempt.at + attempt.elapsed
-            if attempt.result == AttemptResult.ACCEPTED:
-                sender.hosts.pop(attempt.address, None)
-            else:
-                sender.hosts[attempt.address] = HostRecord(now, now + wait, wait, attempt.reason)
+        """Nothing outlives the delivering process: Debian's sendmail.mc undefines
+        HostStatusDirectory, so `mci_get` (sendmail/mci.c) loads no host status from disk,
+        and each queue run, like each submission's own delivery, is a process of its own.
+        Measured: a host that refused was tried again by the next `sendmail -q` three
+        seconds later (docs/agreement.md#retries). Within one run the real Sendmail works
+        through its messages one after another and shares the status; the model starts a
+        run's messages at the same instant, so none could see another's, and none is kept."""
+        return None
 
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
@@ -287,7 +333,7 @@ class Sendmail(Profile):
         stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
         delay = format_duration(delivery.elapsed)
         last = delivery.attempts[-1] if delivery.attempts else None
-        relay = f", relay={last.host}. [{last.address}]" if last else f", relay={delivery.route.domain}."
+        relay = f", relay={last.host}. [{last.address}]" if last else f", relay={_last_host(delivery.route)}"
         if delivery.delivered_to is not None:
             stat = "Sent (2.0.0 Ok)"
         elif delivery.outcome == Outcome.DEFERRED and delivery.route.kind == RouteKind.FAILED and not last:
@@ -303,3 +349,12 @@ class Sendmail(Profile):
 
     def queue_id(self, rng: random.Random) -> str:
         return "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
+
+
+def _last_host(route: Route) -> str:
+    """The host Sendmail names when none had an address: the last one it looked up, with
+    the dot of a name from DNS data (the domain as written has none)."""
+    if not route.hosts:
+        return f"{route.domain}."
+    last = route.hosts[-1]
+    return last.name if last.as_written else f"{last.name}."
