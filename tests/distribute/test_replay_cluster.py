@@ -23,7 +23,7 @@ from tests.distribute.conftest import ROOT, Scheduler, kill_when_busy
 
 runner = CliRunner()
 GRID = ["wa-students-2017", "nxdomain", "-m", "postfix", "-m", "exim", "--seeds", "1..2",
-        "--sweep", "smtp_mx_address_limit=2,5", "-n", "20", "--no-progress"]
+        "--sweep", "smtp_mx_address_limit=2,5", "-n", "20", "--bucket", "15m", "--no-progress"]
 RUN_WAIT = 180.0
 
 
