@@ -43,6 +43,8 @@ PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], s
 # worker processes) are added here and printed the same way.
 MXSIM_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("one process", ()),
+    # A local Dask cluster of two processes; its peak is the largest process's, not their sum.
+    ("--workers 2", ("--workers", "2")),
 )
 
 

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mxsim.cli.app import app, duration_option, fail
+from mxsim.cli.cluster_options import DaskAddress, Workers, check_runner
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import RecordExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 
 if TYPE_CHECKING:  # the commands import lazily, so `mxsim --help` stays fast
     from mxsim.commands.check import CheckConfig, CheckResult
+    from mxsim.distribute.check import BatchRunner
 
 
 class CheckFormat(StrEnum):
@@ -213,6 +215,8 @@ def check(
     output: Annotated[Path | None, typer.Option("--output", help="Write the report here, not to stdout.")] = None,
     progress: ShowProgress = True,
     quiet: Quiet = False,
+    workers: Workers = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Audit each domain's name servers and mail path; the one-line summary comes first.
 
@@ -243,15 +247,20 @@ def check(
     line, then a table. The exit code is the worst over the domains: 2 over 1 over 0;
     130 after Ctrl-C, with every finished domain kept. The domains share the referrals
     from the root, the resolver's cache, each mail host's probe, and --rate per address.
+
+    `--workers N` (a Dask cluster on this machine) or `--dask ADDRESS` (an existing one)
+    checks the domains on its workers, grouped by the name servers they share; lines then
+    come in the order domains finish (docs/distributed.md).
     """
     try:
         names = _domain_list(domains or [], domain_file)
         sampling = _sampling(samples, min_share, miss)
     except MxsimError as error:
         raise fail(error) from None
-    if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None:
+    runner = check_runner(workers, dask)  # None: in this process
+    if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None or runner is not None:
         _check_many(names, resume, output, output_format, root_hints, lab, sampling, mta, no_smtp, smtp_timeout,
-                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress)
+                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress, runner)
     (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
@@ -329,7 +338,7 @@ def _check_many(
     root_hints: Path | None, lab: Path | None, sampling: tuple[int, tuple[float, float] | None],
     mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
-    dns_port: int, smtp_port: int, quiet: bool, progress: bool,
+    dns_port: int, smtp_port: int, quiet: bool, progress: bool, runner: BatchRunner | None = None,
 ) -> None:
     """Many domains: each out as its domain finishes; a closing table; exit with the worst code."""
     from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
@@ -395,7 +404,7 @@ def _check_many(
 
     try:
         with batch_bar(progress and sys.stderr.isatty(), len(todo)) as advance:
-            run_batch(config, todo, emit)
+            (runner or run_batch)(config, todo, emit)
     except MxsimError as error:
         raise fail(error) from None
     except KeyboardInterrupt:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mxsim.cli.app import app, duration_option, fail, mta_overrides
+from mxsim.cli.cluster_options import DaskAddress, Workers
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import ReplayExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
 
 if TYPE_CHECKING:
+    from mxsim.commands.replay import ReplayResult
     from mxsim.scenario.spec import ScenarioSpec
 
 
@@ -48,6 +50,14 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int],
 
         yield start
 
+
+
+def render_report(result: ReplayResult, output_format: ReplayFormat, quiet: bool) -> str:
+    from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
+
+    renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
+                ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
+    return renderer[output_format](result)
 
 
 def with_variants(specs: tuple[ScenarioSpec, ...], what_if: list[str] | None,
@@ -108,6 +118,14 @@ def replay(
     what_if: Annotated[list[str] | None, typer.Option(
         "--what-if", help="Also replay each scenario with the recipient domain's MX TTL changed, side by side: "
                           "ttl=300. Repeatable.")] = None,
+    seeds: Annotated[str | None, typer.Option(
+        "--seeds", metavar="A..B", show_default=False,
+        help="Run every seed from A to B (in place of --seed); the report lists each run.")] = None,
+    sweep: Annotated[list[str] | None, typer.Option(
+        "--sweep", metavar="NAME=V1,V2", show_default=False,
+        help="Run each value of an MTA parameter (named as for -o); repeated, every combination.")] = None,
+    workers: Workers = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Replay many messages per MTA to the end of their life, and gate on the scenario's `expect`.
 
@@ -116,9 +134,13 @@ def replay(
     backend per query; resolvers cache by TTL. Reported per MTA: share delivered to an
     expected host (`expect.deliver_to`), elsewhere, bounced, still queued; first-attempt
     success; delay p50/p95/max of delivered mail; the distinct paths and bounce texts.
+
+    Many runs: `--seeds 1..20` and `--sweep smtp_mx_address_limit=2,5,10` replay every
+    scenario x MTA x seed x setting and report each run (docs/distributed.md);
+    `--workers N` or `--dask ADDRESS` spreads the runs over a Dask cluster, with the same
+    report to the byte.
     """
     from mxsim.commands.replay import ArrivalProcess, ReplayConfig, run_replay
-    from mxsim.report import replay_json, replay_junit, replay_markdown, replay_text
     from mxsim.scenario import load_scenario
 
     try:
@@ -138,13 +160,19 @@ def replay(
         )
         if plot is not None and bucket is None:
             raise UsageError("--plot needs --bucket (the series it draws)")
+        if plot is not None and (seeds is not None or sweep):
+            raise UsageError("--plot draws one replay: not with --seeds or --sweep")
+        if seeds is not None or sweep or workers is not None or dask is not None:
+            from mxsim.cli.replay_runs import replay_runs
+
+            replay_runs(config, seeds, sweep or [], workers, dask, output_format.value, output, quiet,
+                        progress and sys.stderr.isatty(), lambda r: render_report(r, output_format, quiet),
+                        progress_bar, plot)
         with progress_bar(progress and sys.stderr.isatty()) as tick:
             result = run_replay(config, tick)
     except MxsimError as error:
         raise fail(error) from None
-    renderer = {ReplayFormat.text: lambda r: replay_text.render(r, quiet=quiet), ReplayFormat.json: replay_json.render,
-                ReplayFormat.junit: replay_junit.render, ReplayFormat.markdown: replay_markdown.render}
-    report = renderer[output_format](result)
+    report = render_report(result, output_format, quiet)
     if plot is not None:
         from mxsim.report.replay_series import plot_svg
 

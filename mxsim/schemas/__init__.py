@@ -12,7 +12,7 @@ from typing import Any
 
 from mxsim.errors import UsageError
 
-NAMES = ("scenario", "trace", "replay", "check", "check-line", "agree")
+NAMES = ("scenario", "trace", "replay", "replay-runs", "check", "check-line", "agree")
 
 
 def schema_text(name: str) -> str:

@@ -26,6 +26,7 @@ RANK = {
     "engine": 5,  # world -> transport -> resolver -> stub -> profile, assembled once for every command
     "commands": 6,
     "agree": 7,  # runs real MTAs in the lab; compares their record with the trace report
+    "distribute": 7,  # places the commands' work on a Dask cluster (optional dependency)
     "report": 7,
     "cli": 8,
     "__main__": 9,  # `python -m mxsim`: the command line itself
