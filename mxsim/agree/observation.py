@@ -69,6 +69,7 @@ class Observation:
     evidence: list[str] = field(default_factory=list)  # the MTA's log lines (addresses mapped)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time from submission to the logged outcome
+    expired: str | None = None  # what the MTA logged it told the sender when the message expired
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,4 +92,5 @@ class Observation:
             evidence=[str(e) for e in data.get("evidence", [])],
             notes=[str(n) for n in data.get("notes", [])],
             seconds=float(data.get("elapsed_s", data.get("seconds", 0.0))),
+            expired=data.get("expired"),
         )

@@ -22,13 +22,13 @@ import mxsim
 from mxsim.agree.chroots import ensure_chroot
 from mxsim.agree.compare import Comparison, compare
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.expiry import DEFAULT_PAUSE, PAUSE
+from mxsim.agree.expiry import DEFAULT_PAUSE, PAUSE, bounce_status, compare_expiry
 from mxsim.agree.expiry import SETTINGS as LIFETIMES
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import check_recipient
 from mxsim.agree.observation import Observation
-from mxsim.agree.retry_model import model_retry, observation_of
+from mxsim.agree.retry_model import expired_notice, model_retry, observation_of
 from mxsim.agree.run import WORKER_SLACK, _namespace_name
 from mxsim.engine import recipient_of
 from mxsim.scenario import load_scenario
@@ -166,11 +166,14 @@ def agree_retry(case: RetryCase, keep: Path | None = None) -> RetryComparison:
                                settings, case.pause)
     model1, levels1 = observation_of(first, case.mta, load_scenario(case.scenario))
     model2, levels2 = observation_of(retry, case.mta, load_scenario(case.retry_scenario))
-    return RetryComparison(
-        compare(f"{case.label}: first attempt", model1, real.first, levels1),
-        compare(f"{case.label}: queue run", model2, real.retry, levels2),
-        real.queue,
-    )
+    queue_run = compare(f"{case.label}: queue run", model2, real.retry, levels2)
+    if case.name == "expires" or real.retry.expired is not None:
+        # What the sender is told of an expired message (docs/agreement.md#retries).
+        status, model2.expired = expired_notice(retry, case.mta, settings)
+        queue_run.fields.append(compare_expiry((status, model2.expired), real.retry.expired,
+                                               bounce_status(real.queue)))
+    return RetryComparison(compare(f"{case.label}: first attempt", model1, real.first, levels1), queue_run,
+                           real.queue)
 
 
 def run_retries(

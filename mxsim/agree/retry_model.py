@@ -15,12 +15,13 @@ from dataclasses import replace
 
 from mxsim.agree.compare import Levels, _levels
 from mxsim.agree.mtas import driver
+from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
 from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import SenderState
-from mxsim.mta.results import Delivery, Outcome
+from mxsim.mta.results import Delivery, Failure, Outcome
 from mxsim.report.trace_json import delivery_json
 from mxsim.scenario import ScenarioSpec, load_scenario
 from mxsim.transport.model import ModelTransport
@@ -32,6 +33,23 @@ WORLD_CHANGE = 2.0
 # The first attempt is the submission's own delivery, not a queue run: off the queue-run
 # grid that starts at 0 (Sendmail's host status depends on which process tried).
 SUBMITTED = 1.0
+
+
+def profile_of(mta: str, overrides: Mapping[str, str]) -> Profile:
+    """The MTA's profile with the overrides it knows (the others are the real MTA's alone).
+
+    As for a first attempt (`mxsim.agree.compare.model_observation`), the stub library
+    searches the domain of the worker's host name: the model is told the same."""
+    known = {p.name for p in profiles_for((mta,), {})[0].PARAMS}
+    chosen = {"search_domains": SENDER_DOMAIN} if "search_domains" in known else {}
+    chosen.update({k: v for k, v in overrides.items() if k in known})
+    return profiles_for((mta,), {f"{mta}:{k}": v for k, v in chosen.items()})[0]
+
+
+def expired_notice(delivery: Delivery, mta: str, overrides: Mapping[str, str]) -> tuple[str, str]:
+    """(DSN status, logged words) the model gives for `delivery` returned for its age."""
+    failure = Failure.defer(delivery.dsn, delivery.reason)
+    return profile_of(mta, overrides).expired_notice(delivery.envelope_recipient, failure)
 
 
 def forced_queue_run(profile: Profile, sender: SenderState) -> None:
@@ -83,8 +101,7 @@ def model_retry(
     """The first attempt in one world, the forced queue run in the other."""
     spec, later = load_scenario(scenario), load_scenario(retry_scenario)
     recipient = recipient_of(spec, None)
-    known = {p.name for p in profiles_for((mta,), {})[0].PARAMS}
-    profile = profiles_for((mta,), {f"{mta}:{k}": v for k, v in overrides.items() if k in known})[0]
+    profile = profile_of(mta, overrides)
     rng = random.Random(f"{seed}:{mta}")
     clock = VirtualClock(SUBMITTED)
     sender = SenderState()

@@ -9,14 +9,16 @@ from mxsim.agree.retry import RetryComparison
 
 
 def cell(result: RetryComparison | AgreeError) -> str:
-    """`agreed (deferred, then delivered)`, `differs: queue run dns`, or `could not run`."""
+    """`agreed (deferred, then delivered)`, `agreed (deferred, then bounced: retry timeout exceeded)`,
+    `differs: queue run dns`, or `could not run`."""
     if isinstance(result, AgreeError):
         return "could not run"
     if not result.agreed:
         parts = [f"{phase} {f.name}" for phase, comparison in (("first", result.first), ("queue run", result.retry))
                  for f in comparison.differing()]
         return "differs: " + ", ".join(parts)
-    return f"agreed ({result.first.real.outcome}, then {result.retry.real.outcome})"
+    told = result.retry.real.expired  # what an expired message's sender is told, compared too
+    return f"agreed ({result.first.real.outcome}, then {result.retry.real.outcome}" + (f": {told})" if told else ")")
 
 
 def markdown(results: Mapping[tuple[str, str], RetryComparison | AgreeError], cases: Sequence[str],

@@ -25,13 +25,24 @@ from typing import Any
 from mxsim.agree import unbound
 from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
-from mxsim.agree.expiry import expired, real_settings, shorten
+from mxsim.agree.expiry import expired, expired_words, real_settings, shorten
 from mxsim.agree.isolation import kill_pids
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import HOSTNAME, Driver
 from mxsim.agree.observation import Observation
 from mxsim.agree.requeue import queue_files, run_queue
-from mxsim.agree.worker import POLL, SETTLE, Request, lab, processes_in, relevant, unmap
+from mxsim.agree.worker import (
+    OWN_ADDRESSES,
+    POLL,
+    SETTLE,
+    Request,
+    interface_addresses,
+    lab,
+    own_address_lookups,
+    processes_in,
+    relevant,
+    unmap,
+)
 from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap
 from mxsim.lab.change import change_world
@@ -87,12 +98,14 @@ def wait_outcome(mta: Driver, root: Path, folder: Path, before: Sequence[str], r
 
 
 def collect(mta: Driver, lines: list[str], query_log: Path, start: int, messages: Path, skip: int,
-            recipient: str, observation: Observation) -> None:
-    """Fill `observation` from one phase's lines, questions and messages."""
+            recipient: str, observation: Observation, own_addresses: set[str]) -> None:
+    """Fill `observation` from one phase's lines, questions and messages (the host's own
+    addresses: their reverse lookups as a process starts are left out, as for a first attempt)."""
     parsed = mta.parse(lines, recipient)
     observation.attempts = parsed.attempts
     observation.outcome = parsed.outcome
-    if parsed.outcome in (None, "deferred") and expired(mta.name, lines):
+    observation.expired = expired_words(mta.name, lines)
+    if parsed.outcome in (None, "deferred") and observation.expired is not None:
         # The attempt failed and the message had outlived its queue lifetime: returned.
         observation.outcome = "bounced"
         observation.notes.append("returned to the sender for its age")
@@ -101,8 +114,10 @@ def collect(mta: Driver, lines: list[str], query_log: Path, start: int, messages
     observation.logged = parsed.named()
     observation.evidence = parsed.evidence or lines[-20:]
     skipped: dict[str, int] = {}
-    for question in unbound.questions(query_log, start):
-        why = relevant(question)
+    asked = unbound.questions(query_log, start)
+    own = own_address_lookups(asked, own_addresses)
+    for position, question in enumerate(asked):
+        why = OWN_ADDRESSES if position in own else relevant(question)
         if why is None:
             observation.dns.append(question)
         else:
@@ -146,6 +161,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
         if info.resolver is None:
             raise AgreeError("the lab started no resolver")
         query_log = Path(info.state_dir) / unbound.LOG
+        own_addresses = interface_addresses(first.netns)
         (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")
         try:
             mta.prepare(root, real_settings(mta.name, first.settings),
@@ -164,7 +180,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             lines1 = fresh([], before)
             queued = {f"first: {k}": v for k, v in queue_files(mta, root).items()}
             marks = Marks(before, unbound.mark(query_log), len(_message_rows(info.messages)))
-            collect(mta, lines1, query_log, start, info.messages, 0, first.recipient, one)
+            collect(mta, lines1, query_log, start, info.messages, 0, first.recipient, one, own_addresses)
             # The world changes; the resolver restarts empty (its log is appended to).
             change_world(info.state_dir, request.scenario, request.pins)
             # From here on the MTA may retry (Postfix's own queue manager may not wait for us).
@@ -181,7 +197,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             lines2 = fresh(marks.lines, [unmap(line, address_map) for line in mta.log_lines(root, folder)])
             queued.update({f"retry: {k}": v for k, v in queue_files(mta, root).items()})
             collect(mta, lines2, query_log, marks.query_log, info.messages, marks.messages,
-                    first.recipient, two)
+                    first.recipient, two, own_addresses)
             (folder / "unbound.log").write_bytes(query_log.read_bytes())
             (folder / "mta.log").write_text("\n".join([*lines1, "--- retry ---", *lines2]) + "\n")
         finally:

@@ -120,10 +120,13 @@ _WORDS_INDEX = {
 
 class BounceWords(NamedTuple):
     """What a bounce says, as str.format templates of `recipient`, `text` (the reason),
-    `dsn`, `expired_dsn` (the same code in class 5) and `lifetime` (the queue's)."""
+    `dsn`, `expired_dsn` (the same code in class 5) and `lifetime` (the queue's, in the
+    MTA's own words: `Profile.lifetime_words`)."""
 
     now: str  # bounced at once
     expired: str  # deferred until the message expired in the queue
+    expired_logged: str = ""  # the words the MTA logs as it returns a message for its age
+    expired_status: str = ""  # the DSN status of an expired recipient; "" where not known
 
 
 def log_time(seconds: float) -> datetime:
@@ -388,11 +391,24 @@ class Profile(ABC):
     @abstractmethod
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]: ...
 
-    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
-        template = self.BOUNCE_WORDS.expired if deferred else self.BOUNCE_WORDS.now
+    def lifetime_words(self) -> str:
+        """The queue lifetime as the MTA writes it in an expiry notice."""
+        return format_duration(self.expiry())
+
+    def _words(self, template: str, recipient: str, failure: Failure) -> str:
         return template.format(recipient=recipient, text=failure.text, dsn=failure.dsn,
                                expired_dsn="5." + failure.dsn.partition(".")[2],
-                               lifetime=format_duration(self.expiry()))
+                               lifetime=self.lifetime_words())
+
+    def bounce_text(self, recipient: str, failure: Failure, deferred: bool) -> str:
+        template = self.BOUNCE_WORDS.expired if deferred else self.BOUNCE_WORDS.now
+        return self._words(template, recipient, failure)
+
+    def expired_notice(self, recipient: str, failure: Failure) -> tuple[str, str]:
+        """(DSN status, logged words) for a message returned for its age after `failure`."""
+        words = self.BOUNCE_WORDS
+        return (self._words(words.expired_status, recipient, failure),
+                self._words(words.expired_logged, recipient, failure))
 
     def queue_id(self, rng: random.Random) -> str:
         return f"{rng.getrandbits(40):010X}"

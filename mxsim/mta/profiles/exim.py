@@ -57,10 +57,15 @@ ATTEMPT_WORDS = AttemptWords(
     greeting_refused=f"{_WHERE}: SMTP error from remote mail server after initial connection: {{line}}",
     accepted=f"{_WHERE} {{line}}",
 )
-# deliver.c: the address, then the reason indented; at expiry, "retry timeout exceeded".
+# deliver.c: the address, then the reason indented. At expiry src/retry.c
+# (`retry_update`) gives the address the message "retry timeout exceeded" in place of the
+# host error, logged `** user@example.com: retry timeout exceeded`; the bounce names the
+# address and those words, its DSN `Status: 5.0.0` (seen in the bounce Exim queued).
 BOUNCE_WORDS = BounceWords(
     now="{recipient}\n    {text}",
-    expired="{recipient}\n    {text}\n    retry timeout exceeded",
+    expired="{recipient}\n    retry timeout exceeded",
+    expired_logged="retry timeout exceeded",
+    expired_status="5.0.0",
 )
 
 

@@ -52,10 +52,14 @@ ATTEMPT_WORDS = AttemptWords(
     greeting_refused="mta error reason=BANNER rejected: {line}",
     accepted="mta connected: {line}",
 )
-# bounce.c: the recipient and the last error; at expiry, "Envelope expired".
+# bounce.c: the recipient and the last error. At expiry smtpd/queue.c
+# (IMSG_QUEUE_EXPIRE) sets the envelope's error to "Envelope expired" in place of the last
+# one, bounces it and logs `relay: Expire for ...: stat=Envelope expired`; the bounce
+# reports `user@example.com: Envelope expired`. Its DSN status is not logged.
 BOUNCE_WORDS = BounceWords(
     now="{recipient}: {text}",
-    expired="{recipient}: Envelope expired (last error: {text})",
+    expired="{recipient}: Envelope expired",
+    expired_logged="Envelope expired",
 )
 
 

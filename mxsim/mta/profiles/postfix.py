@@ -58,6 +58,9 @@ BOUNCE_WORDS = BounceWords(
     now="<{recipient}>: {text} (Status: {dsn})",
     expired="<{recipient}>: {text} (Status: {expired_dsn}; message expired after {lifetime} in the deferred queue: "
             "the last reason is reported)",
+    # src/qmgr/qmgr_active.c: logged by the queue manager as it returns the message.
+    expired_logged="status=expired, returned to sender",
+    expired_status="{expired_dsn}",
 )
 
 

@@ -60,12 +60,30 @@ ATTEMPT_WORDS = AttemptWords(
     greeting_refused="{line}",
     accepted="{line}",
 )
-# savemail.c / the DSN: the address and the reason; at expiry, Timeout.queuereturn's words.
+# savemail.c / the DSN: the address and the reason. At expiry sendmail/envelope.c
+# (`dropenvelope`) logs "DSN: Cannot send message for <Timeout.queuereturn>", writes
+# "Message could not be delivered for ..." into the transcript, and sets the recipient's
+# status to 4.4.7; the lifetime is written by `pintvl` (sendmail/convtime.c).
 BOUNCE_WORDS = BounceWords(
     now="<{recipient}>... {text}",
     expired="<{recipient}>... Deferred: {text}\nMessage could not be delivered for {lifetime}\n"
             "Message will be deleted from queue",
+    expired_logged="Cannot send message for {lifetime}",
+    expired_status="4.4.7",
 )
+
+
+def interval_words(seconds: float) -> str:
+    """A duration as sendmail/convtime.c `pintvl` writes it (not brief): weeks, days,
+    hours, minutes, seconds, those that are not zero, joined by ", " (`5 seconds`,
+    `5 days`, `1 week, 2 days`); `zero seconds` for none."""
+    left = int(seconds)
+    parts = []
+    for unit, size in (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return ", ".join(parts) or "zero seconds"
 
 
 class Sendmail(Profile):
@@ -329,6 +347,9 @@ class Sendmail(Profile):
     # ---- words ------------------------------------------------------------------------
     def expiry(self) -> float:
         return self.settings.seconds("Timeout.queuereturn")
+
+    def lifetime_words(self) -> str:
+        return interval_words(self.expiry())
 
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
         stamp = log_time(delivery.started + delivery.elapsed).strftime("%b %e %H:%M:%S")
