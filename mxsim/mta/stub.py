@@ -153,13 +153,14 @@ class SameInstant:
     answers (a queue run retries many messages in the same second, each asking the same
     questions). Keyed on the name's labels as written and the library that asked."""
 
-    __slots__ = ("_answers", "_at", "_cache", "_generation", "_now")
+    __slots__ = ("_answers", "_asked", "_at", "_cache", "_generation", "_now")
 
     def __init__(self, cache: Cache, clock_now: Callable[[], float]) -> None:
         self._cache = cache
         self._now = clock_now
         self._at = -1.0
         self._generation = -1
+        self._asked = -1  # the cache's generation when the lookup now under way began
         self._answers: dict[tuple[tuple[bytes, ...], dns.rdatatype.RdataType, Library, int], Lookup] = {}
 
     def _current(self) -> bool:
@@ -172,10 +173,16 @@ class SameInstant:
         return False
 
     def get(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, library: Library, tries: int) -> Lookup | None:
+        self._asked = self._cache.generation
         return self._answers.get((qname.labels, qtype, library, tries)) if self._current() else None
 
     def put(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, library: Library, tries: int,
             lookup: Lookup) -> None:
+        """Remember a lookup, unless reading the cache changed it: a resolver that serves an
+        expired record, or prefetches, drops the entry as it answers, so the same question
+        asked again would not get the same answer."""
+        if self._cache.generation != self._asked:
+            return
         self._current()
         self._answers[(qname.labels, qtype, library, tries)] = lookup
 
