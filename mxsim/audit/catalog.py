@@ -18,7 +18,7 @@ Argument names are one vocabulary, shared by every template:
     variants what each server/backend said, "; "-separated
     and a few named where they are used (parent, parent_ns, child_ns, serials, ttls,
     rrset, rcode, error, loss, reason, types, mtas, outcome, reply, queries, backends,
-    and for MTA-STS: url, patterns, max_age, window).
+    and for MTA-STS: url, patterns, max_age, window, policy_id, at, since).
 """
 
 from __future__ import annotations
@@ -222,9 +222,35 @@ CATALOG_LIST: tuple[FindingSpec, ...] = (
           "a sender may keep it that long after its last fetch",
           "Before moving the MX, a short max_age (and a new id with the new policy) lets senders' caches "
           "follow within the window; a long one keeps the old MX list in force for that long."),
+    _spec("STS05_ID_UNCHANGED", W, "RFC 8461 §3.1",
+          "the MTA-STS policy of {domain} changes at {at} while the id in its _mta-sts TXT record stays {policy_id}, "
+          "as it was since {since}: senders that fetched the policy before keep the old one",
+          "A sender fetches the policy again only when the id changes (postfix-mta-sts-resolver never does "
+          "while it stays the same), so an edited policy needs a new id. Seen in a scenario's timeline; a live "
+          "check sees one moment and cannot tell (docs/findings.md#mta-sts-over-time)."),
 )
 
 CATALOG: dict[str, FindingSpec] = {spec.id: spec for spec in CATALOG_LIST}
+
+
+STS_OVER_TIME = (
+    "## MTA-STS over time",
+    "",
+    "A live `check` sees one moment: the `_mta-sts` TXT record and its `id` as they are",
+    "now, the policy fetched now, the MX set now. From that it finds a policy that cannot be",
+    "fetched (STS01), MX hosts the policy does not allow (STS02, STS03) and a `max_age`",
+    "longer than a migration window (STS04). What it cannot see is what senders fetched",
+    "before: whether the policy now served is the one published under this `id` last week,",
+    "or an edit that no sender holding the old one will ever fetch (the `id` decides when",
+    "they fetch again). Nothing on the wire tells the two apart; only the policy's history",
+    "does, and the policy operator has it, not the checker.",
+    "",
+    "A scenario's `timeline` is such a history. With `check --lab STATE` on a lab that",
+    "serves a scenario with a timeline, `check` also reads every moment of it: at the start",
+    "and at each change, the policy served (mode, mx patterns, max_age) against the `id` in",
+    "the TXT record at that time, and reports STS05 where the policy changes while the",
+    "`id` stays. The lab itself is checked live as usual, at the moment the check runs.",
+)
 
 
 def markdown() -> str:
@@ -251,6 +277,7 @@ def markdown() -> str:
     lines += ["", "## What each means", ""]
     for spec in CATALOG_LIST:
         lines.append(f"- **{spec.id}** ({spec.level.label}, {spec.rfc}): {spec.about}")
+    lines += ["", *STS_OVER_TIME]
     return "\n".join(lines) + "\n"
 
 

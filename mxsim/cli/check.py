@@ -154,6 +154,7 @@ def _config(
     }
     if lab is not None:
         from mxsim.cli.lab import reenter_namespace
+        from mxsim.commands.check_sts import served_history
         from mxsim.lab import netns
         from mxsim.lab.endpoint import lab_endpoint
         from mxsim.lab.state import LAB_CA
@@ -167,7 +168,7 @@ def _config(
         ca = folder / LAB_CA  # MTA-STS policies in the lab are served with the lab CA's certificates
         return CheckConfig(root_hints=real, destinations=endpoint.address_map, dns_port=endpoint.dns_port,
                            smtp_port=endpoint.smtp_port, policy_ca=ca if ca.is_file() else None,
-                           **common)  # type: ignore[arg-type]
+                           history=served_history(endpoint.scenario), **common)  # type: ignore[arg-type]
     if root_hints is not None:
         hints = parse_root_hints(_read(root_hints, "--root-hints"), str(root_hints))
     else:

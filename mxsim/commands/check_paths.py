@@ -32,6 +32,7 @@ from mxsim.audit.lost import Lost, group_lost, nothing_usable, path_unknown
 from mxsim.audit.probes import Delegation, Query, Sample, ask
 from mxsim.audit.record import Measured, Probes, build, hosts_for
 from mxsim.audit.sampling import PER_ROUND, Agreement, agreement
+from mxsim.audit.sts_history import sts_history_findings
 from mxsim.audit.summary import summary_line
 from mxsim.clock import VirtualClock
 from mxsim.commands.check_run import (
@@ -312,6 +313,8 @@ def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
     found += sts_findings(name_text(domain), sts_facts(run, domain), mx_hosts)
+    if config.history is not None:
+        found += sts_history_findings(config.history, domain)
     named = owners(measured.facts)
     if config.smtp:
         for path in paths:

@@ -25,6 +25,7 @@ from mxsim.exits import CheckExit
 from mxsim.mta import HELO_NAME
 from mxsim.names import text as name_text
 from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.background import Background
 from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.destinations import Destinations, LiveAddresses
@@ -69,6 +70,7 @@ class CheckConfig:
     record: bool = False  # also build the measured world as a scenario (`mxsim record`)
     policy_ca: Path | None = None  # the CA that MTA-STS policy fetches trust (the lab's); None: the system's
     https_port: int = 443  # where MTA-STS policies are fetched
+    history: ScenarioSpec | None = None  # a lab's scenario with a timeline: its MTA-STS history is checked too
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 What a sender would fetch, fetched once over the wire: the TXT record through the check's
 resolver, the policy host's address, and `https://mta-sts.<domain>/.well-known/mta-sts.txt`
-(trusting the lab's CA when checking a lab). The findings are `audit.checks.sts_findings`.
+(trusting the lab's CA when checking a lab). The findings are `audit.checks.sts_findings`;
+in a lab whose scenario has a timeline, also `audit.sts_history` over every moment of it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import dns.rdatatype
 
 from mxsim.audit.checks import StsFacts
 from mxsim.commands.check_run import RESOLVE_WAIT, CheckRun
+from mxsim.errors import ScenarioError
 from mxsim.mta.sts import record_id, txt_texts
 from mxsim.names import text as name_text
+from mxsim.scenario import load_scenario
 from mxsim.scenario.mta_sts import PolicyError, parse_policy
+from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.base import DnsReply, FetchStatus, PolicyFetch, PolicyReply, Step
 
 FETCH_PROBLEMS = {
@@ -23,6 +27,15 @@ FETCH_PROBLEMS = {
     FetchStatus.TIMEOUT: "no answer in time",
     FetchStatus.REFUSED: "nothing answers on port 443",
 }
+
+
+def served_history(scenario_file: str) -> ScenarioSpec | None:
+    """The scenario a lab serves, when it has a timeline to read; None without one, or when it no longer loads."""
+    try:
+        spec = load_scenario(scenario_file)
+    except (ScenarioError, OSError):
+        return None  # edited or removed since `lab up`: the live check still runs
+    return spec if spec.timeline else None
 
 
 def sts_facts(run: CheckRun, domain: dns.name.Name) -> StsFacts:

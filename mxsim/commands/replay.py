@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.replay_senders import plan_senders, sender_ask
-from mxsim.commands.replay_series import Bucket, Migration
+from mxsim.commands.replay_series import Bucket, Deferrals, Migration
 from mxsim.commands.replay_timeline import follow, watch_for
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
 from mxsim.engine import emulated_at_hand, profiles_for, recipient_of, send
@@ -83,6 +83,7 @@ class MtaReplay:
     first_failures: tuple[tuple[str, int], ...] = ()  # where first attempts that failed ended
     buckets: tuple[Bucket, ...] = ()  # with --bucket: the run over time
     migration: Migration | None = None  # when the timeline changes the MX: mail that still reached the old hosts
+    deferrals: Deferrals | None = None  # with --bucket: mail deferred on its first attempt, and how it drained
 
     def share(self, count: int) -> float:
         return count / self.messages if self.messages else 0.0
@@ -354,6 +355,7 @@ class _MtaRun:
             gates=self._gates(c["expected"] / messages if messages else 0.0),
             first_failures=self.first_failures.ranked(),
             buckets=self.watch.buckets(), migration=self.watch.migration(),
+            deferrals=self.watch.deferrals(),
         )
 
     def _gates(self, success: float) -> tuple[Gate, ...]:

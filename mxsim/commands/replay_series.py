@@ -57,6 +57,21 @@ class Migration:
         return self.reached_old / self.after if self.after else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Deferrals:
+    """With --bucket: the messages whose first attempt did not deliver, and how their queue drained."""
+
+    messages: int  # deferred on their first attempt
+    delivered: int  # of those, delivered later
+    wait_p50_s: float | None  # arrival to delivery, of those delivered later
+    wait_max_s: float | None
+    last_drained_s: float | None  # when the last of them was delivered
+
+    @property
+    def still_queued(self) -> int:
+        return self.messages - self.delivered
+
+
 def mx_change(spec: ScenarioSpec, domain: str) -> MxChange | None:
     """The recipient domain's MX hosts before and after the first change to them, if any."""
     name = dns.name.from_text(domain)
@@ -106,6 +121,9 @@ class SeriesWatch:
         self._reached_old: set[int] = set()
         self._fate: dict[int, str] = {}
         self._last_old: float | None = None
+        self._arrival: dict[int, float] = {}
+        self._deferred: set[int] = set()
+        self._waits: list[tuple[float, float]] = []  # (wait, delivered at) of mail deferred first
 
     def _tally(self, at: float) -> _Tally | None:
         if self.bucket is None:
@@ -126,6 +144,7 @@ class SeriesWatch:
         tally = self._tally(at)
         if tally is not None:
             tally.messages += 1
+            self._arrival[index] = at
         if self.change is not None and at >= self.change.at:
             self._after.add(index)
 
@@ -146,6 +165,7 @@ class SeriesWatch:
                 ended.delivered_to[delivered_to or "?"] += 1
             elif delivery.outcome != Outcome.BOUNCED:  # bounces are counted as they happen (`bounced`)
                 ended.deferred += 1
+            self._follow_deferral(index, number, delivery, now)
         if index not in self._after:
             return
         old_attempts = [attempt for attempt in delivery.attempts if _host(attempt.host) in self._old]
@@ -155,6 +175,22 @@ class SeriesWatch:
             self._last_old = last if self._last_old is None else max(self._last_old, last)
         if index in self._reached_old:
             self._fate[index] = self._fate_of(index, delivery, delivered_to)
+
+    def _follow_deferral(self, index: int, number: int, delivery: Delivery, now: float) -> None:
+        if number == 1 and delivery.outcome == Outcome.DEFERRED:
+            self._deferred.add(index)
+        elif delivery.outcome == Outcome.DELIVERED and index in self._deferred:
+            self._waits.append((now - self._arrival.get(index, delivery.started), now))
+
+    def deferrals(self) -> Deferrals | None:
+        """With --bucket, when any message was deferred on its first attempt."""
+        if self.bucket is None or not self._deferred:
+            return None
+        waits = sorted(wait for wait, _at in self._waits)
+        return Deferrals(messages=len(self._deferred), delivered=len(waits),
+                         wait_p50_s=waits[(len(waits) - 1) // 2] if waits else None,
+                         wait_max_s=waits[-1] if waits else None,
+                         last_drained_s=max((at for _wait, at in self._waits), default=None))
 
     def _fate_of(self, index: int, delivery: Delivery, delivered_to: str | None) -> str:
         if delivery.outcome == Outcome.DELIVERED:

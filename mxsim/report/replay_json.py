@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from mxsim.commands.replay import MtaReplay, ReplayResult
-from mxsim.report.replay_series import buckets_json, migration_json
+from mxsim.report.replay_series import buckets_json, deferrals_json, migration_json
 from mxsim.report.replay_text import verdict_line
 
 SCHEMA_VERSION = 1
@@ -23,6 +23,8 @@ def series_json(m: MtaReplay) -> dict[str, Any]:
         extra["buckets"] = buckets_json(m)
     if m.migration is not None:
         extra["migration"] = migration_json(m.migration)
+    if m.deferrals is not None:
+        extra["deferrals"] = deferrals_json(m.deferrals)
     return extra
 
 

@@ -1,4 +1,4 @@
-"""Replay over time, in every format: the buckets of `--bucket`, and the migration summary.
+"""Replay over time, in every format: the buckets of `--bucket`, the migration summary, and the deferrals.
 
 Hosts are grouped by their last two labels (aspmx.l.google.com -> google.com), which is
 how an admin names a provider; the JSON keeps every host name as attempted.
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mxsim.commands.replay import MtaReplay, ReplayResult, ScenarioReplay
-from mxsim.commands.replay_series import Bucket, Migration
+from mxsim.commands.replay_series import Bucket, Deferrals, Migration
 from mxsim.errors import UsageError
 from mxsim.units import format_duration
 
@@ -28,6 +28,24 @@ def migration_json(migration: Migration) -> dict[str, Any]:
             "messages_after": migration.after, "reached_old": migration.reached_old,
             "share_reached_old": round(migration.share, 6), "last_old_attempt_s": migration.last_old_s,
             "fates": [{"fate": fate, "count": count} for fate, count in migration.fates]}
+
+
+def deferrals_json(deferrals: Deferrals) -> dict[str, Any]:
+    return {"messages": deferrals.messages, "delivered_later": deferrals.delivered,
+            "still_queued": deferrals.still_queued, "wait_p50_s": deferrals.wait_p50_s,
+            "wait_max_s": deferrals.wait_max_s, "last_drained_s": deferrals.last_drained_s}
+
+
+def deferrals_line(m: MtaReplay) -> str | None:
+    """How many messages waited, how long, and when the queue drained."""
+    d = m.deferrals
+    if d is None:
+        return None
+    line = f"{m.mta}: {d.messages} of {m.messages} messages deferred on their first attempt"
+    if d.wait_p50_s is not None and d.wait_max_s is not None and d.last_drained_s is not None:
+        line += (f"; {d.delivered} delivered later, after waiting p50 {format_duration(d.wait_p50_s)}, "
+                 f"max {format_duration(d.wait_max_s)}; the last drained at {format_duration(d.last_drained_s)}")
+    return line + (f"; {d.still_queued} still queued at the end" if d.still_queued else "")
 
 
 def _clock(seconds: float) -> str:
@@ -100,9 +118,7 @@ def _last(migration: Migration) -> str:
 def text_lines(scenario: ScenarioReplay) -> list[str]:
     lines: list[str] = []
     for m in scenario.results:
-        line = migration_line(m)
-        if line is not None:
-            lines.append(line)
+        lines.extend(line for line in (migration_line(m), deferrals_line(m)) if line is not None)
         if not m.buckets:
             continue
         names = groups(m.buckets)
@@ -120,9 +136,9 @@ def text_lines(scenario: ScenarioReplay) -> list[str]:
 def markdown_lines(scenario: ScenarioReplay) -> list[str]:
     lines: list[str] = []
     for m in scenario.results:
-        line = migration_line(m)
-        if line is not None:
-            lines.extend([line, ""])
+        for line in (migration_line(m), deferrals_line(m)):
+            if line is not None:
+                lines.extend([line, ""])
         if not m.buckets:
             continue
         names = groups(m.buckets)

@@ -1,7 +1,7 @@
 """`timeline`: how the world changes over time (docs/scenario-format.md#timeline).
 
 Each change has `at` (a duration after the start) and one or more edits, each under a key
-that a registered change kind reads and applies: `zones`, `servers` and `hosts` here. A
+that a registered change kind reads and applies: `zones`, `servers`, `hosts` and `mta_sts` here. A
 new kind of change (say `mta_sts`) is one `register(key, kind)` call with a `ChangeKind`
 that reads its YAML against the scenario as it stands and applies itself to a spec
 (docs/architecture.md#timelines).
@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 import dns.name
 
+from mxsim.scenario.mta_sts import StsSpec, read_mta_sts
 from mxsim.scenario.spec import ChangeSpec, HostSpec, ScenarioSpec, ServerSpec, ZoneSpec
 from mxsim.scenario.yamlnodes import Entry, Node
 from mxsim.units import format_duration
@@ -60,7 +61,7 @@ def read_timeline(node: Node, base: ScenarioSpec, readers: Readers) -> tuple[Cha
         return ()
     changes: list[ChangeSpec] = []
     state = base
-    for item in node.items("a list of changes, each with `at` and what changes (zones, servers, hosts)"):
+    for item in node.items("a list of changes, each with `at` and what changes (zones, servers, hosts, mta_sts)"):
         change = _change(item, state, readers, changes[-1] if changes else None)
         state = apply_change(state, change)
         changes.append(change)
@@ -174,6 +175,25 @@ class HostChange:
         return replace(state, hosts=tuple(hosts))
 
 
+class MtaStsChange:
+    """`mta_sts`: a policy domain's policy and endpoint replaced whole from then on (or a new domain).
+
+    The `_mta-sts` TXT record that announces a new `id` is a zone's business: change it
+    under `zones` in the same change, or leave it as it was (the migration trap).
+    """
+
+    def read(self, node: Node, state: ScenarioSpec, readers: Readers) -> object:
+        specs = read_mta_sts(node)
+        if not specs:
+            raise node.error("`mta_sts` of a change: expected policy domains, each with `policy` and `endpoint`")
+        return specs
+
+    def apply(self, state: ScenarioSpec, value: object) -> ScenarioSpec:
+        by_domain = {spec.domain: spec for spec in state.mta_sts}
+        by_domain.update((spec.domain, spec) for spec in _typed(value, StsSpec))
+        return replace(state, mta_sts=tuple(by_domain.values()))
+
+
 def _typed(value: object, kind: type[_T]) -> tuple[_T, ...]:
     assert isinstance(value, tuple) and all(isinstance(item, kind) for item in value)
     return value
@@ -186,3 +206,4 @@ def _show(name: dns.name.Name) -> str:
 register("zones", ZoneChange())
 register("servers", ServerChange())
 register("hosts", HostChange())
+register("mta_sts", MtaStsChange())

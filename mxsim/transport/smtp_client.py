@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from pathlib import Path
 
 from mxsim.transport.base import ConnectResult, ProbeStep, Reply, SmtpProbe, SmtpSession, Stop, Stopped
 from mxsim.transport.smtp_reply import Lines, ReplyReader, UnusableReply
@@ -49,19 +50,45 @@ class Waits:
     time_scale: float = 1.0
 
 
+def lab_trust(ca_file: Path) -> ssl.SSLContext:
+    """A client context trusting only the lab's CA, for the names on a certificate (MTA-STS senders match them).
+
+    Every SMTP certificate of a lab that has a CA is issued by it, so verifying costs an
+    opportunistic sender nothing there; the host name is not checked here but by the
+    sender's own rule (`mta.sts.names_allowed`).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+def certificate_names(ssl_object: ssl.SSLObject | None) -> tuple[str, ...]:
+    """The DNS names of a verified peer certificate (empty when nothing was verified)."""
+    peer = ssl_object.getpeercert() if ssl_object is not None else None
+    if not peer:
+        return ()
+    names = peer.get("subjectAltName", ())
+    return tuple(str(entry[1]) for entry in names if isinstance(entry, tuple) and entry[0] == "DNS")
+
+
 async def converse(sock: socket.socket, probe: SmtpProbe, waits: Waits,
-                   elapsed: Callable[[], float]) -> SmtpSession:
-    """The conversation on `sock` (connected); `elapsed()` gives the engine's seconds so far."""
+                   elapsed: Callable[[], float], trust: ssl.SSLContext | None = None) -> SmtpSession:
+    """The conversation on `sock` (connected); `elapsed()` gives the engine's seconds so far.
+
+    `trust`: a context that verifies certificates (the lab's CA), so the session carries
+    their names; None: opportunistic, nothing verified, no names."""
     reader, writer = await asyncio.open_connection(sock=sock)
     try:
-        return await _Conversation(ReplyReader(reader), writer, waits, elapsed).run(probe)
+        return await _Conversation(ReplyReader(reader), writer, waits, elapsed, trust).run(probe)
     finally:
         writer.transport.abort()  # no lingering close: the host may be the kind that never reads
 
 
 class _Conversation:
     def __init__(self, replies: ReplyReader, writer: asyncio.StreamWriter, waits: Waits,
-                 elapsed: Callable[[], float]) -> None:
+                 elapsed: Callable[[], float], trust: ssl.SSLContext | None = None) -> None:
+        self.trust = trust
         self.replies = replies
         self.writer = writer
         self.waits = waits
@@ -142,7 +169,8 @@ class _Conversation:
         try:
             async with asyncio.timeout(wait * self.waits.time_scale):
                 # asyncio's own handshake timeout is only a backstop behind the one above
-                await self.writer.start_tls(_opportunistic(), ssl_handshake_timeout=wait * self.waits.time_scale + 1)
+                await self.writer.start_tls(self.trust or _opportunistic(),
+                                            ssl_handshake_timeout=wait * self.waits.time_scale + 1)
         except TimeoutError:
             return broken(ProbeStep.HANDSHAKE, UnusableReply(Stop.TIMEOUT, 0))
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
@@ -150,7 +178,8 @@ class _Conversation:
         except OSError as error:  # ssl.SSLError is an OSError: an alert, a protocol mismatch
             return replace(session, tls_error=f"TLS handshake failed ({type(error).__name__}: {error})"), False
         ssl_object = self.writer.get_extra_info("ssl_object")
-        session = replace(session, tls_version=(ssl_object.version() if ssl_object is not None else None) or "TLS")
+        session = replace(session, tls_version=(ssl_object.version() if ssl_object is not None else None) or "TLS",
+                          certificate=certificate_names(ssl_object) if self.trust is not None else ())
         try:
             again = await self.ask(ehlo_command, wait)
         except UnusableReply as error:

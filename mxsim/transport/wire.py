@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import dns.message
 import dns.name
@@ -62,6 +62,9 @@ _NET_ERRORS: tuple[tuple[type[BaseException], NetError], ...] = (
     (EOFError, NetError.REFUSED),  # `dns_exchange`: the server closed a TCP stream unanswered
     (ConnectionAbortedError, NetError.REFUSED),
 )
+
+if TYPE_CHECKING:
+    import ssl
 
 
 def net_error(error: BaseException) -> NetError:
@@ -144,6 +147,7 @@ class WireTransport:
         self.exchanger = DnsExchanger(self.map.unrewrite_message)
         self._destinations: dict[str, str] = {}  # checked once: the rule cannot change within a run
         self.policy_ca: Path | None = None  # the CA file MTA-STS fetches trust; None: the system's
+        self._smtp_trust: ssl.SSLContext | None = None  # made from `policy_ca` at the first STARTTLS
         self.https_port = 443  # where MTA-STS policies are fetched (a test lab may serve elsewhere)
         self.dns_sent = 0  # DNS exchanges asked of this transport (politeness reports count them)
 
@@ -245,11 +249,13 @@ class WireTransport:
             kind = net_error(error)
             elapsed = probe.connect_timeout if kind == NetError.TIMEOUT else self._elapsed(started)
             return SmtpSession(_connect_result(kind), elapsed)
-        from mxsim.transport.smtp_client import Waits, converse  # ssl only when probing
+        from mxsim.transport.smtp_client import Waits, converse, lab_trust  # ssl only when probing
 
+        if self.policy_ca is not None and self._smtp_trust is None:
+            self._smtp_trust = lab_trust(self.policy_ca)  # the lab's CA issued its SMTP certificates too
         try:
             return await converse(sock, probe, Waits(probe.greeting_timeout, command_timeout, self.time_scale),
-                                  lambda: self._elapsed(started))
+                                  lambda: self._elapsed(started), self._smtp_trust)
         finally:
             sock.close()
 

@@ -125,3 +125,24 @@ def test_random_scenarios_replay_the_same_bytes_without_the_memo(
     with_memo = reports(spec, seed, arrival, ArrivalProcess.UNIFORM, resolvers, monkeypatch, memo=True, messages=24)
     without = reports(spec, seed, arrival, ArrivalProcess.UNIFORM, resolvers, monkeypatch, memo=False, messages=24)
     assert with_memo == without
+
+
+@pytest.mark.parametrize(("mtas", "overrides"), [
+    (PROFILE_NAMES, {}), (("rfc5321",), {"rfc5321:mta_sts": "enforce"}),
+])
+def test_an_mta_sts_policy_changing_over_time_replays_the_same_bytes_without_the_memo(
+        mtas: tuple[str, ...], overrides: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy's move and fix span the whole arrival window, and the bucket report is compared too."""
+    spec = load_scenario("mta-sts-migration-over-time")
+    out: list[tuple[str, str]] = []
+    for memo in (True, False):
+        if memo:
+            monkeypatch.delenv(NO_MEMO, raising=False)
+        else:
+            monkeypatch.setenv(NO_MEMO, "1")
+        result = run_replay(ReplayConfig(specs=(spec,), messages=MESSAGES, mtas=mtas, overrides=overrides,
+                                         seed=4, arrival=8 * 3600.0, process=ArrivalProcess.POISSON,
+                                         resolvers=2, bucket=3600.0))
+        out.append((replay_text.render(result), replay_json.render(result)))
+    assert out[0] == out[1]
+    assert "deferred on their first attempt" in out[0][0]  # the run does meet the stale policy

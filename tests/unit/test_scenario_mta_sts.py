@@ -12,6 +12,7 @@ import pytest
 from mxsim.errors import ScenarioError
 from mxsim.scenario import load_scenario_text
 from mxsim.scenario.mta_sts import Endpoint, PolicyError, StsMode, mx_matches, parse_policy
+from mxsim.scenario.timeline import spec_at
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "mxsim: 1\nzones:\n  example.org: |\n    @ MX 10 mx1.example.org.\nmta_sts:\n  example.org:\n"
@@ -45,11 +46,17 @@ def test_a_policy_loads_with_its_mode_patterns_and_max_age() -> None:
     (11, "      mx example.org\n", "key: value"),
 ])
 def test_a_mistake_in_the_policy_is_reported_at_its_line(line: int, bad: str, words: str) -> None:
-    lines = GOOD.splitlines(keepends=True)
+    _assert_error_at(GOOD, line, bad, words)
+
+
+def _assert_error_at(text: str, line: int, bad: str, words: str) -> None:
+    """`text` with line `line` replaced by `bad` fails to load, at the last line of `bad`, saying `words`."""
+    lines = text.splitlines(keepends=True)
     lines[line - 1] = bad
     with pytest.raises(ScenarioError) as caught:
         load_scenario_text("".join(lines), "s.yaml")
-    assert caught.value.line == line and words in str(caught.value), str(caught.value)
+    at = line + bad.count("\n") - 1
+    assert caught.value.line == at and words in str(caught.value), str(caught.value)
 
 
 def test_an_endpoint_that_serves_needs_a_policy_and_others_do_not() -> None:
@@ -90,3 +97,48 @@ def test_a_bad_policy_on_the_command_line_is_one_line_and_exit_3(tmp_path: Path)
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 3
     assert done.stderr.strip().count("\n") == 0 and f"{path}:9:" in done.stderr, done.stderr
+
+
+TIMELINE = GOOD + (
+    "timeline:\n"
+    "  - at: 2h\n"                      # line 14
+    "    mta_sts:\n"
+    "      example.org:\n"
+    "        policy: |\n"               # line 17
+    "          version: STSv1\n"
+    "          mode: testing\n"         # line 19
+    "          mx: mx2.example.org\n"
+    "          max_age: 86400\n"
+)
+
+
+def test_a_timeline_change_replaces_the_policy_from_its_time_on() -> None:
+    spec = load_scenario_text(TIMELINE, "s.yaml")
+    before, after = spec_at(spec, 7199.0).mta_sts, spec_at(spec, 7200.0).mta_sts
+    assert before[0].policy is not None and before[0].policy.mx == ("mx1.example.org", "*.mail.example.org")
+    assert after[0].policy is not None and after[0].policy.mode == StsMode.TESTING
+    assert after[0].policy.mx == ("mx2.example.org",) and after[0].policy.max_age == 86400
+    assert spec.mta_sts == before  # the base scenario is left as it was
+
+
+def test_a_timeline_change_adds_a_policy_domain_and_may_change_only_the_endpoint() -> None:
+    text = GOOD + ("timeline:\n  - at: 1h\n    mta_sts:\n      example.org: {endpoint: timeout}\n"
+                   "      example.net: {endpoint: not-found}\n")
+    later = spec_at(load_scenario_text(text, "s.yaml"), 3600.0).mta_sts
+    assert [(str(sts.domain), sts.endpoint, sts.policy) for sts in later] == [
+        ("example.org.", Endpoint.TIMEOUT, None), ("example.net.", Endpoint.NOT_FOUND, None)]
+
+
+@pytest.mark.parametrize(("line", "bad", "words"), [
+    (19, "          mode: enforcing\n", "unknown mode"),
+    (21, "          max_age: 86400\n        endpoint: sometimes\n", "unknown endpoint"),
+    (16, "      example..org:\n", "not a domain name"),
+])
+def test_a_mistake_in_a_timeline_policy_is_reported_at_its_line(line: int, bad: str, words: str) -> None:
+    _assert_error_at(TIMELINE, line, bad, words)
+
+
+def test_a_timeline_change_with_no_policy_domain_is_an_error() -> None:
+    with pytest.raises(ScenarioError, match="expected policy domains") as caught:
+        load_scenario_text(GOOD + "timeline:\n  - at: 1h\n    mta_sts: {}\n", "s.yaml")
+    assert caught.value.line == 15
