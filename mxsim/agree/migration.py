@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mxsim.agree import unbound
 from mxsim.agree.chroots import ensure_chroot, overlay
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import kill_pids, leftover_cleanup, require_root
@@ -77,6 +78,17 @@ def observe_migration(scenario: Path, mta_name: str, recipient: str, *, messages
 
 
 def _stream(data: dict[str, object]) -> list[dict[str, object]]:
+    handed, reached, state_dir = hand_over(data)
+    change = _change_time(state_dir / lab_state.LOG)
+    return [{"offset": at - change, "host": reached.get(token)} for token, at in handed.items()]
+
+
+def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str], Path]:
+    """Inside the worker: the lab up, the MTA handed `messages` messages `interval` s apart.
+
+    Returns when each message (by token) was handed over (wall clock), the host that took
+    each one that reached a lab sink, and the lab's state folder (its log).
+    """
     request = Request.from_json(data)
     count, interval = int(str(data["messages"])), float(str(data["interval"]))
     folder = Path(request.folder)
@@ -105,8 +117,8 @@ def _stream(data: dict[str, object]) -> list[dict[str, object]]:
                 mta.stop(root, folder)
             kill_pids(processes_in(root))
         reached = _reached(info.messages)
-        change = _change_time(Path(info.state_dir) / lab_state.LOG)
-    return [{"offset": at - change, "host": reached.get(token)} for token, at in handed.items()]
+        (folder / "unbound.log").write_bytes((Path(info.state_dir) / unbound.LOG).read_bytes())
+    return handed, reached, Path(info.state_dir)
 
 
 def _reached(messages: Path) -> dict[str, str]:

@@ -1,0 +1,206 @@
+"""A weighted farm held against a real MTA over time: `mxsim agree --replay SCENARIO`.
+
+`python -m mxsim.agree.stochastic REQUEST RESULT` runs inside `unshare --mount --uts` as
+the agreement worker does: the lab serves the scenario (its backends drawn by weight on
+every question), Debian's unbound caches the answers for their TTLs, and the real MTA is
+handed one message every `interval` seconds. The lab's mail hosts record which host took
+each message; the MTA's retries come minutes later, so whatever took a message within
+the run took it on the first attempt.
+
+The parent (`observe_stream`) returns each message's hand-over time (seconds after the
+first) and host; `compare_stream` replays the same file with the same arrivals and MTA
+profile, first attempts only, over several seeds, and holds the real shares to the
+model's within two standard errors clustered by resolver-cache epoch: messages handed
+over within one TTL of each other share one cached answer, so they are one draw, not many.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from mxsim.agree.chroots import ensure_chroot
+from mxsim.agree.errors import AgreeError
+from mxsim.agree.isolation import leftover_cleanup, require_root
+from mxsim.agree.migration import DELIVERY_WAIT, hand_over
+from mxsim.agree.mtas import driver
+from mxsim.agree.run import _namespace_name, run_worker
+from mxsim.agree.worker import worker_main
+from mxsim.commands.replay import ReplayConfig, run_replay
+from mxsim.scenario import ScenarioSpec, load_scenario
+
+SEEDS = 20  # the model's shares are averaged over this many draws of the farm
+TTL = re.compile(r"(?:\$TTL\s+|\.\s+)(\d+)\s")
+
+# What each MTA is told so that one message is one DNS lookup and one connection, as in
+# the replay: no session kept open for the next message to the same host.
+SETTINGS: Mapping[str, Mapping[str, str]] = {
+    "postfix": {"smtp_connection_cache_on_demand": "no"},
+}
+
+SUCCESS, ELSEWHERE, NONE = "first attempt delivered as expected", "delivered elsewhere", "not delivered"
+OUTCOMES = (SUCCESS, ELSEWHERE, NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    at: float  # seconds after the first message was handed over
+    host: str | None  # the mail host that took it within the run, None if none did
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    outcome: str
+    real: float
+    model: float
+    error: float  # the clustered standard error of real - model
+
+    @property
+    def agreed(self) -> bool:
+        return abs(self.real - self.model) <= 2 * self.error
+
+
+@dataclass(slots=True)
+class StreamComparison:
+    scenario: str
+    mta: str
+    messages: int
+    epochs: int
+    shares: list[Share] = field(default_factory=list)
+    model_paths: list[tuple[str, float]] = field(default_factory=list)
+    real_hosts: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def agreed(self) -> bool:
+        return all(share.agreed for share in self.shares)
+
+    def render(self) -> str:
+        lines = [f"{self.scenario} {self.mta}: {self.messages} messages in {self.epochs} cache epochs: "
+                 + ("agreed" if self.agreed else "differs")]
+        for share in self.shares:
+            mark = "ok" if share.agreed else "DIFFERS"
+            lines.append(f"  {share.outcome:<36} real {share.real:6.1%}  model {share.model:6.1%}  "
+                         f"2 SE {2 * share.error:6.1%}  {mark}")
+        lines += [f"  real host   {share:6.1%}  {host}" for host, share in self.real_hosts]
+        lines += [f"  model path  {share:6.1%}  {path}" for path, share in self.model_paths]
+        return "\n".join(lines)
+
+
+def observe_stream(scenario: Path, mta_name: str, recipient: str, *, messages: int, interval: float,
+                   settings: Mapping[str, str] | None = None) -> list[Handed]:
+    """Run the stream in a fresh namespace; AgreeError if it cannot run."""
+    mta = driver(mta_name)
+    require_root()
+    root, version = ensure_chroot(mta.chroot)
+    with tempfile.TemporaryDirectory(prefix="mxsim-stream-") as tmp:
+        folder = Path(tmp).absolute()
+        request: dict[str, object] = {
+            "scenario": str(scenario.resolve()), "pins": [], "mta": mta.name, "recipient": recipient,
+            "settings": dict(settings if settings is not None else SETTINGS.get(mta.name, {})),
+            "mta_config": None, "folder": str(folder / "work"), "chroot": str(root), "version": version,
+            "netns": _namespace_name(), "messages": messages, "interval": interval}
+        (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
+        limit = messages * (interval + mta.wait_limit / 10) + DELIVERY_WAIT + 90
+        try:
+            run_worker("mxsim.agree.stochastic", folder, limit)
+        except subprocess.TimeoutExpired as error:
+            raise AgreeError(f"the stream of {messages} messages ran over {limit:g} s") from error
+        finally:
+            leftover_cleanup(str(request["netns"]), folder)
+        try:
+            result = json.loads((folder / "result.json").read_text())
+        except (OSError, ValueError) as error:
+            tail = (folder / "worker.log").read_text(errors="replace")[-800:]
+            raise AgreeError(f"the stream worker left no result: {tail}") from error
+        if "error" in result:
+            raise AgreeError(str(result["error"]))
+        return [Handed(float(row["at"]), row["host"]) for row in result["sent"]]
+
+
+def _stream(data: dict[str, object]) -> list[dict[str, object]]:
+    handed, reached, _state = hand_over(data)
+    first = min(handed.values(), default=0.0)
+    return [{"at": at - first, "host": reached.get(token)} for token, at in sorted(handed.items(),
+                                                                               key=lambda kv: kv[1])]
+
+
+def epoch_seconds(spec: ScenarioSpec) -> float:
+    """The longest TTL the scenario's zones and answers give: a cached answer lives at most this long."""
+    text = Path(spec.source).read_text() if spec.source and Path(spec.source).is_file() else ""
+    ttls = [int(t) for t in TTL.findall(text)]
+    return float(max(ttls, default=1))
+
+
+def classify(host: str | None, patterns: Sequence[str]) -> str:
+    if host is None:
+        return NONE
+    name = host.lower().rstrip(".")
+    return SUCCESS if any(fnmatchcase(name, p.lower().rstrip(".")) for p in patterns) else ELSEWHERE
+
+
+def clustered_error(values: Sequence[float], clusters: Sequence[int], centre: float) -> float:
+    """Standard error of a mean of 0/1 values, clustered (CR1 with a small-sample factor).
+
+    Floored at the binomial error of one message in n, so a run where every message
+    agreed still allows the model a little room.
+    """
+    n = len(values)
+    if n == 0:
+        return 1.0
+    sums: dict[int, float] = {}
+    for value, cluster in zip(values, clusters, strict=True):
+        sums[cluster] = sums.get(cluster, 0.0) + value - centre
+    count = len(sums)
+    factor = count / (count - 1) if count > 1 else 1.0
+    variance = factor * sum(s * s for s in sums.values()) / (n * n)
+    floor = max(centre * (1 - centre), 1 / n) / n
+    return math.sqrt(max(variance, floor))
+
+
+def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: float,
+                   overrides: Mapping[str, str] | None = None) -> StreamComparison:
+    spec = load_scenario(scenario)
+    epoch = epoch_seconds(spec)
+    clusters = [int(s.at // epoch) for s in sent]
+    real = [classify(s.host, spec.expect.deliver_to) for s in sent]
+    model_counts = {outcome: 0.0 for outcome in OUTCOMES}
+    paths: dict[str, float] = {}
+    n = len(sent)
+    for seed in range(SEEDS):
+        result = run_replay(ReplayConfig(specs=(spec,), messages=n, mtas=(mta,), seed=seed,
+                                         overrides=dict(overrides or {}), arrival=n * interval,
+                                         first_attempt_only=True))
+        one = result.scenarios[0].results[0]
+        model_counts[SUCCESS] += one.first_attempt_success
+        model_counts[ELSEWHERE] += one.delivered_elsewhere
+        model_counts[NONE] += n - one.first_attempt_success - one.delivered_elsewhere
+        for path, count in one.paths:
+            paths[path] = paths.get(path, 0.0) + count
+    out = StreamComparison(str(scenario), mta, n, len(set(clusters)))
+    for outcome in OUTCOMES:
+        model = model_counts[outcome] / (SEEDS * n)
+        values = [1.0 if r == outcome else 0.0 for r in real]
+        share = sum(values) / n if n else 0.0
+        out.shares.append(Share(outcome, share, model, clustered_error(values, clusters, model)))
+    out.model_paths = sorted(((p, c / (SEEDS * n)) for p, c in paths.items()), key=lambda pc: -pc[1])
+    hosts: dict[str, int] = {}
+    for s in sent:
+        hosts[s.host or "(none)"] = hosts.get(s.host or "(none)", 0) + 1
+    out.real_hosts = sorted(((h, c / n) for h, c in hosts.items()), key=lambda hc: -hc[1])
+    return out
+
+
+def main(argv: list[str]) -> int:
+    return worker_main("mxsim.agree.stochastic", argv, lambda data: {"sent": _stream(data)})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
