@@ -1,0 +1,51 @@
+"""Weighted farms over time: each real MTA handed a stream, held to `replay` within 2 clustered SE.
+
+Three scaled-down farms (tests/agreement/stochastic/: a uniform 2 s TTL; good and broken
+answers with different TTLs; half the answers broken), each MTA handed MESSAGES messages
+half a second apart over real unbound (docs/agreement.md#over-time). All twelve streams
+run once per session, four at a time; each test checks its own.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from mxsim.agree import AgreeError
+from mxsim.agree.mtas import NAMES
+from mxsim.agree.stochastic import SUCCESS, StreamComparison, run_streams
+
+pytestmark = pytest.mark.agreement
+
+FARMS = sorted(str(p) for p in (Path(__file__).parent / "stochastic").glob("*.yaml"))
+MESSAGES = 48
+INTERVAL = 0.5
+
+Streams = dict[tuple[str, str], Future[StreamComparison | AgreeError]]
+
+
+@pytest.fixture(scope="session")
+def streams() -> Streams:
+    keys = [(farm, mta) for farm in FARMS for mta in NAMES]
+    return run_streams(keys, messages=MESSAGES, interval=INTERVAL, jobs=int(os.environ.get("MXSIM_AGREE_JOBS", "4")))
+
+
+def test_three_farms_are_exercised() -> None:
+    assert [Path(f).stem for f in FARMS] == ["farm-half-broken", "farm-split-ttl", "farm-uniform-2s"]
+
+
+@pytest.mark.parametrize("mta", NAMES)
+@pytest.mark.parametrize("farm", FARMS, ids=lambda f: Path(f).stem)
+def test_real_mta_over_time_matches_replay(farm: str, mta: str, streams: Streams) -> None:
+    result = streams[(farm, mta)].result()
+    if isinstance(result, AgreeError):
+        pytest.fail(f"{farm} {mta}: could not run the real MTA: {result}", pytrace=False)
+    print(result.render())
+    assert result.messages == MESSAGES and result.epochs >= 3
+    if not result.agreed:
+        pytest.fail(result.render(), pytrace=False)
+    # Every message reached a host on its first attempt, the broken answer's or the right one.
+    assert all(share.real == 0 for share in result.shares if share.outcome not in (SUCCESS, "delivered elsewhere"))
