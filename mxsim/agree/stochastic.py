@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from mxsim.commands.replay import ReplayConfig, run_replay
 from mxsim.engine import recipient_of
 from mxsim.scenario import ScenarioSpec, load_scenario
 
+_MODEL = threading.Lock()
 SEEDS = 40  # the model's shares: mean and spread over this many replays
 TTL = re.compile(r"(?:\$TTL\s+|\.\s+)(\d+)\s")
 
@@ -82,6 +84,7 @@ class StreamComparison:
     shares: list[Share] = field(default_factory=list)
     model_paths: list[tuple[str, float]] = field(default_factory=list)
     real_hosts: list[tuple[str, float]] = field(default_factory=list)
+    hosts: list[str | None] = field(default_factory=list)  # each message's host, in hand-over order
 
     @property
     def agreed(self) -> bool:
@@ -179,6 +182,12 @@ def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], inter
     per cache epoch, as unbound does, so it is the share's sampling error under the
     model), and the real share's own error with the messages grouped by epoch.
     """
+    with _MODEL:  # the model's memo tables are not shared safely between threads
+        return _compare(scenario, mta, sent, interval, overrides)
+
+
+def _compare(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: float,
+             overrides: Mapping[str, str] | None) -> StreamComparison:
     spec = load_scenario(scenario)
     epoch = epoch_seconds(spec)
     clusters = [int(s.at // epoch) for s in sent]
@@ -208,6 +217,7 @@ def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], inter
     hosts: dict[str, int] = {}
     for s in sent:
         hosts[s.host or "(none)"] = hosts.get(s.host or "(none)", 0) + 1
+    out.hosts = [s.host for s in sent]
     out.real_hosts = sorted(((h, c / n) for h, c in hosts.items()), key=lambda hc: -hc[1])
     return out
 
