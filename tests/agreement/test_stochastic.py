@@ -2,7 +2,7 @@
 
 Three scaled-down farms (tests/agreement/stochastic/: a uniform 2 s TTL; good and broken
 answers with different TTLs; half the answers broken), each MTA handed MESSAGES messages
-half a second apart over real unbound (docs/agreement.md#over-time). All twelve streams
+half a second apart over real unbound (docs/agreement.md#over-time-weighted-farms). All twelve streams
 run once per session, four at a time; each test checks its own.
 """
 
@@ -40,7 +40,7 @@ def test_three_farms_are_exercised() -> None:
 # OpenSMTPD keeps its session to the first host open for the next message to the same
 # domain (smtpd/mta_session.c, the "hangon" timer; no smtpd.conf setting turns it off), so a
 # stream of messages half a second apart rides one session and one DNS answer. The model
-# routes every message afresh: a known difference (docs/agreement.md#over-time).
+# routes every message afresh: a known difference (docs/agreement.md#over-time-weighted-farms).
 SESSION_KEEPING = {"opensmtpd"}
 ROUTED_AFRESH = [mta for mta in NAMES if mta not in SESSION_KEEPING]
 
