@@ -78,16 +78,16 @@ def observe_migration(scenario: Path, mta_name: str, recipient: str, *, messages
 
 
 def _stream(data: dict[str, object]) -> list[dict[str, object]]:
-    handed, reached, state_dir = hand_over(data)
-    change = _change_time(state_dir / lab_state.LOG)
+    handed, reached, lab_log = hand_over(data)
+    change = _change_time(lab_log)
     return [{"offset": at - change, "host": reached.get(token)} for token, at in handed.items()]
 
 
-def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str], Path]:
+def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str], str]:
     """Inside the worker: the lab up, the MTA handed `messages` messages `interval` s apart.
 
     Returns when each message (by token) was handed over (wall clock), the host that took
-    each one that reached a lab sink, and the lab's state folder (its log).
+    each one that reached a lab sink, and the lab's log (read before the lab goes down).
     """
     request = Request.from_json(data)
     count, interval = int(str(data["messages"])), float(str(data["interval"]))
@@ -118,7 +118,8 @@ def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str]
             kill_pids(processes_in(root))
         reached = _reached(info.messages)
         (folder / "unbound.log").write_bytes((Path(info.state_dir) / unbound.LOG).read_bytes())
-    return handed, reached, Path(info.state_dir)
+        lab_log = (Path(info.state_dir) / lab_state.LOG).read_text(errors="replace")
+    return handed, reached, lab_log
 
 
 def _reached(messages: Path) -> dict[str, str]:
@@ -136,8 +137,8 @@ def _reached(messages: Path) -> dict[str, str]:
     return found
 
 
-def _change_time(log: Path) -> float:
-    for line in log.read_text(errors="replace").splitlines():
+def _change_time(log: str) -> float:
+    for line in log.splitlines():
         match = CHANGE.match(line)
         if match is not None:
             return datetime.strptime(match["when"], "%Y-%m-%d %H:%M:%S,%f").timestamp()

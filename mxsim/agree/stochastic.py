@@ -134,7 +134,7 @@ def observe_stream(scenario: Path, mta_name: str, recipient: str, *, messages: i
 
 
 def _stream(data: dict[str, object]) -> list[dict[str, object]]:
-    handed, reached, _state = hand_over(data)
+    handed, reached, _lab_log = hand_over(data)
     first = min(handed.values(), default=0.0)
     return [{"at": at - first, "host": reached.get(token)} for token, at in sorted(handed.items(),
                                                                                key=lambda kv: kv[1])]
