@@ -95,7 +95,9 @@ def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str]
     folder.mkdir(parents=True, exist_ok=True)
     mta = driver(request.mta)
     handed: dict[str, float] = {}
-    with lab(request, folder, time_scale=1.0) as info, overlay(Path(request.chroot), folder / "chroot") as root:
+    seed = int(str(data.get("seed", 0)))
+    with lab(request, folder, time_scale=1.0, seed=seed) as info, \
+            overlay(Path(request.chroot), folder / "chroot") as root:
         if info.resolver is None:
             raise AgreeError("the lab started no resolver")
         (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")

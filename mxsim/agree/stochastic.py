@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ def observe_stream(scenario: Path, mta_name: str, recipient: str, *, messages: i
             "scenario": str(scenario.resolve()), "pins": [], "mta": mta.name, "recipient": recipient,
             "settings": dict(settings if settings is not None else SETTINGS.get(mta.name, {})),
             "mta_config": None, "folder": str(folder / "work"), "chroot": str(root), "version": version,
-            "netns": _namespace_name(), "messages": messages, "interval": interval}
+            "netns": _namespace_name(), "messages": messages, "interval": interval,
+            # The lab's backend draws: its own sequence per scenario and MTA, the same on every run.
+            "seed": zlib.crc32(f"{scenario.name} {mta.name}".encode())}
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
         limit = messages * (interval + mta.wait_limit / 10) + DELIVERY_WAIT + 90
         try:
