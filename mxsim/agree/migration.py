@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mxsim.agree import unbound
 from mxsim.agree.chroots import ensure_chroot, overlay
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import kill_pids, leftover_cleanup, require_root
@@ -77,13 +78,26 @@ def observe_migration(scenario: Path, mta_name: str, recipient: str, *, messages
 
 
 def _stream(data: dict[str, object]) -> list[dict[str, object]]:
+    handed, reached, lab_log = hand_over(data)
+    change = _change_time(lab_log)
+    return [{"offset": at - change, "host": reached.get(token)} for token, at in handed.items()]
+
+
+def hand_over(data: dict[str, object]) -> tuple[dict[str, float], dict[str, str], str]:
+    """Inside the worker: the lab up, the MTA handed `messages` messages `interval` s apart.
+
+    Returns when each message (by token) was handed over (wall clock), the host that took
+    each one that reached a lab sink, and the lab's log (read before the lab goes down).
+    """
     request = Request.from_json(data)
     count, interval = int(str(data["messages"])), float(str(data["interval"]))
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
     mta = driver(request.mta)
     handed: dict[str, float] = {}
-    with lab(request, folder, time_scale=1.0) as info, overlay(Path(request.chroot), folder / "chroot") as root:
+    seed = int(str(data.get("seed", 0)))
+    with lab(request, folder, time_scale=1.0, seed=seed) as info, \
+            overlay(Path(request.chroot), folder / "chroot") as root:
         if info.resolver is None:
             raise AgreeError("the lab started no resolver")
         (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")
@@ -105,8 +119,9 @@ def _stream(data: dict[str, object]) -> list[dict[str, object]]:
                 mta.stop(root, folder)
             kill_pids(processes_in(root))
         reached = _reached(info.messages)
-        change = _change_time(Path(info.state_dir) / lab_state.LOG)
-    return [{"offset": at - change, "host": reached.get(token)} for token, at in handed.items()]
+        (folder / "unbound.log").write_bytes((Path(info.state_dir) / unbound.LOG).read_bytes())
+        lab_log = (Path(info.state_dir) / lab_state.LOG).read_text(errors="replace")
+    return handed, reached, lab_log
 
 
 def _reached(messages: Path) -> dict[str, str]:
@@ -124,8 +139,8 @@ def _reached(messages: Path) -> dict[str, str]:
     return found
 
 
-def _change_time(log: Path) -> float:
-    for line in log.read_text(errors="replace").splitlines():
+def _change_time(log: str) -> float:
+    for line in log.splitlines():
         match = CHANGE.match(line)
         if match is not None:
             return datetime.strptime(match["when"], "%Y-%m-%d %H:%M:%S,%f").timestamp()

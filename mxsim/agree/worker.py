@@ -122,12 +122,12 @@ def interface_addresses(netns: str) -> set[str]:
 
 
 @contextlib.contextmanager
-def lab(request: Request, folder: Path, time_scale: float | None = None) -> Iterator[Any]:
+def lab(request: Request, folder: Path, time_scale: float | None = None, seed: int = 0) -> Iterator[Any]:
     # The lab in a network namespace of its own, serving the scenario's real addresses
     # (so an MX that is an IP literal works too), with the lab's unbound over it.
     info = lab_up(request.scenario, folder / "lab", dns_port=53, smtp_port=25,
                   pins=list(request.pins) or None, resolver="unbound", netns_name=request.netns,
-                  time_scale=time_scale)
+                  time_scale=time_scale, seed=seed)
     try:
         add_addresses(request.netns)
         enter_namespace(request.netns)

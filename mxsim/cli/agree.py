@@ -53,6 +53,10 @@ def agree(
     retry: Annotated[bool, typer.Option(
         "--retry", help="The retry cases (a first attempt, a changed world, the MTA's own queue run); "
                         "SCENARIO names one of them. Prints the retries table.")] = False,
+    replay_file: Annotated[str | None, typer.Option(
+        "--replay", help="A scenario with a weighted farm: each --mta is handed -n messages half a second "
+                         "apart; first-attempt success and hosts held to `mxsim replay` within 2 SE.")] = None,
+    messages: Annotated[int, typer.Option("-n", "--messages", help="With --replay: messages per MTA.")] = 40,
 ) -> None:
     """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
     the lab, and compare what it did with `mxsim trace` for the same profile and settings:
@@ -83,6 +87,10 @@ def agree(
     except MxsimError as error:
         typer.echo(f"mxsim: error: {error}", err=True)
         raise typer.Exit(BAD_INPUT) from None
+    if replay_file is not None:
+        from mxsim.cli.agree_replay import agree_replay
+
+        raise typer.Exit(agree_replay(replay_file, mtas, messages, overrides, jobs, quiet))
     if retry:
         from mxsim.cli.agree_retry import agree_retries
 

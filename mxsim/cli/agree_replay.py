@@ -1,0 +1,43 @@
+"""`mxsim agree --replay SCENARIO -n N`: a real MTA handed a stream over a weighted farm, held to replay."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+
+import typer
+
+from mxsim.exits import AgreeExit
+
+INTERVAL = 0.5  # seconds between messages handed to the MTA
+
+
+def agree_replay(scenario: str, mtas: Sequence[str], messages: int, overrides: Mapping[str, str],
+                 jobs: int, quiet: bool) -> int:
+    """Run one stream per MTA, print each comparison and the table; the exit code."""
+    from mxsim.agree.errors import AgreeError
+    from mxsim.agree.stochastic import markdown, run_streams
+    from mxsim.errors import MxsimError
+    from mxsim.scenario import load_scenario
+
+    if messages < 2:
+        typer.echo(f"mxsim: error: -n {messages}: expected at least 2 messages", err=True)
+        return AgreeExit.BAD_INPUT
+    try:
+        load_scenario(scenario)
+    except MxsimError as error:
+        typer.echo(f"mxsim: error: {error}", err=True)
+        return AgreeExit.BAD_INPUT
+    keys = [(scenario, mta) for mta in mtas]
+    futures = run_streams(keys, messages=messages, interval=INTERVAL, jobs=jobs, overrides=overrides)
+    results = {key: futures[key].result() for key in keys}
+    for (_, mta), result in results.items():
+        if isinstance(result, AgreeError):
+            typer.echo(f"mxsim: could not run {scenario} {mta}: {result}", err=True)
+        elif not quiet:
+            typer.echo(result.render(), err=True)
+    sys.stdout.write(markdown(results))
+    if any(isinstance(r, AgreeError) for r in results.values()):
+        return AgreeExit.COULD_NOT_RUN
+    return AgreeExit.AGREED if all(r.agreed for r in results.values() if not isinstance(r, AgreeError)) \
+        else AgreeExit.DIFFERS
