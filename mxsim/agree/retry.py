@@ -8,9 +8,7 @@ and read back what both phases saw.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mxsim
 from mxsim.agree.chroots import ensure_chroot
 from mxsim.agree.compare import Comparison, compare
 from mxsim.agree.errors import AgreeError
@@ -29,7 +26,7 @@ from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import check_recipient
 from mxsim.agree.observation import Observation
 from mxsim.agree.retry_model import expired_notice, model_retry, observation_of
-from mxsim.agree.run import WORKER_SLACK, _namespace_name
+from mxsim.agree.run import WORKER_SLACK, _namespace_name, run_worker, worker_result
 from mxsim.engine import recipient_of
 from mxsim.scenario import load_scenario
 
@@ -82,30 +79,16 @@ def observe_retry(case: RetryCase, keep: Path | None = None) -> RetryObservation
             "pause": case.pause,
         }
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
-        result_path = folder / "result.json"
-        env = dict(os.environ)
-        package_root = str(Path(mxsim.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        argv = ["unshare", "--mount", "--propagation", "private", "--uts", sys.executable,
-                "-m", "mxsim.agree.retry_worker", str(folder / "request.json"), str(result_path)]
         limit = 2 * mta.wait_limit + case.pause + WORKER_SLACK
         started = time.monotonic()
         try:
-            with (folder / "worker.log").open("wb") as out:
-                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                               env=env, timeout=limit, check=False, cwd="/")
+            run_worker("mxsim.agree.retry_worker", folder, limit)
         except subprocess.TimeoutExpired as error:
             raise AgreeError(f"{case.label}: the worker ran over {limit:g} s") from error
         finally:
             leftover_cleanup(str(request["netns"]), folder)
         elapsed = time.monotonic() - started
-        try:
-            result = json.loads(result_path.read_text())
-        except (OSError, ValueError) as error:
-            tail = (folder / "worker.log").read_text(errors="replace")[-800:]
-            raise AgreeError(f"{case.label}: the worker left no result: {tail}") from error
-        if "error" in result:
-            raise AgreeError(f"{case.label}: {result['error']}")
+        result = worker_result(case.label, folder)
         retry = Observation.from_json(result["retry"])
         retry.notes.append(f"worker wall time {elapsed:.1f} s")
         return RetryObservation(Observation.from_json(result["first"]), retry,

@@ -15,7 +15,6 @@ import json
 import socket
 import sys
 import time
-import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from mxsim.agree.worker import (
     processes_in,
     relevant,
     unmap,
+    worker_main,
 )
 from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap
@@ -208,23 +208,11 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m mxsim.agree.retry_worker REQUEST.json RESULT.json", file=sys.stderr)
-        return 3
-    result = Path(argv[1])
-    try:
-        request = RetryRequest.from_json(json.loads(Path(argv[0]).read_text()))
-        one, two, queued = observe(request)
-        result.write_text(json.dumps({"first": one.to_json(), "retry": two.to_json(), "queue": queued},
-                                     indent=2) + "\n")
-    except (AgreeError, MxsimError) as error:
-        result.write_text(json.dumps({"error": str(error)}) + "\n")
-        return 2
-    except Exception as error:
-        traceback.print_exc()
-        result.write_text(json.dumps({"error": f"the worker failed: {error!r}"}) + "\n")
-        return 2
-    return 0
+    def work(data: dict[str, Any]) -> dict[str, Any]:
+        one, two, queued = observe(RetryRequest.from_json(data))
+        return {"first": one.to_json(), "retry": two.to_json(), "queue": queued}
+
+    return worker_main("mxsim.agree.retry_worker", argv, work)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mxsim
 from mxsim.agree.chroots import ensure_chroot
@@ -77,7 +78,6 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
             "netns": _namespace_name(),
         }
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
-        result_path = folder / "result.json"
         started = time.monotonic()
         try:
             run_worker("mxsim.agree.worker", folder, mta.wait_limit + WORKER_SLACK)
@@ -88,13 +88,7 @@ def observe_real(case: Case, keep: Path | None = None) -> Observation:
         finally:
             leftover_cleanup(str(request["netns"]), folder)
         elapsed = time.monotonic() - started
-        try:
-            result = json.loads(result_path.read_text())
-        except (OSError, ValueError) as error:
-            tail = (folder / "worker.log").read_text(errors="replace")[-800:]
-            raise AgreeError(f"{case.label}: the worker left no result: {tail}") from error
-        if "error" in result:
-            raise AgreeError(f"{case.label}: {result['error']}")
+        result = worker_result(case.label, folder)
         observation = Observation.from_json(result["observation"])
         observation.notes.append(f"worker wall time {elapsed:.1f} s")
         return observation
@@ -115,6 +109,18 @@ def run_worker(module: str, folder: Path, timeout: float) -> None:
     with (folder / "worker.log").open("wb") as out:
         subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                        env=env, timeout=timeout, check=False, cwd="/")
+
+
+def worker_result(label: str, folder: Path) -> dict[str, Any]:
+    """What the worker wrote to folder/result.json; AgreeError, with its log's tail, if nothing."""
+    try:
+        result: dict[str, Any] = json.loads((folder / "result.json").read_text())
+    except (OSError, ValueError) as error:
+        tail = (folder / "worker.log").read_text(errors="replace")[-800:]
+        raise AgreeError(f"{label}: the worker left no result: {tail}") from error
+    if "error" in result:
+        raise AgreeError(f"{label}: {result['error']}")
+    return result
 
 
 def agree(case: Case, keep: Path | None = None) -> Comparison:
