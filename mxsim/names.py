@@ -16,7 +16,17 @@ NameKey = tuple[bytes, ...]
 
 
 def key(name: dns.name.Name) -> NameKey:
-    return tuple(map(bytes.lower, name.labels))
+    labels = name.labels
+    known = _KEYS.get(labels)  # the labels' bytes keep their hashes: a lookup beats lowering them
+    if known is None:
+        if len(_KEYS) >= _KEYS_HELD:
+            _KEYS.clear()
+        known = _KEYS[labels] = tuple(map(bytes.lower, labels))
+    return known
+
+
+_KEYS: dict[tuple[bytes, ...], NameKey] = {}
+_KEYS_HELD = 65536  # a bound on memory when names are many (a survey of many domains)
 
 
 @functools.lru_cache(maxsize=16384)

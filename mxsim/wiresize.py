@@ -30,13 +30,18 @@ def rdata_bound(rdata: dns.rdata.Rdata) -> int:
     fixed = FIXED.get(rdata.rdtype)
     if fixed is not None:
         return fixed
+    # An Rdata is immutable and shared by every copy of its RRset (a cache hands out
+    # copies): measured once per object.
+    known = _RDATA_BOUNDS.get(rdata)
+    if known is not None:
+        return known
     names = [value for value in (getattr(rdata, slot, None) for slot in rdata.__slots__)
              if isinstance(value, dns.name.Name)]
     if names and rdata.rdtype != dns.rdatatype.SOA:
-        return 4 + sum(name_length(name) for name in names)  # MX, NS, CNAME, PTR: 2-4 fixed bytes
+        return _RDATA_BOUNDS.put(rdata, 4 + sum(name_length(name) for name in names))  # MX, NS, CNAME, PTR
     wire = rdata.to_wire()
     assert wire is not None  # without a file argument, to_wire returns the bytes
-    return len(wire)
+    return _RDATA_BOUNDS.put(rdata, len(wire))
 
 
 def size_bound(question: dns.name.Name | None, sections: Iterable[dns.rrset.RRset], *, edns: bool = True) -> int:
@@ -64,3 +69,4 @@ def rrset_bound(rrset: dns.rrset.RRset) -> int:
 
 
 _RRSET_BOUNDS: IdentityMemo[int] = IdentityMemo(8192)
+_RDATA_BOUNDS: IdentityMemo[int] = IdentityMemo(8192)

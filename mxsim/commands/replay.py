@@ -232,10 +232,10 @@ class _MtaRun:
         pins = parse_pins(spec, list(config.pins))
         timeline = WorldTimeline(spec, pins)
         self.world = timeline.world(0)
-        self.transport = ModelTransport(self.world, self.clock, self.rng)
+        shortcuts = shortcuts_enabled()
+        self.transport = ModelTransport(self.world, self.clock, self.rng, memo=shortcuts)
         self.sim = Simulation(self.transport)
         follow(timeline, self.sim, self.transport)
-        shortcuts = shortcuts_enabled()
         self.logs = not shortcuts  # replay never shows log lines: with the shortcuts, none are written
         self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
                                  messages=config.messages, seed=config.seed, recipient=recipient)

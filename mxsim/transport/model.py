@@ -19,8 +19,9 @@ import dns.rdata
 import dns.rdatatype
 
 from mxsim.clock import VirtualClock
+from mxsim.memo import IdentityMemo
 from mxsim.scenario.mta_sts import Endpoint, policy_for
-from mxsim.scenario.spec import SmtpKind, TlsMode
+from mxsim.scenario.spec import SmtpKind, TlsMode, TtlMode
 from mxsim.transport.base import (
     ConnectResult,
     DnsExchange,
@@ -37,8 +38,10 @@ from mxsim.transport.base import (
 )
 from mxsim.wiresize import size_bound
 from mxsim.world import World
+from mxsim.world.authority import AuthoritativeServer, Served
 
 T = TypeVar("T")
+Message = dns.message.Message  # by a name the class's own `dns` method does not hide
 
 MODEL_RTT = 0.020  # seconds: one network round trip in the model world
 PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
@@ -83,27 +86,56 @@ def _truncate_if_needed(query: dns.message.Message, response: dns.message.Messag
     return truncated
 
 
+def _carried(exchange: DnsExchange, served: Served) -> Message | None:
+    if served.message is None:
+        return None
+    return _truncate_if_needed(exchange.message, served.message, tcp=exchange.tcp)
+
+
 class ModelTransport:
     """Fulfils engine effects from a World; `run` drives a step to its end."""
 
-    def __init__(self, world: World, clock: VirtualClock, rng: random.Random, rtt: float = MODEL_RTT) -> None:
+    def __init__(self, world: World, clock: VirtualClock, rng: random.Random, rtt: float = MODEL_RTT,
+                 memo: bool = False) -> None:
         self.world = world
         self.clock = clock
         self.rng = rng
         self.rtt = rtt
+        # With `memo`, a server's answer to the same query object from the same backend is
+        # built once (mxsim.memo switches it off): the resolver sends one query object per
+        # question, and an answer depends on nothing else unless its TTLs count down.
+        self._answers: IdentityMemo[tuple[AuthoritativeServer, Served, Message | None]] | None = (
+            IdentityMemo(4096) if memo else None)
 
     def dns(self, exchange: DnsExchange) -> DnsResult:
-        served = self.world.query(
-            exchange.address, exchange.message, tcp=exchange.tcp, now=self.clock.now(), rng=self.rng
-        )
+        served, message = self._served(exchange)
         server = served.server if served.server else None
         if served.tcp_refused:
             return DnsResult(None, self.rtt, NetError.REFUSED, server, served.backend, served.nsid)
         elapsed = self.rtt + served.delay
         if served.message is None or elapsed > exchange.timeout:
             return DnsResult(None, exchange.timeout, NetError.TIMEOUT, server, served.backend, None)
-        message = _truncate_if_needed(exchange.message, served.message, tcp=exchange.tcp)
         return DnsResult(message, elapsed, None, server, served.backend, served.nsid)
+
+    def _served(self, exchange: DnsExchange) -> tuple[Served, Message | None]:
+        """The server's answer, and the message as the exchange's transport carries it."""
+        world, now = self.world, self.clock.now()
+        server = world.by_address.get(exchange.address) if self._answers is not None else None
+        if server is None:
+            served = world.query(exchange.address, exchange.message, tcp=exchange.tcp, now=now, rng=self.rng)
+            return served, _carried(exchange, served)
+        assert self._answers is not None
+        drawn = server.draw(self.rng)
+        backend = drawn.backend
+        if backend is not None and backend.ttl == TtlMode.COUNTDOWN:  # the answer reads the clock
+            served = server.build(drawn, exchange.message, address=exchange.address, tcp=exchange.tcp, now=now)
+            return served, _carried(exchange, served)
+        extra = (backend.name if backend is not None else None, drawn.dropped, exchange.tcp, exchange.address)
+        known = self._answers.get(exchange.message, extra)
+        if known is not None and known[0] is server:
+            return known[1], known[2]
+        served = server.build(drawn, exchange.message, address=exchange.address, tcp=exchange.tcp, now=now)
+        return self._answers.put(exchange.message, (server, served, _carried(exchange, served)), extra)[1:]
 
     def smtp(self, probe: SmtpProbe) -> SmtpSession:
         host = self.world.smtp(probe.address)

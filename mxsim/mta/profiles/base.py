@@ -43,6 +43,7 @@ Words:
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from abc import ABC, abstractmethod
@@ -200,8 +201,14 @@ def search_names(name: dns.name.Name, domains: Iterable[str]) -> list[dns.name.N
     """`name` with each domain of a resolv.conf search list appended, as the stub library
     asks them after the name itself found nothing (glibc resolv/res_query.c
     __res_context_search; OpenSMTPD's libasr, openbsd-compat/libasr/asr.c _asr_iter_domain)."""
-    relative = name.relativize(dns.name.root)
-    return [relative.concatenate(dns.name.from_text(domain)) for domain in domains if domain.strip(".")]
+    return list(_search_names(name.labels, tuple(domains)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _search_names(labels: tuple[bytes, ...], domains: tuple[str, ...]) -> tuple[dns.name.Name, ...]:
+    """Names are immutable: each (name, search list) is worked out once (every attempt asks)."""
+    relative = dns.name.Name(labels).relativize(dns.name.root)
+    return tuple(relative.concatenate(dns.name.from_text(domain)) for domain in domains if domain.strip("."))
 
 
 SEARCH_DOMAINS_DOC = ("the stub library's search list (resolv.conf `search`, else the domain of the "

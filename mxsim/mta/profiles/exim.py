@@ -214,8 +214,11 @@ class Exim(Profile):
         (host.c L2785-2916)."""
         keyed = sorted(((mx.preference * 1000 + ctx.rng.randrange(500), mx) for mx in mxs), key=lambda k: k[0])
         ordered: list[Mx] = []
+        seen: set[names.NameKey] = set()  # exchanges compared as DNS names: case-insensitively
         for _key, mx in keyed:
-            if all(existing.exchange != mx.exchange for existing in ordered):
+            exchange = names.key(mx.exchange)
+            if exchange not in seen:
+                seen.add(exchange)
                 ordered.append(mx)
         return ordered
 
