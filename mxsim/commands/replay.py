@@ -28,7 +28,7 @@ from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
 from mxsim.mta.stub import SameInstant
 from mxsim.mta.verdict import failed_at
-from mxsim.resolver.recursive import RecursiveResolver
+from mxsim.resolver.recursive import RecursiveResolver, SharedQueries
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
@@ -240,6 +240,10 @@ class _MtaRun:
         self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
                                  messages=config.messages, seed=config.seed, recipient=recipient)
         self.senders = [_Sender(resolver, shortcuts) for resolver in self.plan.resolvers]
+        if shortcuts:
+            shared: SharedQueries = {}
+            for resolver in self.plan.resolvers:
+                resolver.share_queries(shared)
         self.watch = watch_for(spec, config.bucket, recipient)
         self.delays = DelayHistogram()
         self.paths = CappedCounter()

@@ -153,6 +153,19 @@ class Cache:
         rrset.ttl = entry.remaining(now)
         return rrset
 
+    def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> dns.rrset.RRset | None:
+        """`get` for a reader of the records alone (delegations, server addresses): the
+        RRset as stored, its TTL as fetched, no copy. The caller must not change it."""
+        slot = (key(name), rdtype)
+        entry = self._rrsets.get(slot)
+        if entry is None:
+            return None
+        if not entry.alive(now):
+            del self._rrsets[slot]
+            return None
+        assert isinstance(entry.value, dns.rrset.RRset)
+        return entry.value
+
     def get_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> Negative | None:

@@ -10,6 +10,7 @@ effects and a driver fulfils them.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import deque
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mxsim.clock import Clock
+from mxsim.memo import IdentityMemo
 from mxsim.names import NameKey, key
 from mxsim.resolver.cache import Cache, Negative
 from mxsim.scenario.server_choice import ServerChoice
@@ -86,6 +88,9 @@ class Resolved:
         return not self.upstream
 
 
+SharedQueries = dict[tuple[tuple[bytes, ...], dns.rdatatype.RdataType, bool], dns.message.Message]
+
+
 @dataclass(slots=True)
 class _Run:
     """One resolution's own state: the evidence so far, and when the asker stops waiting.
@@ -129,19 +134,20 @@ def scrub(
     qtype: dns.rdatatype.RdataType,
 ) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset], list[dns.rrset.RRset]]:
     """Keep the CNAME chain from qname and records inside `zone`, as unbound's scrubber does."""
-    by_owner: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {
-        (rrset.name, rrset.rdtype): rrset for rrset in response.answer
+    by_owner: dict[tuple[NameKey, int], dns.rrset.RRset] = {
+        (key(rrset.name), rrset.rdtype): rrset for rrset in response.answer
     }
     answer: list[dns.rrset.RRset] = []
     current = qname
     for _ in range(len(response.answer) + 1):
         if not current.is_subdomain(zone):
             break  # out of bailiwick: the server has no authority to say this
-        data = by_owner.get((current, qtype))
+        owner = key(current)
+        data = by_owner.get((owner, qtype))
         if data is not None:
             answer.append(data)
             break
-        cname = by_owner.get((current, dns.rdatatype.CNAME))
+        cname = by_owner.get((owner, dns.rdatatype.CNAME))
         if cname is None or qtype == dns.rdatatype.CNAME:
             break
         answer.append(cname)
@@ -181,6 +187,15 @@ class RecursiveResolver:
         self._srtt: dict[str, float] = {}
         self._no_edns: set[str] = set()
         self._queries: dict[tuple[NameKey, dns.rdatatype.RdataType, bool], dns.message.Message] = {}
+        # Query messages made by any of a population of resolvers, by the name as written:
+        # a replay's senders then ask the world with the same objects (`share_queries`).
+        self._shared: SharedQueries | None = None
+
+    def share_queries(self, shared: SharedQueries) -> None:
+        """Make each query message once for every resolver given the same `shared`: the model
+        reads a query and never changes it, and its ID is not seeded, so nothing reads that.
+        The model transport remembers answers per query object, so they are built once too."""
+        self._shared = shared
 
     def resolve(
         self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, budget: float | None = None
@@ -253,12 +268,10 @@ class RecursiveResolver:
 
     def _closest_delegation(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rrset.RRset | None]:
         now = self.clock.now()
-        zone = name
-        while len(zone.labels) > 1:  # not the root
-            ns = self.cache.get(zone, dns.rdatatype.NS, now)
+        for zone in _ancestors(name.labels):
+            ns = self.cache.peek(zone, dns.rdatatype.NS, now)
             if ns is not None:
                 return zone, ns
-            zone = zone.parent()
         return dns.name.root, None
 
     def _addresses(
@@ -276,11 +289,11 @@ class RecursiveResolver:
             return [(address, name) for name, address in self.root_hints if not skip or name not in skip]
         skip = skip or set()
         now = self.clock.now()
-        servers = [rdata.target for rdata in sorted(ns, key=lambda r: r.target) if rdata.target not in skip]
+        servers = [target for target in _targets(ns) if target not in skip]
         found: list[tuple[str, dns.name.Name]] = []
         for server in servers:
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                rrset = self.cache.get(server, rdtype, now)
+                rrset = self.cache.peek(server, rdtype, now)
                 if rrset is not None:
                     found.extend((str(r.address), server) for r in rrset)
         if found or depth >= MAX_TARGET_DEPTH:
@@ -318,7 +331,15 @@ class RecursiveResolver:
         slot = (key(name), qtype, plain)
         query = self._queries.get(slot)
         if query is None:
-            query = self._queries[slot] = self._make_query(name, qtype, plain)
+            shared = self._shared
+            if shared is None:
+                query = self._make_query(name, qtype, plain)
+            else:
+                exact = (name.labels, qtype, plain)
+                query = shared.get(exact)
+                if query is None:
+                    query = shared[exact] = self._make_query(name, qtype, plain)
+            self._queries[slot] = query
         return query
 
     def _make_query(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, plain: bool) -> dns.message.Message:
@@ -437,15 +458,16 @@ class RecursiveResolver:
         rcode = message.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return _Step(_Kind.LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
-        answer, authority, additional = scrub(message, zone, name, qtype)
+        read = _read(message, zone, name, qtype)
+        answer = list(read.answer)
+        soa = read.soa
         now = self.clock.now()
-        soa = next((r for r in authority if r.rdtype == dns.rdatatype.SOA), None)
         if answer:
             for rrset in answer:
                 self.cache.put(rrset, now)
             last = answer[-1]
             if last.rdtype == dns.rdatatype.CNAME and qtype != dns.rdatatype.CNAME:
-                if rcode == dns.rcode.NXDOMAIN and last[0].target.is_subdomain(zone):
+                if rcode == dns.rcode.NXDOMAIN and read.dangles:
                     # The server was authoritative for the target too: the chain dangles.
                     negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
                     self.cache.put_negative(last[0].target, qtype, negative, now)
@@ -456,22 +478,76 @@ class RecursiveResolver:
             negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
-        ns = next(
-            (r for r in authority if r.rdtype == dns.rdatatype.NS and r.name != zone
-             and name.is_subdomain(r.name)),
-            None,
-        )
+        ns = read.ns
         if ns is not None and not message.flags & dns.flags.AA:
             self.cache.put_infrastructure(ns, now)
-            for glue in additional:
-                if any(glue.name == rdata.target for rdata in ns):
-                    self.cache.put_infrastructure(glue, now)
+            for glue in read.glue:
+                self.cache.put_infrastructure(glue, now)
             return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns)
         if soa is not None or message.flags & dns.flags.AA:
             negative = Negative(dns.rcode.NOERROR, _negative_soa(soa))
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
         return _Step(_Kind.LAME)  # an upward or sideways referral, or an empty non-answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a resolver takes from one reply to one question at one zone cut."""
+
+    answer: tuple[dns.rrset.RRset, ...]  # the scrubbed CNAME chain and data
+    soa: dns.rrset.RRset | None
+    dangles: bool  # the chain ends in a CNAME whose target is inside the zone
+    ns: dns.rrset.RRset | None  # a delegation below the zone, towards the name
+    glue: tuple[dns.rrset.RRset, ...]  # addresses of that delegation's servers
+
+
+def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name,
+          qtype: dns.rdatatype.RdataType) -> _Read:
+    """`scrub` and what `_classify` picks from it: a function of the reply and the question
+    alone, so worked out once per reply object (the model transport hands the same
+    object again for the same question) and zone cut."""
+    extra = (key(zone), key(name), qtype)
+    known = _READS.get(message, extra)
+    if known is not None:
+        return known
+    answer, authority, additional = scrub(message, zone, name, qtype)
+    soa = next((r for r in authority if r.rdtype == dns.rdatatype.SOA), None)
+    dangles = bool(answer) and answer[-1].rdtype == dns.rdatatype.CNAME and answer[-1][0].target.is_subdomain(zone)
+    ns = next(
+        (r for r in authority if r.rdtype == dns.rdatatype.NS and r.name != zone
+         and name.is_subdomain(r.name)),
+        None,
+    )
+    glue = tuple(g for g in additional if any(g.name == rdata.target for rdata in ns)) if ns is not None else ()
+    return _READS.put(message, _Read(tuple(answer), soa, dangles, ns, glue), extra)
+
+
+_READS: IdentityMemo[_Read] = IdentityMemo(8192)
+
+
+def _targets(ns: dns.rrset.RRset) -> tuple[dns.name.Name, ...]:
+    """The server names of an NS set, sorted: once per RRset object (cached ones are read
+    as stored, and an RRset's records do not change once cached)."""
+    known = _TARGETS.get(ns, len(ns))
+    if known is None:
+        known = _TARGETS.put(ns, tuple(sorted(rdata.target for rdata in ns)), len(ns))
+    return known
+
+
+_TARGETS: IdentityMemo[tuple[dns.name.Name, ...]] = IdentityMemo(8192)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ancestors(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, ...]:
+    """The name and each parent above it, the root left out: the zones a delegation may
+    start at, closest first (worked out once per name, as Names are immutable)."""
+    name = dns.name.Name(labels)
+    found = []
+    while len(name.labels) > 1:
+        found.append(name)
+        name = name.parent()
+    return tuple(found)
 
 
 def _negative_soa(soa: dns.rrset.RRset | None) -> dns.rrset.RRset | None:
