@@ -4,6 +4,7 @@
     python benchmarks/replay_bench.py 10000           # one size (and the extra rows at that size)
     python benchmarks/replay_bench.py --repeat 3 1000 10000 100000
     python benchmarks/replay_bench.py --extra-size 1000 1000 10000   # the extra rows at 1,000
+    python benchmarks/replay_bench.py --against /tmp/old 1000        # each row also under another checkout
 
 Prints wall time, lifetimes/second (one message under one profile to the end of its life,
 every retry included) and the peak resident memory of a fresh process per row, so rows
@@ -17,7 +18,9 @@ own cache; and, as the ceiling of in-memory DNS work in Python on this machine,
 dnspython parsing a query and making its response (`from_wire` + `make_response` +
 `to_wire`) per second, measured in the same run.
 Target: 10,000 messages x 5 profiles in 2 s (25,000 lifetimes/s), memory flat in N.
-`MXSIM_NO_MEMO=1` measures replay without its shortcuts.
+`MXSIM_NO_MEMO=1` measures replay without its shortcuts. `--against DIR` runs each row
+right after under the mxsim of another checkout (say, `git archive` of an older commit
+unpacked in DIR), so both are measured in the same minutes of a shared machine.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ SPACING = 8.64  # seconds between arrivals: 10,000 messages a day
 ROOT = Path(__file__).resolve().parent.parent  # this checkout's mxsim, not an installed one
 
 
-def one(messages: int, variant: str) -> dict[str, float | str]:
-    sys.path.insert(0, str(ROOT))
+def one(messages: int, variant: str, root: Path = ROOT) -> dict[str, float | str]:
+    sys.path.insert(0, str(root))
     from mxsim.commands.replay import ReplayConfig, run_replay
     from mxsim.scenario import load_scenario
 
@@ -78,9 +81,9 @@ def dnspython_ceiling(seconds: float = 2.0) -> float:
     return done / (time.perf_counter() - started)
 
 
-def child(messages: int, variant: str) -> dict[str, float | str]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(messages), variant], capture_output=True,
-                         text=True, check=True, timeout=3600)
+def child(messages: int, variant: str, root: Path = ROOT) -> dict[str, float | str]:
+    out = subprocess.run([sys.executable, __file__, "--child", str(messages), variant, str(root)],
+                         capture_output=True, text=True, check=True, timeout=3600)
     row: dict[str, float | str] = json.loads(out.stdout)
     return row
 
@@ -92,15 +95,18 @@ def median_row(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
 
 
 def main() -> None:
-    if len(sys.argv) > 3 and sys.argv[1] == "--child":
-        print(json.dumps(one(int(sys.argv[2]), sys.argv[3])))
+    if len(sys.argv) > 4 and sys.argv[1] == "--child":
+        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))))
         return
     args = sys.argv[1:]
     repeat = 1
     extra_size: int | None = None
-    while args[:1] in (["--repeat"], ["--extra-size"]):
+    against: Path | None = None
+    while args[:1] in (["--repeat"], ["--extra-size"], ["--against"]):
         if args[0] == "--repeat":
             repeat = int(args[1])
+        elif args[0] == "--against":
+            against = Path(args[1]).resolve()
         else:
             extra_size = int(args[1])
         args = args[2:]
@@ -111,12 +117,14 @@ def main() -> None:
     print(f"arrivals every {SPACING} s; 2017 scenario; all five profiles; one process per row; "
           f"median of {repeat}")
     print(f"{'variant':>15} {'messages':>8} {'wall s':>7} {'lifetimes/s':>11} {'attempts':>9} {'att/s':>8} "
-          f"{'peak MiB':>9}")
+          f"{'peak MiB':>9}{'  checkout' if against else ''}")
+    trees = [ROOT] if against is None else [ROOT, against]
     for size, variant in rows:
-        r = median_row([child(size, variant) for _ in range(repeat)])
-        print(f"{variant:>15} {int(r['messages']):>8} {float(r['wall_s']):>7.2f} {float(r['lifetimes_per_s']):>11.0f} "
-              f"{int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} {float(r['peak_rss_mib']):>9.1f}",
-              flush=True)
+        for tree in trees:
+            r = median_row([child(size, variant, tree) for _ in range(repeat)])
+            print(f"{variant:>15} {int(r['messages']):>8} {float(r['wall_s']):>7.2f} "
+                  f"{float(r['lifetimes_per_s']):>11.0f} {int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} "
+                  f"{float(r['peak_rss_mib']):>9.1f}{'  ' + str(tree) if against else ''}", flush=True)
     ceilings = [dnspython_ceiling() for _ in range(repeat)]
     print(f"dnspython from_wire + make_response + to_wire: {statistics.median(ceilings):,.0f}/s "
           "(in memory, same run)")
