@@ -9,6 +9,7 @@ same section for each MTA), and only tallies are kept.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ class ReplayResult:
 
 
 NO_GATES = "no gates"
+YOUNG_COLLECTION = 50_000  # allocations between young collections while a replay runs
 
 
 def _worst(statuses: Iterable[str]) -> str:
@@ -259,7 +261,14 @@ class _MtaRun:
         self._arrivals = enumerate(arrivals(self.config.messages, self.config.arrival, self.config.process,
                                             random.Random(f"{self.config.seed}:arrivals")))
         self._next_arrival()
-        self.sim.run()
+        # Each attempt makes thousands of short-lived objects and few cycles: the collector's
+        # default (a young collection every 700 allocations) took a tenth of the time.
+        threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION, *threshold[1:])
+        try:
+            self.sim.run()
+        finally:
+            gc.set_threshold(*threshold)
         return self._result()
 
     def _next_arrival(self) -> None:
