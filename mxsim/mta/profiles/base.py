@@ -218,8 +218,14 @@ SEARCH_DOMAINS_SOURCE = "resolv.conf(5); the lab runs with the domain of its hos
 
 def reverse_lookup(ctx: Context, address: str) -> Step[StubAnswer]:
     """The PTR question for an address (in-addr.arpa or ip6.arpa)."""
-    answer: StubAnswer = yield from ctx.lookup(dns.reversename.from_address(address), PTR)
+    answer: StubAnswer = yield from ctx.lookup(_reverse_name(address), PTR)
     return answer
+
+
+@functools.lru_cache(maxsize=4096)
+def _reverse_name(address: str) -> dns.name.Name:
+    """The in-addr.arpa or ip6.arpa name of an address, made once per address (a Name is immutable)."""
+    return dns.reversename.from_address(address)
 
 
 class Context:
