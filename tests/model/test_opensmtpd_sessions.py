@@ -73,9 +73,12 @@ def test_other_mtas_route_every_message_afresh() -> None:
         assert sender.relays is None
 
 
-def test_a_session_quits_after_its_mail_limit_and_with_no_keepalive() -> None:
-    deliveries, _ = _sent(ONE_MX, "opensmtpd", [0.0, 0.5, 1.0, 1.5], {"session_mail_max": "3"})
-    assert [_rode(d) for d in deliveries] == [False, True, True, False]
+def test_past_its_mail_limit_a_session_is_replaced_and_none_is_kept_without_keepalive() -> None:
+    # Past the limit the relay opens a new session from the MX list it holds: a connection, no DNS.
+    deliveries, _ = _sent(ONE_MX, "opensmtpd", [0.0, 0.5, 1.0, 1.5, 2.0, 30.0], {"session_mail_max": "3"})
+    assert [_rode(d) for d in deliveries] == [False, True, True, False, True, False]
+    assert [bool(d.dns) for d in deliveries] == [True, False, False, False, False, True]
+    assert [len(d.attempts) for d in deliveries] == [1, 0, 0, 1, 0, 1]
     deliveries, sender = _sent(ONE_MX, "opensmtpd", [0.0, 0.5, 1.0], {"session_keepalive": "0"})
     assert not any(_rode(d) for d in deliveries)
     assert sender.relays is not None and sender.relays.state() == ()
