@@ -10,8 +10,10 @@ the run took it on the first attempt.
 The parent (`observe_stream`) returns each message's hand-over time (seconds after the
 first) and host; `compare_stream` replays the same file with the same arrivals and MTA
 profile, first attempts only, over several seeds, and holds the real shares to the
-model's within two standard errors clustered by resolver-cache epoch: messages handed
-over within one TTL of each other share one cached answer, so they are one draw, not many.
+model's within two standard errors clustered by draw: messages handed over within one TTL
+of each other share one cached answer, and messages an MTA sends over one kept session
+(OpenSMTPD's relay and its idle session: mxsim/mta/profiles/opensmtpd_sessions.py) share
+one MX answer, so either is one draw, not many.
 """
 
 from __future__ import annotations
@@ -39,19 +41,19 @@ from mxsim.agree.mtas import driver
 from mxsim.agree.run import _namespace_name, run_worker
 from mxsim.agree.worker import worker_main
 from mxsim.commands.replay import ReplayConfig, run_replay
-from mxsim.engine import recipient_of
+from mxsim.engine import profiles_for, recipient_of
 from mxsim.scenario import ScenarioSpec, load_scenario
 
 _MODEL = threading.Lock()
 SEEDS = 40  # the model's shares: mean and spread over this many replays
 TTL = re.compile(r"(?:\$TTL\s+|\.\s+)(\d+)\s")
 
-# What each MTA is told so that one message is one DNS lookup and one connection, as in
-# the replay: no session kept open for the next message to the same host.
+# What each MTA is told so that it does what its profile models. Postfix would reuse a
+# cached session for a backlog without asking DNS, which the model does not follow; OpenSMTPD
+# keeps its relay and an idle session for the next message to the same domain, and the
+# model does (mxsim/mta/profiles/opensmtpd_sessions.py), so it runs with its defaults.
 SETTINGS: Mapping[str, Mapping[str, str]] = {
     "postfix": {"smtp_connection_cache_on_demand": "no"},
-    # OpenSMTPD keeps an idle session open for the next message to the same relay
-    # (smtpd/mta_session.c, the "hangon" timer); its smtpd.conf has no setting for it.
 }
 
 SUCCESS, ELSEWHERE, NONE = "first attempt delivered as expected", "delivered elsewhere", "not delivered"
@@ -81,7 +83,8 @@ class StreamComparison:
     scenario: str
     mta: str
     messages: int
-    epochs: int
+    draws: int  # groups of messages that shared one answer: cache epochs joined by kept sessions
+    interval: float = 0.5  # seconds between messages handed over
     shares: list[Share] = field(default_factory=list)
     model_paths: list[tuple[str, float]] = field(default_factory=list)
     real_hosts: list[tuple[str, float]] = field(default_factory=list)
@@ -92,8 +95,8 @@ class StreamComparison:
         return all(share.agreed for share in self.shares)
 
     def render(self) -> str:
-        lines = [f"{self.scenario} {self.mta}: {self.messages} messages in {self.epochs} cache epochs: "
-                 + ("agreed" if self.agreed else "differs")]
+        lines = [f"{self.scenario} {self.mta}: {self.messages} messages {self.interval:g} s apart in "
+                 f"{self.draws} draws: " + ("agreed" if self.agreed else "differs")]
         for share in self.shares:
             mark = "ok" if share.agreed else "DIFFERS"
             lines.append(f"  {share.outcome:<36} real {share.real:6.1%}  model {share.model:6.1%}  "
@@ -150,6 +153,19 @@ def epoch_seconds(spec: ScenarioSpec) -> float:
     return float(max(ttls, default=1))
 
 
+def draws(times: Sequence[float], epoch: float, session: float) -> list[int]:
+    """Each message's draw: a message shares the one before it's when both fall in one cache
+    epoch, or when it came within `session` seconds of it (a session kept open took it, with
+    the MX answer its relay holds). `times` in hand-over order."""
+    out: list[int] = []
+    for i, at in enumerate(times):
+        if i and (int(at // epoch) == int(times[i - 1] // epoch) or at - times[i - 1] < session):
+            out.append(out[-1])
+        else:
+            out.append(out[-1] + 1 if out else 0)
+    return out
+
+
 def classify(host: str | None, patterns: Sequence[str]) -> str:
     if host is None:
         return NONE
@@ -180,10 +196,11 @@ def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], inter
                    overrides: Mapping[str, str] | None = None) -> StreamComparison:
     """The real shares against the model's mean over SEEDS replays with the same arrivals.
 
-    The error allowed is the larger of two standard errors, both clustered by cache
-    epoch: the spread of one replay's share over the seeds (each replay draws a backend
-    per cache epoch, as unbound does, so it is the share's sampling error under the
-    model), and the real share's own error with the messages grouped by epoch.
+    The error allowed is the larger of two standard errors, both clustered by draw: the
+    spread of one replay's share over the seeds (each replay draws a backend per cache
+    epoch, as unbound does, and keeps sessions as the MTA does, so it is the share's
+    sampling error under the model), and the real share's own error with the messages
+    grouped by draw (`draws`).
     """
     with _MODEL:  # the model's memo tables are not shared safely between threads
         return _compare(scenario, mta, sent, interval, overrides)
@@ -192,8 +209,8 @@ def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], inter
 def _compare(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: float,
              overrides: Mapping[str, str] | None) -> StreamComparison:
     spec = load_scenario(scenario)
-    epoch = epoch_seconds(spec)
-    clusters = [int(s.at // epoch) for s in sent]
+    [profile] = profiles_for((mta,), dict(overrides or {}))
+    clusters = draws([s.at for s in sent], epoch_seconds(spec), profile.session_seconds())
     real = [classify(s.host, spec.expect.deliver_to) for s in sent]
     n = len(sent)
     per_seed: dict[str, list[float]] = {outcome: [] for outcome in OUTCOMES}
@@ -208,7 +225,7 @@ def _compare(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: f
         per_seed[NONE].append((n - one.first_attempt_success - one.delivered_elsewhere) / n)
         for path, count in one.paths:
             paths[path] = paths.get(path, 0.0) + count / (SEEDS * n)
-    out = StreamComparison(str(scenario), mta, n, len(set(clusters)))
+    out = StreamComparison(str(scenario), mta, n, len(set(clusters)), interval)
     for outcome in OUTCOMES:
         values = [1.0 if r == outcome else 0.0 for r in real]
         share = sum(values) / n if n else 0.0
@@ -256,15 +273,16 @@ def run_streams(keys: Sequence[tuple[str, str]], *, messages: int, interval: flo
 
 def markdown(results: Mapping[tuple[str, str], StreamComparison | AgreeError]) -> str:
     """One row per stream: first-attempt success and delivered-elsewhere shares, real and model."""
-    rows = ["| scenario | MTA | messages (epochs) | 1st-attempt success real / model | "
-            "elsewhere real / model | 2 SE | verdict |", "|---|---|---|---|---|---|---|"]
+    rows = ["| scenario | MTA | spacing | messages (draws) | 1st-attempt success real / model | "
+            "elsewhere real / model | 2 SE | verdict |", "|---|---|---|---|---|---|---|---|"]
     for (scenario, mta), result in results.items():
         name = Path(scenario).stem
         if isinstance(result, AgreeError):
-            rows.append(f"| {name} | {mta} | | | | | could not run |")
+            rows.append(f"| {name} | {mta} | | | | | | could not run |")
             continue
         success, elsewhere = result.shares[0], result.shares[1]
-        rows.append(f"| {name} | {mta} | {result.messages} ({result.epochs}) | {success.real:.0%} / "
+        rows.append(f"| {name} | {mta} | {result.interval:g} s | {result.messages} ({result.draws}) | "
+                    f"{success.real:.0%} / "
                     f"{success.model:.0%} | {elsewhere.real:.0%} / {elsewhere.model:.0%} | "
                     f"{2 * success.error:.0%} | {'agreed' if result.agreed else 'differs'} |")
     return "\n".join(rows) + "\n"

@@ -57,6 +57,9 @@ def agree(
         "--replay", help="A scenario with a weighted farm: each --mta is handed -n messages half a second "
                          "apart; first-attempt success and hosts held to `mxsim replay` within 2 SE.")] = None,
     messages: Annotated[int, typer.Option("-n", "--messages", help="With --replay: messages per MTA.")] = 40,
+    spacing: Annotated[float, typer.Option(
+        "--spacing", help="With --replay: seconds between messages (beyond OpenSMTPD's 10 s session "
+                          "keepalive, each message asks DNS afresh).")] = 0.5,
 ) -> None:
     """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
     the lab, and compare what it did with `mxsim trace` for the same profile and settings:
@@ -90,7 +93,7 @@ def agree(
     if replay_file is not None:
         from mxsim.cli.agree_replay import agree_replay
 
-        raise typer.Exit(agree_replay(replay_file, mtas, messages, overrides, jobs, quiet))
+        raise typer.Exit(agree_replay(replay_file, mtas, messages, overrides, jobs, quiet, spacing))
     if retry:
         from mxsim.cli.agree_retry import agree_retries
 

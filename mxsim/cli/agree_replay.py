@@ -9,11 +9,11 @@ import typer
 
 from mxsim.exits import AgreeExit
 
-INTERVAL = 0.5  # seconds between messages handed to the MTA
+INTERVAL = 0.5  # seconds between messages handed to the MTA, unless told
 
 
 def agree_replay(scenario: str, mtas: Sequence[str], messages: int, overrides: Mapping[str, str],
-                 jobs: int, quiet: bool) -> int:
+                 jobs: int, quiet: bool, spacing: float = INTERVAL) -> int:
     """Run one stream per MTA, print each comparison and the table; the exit code."""
     from mxsim.agree.errors import AgreeError
     from mxsim.agree.stochastic import markdown, run_streams
@@ -23,13 +23,16 @@ def agree_replay(scenario: str, mtas: Sequence[str], messages: int, overrides: M
     if messages < 2:
         typer.echo(f"mxsim: error: -n {messages}: expected at least 2 messages", err=True)
         return AgreeExit.BAD_INPUT
+    if not 0.1 <= spacing <= 600:
+        typer.echo(f"mxsim: error: --spacing {spacing:g}: expected 0.1 to 600 seconds", err=True)
+        return AgreeExit.BAD_INPUT
     try:
         load_scenario(scenario)
     except MxsimError as error:
         typer.echo(f"mxsim: error: {error}", err=True)
         return AgreeExit.BAD_INPUT
     keys = [(scenario, mta) for mta in mtas]
-    futures = run_streams(keys, messages=messages, interval=INTERVAL, jobs=jobs, overrides=overrides)
+    futures = run_streams(keys, messages=messages, interval=spacing, jobs=jobs, overrides=overrides)
     results = {key: futures[key].result() for key in keys}
     for (_, mta), result in results.items():
         if isinstance(result, AgreeError):

@@ -170,7 +170,8 @@ def expected(patterns: tuple[str, ...], delivery: Delivery) -> bool:
 def attempt_label(delivery: Delivery) -> str:
     """One attempt in a path: how the MTA routed, and where it ended."""
     route = delivery.route
-    via_cname = bool(delivery.dns) and bool(delivery.dns[0].cnames())
+    answers = delivery.dns or delivery.relay_dns  # a message that joined a kept relay asked none
+    via_cname = bool(answers) and bool(answers[0].cnames())
     kind = {
         RouteKind.MX: "MX", RouteKind.IMPLICIT_MX: "no MX→address", RouteKind.NULL_MX: "null MX",
         RouteKind.FAILED: "DNS" if delivery.dns else "held",
@@ -178,6 +179,8 @@ def attempt_label(delivery: Delivery) -> str:
     if via_cname:
         kind = "MX→CNAME chain→address" if route.kind == RouteKind.IMPLICIT_MX else f"CNAME→{kind}"
     if delivery.delivered_to is not None:
+        if not delivery.attempts:  # taken by a session an earlier message opened (OpenSMTPD)
+            return f"kept session {delivery.delivered_to.host}"
         return f"{kind} {delivery.delivered_to.host}"
     if delivery.attempts:
         last = delivery.attempts[-1]

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mxsim.errors import ParameterError
 from mxsim.mta.sts import CachedPolicy
 from mxsim.units import parse_duration
+
+if TYPE_CHECKING:
+    from mxsim.mta.profiles.opensmtpd_sessions import Relays
 
 
 @dataclass(slots=True)
@@ -42,6 +46,7 @@ class SenderState:
     hosts: dict[str, HostRecord] = field(default_factory=dict)  # by address
     dead: dict[str, tuple[float, str]] = field(default_factory=dict)  # domain -> (until, reason)
     sts: dict[str, CachedPolicy] = field(default_factory=dict)  # policy domain -> cached MTA-STS policy
+    relays: Relays | None = None  # OpenSMTPD's relays and the sessions it keeps open, by domain
 
 
 def next_tick(when: float, interval: float) -> float:

@@ -105,6 +105,18 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Kept:
+    """What an earlier message to the same domain left for this one (OpenSMTPD's relay): its
+    route, so no DNS is asked; and the session when one is open, which takes the message
+    with no connection of its own."""
+
+    route: Route
+    answers: tuple[StubAnswer, ...] = ()  # what the earlier message's lookups read
+    session: Target | None = None
+    words: str = ""  # the delivery's words when a session takes it
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     host: str
     address: str
@@ -135,3 +147,5 @@ class Delivery:
     delivered_to: Target | None
     started: float
     elapsed: float
+    # What a kept relay's lookups read for an earlier message (OpenSMTPD); this one asked none.
+    relay_dns: tuple[StubAnswer, ...] = ()

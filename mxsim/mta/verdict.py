@@ -65,7 +65,7 @@ class Verdict:
 def address_owners(delivery: Delivery) -> dict[str, str]:
     """address -> the name whose A/AAAA record holds it, from the answers this MTA read."""
     owners: dict[str, str] = {}
-    for answer in delivery.dns:
+    for answer in (*delivery.dns, *delivery.relay_dns):
         if answer.response is None:
             continue
         for rrset in answer.response.answer:

@@ -13,6 +13,7 @@ from mxsim.agree.stochastic import (
     Handed,
     clustered_error,
     compare_stream,
+    draws,
     epoch_seconds,
     markdown,
 )
@@ -50,12 +51,35 @@ def test_a_stream_unlike_the_model_differs_and_one_like_it_agrees() -> None:
     alternating = [Handed(i * 0.5, "mx.example.org" if (i // 4) % 2 else "example.org") for i in range(48)]
     agreed = compare_stream(farm, "postfix", alternating, 0.5)
     assert agreed.agreed, agreed.render()
-    assert [s.outcome for s in agreed.shares] == [SUCCESS, ELSEWHERE, NONE] and agreed.epochs == 12
+    assert [s.outcome for s in agreed.shares] == [SUCCESS, ELSEWHERE, NONE] and agreed.draws == 12
 
 
 def test_table_row_per_stream() -> None:
     farm = str(FARMS / "farm-half-broken.yaml")
     result = compare_stream(farm, "exim", [Handed(i * 0.5, "mx.example.org") for i in range(8)], 0.5)
     text = markdown({(farm, "exim"): result, (farm, "sendmail"): AgreeError("no chroot")})
-    assert "| farm-half-broken | exim | 8 (2) | 100% /" in text
-    assert "| farm-half-broken | sendmail | | | | | could not run |" in text
+    assert "| farm-half-broken | exim | 0.5 s | 8 (2) | 100% /" in text
+    assert "| farm-half-broken | sendmail | | | | | | could not run |" in text
+
+
+def test_a_kept_session_makes_one_draw_of_its_messages() -> None:
+    # 2 s epochs: messages 0.5 s apart fall in four epochs; a 10 s keepalive joins them all.
+    times = [i * 0.5 for i in range(8)]
+    assert draws(times, 2.0, 0.0) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert draws(times, 2.0, 11.0) == [0] * 8
+    # 12 s apart, beyond the keepalive: each message is a draw of its own.
+    assert draws([i * 12.0 for i in range(4)], 2.0, 11.0) == [0, 1, 2, 3]
+
+
+def test_opensmtpd_stream_half_a_second_apart_is_one_draw_in_the_model_too() -> None:
+    """The model sends every message after the first over the first one's session: the
+    real stream's one host is what it predicts, and the comparison clusters it as one draw."""
+    farm = str(FARMS / "farm-half-broken.yaml")
+    one_host = [Handed(i * 0.5, "mx.example.org") for i in range(16)]
+    result = compare_stream(farm, "opensmtpd", one_host, 0.5)
+    assert result.draws == 1 and result.agreed, result.render()
+    kept = sum(share for path, share in result.model_paths if path.startswith("kept session"))
+    assert abs(kept - 15 / 16) < 1e-9, result.model_paths
+    spaced = compare_stream(farm, "opensmtpd", [Handed(i * 12.0, "mx.example.org") for i in range(16)], 12.0)
+    assert spaced.draws == 16 and not spaced.agreed and not any(
+        path.startswith("kept session") for path, _ in spaced.model_paths)

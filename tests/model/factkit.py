@@ -27,8 +27,10 @@ import dns.rrset
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.trace import TraceConfig, run_trace
+from mxsim.engine import emulated_ask, resolver_for, send
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import deliver
+from mxsim.mta.queue import SenderState
 from mxsim.mta.results import Delivery
 from mxsim.mta.stub import Stub
 from mxsim.resolver.recursive import Resolved
@@ -185,6 +187,23 @@ def district(smtp: str = "drop") -> ScenarioSpec:
           edlio.map.fastly.net:
             smtp: {smtp}
         """, name=f"district-{smtp}")
+
+
+def one_sender(spec: ScenarioSpec, mta: str, times: Iterable[float], recipient: str,
+               overrides: Mapping[str, str] | None = None) -> tuple[list[Delivery], SenderState]:
+    """Messages from one sender (one resolver, one memory across messages) at the given times,
+    each started when the one before has ended, or later."""
+    clock = VirtualClock()
+    rng = random.Random(1)
+    transport = ModelTransport(World(spec), clock, rng)
+    resolver = resolver_for(transport.world, clock, rng)
+    profile = make_profile(mta, overrides or {})
+    sender = SenderState()
+    out = []
+    for at in times:
+        clock.advance(max(at - clock.now(), 0.0))
+        out.append(transport.run(send(profile, emulated_ask(resolver), rng, recipient, clock.now, sender=sender)))
+    return out, sender
 
 
 def two_mx(first: str, extra: str = "") -> ScenarioSpec:

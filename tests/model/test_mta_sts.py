@@ -3,19 +3,11 @@ mta_sts=enforce, against a policy that matches, a stale one after an MX move, an
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from mxsim.clock import VirtualClock
-from mxsim.engine import emulated_ask, resolver_for, send
-from mxsim.mta.profiles import make_profile
-from mxsim.mta.queue import SenderState
 from mxsim.mta.results import AttemptResult, Delivery, Outcome
 from mxsim.scenario import ScenarioSpec
-from mxsim.transport.model import ModelTransport
-from mxsim.world import World
-from tests.model.factkit import scenario, trace
+from tests.model.factkit import one_sender, scenario, trace
 
 ZONE = """
 zones:
@@ -106,18 +98,7 @@ def test_postfix_matches_a_dropped_wildcard_at_any_depth_unlike_rfc8461() -> Non
 
 def _deliveries(spec: ScenarioSpec, mta: str, times: list[float]) -> list[Delivery]:
     """Messages sent by one sender at the given times, sharing its policy cache."""
-    clock = VirtualClock()
-    rng = random.Random(1)
-    transport = ModelTransport(World(spec), clock, rng)
-    resolver = resolver_for(transport.world, clock, rng)
-    profile = make_profile(mta, {"mta_sts": "enforce"} if mta == "rfc5321" else {})
-    sender = SenderState()
-    out = []
-    for at in times:
-        clock.advance(max(at - clock.now(), 0.0))
-        out.append(transport.run(send(profile, emulated_ask(resolver), rng, "alice@example.org", clock.now,
-                                      sender=sender)))
-    return out
+    return one_sender(spec, mta, times, "alice@example.org", {"mta_sts": "enforce"} if mta == "rfc5321" else {})[0]
 
 
 def test_the_resolver_fetches_once_then_only_looks_at_the_txt_record() -> None:

@@ -29,6 +29,8 @@ from mxsim.agree.mtas.base import (
     submission_argv,
 )
 from mxsim.agree.observation import Try
+from mxsim.errors import ParameterError
+from mxsim.units import parse_duration
 
 CONFIG = f"""# mxsim agreement harness: relay everything submitted locally, nothing else.
 table aliases file:/etc/aliases
@@ -52,6 +54,16 @@ RELAY_FAILURE = re.compile(
     r"(?:delivery|envelope).*to=<(?P<to>[^>]*)>.*result=\"(?P<result>[^\"]+)\"(?: stat=\"(?P<stat>[^\"]*)\")?"
 )
 RESULTS = {"Ok": "delivered", "TempFail": "deferred", "PermFail": "bounced", "Loop": "bounced"}
+# The profile's session parameters by their smtpd.conf words (parse.y `mta limit`, limit.c).
+LIMITS = {"session_keepalive": "session-keepalive", "session_mail_max": "session-mail-max"}
+
+
+def _whole(value: str) -> int:
+    """A count or a duration (as the profile reads it) in whole seconds, as smtpd.conf takes it."""
+    try:
+        return int(parse_duration(value))
+    except ParameterError as error:
+        raise AgreeError(str(error)) from None
 
 
 def _error_result(why: str) -> str:
@@ -76,10 +88,12 @@ class OpenSmtpd(Driver):
     def prepare(self, root: Path, settings: Mapping[str, str], mta_config: Path | None) -> None:
         if mta_config is not None:
             raise AgreeError("--mta-config is read for Postfix only")
-        unsupported = sorted(set(settings) - {"queue_ttl", "bounce_warn_interval"})
+        unsupported = sorted(set(settings) - {"queue_ttl", "bounce_warn_interval", *LIMITS})
         if unsupported:
             raise AgreeError(f"OpenSMTPD settings not mapped onto smtpd.conf: {', '.join(unsupported)}")
-        (root / "etc/smtpd.conf").write_text(CONFIG)
+        limits = " ".join(f"{LIMITS[name]} {_whole(value)}" for name, value in sorted(settings.items())
+                          if name in LIMITS)
+        (root / "etc/smtpd.conf").write_text(CONFIG + (f"mta limit {limits}\n" if limits else ""))
         (root / "etc/mailname").write_text(HOSTNAME + "\n")
         chroot_run(root, ["smtpd", "-n", "-f", "/etc/smtpd.conf"], what="smtpd -n (config check)")
 

@@ -35,6 +35,8 @@ The queue, between attempts:
     expiry           the age at which a deferred message bounces
     suspended, blocked, all_blocked, remember   (default) the sender's memory of
                      destinations and hosts across messages
+    kept, routed     (default: none) a route or session kept open for the next message
+                     to the same domain (OpenSMTPD's relay and session)
 Words:
     log_lines        the log lines of one delivery
     BOUNCE_WORDS     the bounce, sent at once or at expiry
@@ -68,6 +70,7 @@ from mxsim.mta.results import (
     Delivery,
     Failure,
     HostRef,
+    Kept,
     Outcome,
     Route,
     RouteKind,
@@ -400,6 +403,19 @@ class Profile(ABC):
         """Update the sender's memory after an attempt: nothing is remembered."""
         return None
 
+    def kept(self, sender: SenderState, domain: str, now: float) -> Kept | None:
+        """A route, or an open session, an earlier message to `domain` left: none, each
+        message routes afresh."""
+        return None
+
+    def routed(self, sender: SenderState, domain: str, route: Route, answers: tuple[StubAnswer, ...]) -> None:
+        """Routing found where to go: nothing is kept for the next message."""
+        return None
+
+    def session_seconds(self) -> float:
+        """How long a session kept open takes the next message to the same domain: none."""
+        return 0.0
+
     # ---- words -----------------------------------------------------------------------
     @abstractmethod
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]: ...
@@ -449,24 +465,32 @@ def deliver(
     domain = name_from_text(domain_text)
     ctx = Context(stub, rng, sender)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
+    kept = profile.kept(sender, domain_text.lower(), started) if sender is not None and held is None else None
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
+    elif kept is not None:
+        route = kept.route  # no DNS: the relay still holds what an earlier message's lookups found
     else:
         route = yield from profile.route(ctx, domain)
+        if sender is not None:
+            profile.routed(sender, domain_text.lower(), route, tuple(stub.log))
     attempts: list[Attempt] = []
     delivered: Target | None = None
     failure = route.failure
     reason = ""
     if failure is None:
         blocked = False
-        batches: list[tuple[Target, ...] | HostRef] = [route.targets, *route.hosts]
+        # A session kept open takes the message over its connection: nothing to try.
+        batches: list[tuple[Target, ...] | HostRef] = (
+            [] if kept is not None and kept.session is not None else [route.targets, *route.hosts])
         for batch in batches:
             found = batch if isinstance(batch, tuple) else (yield from profile.connect_targets(ctx, batch))
             for target in found:
                 if sender is not None and profile.blocked(sender, target, now()):
                     blocked = True
                     continue
-                yield from profile.before_connect(ctx, target)
+                if kept is None:  # a relay that has connected before knows the address's name
+                    yield from profile.before_connect(ctx, target)
                 at = now()
                 session: SmtpSession = yield profile.probe(target, helo)
                 result, words = profile.judge(target, session)
@@ -480,7 +504,9 @@ def deliver(
                     break
             if delivered is not None:
                 break
-        if delivered is None:
+        if kept is not None and kept.session is not None:
+            delivered = kept.session
+        elif delivered is None:
             if attempts:
                 failure = profile.failure(route, attempts)
             elif blocked and sender is not None:
@@ -490,7 +516,8 @@ def deliver(
     yield from profile.finish(ctx, route, delivered is not None)
     envelope = profile.rewrite_recipient(local, domain_text.lower(), route)
     if delivered is not None:
-        outcome, dsn, reason = Outcome.DELIVERED, "2.0.0", attempts[-1].reason
+        outcome, dsn = Outcome.DELIVERED, "2.0.0"
+        reason = attempts[-1].reason if attempts else kept.words if kept is not None else ""
         bounce = ""
     else:
         assert failure is not None
@@ -502,6 +529,7 @@ def deliver(
         envelope_recipient=envelope, dns=tuple(stub.log), route=route,
         attempts=tuple(attempts), outcome=outcome, dsn=dsn, reason=reason, log=(),
         bounce=bounce, delivered_to=delivered, started=started, elapsed=now() - started,
+        relay_dns=kept.answers if kept is not None else (),
     )
     queue_id = profile.queue_id(rng)
     if logs:

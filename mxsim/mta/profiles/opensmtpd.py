@@ -32,8 +32,9 @@ from mxsim.mta.profiles.base import (
     reverse_lookup,
     search_names,
 )
+from mxsim.mta.profiles.opensmtpd_sessions import KEEPALIVE, MAIL_MAX, Relays
 from mxsim.mta.queue import QueueEntry, SenderState
-from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome, Route, RouteKind, Target
+from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Kept, Outcome, Route, RouteKind, Target
 from mxsim.mta.stub import Herrno, Library, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
@@ -84,6 +85,13 @@ class OpenSmtpd(Profile):
         Param("io_timeout", Kind.DURATION, IO_TIMEOUT, "connect and greeting timeout",
               "usr.sbin/smtpd/mta_session.c L553"),
         Param("search_domains", Kind.LIST, (), SEARCH_DOMAINS_DOC, SEARCH_DOMAINS_SOURCE),
+        Param("session_keepalive", Kind.DURATION, KEEPALIVE,
+              "smtpd.conf `mta limit session-keepalive`: an idle session waits this long for the "
+              "next message to the same domain (its relay and DNS answer with it)",
+              "usr.sbin/smtpd/limit.c, usr.sbin/smtpd/mta_session.c (MTA_READY)"),
+        Param("session_mail_max", Kind.INT, MAIL_MAX,
+              "smtpd.conf `mta limit session-mail-max`: messages one session sends",
+              "usr.sbin/smtpd/limit.c, usr.sbin/smtpd/mta_session.c (MTA_READY)"),
     )
 
     # ---- routing: dns.c dns_dispatch_mx, mta.c mta_on_mx -------------------------
@@ -172,6 +180,27 @@ class OpenSmtpd(Profile):
         # Each failed route is disabled and the next MX tried; none left: TempFail (mta.c L1113-1146).
         return Failure.defer(self.deferral_dsn(attempts[-1]), NETWORK_ERROR)
 
+    # ---- what is kept for the next message: mta.c relays, mta_session.c hangon ----------
+    def _relays(self, sender: SenderState) -> Relays:
+        if sender.relays is None:
+            sender.relays = Relays(self.settings.seconds("session_keepalive"),
+                                   self.settings.integer("session_mail_max"))
+        return sender.relays
+
+    def kept(self, sender: SenderState, domain: str, now: float) -> Kept | None:
+        return self._relays(sender).kept(domain, now)
+
+    def routed(self, sender: SenderState, domain: str, route: Route, answers: tuple[StubAnswer, ...]) -> None:
+        self._relays(sender).routed(domain, route, answers)
+
+    def remember(self, sender: SenderState, delivery: Delivery) -> None:
+        self._relays(sender).done(delivery.recipient.rpartition("@")[2].lower(), delivery)
+
+    def session_seconds(self) -> float:
+        # The hangon polls run whole seconds from the end of the last transaction.
+        keepalive = self.settings.seconds("session_keepalive")
+        return keepalive + 1.0 if keepalive > 0 else 0.0
+
     # ---- the queue: scheduler_ramqueue.c -----------------------------------------------
     def retry_at(self, entry: QueueEntry, delivery: Delivery, sender: SenderState) -> float:
         """creation + 400 s x n^2, n the retry count, skipping slots already past (L164-184)."""
@@ -211,7 +240,7 @@ class OpenSmtpd(Profile):
             result, stat = "TempFail", delivery.reason
         else:
             result, stat = "PermFail", delivery.reason
-        if not delivery.attempts:
+        if not delivery.attempts and delivery.delivered_to is None:
             lines.append(f"{stamp} mxsim smtpd[4242]: smtp-out: Failed to resolve MX for "
                          f"[relay:{delivery.route.domain},smtp]: {delivery.reason}")
         # A delivery names the host it used, as "ADDRESS (PTR name, else ADDRESS)"; a relay
