@@ -38,8 +38,8 @@ def served_history(scenario_file: str) -> ScenarioSpec | None:
     return spec if spec.timeline else None
 
 
-def sts_facts(run: CheckRun, domain: dns.name.Name) -> StsFacts:
-    (facts,) = run.run([_look(run, domain)])
+async def sts_facts(run: CheckRun, domain: dns.name.Name) -> StsFacts:
+    (facts,) = await run.gather([_look(run, domain)])
     assert isinstance(facts, StsFacts)
     return facts
 
