@@ -140,8 +140,12 @@ async def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[P
             for behaviour in group.behaviours:
                 wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
     # A sender applying MTA-STS asks the domain's `_mta-sts` TXT record (RFC 8461 §3.1), and the
-    # check looks at it too: asked now, it spares the paths a second run to learn it.
-    wanted.add((dns.name.Name((b"_mta-sts", *measured.domain.labels)), dns.rdatatype.TXT))
+    # check looks at it too: known before the paths run, it spares them a second run to learn it.
+    sts = (dns.name.Name((b"_mta-sts", *measured.domain.labels)), dns.rdatatype.TXT)
+    if sts not in facts:
+        (reply,) = await run.gather([run.prefetch(*sts)])
+        if isinstance(reply, DnsReply):
+            facts[sts] = reply
     paths: list[PathResult] = []
     used: Probes | None = None
     for _round in range(MAX_ROUNDS):

@@ -223,6 +223,13 @@ class CheckRun:
             self.lost[(qname, qtype)] = lost
         return reply
 
+    def prefetch(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
+        """A lookup the paths may need: its reply when usable, else None, and no loss recorded
+        (if the paths do need it, they ask it again, and that failure is theirs)."""
+        resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
+        reply = None if resolved.timed_out else resolved.response
+        return reply if fact_lost(qname, qtype, reply, resolution_why(resolved, RESOLVE_WAIT)) is None else None
+
     def dropped(self, addresses: Iterable[str]) -> dict[str, dict[str, int]]:
         """Replies dropped as unusable (another question, unparsable) per name server address."""
         found: dict[str, dict[str, int]] = {}
