@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import time
@@ -15,6 +16,7 @@ import typer
 
 from mxsim.cli.app import app, duration_option, fail
 from mxsim.cli.cluster_options import DaskAddress, Workers, check_runner
+from mxsim.cli.parallel_option import DEFAULT_PARALLEL, Parallel, parallel_value
 from mxsim.errors import MxsimError, UsageError
 from mxsim.exits import RecordExit, exit_help
 from mxsim.mta import PROFILE_NAMES as NAMES
@@ -218,6 +220,7 @@ def check(
     quiet: Quiet = False,
     workers: Workers = None,
     dask: DaskAddress = None,
+    parallel: Parallel = DEFAULT_PARALLEL,
 ) -> None:
     """Audit each domain's name servers and mail path; the one-line summary comes first.
 
@@ -248,6 +251,7 @@ def check(
     line, then a table. The exit code is the worst over the domains: 2 over 1 over 0;
     130 after Ctrl-C, with every finished domain kept. The domains share the referrals
     from the root, the resolver's cache, each mail host's probe, and --rate per address.
+    --parallel N domains are checked at once; lines come in the order of the list.
 
     `--workers N` (a Dask cluster on this machine) or `--dask ADDRESS` (an existing one)
     checks the domains on its workers, grouped by the name servers they share; lines then
@@ -256,12 +260,14 @@ def check(
     try:
         names = _domain_list(domains or [], domain_file)
         sampling = _sampling(samples, min_share, miss)
+        parallel = parallel_value(parallel)
     except MxsimError as error:
         raise fail(error) from None
     runner = check_runner(workers, dask)  # None: in this process
     if len(names) != 1 or output_format == CheckFormat.jsonl or resume is not None or runner is not None:
         _check_many(names, resume, output, output_format, root_hints, lab, sampling, mta, no_smtp, smtp_timeout,
-                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress, runner)
+                    dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port, quiet, progress, runner,
+                    parallel=parallel)
     (domain,) = names
     from mxsim.cli.replay import progress_bar
     from mxsim.commands.check import run_check
@@ -339,7 +345,8 @@ def _check_many(
     root_hints: Path | None, lab: Path | None, sampling: tuple[int, tuple[float, float] | None],
     mta: list[str] | None, no_smtp: bool,
     smtp_timeout: str, dns_timeout: str, rate: float | None, budget: int, seed: int, fail_on: FailOn,
-    dns_port: int, smtp_port: int, quiet: bool, progress: bool, runner: BatchRunner | None = None,
+    dns_port: int, smtp_port: int, quiet: bool, progress: bool, runner: BatchRunner | None = None, *,
+    parallel: int = DEFAULT_PARALLEL,
 ) -> None:
     """Many domains: each out as its domain finishes; a closing table; exit with the worst code."""
     from mxsim.commands.check_batch import ResultsFile, resume_from, run_batch
@@ -361,8 +368,9 @@ def _check_many(
     sarif = BatchSarif() if output_format == CheckFormat.sarif else None
     worst = 0
     try:
-        config = _sampled(_config(names[0], root_hints, lab, 1, mta, no_smtp, smtp_timeout, dns_timeout, rate,
-                                  budget, seed, fail_on, dns_port, smtp_port), sampling)
+        config = dataclasses.replace(_sampled(_config(names[0], root_hints, lab, 1, mta, no_smtp, smtp_timeout,
+                                                      dns_timeout, rate, budget, seed, fail_on, dns_port, smtp_port),
+                                              sampling), parallel=parallel)
         done = resume_from(resume) if resume is not None else set()
         todo = [n for n in names if n not in done]
         results = ResultsFile(lines_to) if lines_to is not None else None

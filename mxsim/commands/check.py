@@ -45,14 +45,15 @@ from mxsim.commands.check_run import (
     Sampled,
     SharedWire,
     resolve_all,
+    shared_wire,
     start_early_probes,
 )
 from mxsim.errors import UsageError, shown
 from mxsim.mta import PROFILE_NAMES, check_profile_name
 from mxsim.transport.base import DnsReply, Step
 
-__all__ = ["CheckConfig", "CheckResult", "HostProbe", "Progress", "default_root_hints", "parse_root_hints",
-           "run_check"]
+__all__ = ["CheckConfig", "CheckResult", "HostProbe", "Progress", "check_domain", "default_root_hints",
+           "parse_root_hints", "run_check"]
 
 # The IANA root servers (IPv4), for a live check without --root-hints.
 ROOT_SERVERS = (
@@ -107,7 +108,7 @@ def domain_name(text: str) -> dns.name.Name:
     return name
 
 
-def _servers(run: CheckRun, delegation: Delegation) -> tuple[dict[str, list[dns.name.Name]], list[dns.name.Name]]:
+async def _servers(run: CheckRun, delegation: Delegation) -> tuple[dict[str, list[dns.name.Name]], list[dns.name.Name]]:
     """Every address of every server name: parent's set with glue, then the zone's own set."""
     addresses: dict[str, set[dns.name.Name]] = {}
     for name, address in delegation.glue:
@@ -115,10 +116,10 @@ def _servers(run: CheckRun, delegation: Delegation) -> tuple[dict[str, list[dns.
     known = set(delegation.parent_ns)
     without: list[dns.name.Name] = []
 
-    def add(names: Iterable[dns.name.Name]) -> None:
+    async def add(names: Iterable[dns.name.Name]) -> None:
         todo = sorted(set(names))
         steps: list[Step[object]] = [run.addresses_of(name) for name in todo]
-        for name, found in zip(todo, run.run(steps), strict=True):
+        for name, found in zip(todo, await run.gather(steps), strict=True):
             assert isinstance(found, list)
             for address in found:
                 addresses.setdefault(address, set()).add(name)
@@ -126,7 +127,7 @@ def _servers(run: CheckRun, delegation: Delegation) -> tuple[dict[str, list[dns.
             if not found and not lost and not any(name in names for names in addresses.values()):
                 without.append(name)  # answered, without an address (a lookup that failed is unknown)
 
-    add(known)  # glue too: the parent's glue may hold only some of a server's addresses
+    await add(known)  # glue too: the parent's glue may hold only some of a server's addresses
     # The zone's own NS set, from each address once (RD clear): names the parent did not give.
     how = run.asking()
     steps: list[Step[object]] = [
@@ -134,12 +135,12 @@ def _servers(run: CheckRun, delegation: Delegation) -> tuple[dict[str, list[dns.
         for address in sorted(addresses)
     ]
     child: set[dns.name.Name] = set()
-    for sample in run.run(steps):
+    for sample in await run.gather(steps):
         assert isinstance(sample, Sample)
         if sample.reply is not None and sample.reply.aa:
             child |= {r.target for rrset in sample.reply.answer if rrset.rdtype == dns.rdatatype.NS
                       and rrset.name == delegation.zone for r in rrset}
-    add(child - known)
+    await add(child - known)
     return {a: sorted(n) for a, n in sorted(addresses.items())}, sorted(set(without))
 
 
@@ -160,8 +161,32 @@ def _first_round_wanted(samples: Iterable[Sample], domain: dns.name.Name) -> set
     return wanted
 
 
+async def _delegation(run: CheckRun, domain: dns.name.Name) -> Delegation:
+    """The walk from the root to the domain's parent; while another domain walks to the same
+    parent (a TLD), this one waits and starts from the referral it learned."""
+    referrals = run.wire.referrals
+
+    async def walk() -> Delegation:
+        step = find_delegation(domain, list(run.config.root_hints), run.asking(), run.addresses_of, referrals)
+        (found,) = await run.gather([step])
+        assert isinstance(found, Delegation)
+        return found
+
+    return await run.wire.walks.run(domain.parent(), lambda: referrals.closest(domain, run.clock.now()) is not None,
+                                    walk)
+
+
 def run_check(config: CheckConfig, progress: Progress | None = None, shared: SharedWire | None = None) -> CheckResult:
     """Check one domain; checks given the same `shared` wire share its pacing and cache."""
+    wire = shared or shared_wire(config)
+    return wire.transport.run_all([lambda: check_domain(config, progress, wire, many=shared is not None)],
+                                  wire.finish)[0]
+
+
+async def check_domain(config: CheckConfig, progress: Progress | None, shared: SharedWire, *,
+                       many: bool = True) -> CheckResult:
+    """Check one domain in the running event loop, beside any others checked over the same wire
+    (`many`: one of many domains, whose mail hosts were mostly probed for the others)."""
     domain = domain_name(config.domain)
     if not 1 <= config.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {config.samples}: expected 1 to {MAX_SAMPLES}")
@@ -171,15 +196,12 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
     for name in mtas:
         check_profile_name(name)
     run = CheckRun(config, progress, shared)
-    delegation_step = find_delegation(domain, list(config.root_hints), run.asking(), run.addresses_of,
-                                      run.wire.referrals)
-    (delegation,) = run.run([delegation_step])
-    assert isinstance(delegation, Delegation)
+    delegation = await _delegation(run, domain)
     if delegation.unknown is not None or delegation.nxdomain:
         from mxsim.commands.check_paths import unmeasured
 
         return unmeasured(run, domain, delegation, mtas)
-    addresses, without = _servers(run, delegation)
+    addresses, without = await _servers(run, delegation)
     plan = Plan(delegation.zone, domain, {a: list(n) for a, n in addresses.items()}, config.samples)
     queries = plan.queries()
     tick = run.ticker(f"DNS samples ({len(addresses)} addresses)", len(queries))
@@ -192,16 +214,17 @@ def run_check(config: CheckConfig, progress: Progress | None = None, shared: Sha
         # `--samples auto`: the rounds that find a backend of share --min-share at the --miss rate.
         rounds = min(detection_rounds(*config.auto, len(addresses)), config.samples)
         detect = plan.through_round(rounds) - first
-        if shared is not None:
+        if many:
             # Over many domains most mail hosts were probed for earlier ones: the detection
             # rounds go out with the first, one wait instead of two, and new hosts are probed after.
             first, detect = first + detect, 0
-    samples = [s for s in run.run([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
+    samples = [s for s in await run.gather([ask(q, how) for q in queries[:first]]) if isinstance(s, Sample)]
     facts: dict[Question, DnsReply | None] = {}
-    resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
-    early = start_early_probes(run, facts) if config.smtp else None
+    await resolve_all(run, facts, _first_round_wanted(samples, domain), domain)
+    if config.smtp:
+        start_early_probes(run, facts)
     # The model's modules are imported only now, while the first probes already run.
     from mxsim.commands.check_paths import conclude
 
-    return conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect,
-                                 rounds, how, facts, early))
+    return await conclude(run, Sampled(domain, delegation, addresses, without, mtas, samples, queries[first:], detect,
+                                       rounds, how, facts))

@@ -1,11 +1,14 @@
 """`mxsim check` over many domains: the list, the unit of work, the append-only results file.
 
-The unit of work is a group of domains (`check_group`): today each domain is its own
-group and runs in this process; a distributed executor can call `check_group` on a group
-of domains sharing a name-server set, so that one worker keeps those servers' pacing.
+The unit of work is a group of domains (`check_group`): in one process the whole list is
+one group; a distributed executor calls `check_group` on a chunk of domains sharing a
+name-server set, so that one worker keeps those servers' pacing. A group's domains are
+checked `CheckConfig.parallel` at a time in one event loop, over one wire (its pacing per
+server address, its caches and its probes shared by all of them), and their results
+come out in the order of the list: a domain's once it and every one before it are done.
 Results are written one whole line per domain (one write to an O_APPEND file, synced
-to disk at most a second later), so a run killed at any moment leaves every finished
-domain in the file once, and at worst a torn last line, which `resume_from` cuts off
+to disk at most a second later), so a run killed at any moment leaves every domain it
+wrote in the file once, and at worst a torn last line, which `resume_from` cuts off
 before appending.
 """
 
@@ -21,9 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mxsim.clock import WallClock
-from mxsim.commands.check import CheckConfig, CheckResult, domain_name, run_check
+from mxsim.commands.check import CheckConfig, CheckResult, check_domain, domain_name
 from mxsim.commands.check_run import SharedWire, shared_wire
 from mxsim.errors import UsageError
+from mxsim.transport.flight import in_order
 
 __all__ = ["ResultsFile", "check_group", "parse_domain_list", "resume_from", "run_batch", "uninterrupted"]
 
@@ -52,11 +56,31 @@ def parse_domain_list(text: str, source: str) -> list[str]:
     return list(dict.fromkeys(domains))  # a domain listed twice is checked once
 
 
-def check_group(base: CheckConfig, domains: Sequence[str], shared: SharedWire | None = None) -> Iterator[CheckResult]:
-    """Check each domain of a group in turn over one wire, yielding each result as it is known."""
+WINDOW = 4  # times `parallel`: how far past the first unfinished domain others may start
+
+
+def check_group(base: CheckConfig, domains: Sequence[str], shared: SharedWire | None = None,
+                emit: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Check a group's domains over one wire, `base.parallel` at a time in one event loop;
+    each result passed to `emit` in list order as soon as it and those before it are done
+    (an interrupt waits until `emit` returns). Without `emit`, the results in list order
+    (with it, none are kept: memory stays flat however long the list)."""
     wire = shared or shared_wire(base)
-    for domain in domains:
-        yield run_check(dataclasses.replace(base, domain=domain), None, wire)
+    results: list[CheckResult] = []
+
+    def passed_on(result: CheckResult) -> None:
+        with uninterrupted():
+            (emit or results.append)(result)
+
+    async def start(domain: str) -> CheckResult:
+        return await check_domain(dataclasses.replace(base, domain=domain), None, wire)
+
+    async def every() -> None:
+        await in_order(domains, start, passed_on, parallel=base.parallel, window=WINDOW * base.parallel)
+
+    if domains:
+        wire.transport.run_all([every], wire.finish)
+    return results
 
 
 def resume_from(path: Path) -> set[str]:
@@ -131,10 +155,6 @@ def uninterrupted() -> Iterator[None]:
 
 
 def run_batch(base: CheckConfig, domains: Iterable[str], emit: Callable[[CheckResult], None]) -> None:
-    """Every domain in this process over one wire, each result passed on as it finishes
-    (whole: an interrupt waits until `emit` returns)."""
-    wire = shared_wire(base)
-    for domain in domains:
-        for result in check_group(base, [domain], wire):
-            with uninterrupted():
-                emit(result)
+    """Every domain in this process over one wire, `base.parallel` at a time, each result
+    passed on in list order (whole: an interrupt waits until `emit` returns)."""
+    check_group(base, list(domains), None, emit)

@@ -42,14 +42,13 @@ from mxsim.commands.check_run import (
     PATH_TYPES,
     CheckResult,
     CheckRun,
-    EarlyProbes,
     HostProbe,
     Question,
     Sampled,
-    keep_probes,
+    host,
     owners,
-    probe_jobs,
-    probed_before,
+    probed,
+    probes_of,
     resolve_all,
 )
 from mxsim.commands.check_sts import sts_facts
@@ -60,7 +59,6 @@ from mxsim.names import text as name_text
 from mxsim.scenario.spec import HostSpec
 from mxsim.transport.base import ConnectResult, DnsReply, SmtpSession
 from mxsim.transport.model import ModelTransport
-from mxsim.transport.wire import run_all
 from mxsim.world import World
 
 
@@ -120,11 +118,11 @@ def _probed_hosts(run: CheckRun, facts: dict[Question, DnsReply | None]) -> Prob
     """The probes this run already made of the hosts these facts name (None: no probes, or no SMTP)."""
     if not run.config.smtp:
         return None
-    known = probed_before(run, owners(facts))
+    known = probed(run, owners(facts))
     return {a: ("", session) for a, session in known.items()} or None
 
 
-def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathResult], Probes | None]:
+async def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathResult], Probes | None]:
     """Resolve on the wire what the model's MTAs ask about, until they ask nothing new.
 
     The domain's own name comes from the samples and its servers' addresses are known:
@@ -141,6 +139,13 @@ def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathRes
         if group.flavour == Flavour.CNAME:
             for behaviour in group.behaviours:
                 wanted |= {(dns.name.from_text(behaviour.detail), t) for t in HOST_TYPES}
+    # A sender applying MTA-STS asks the domain's `_mta-sts` TXT record (RFC 8461 §3.1), and the
+    # check looks at it too: known before the paths run, it spares them a second run to learn it.
+    sts = (dns.name.Name((b"_mta-sts", *measured.domain.labels)), dns.rdatatype.TXT)
+    if sts not in facts:
+        (reply,) = await run.gather([run.prefetch(*sts)])
+        if isinstance(reply, DnsReply):
+            facts[sts] = reply
     paths: list[PathResult] = []
     used: Probes | None = None
     for _round in range(MAX_ROUNDS):
@@ -148,7 +153,7 @@ def _discover(run: CheckRun, measured: Measured) -> tuple[Measured, list[PathRes
                and q[0] not in servers]
         if not new and paths:
             break
-        resolve_all(run, facts, new, measured.domain)
+        await resolve_all(run, facts, new, measured.domain)
         measured = Measured(measured.domain, measured.zone, measured.analysis, measured.addresses, facts,
                             measured.mtas, measured.lost)
         used = _probed_hosts(run, facts)
@@ -173,17 +178,15 @@ def _probe_targets(measured: Measured, paths: list[PathResult]) -> dict[str, set
                         hosts.setdefault(str(rdata.address), set()).add(name_text(rrset.name))
     return hosts
 
-def _probe(run: CheckRun, hosts: dict[str, set[str]], early: EarlyProbes | None) -> dict[str, tuple[str, SmtpSession]]:
-    """The probes of `_probe_targets`: those started early are waited for, the rest made now."""
-    addresses = sorted(hosts)[:MAX_PROBES]
-    sessions = early.sessions() if early is not None else {}
-    sessions.update(probed_before(run, (a for a in addresses if a not in sessions)))
-    missing = [a for a in addresses if a not in sessions]
-    if missing:
-        jobs = probe_jobs(run, missing, run.ticker("SMTP probes", len(missing)))
-        sessions.update(zip(missing, run_all(jobs), strict=True))
-    keep_probes(run, sessions)
-    return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in addresses}
+async def _probed(run: CheckRun, hosts: dict[str, set[str]]) -> dict[str, SmtpSession]:
+    """The probes of `_probe_targets`: those running (for this domain or another) waited for,
+    the rest made now."""
+    return await probes_of(run, sorted(hosts)[:MAX_PROBES])
+
+
+def _probe(hosts: dict[str, set[str]], sessions: dict[str, SmtpSession]) -> dict[str, tuple[str, SmtpSession]]:
+    """Each probed address with the host names that lead to it."""
+    return {a: (", ".join(sorted(hosts[a])), sessions[a]) for a in sorted(hosts)[:MAX_PROBES]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ class _Guess:
     paths: list[PathResult]
 
 
-def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]], early: EarlyProbes | None) -> _Guess | None:
+def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]]) -> _Guess | None:
     """The final paths, made while the last probes still run, on the guess that their connects time out.
 
     When everything else is done, a probe still running is nearly always a connect to a host
@@ -201,11 +204,9 @@ def _guess(run: CheckRun, measured: Measured, hosts: dict[str, set[str]], early:
     the probes end, if not they are made again. Sound because the paths see the probes only
     through `hosts_for`: the same hosts give the same world, hence the same paths.
     """
-    if early is None:
-        return None
     addresses = sorted(hosts)[:MAX_PROBES]
-    settled = early.settled()
-    if not set(addresses) <= early.covers() or set(addresses) <= set(settled):
+    settled = probed(run, addresses)
+    if not run.wire.probes.covers(host(run, a) for a in addresses) or set(addresses) <= set(settled):
         return None  # probes still to start, or none left to wait for: nothing to guess
     timed_out = SmtpSession(ConnectResult.TIMEOUT, run.config.smtp_timeout)
     guessed = {a: (", ".join(sorted(hosts[a])), settled.get(a, timed_out)) for a in addresses}
@@ -252,11 +253,11 @@ def unmeasured(run: CheckRun, domain: dns.name.Name, delegation: Delegation, mta
                        recording=None, queries=run.sent, smtp_probed=False, unmeasured=unknown)
 
 
-def _take(run: CheckRun, queries: Sequence[Query], sampled: Sampled) -> list[Sample]:
-    return [s for s in run.run([ask(q, sampled.how) for q in queries]) if isinstance(s, Sample)]
+async def _take(run: CheckRun, queries: Sequence[Query], sampled: Sampled) -> list[Sample]:
+    return [s for s in await run.gather([ask(q, sampled.how) for q in queries]) if isinstance(s, Sample)]
 
 
-def _detect(run: CheckRun, sampled: Sampled) -> tuple[list[Sample], Sequence[Query], int]:
+async def _detect(run: CheckRun, sampled: Sampled) -> tuple[list[Sample], Sequence[Query], int]:
     """`--samples auto`: the detection rounds, then (samples, what is left to take, rounds).
 
     Nothing is left when every reply agrees; everything (the full count) when something
@@ -266,7 +267,7 @@ def _detect(run: CheckRun, sampled: Sampled) -> tuple[list[Sample], Sequence[Que
     assert sampled.detect is not None
     samples, rest, rounds = sampled.samples, sampled.rest, sampled.detect_rounds
     per_round = len(sampled.addresses) * PER_ROUND  # the plan asks round robin: a round is this many queries
-    samples += _take(run, rest[:sampled.detect], sampled)
+    samples += await _take(run, rest[:sampled.detect], sampled)
     rest = rest[sampled.detect:]
     while rest:
         found = agreement(samples)
@@ -274,45 +275,39 @@ def _detect(run: CheckRun, sampled: Sampled) -> tuple[list[Sample], Sequence[Que
             return samples, [], rounds
         if found == Agreement.DIFFERS:
             break
-        samples += _take(run, rest[:per_round], sampled)
+        samples += await _take(run, rest[:per_round], sampled)
         rest, rounds = rest[per_round:], rounds + 1
     return samples, rest, run.config.samples
 
 
-def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
+async def conclude(run: CheckRun, sampled: Sampled) -> CheckResult:
     """The rest of the samples, then the analysis, the paths, the probes' results and the findings."""
     config = run.config
     domain, delegation, addresses, without = sampled.domain, sampled.delegation, sampled.addresses, sampled.without
-    mtas, samples, early = sampled.mtas, sampled.samples, sampled.early
+    mtas, samples = sampled.mtas, sampled.samples
     rest, rounds = sampled.rest, config.samples
-    try:
-        if sampled.detect is not None:
-            samples, rest, rounds = _detect(run, sampled)
-        samples += _take(run, rest, sampled)
-        analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
-        found = dns_findings(domain, delegation, analysis, without)
-        measured = Measured(domain, delegation.zone, analysis, addresses, sampled.facts, mtas, run.lost)
-        measured, paths, used = _discover(run, measured)
-        probes: dict[str, tuple[str, SmtpSession]] = {}
-        if config.smtp and paths:
-            hosts = _probe_targets(measured, paths)
-            guess = _guess(run, measured, hosts, early)
-            probes = _probe(run, hosts, early)
-            if used is not None and hosts_for(used) == hosts_for(probes):
-                pass  # every host on the paths was probed before, for another domain: they are final
-            elif guess is not None and guess.hosts == hosts_for(probes):
-                paths = guess.paths
-            else:
-                paths = _paths(run, measured, probes)
-        elif early is not None:
-            keep_probes(run, early.sessions())  # nothing to follow; the probes still end before the check does
-    finally:
-        if early is not None:
-            early.close()  # after an error or an interrupt, no probe outlives the check
+    if sampled.detect is not None:
+        samples, rest, rounds = await _detect(run, sampled)
+    samples += await _take(run, rest, sampled)
+    analysis = analyse(domain, delegation, {a: list(n) for a, n in addresses.items()}, samples)
+    found = dns_findings(domain, delegation, analysis, without)
+    measured = Measured(domain, delegation.zone, analysis, addresses, sampled.facts, mtas, run.lost)
+    measured, paths, used = await _discover(run, measured)
+    probes: dict[str, tuple[str, SmtpSession]] = {}
+    if config.smtp and paths:
+        hosts = _probe_targets(measured, paths)
+        guess = _guess(run, measured, hosts)
+        probes = _probe(hosts, await _probed(run, hosts))
+        if used is not None and hosts_for(used) == hosts_for(probes):
+            pass  # every host on the paths was probed before, for another domain: they are final
+        elif guess is not None and guess.hosts == hosts_for(probes):
+            paths = guess.paths
+        else:
+            paths = _paths(run, measured, probes)
     found += mx_findings(analysis, measured.facts)
     found += smtp_findings(probes)
     mx_hosts = {name_text(e) for _, e in mx_exchanges(analysis)}
-    found += sts_findings(name_text(domain), sts_facts(run, domain), mx_hosts)
+    found += sts_findings(name_text(domain), await sts_facts(run, domain), mx_hosts)
     if config.history is not None:
         found += sts_history_findings(config.history, domain)
     named = owners(measured.facts)

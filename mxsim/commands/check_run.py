@@ -12,7 +12,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import dns.name
 import dns.rdatatype
@@ -26,9 +26,10 @@ from mxsim.mta import HELO_NAME
 from mxsim.names import text as name_text
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario.spec import ScenarioSpec
-from mxsim.transport.background import Background
-from mxsim.transport.base import DnsReply, SmtpProbe, SmtpSession, Step
+from mxsim.transport.base import DnsExchange, DnsReply, SmtpProbe, SmtpSession, Step
 from mxsim.transport.destinations import Destinations, LiveAddresses
+from mxsim.transport.flight import FirstOnly
+from mxsim.transport.probe_pool import Host, Job, ProbePool
 from mxsim.transport.wire import WireTransport
 
 if TYPE_CHECKING:  # the model's side is imported when the probes run (`check_paths`)
@@ -45,6 +46,7 @@ MAX_NAMES = 200  # names resolved for the paths, at most
 MAX_PROBES = 64  # SMTP addresses probed, at most
 PATH_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.TXT)
 Hints = tuple[tuple[dns.name.Name, str], ...]
+T = TypeVar("T")
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
@@ -65,6 +67,7 @@ class CheckConfig:
     rate: float = 100.0  # queries a second to one address
     budget: int = 5000  # queries in all
     max_in_flight: int = 64
+    parallel: int = 8  # domains checked at once over many (their queries share `max_in_flight`)
     seed: int = 0
     fail_on: Level = Level.WARNING
     record: bool = False  # also build the measured world as a scenario (`mxsim record`)
@@ -124,13 +127,23 @@ class SharedWire:
     """What the checks of many domains share: one transport, so `--rate` paces each server
     address across them all; one resolver, whose cache (by TTL) resolves a shared mail host's
     addresses once; the referrals met walking down from the root (a TLD's delegation is
-    asked once per its TTL); and each SMTP host's probe, by address and port, made once per
-    run however many domains' paths lead to it."""
+    asked once per its TTL: while one domain walks to a TLD, the others under it wait for
+    that walk); and each SMTP host's probe, by address and port, made once per run however
+    many domains' paths lead to it (a domain needing a host being probed waits for that probe)."""
 
     transport: WireTransport
     resolver: RecursiveResolver
     referrals: Referrals = field(default_factory=Referrals)
-    probed: dict[tuple[str, int], SmtpSession] = field(default_factory=dict)
+    probes: ProbePool = field(default_factory=ProbePool)
+    walks: FirstOnly = field(default_factory=FirstOnly)
+
+    def finish(self) -> None:
+        """At the end of the event loop the checks ran in: what lives in that loop is closed
+        (the sockets, the probes still running); what was learned stays for the next loop."""
+        try:
+            self.probes.close()
+        finally:
+            self.transport.exchanger.close()
 
 
 def shared_wire(config: CheckConfig) -> SharedWire:
@@ -158,7 +171,7 @@ class CheckRun:
         self.budget = Budget(config.budget)
         self.rng = random.Random(f"{config.seed}:check")
         self.resolver = wire.resolver
-        self._sent_before = self.transport.dns_sent  # a shared transport counts earlier domains too
+        self._sent = 0  # this domain's DNS messages: the shared transport counts every domain's
         # Each behaviour group's model world, with the facts it was built from (`_paths`).
         self.worlds: dict[str, tuple[Measured, World]] = {}
         self.lost: dict[Question, Lost] = {}  # names resolved for the paths that got no answer, and why
@@ -167,16 +180,32 @@ class CheckRun:
         return Asking(self.config.dns_timeout, self.config.retries, self.clock.now, self.budget, done)
 
     def run(self, steps: list[Step[object]]) -> list[object]:
-        """Run steps side by side over the wire (the transport counts every DNS exchange)."""
+        """Run steps side by side over the wire, in an event loop of their own."""
         jobs: list[Callable[[], Awaitable[object]]] = [
-            (lambda step=step: self.transport.run(step)) for step in steps  # type: ignore[misc]
+            (lambda step=step: self.transport.run(self._counted(step))) for step in steps  # type: ignore[misc]
         ]
         return self.transport.run_all(jobs) if jobs else []
+
+    async def gather(self, steps: list[Step[object]]) -> list[object]:
+        """Run steps side by side over the wire, in the running event loop."""
+        return await self.transport.gather([self._counted(step) for step in steps]) if steps else []
+
+    def _counted(self, step: Step[T]) -> Step[T]:
+        """The step, each DNS exchange it asks for counted as this domain's."""
+        try:
+            effect = next(step)
+            while True:
+                if isinstance(effect, DnsExchange):
+                    self._sent += 1
+                effect = step.send((yield effect))
+        except StopIteration as done:
+            value: T = done.value
+            return value
 
     @property
     def sent(self) -> int:
         """DNS messages sent, retries and resolutions included."""
-        return self.transport.dns_sent - self._sent_before
+        return self._sent
 
     def addresses_of(self, name: dns.name.Name) -> Step[list[str]]:
         found: list[str] = []
@@ -193,6 +222,13 @@ class CheckRun:
         if lost is not None:
             self.lost[(qname, qtype)] = lost
         return reply
+
+    def prefetch(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Step[DnsReply | None]:
+        """A lookup the paths may need: its reply when usable, else None, and no loss recorded
+        (if the paths do need it, they ask it again, and that failure is theirs)."""
+        resolved = yield from self.resolver.resolve(qname, qtype, budget=RESOLVE_WAIT)
+        reply = None if resolved.timed_out else resolved.response
+        return reply if fact_lost(qname, qtype, reply, resolution_why(resolved, RESOLVE_WAIT)) is None else None
 
     def dropped(self, addresses: Iterable[str]) -> dict[str, dict[str, int]]:
         """Replies dropped as unusable (another question, unparsable) per name server address."""
@@ -217,8 +253,8 @@ Question = tuple[dns.name.Name, dns.rdatatype.RdataType]
 HOST_TYPES = (dns.rdatatype.MX, dns.rdatatype.A, dns.rdatatype.AAAA)
 
 
-def resolve_all(run: CheckRun, facts: dict[Question, DnsReply | None], wanted: Iterable[Question],
-                 domain: dns.name.Name) -> None:
+async def resolve_all(run: CheckRun, facts: dict[Question, DnsReply | None], wanted: Iterable[Question],
+                       domain: dns.name.Name) -> None:
     """Resolve what is wanted and, at once, MX and addresses of where each CNAME chain ends."""
     todo = set(wanted)
     for _hop in range(MAX_ROUNDS):
@@ -228,7 +264,7 @@ def resolve_all(run: CheckRun, facts: dict[Question, DnsReply | None], wanted: I
             return
         steps: list[Step[object]] = [run.resolve(q, t) for q, t in new]
         todo = set()
-        for question, reply in zip(new, run.run(steps), strict=True):
+        for question, reply in zip(new, await run.gather(steps), strict=True):
             facts[question] = reply if isinstance(reply, DnsReply) else None
             if isinstance(reply, DnsReply):
                 # MTAs ask along a chain, not only at its end (Sendmail walks it link by link,
@@ -251,77 +287,47 @@ def owners(facts: Mapping[Question, DnsReply | None]) -> dict[str, set[str]]:
     return found
 
 
-def probe_jobs(run: CheckRun, addresses: list[str],
-                tick: Callable[[], None] | None) -> list[Callable[[], Awaitable[SmtpSession]]]:
+def probe_jobs(run: CheckRun, addresses: Iterable[str]) -> list[tuple[Host, Job]]:
+    """A probe of each address (on the check's SMTP port), by host; run where the pool runs them."""
     timeout = run.config.smtp_timeout
 
-    def probe(address: str) -> Callable[[], Awaitable[SmtpSession]]:
+    def probe(address: str) -> Job:
         async def go() -> SmtpSession:
-            session = await run.transport.smtp(SmtpProbe(address, 25, HELO_NAME, timeout, timeout, starttls=True))
-            if tick is not None:
-                tick()
-            return session
+            return await run.transport.smtp(SmtpProbe(address, 25, HELO_NAME, timeout, timeout, starttls=True))
         return go
 
-    return [probe(a) for a in addresses]
+    return [((a, run.config.smtp_port), probe(a)) for a in addresses]
 
 
-@dataclass
-class EarlyProbes:
-    """Probes started from the first round of samples, running while the rest are taken;
-    hosts this run probed before (for another domain) are not probed again."""
-
-    addresses: list[str]  # probed now
-    running: Background[SmtpSession] | None
-    known: dict[str, SmtpSession] = field(default_factory=dict)  # probed earlier in the run
-
-    def covers(self) -> set[str]:
-        return {*self.addresses, *self.known}
-
-    def sessions(self) -> dict[str, SmtpSession]:
-        found = dict(self.known)
-        if self.running is not None:
-            found.update(zip(self.addresses, self.running.result(), strict=True))
-        return found
-
-    def settled(self) -> dict[str, SmtpSession]:
-        """The probes that have ended so far; does not wait."""
-        found = dict(self.known)
-        if self.running is not None:
-            found.update({self.addresses[i]: session for i, session in self.running.finished().items()})
-        return found
-
-    def close(self) -> None:
-        if self.running is not None:
-            self.running.close()
+def host(run: CheckRun, address: str) -> Host:
+    return address, run.config.smtp_port
 
 
-def probed_before(run: CheckRun, addresses: Iterable[str]) -> dict[str, SmtpSession]:
-    """The sessions this run already has for these host addresses (on its SMTP port)."""
-    port = run.config.smtp_port
-    return {a: run.wire.probed[(a, port)] for a in addresses if (a, port) in run.wire.probed}
-
-
-def keep_probes(run: CheckRun, sessions: Mapping[str, SmtpSession]) -> None:
-    """Remember each host's probe for the rest of the run (a host is probed once per run)."""
-    port = run.config.smtp_port
-    for address, session in sessions.items():
-        run.wire.probed.setdefault((address, port), session)
-
-
-def start_early_probes(run: CheckRun, facts: Mapping[Question, DnsReply | None]) -> EarlyProbes | None:
-    """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
-    wanted = sorted(owners(facts))[:MAX_PROBES]
-    if not wanted:
-        return None
-    known = probed_before(run, wanted)
-    addresses = [a for a in wanted if a not in known]
-    if not addresses:
-        return EarlyProbes([], None, known)
-    tick = run.ticker("SMTP probes", len(addresses))
+def start_probes(run: CheckRun, addresses: Sequence[str]) -> None:
+    """Probe the addresses this run has not probed and is not probing, beside the check."""
+    jobs = [(h, job) for h, job in probe_jobs(run, addresses) if not run.wire.probes.covers([h])]
+    if not jobs:
+        return
+    tick = run.ticker("SMTP probes", len(jobs))
     # The jobs may run in a child process: the progress is ticked here, as each result arrives.
-    on_result = (lambda _index, _session: tick()) if tick is not None else None
-    return EarlyProbes(addresses, Background(probe_jobs(run, addresses, None), on_result), known)
+    run.wire.probes.start(jobs, tick)
+
+
+def probed(run: CheckRun, addresses: Iterable[str]) -> dict[str, SmtpSession]:
+    """What this run's probes found so far for these host addresses; does not wait."""
+    return {a: s for (a, _), s in run.wire.probes.settled(host(run, a) for a in addresses).items()}
+
+
+async def probes_of(run: CheckRun, addresses: Sequence[str]) -> dict[str, SmtpSession]:
+    """Each address's probe: those running waited for, the others started now and waited for."""
+    start_probes(run, addresses)
+    found = await run.wire.probes.wait(host(run, a) for a in addresses)
+    return {a: s for (a, _), s in found.items()}
+
+
+def start_early_probes(run: CheckRun, facts: Mapping[Question, DnsReply | None]) -> None:
+    """Probe every address the first samples lead to (MX hosts, where a CNAME ends), now."""
+    start_probes(run, sorted(owners(facts))[:MAX_PROBES])
 
 
 @dataclass(slots=True)
@@ -339,4 +345,3 @@ class Sampled:
     detect_rounds: int  # the rounds those make, with the first
     how: Asking
     facts: dict[Question, DnsReply | None]  # names resolved for the paths
-    early: EarlyProbes | None  # probes started from the first round

@@ -49,7 +49,7 @@ def check_chunk(base: CheckConfig, domains: Sequence[str], batch: str) -> list[C
         if batch not in _wires:
             _wires.clear()  # an earlier batch's wire: its run is over
             _wires[batch] = shared_wire(base)
-        return list(check_group(base, domains, _wires[batch]))
+        return check_group(base, domains, _wires[batch])
 
 
 class Chunks:

@@ -17,7 +17,11 @@ docs/lab.md#python-speed-ceilings). Here:
   (`DnsExchanger.dropped`): a check can say "unusable replies", not only "no reply";
 - replies are parsed once per distinct content: the same bytes (the ID aside) give the
   same message, shared and never mutated. A farm answering the same question the same
-  way twenty times costs one parse.
+  way twenty times costs one parse. Backends that answer alike but each with its own
+  NSID (EDNS option 3, RFC 5001) share one parse too: when a reply's last record is an
+  OPT holding the NSID alone, the NSID is read from the bytes and the rest is the key.
+  The shared message's own OPT record then keeps the first backend's NSID: the NSID is
+  only ever read from what `exchange` returns beside the message.
 
 No policy lives here: timeouts and what an error means stay with `WireTransport`.
 """
@@ -80,6 +84,26 @@ def answers(reply: bytes, question: bytes) -> bool:
     if qdcount == 0 and reply[3] & 0x0F in _BARE_RCODES:
         return True
     return qdcount == 1 and reply[_HEADER:_HEADER + len(question)].lower() == question.lower()
+
+
+_OPT_FIXED = 11  # an OPT record before its options: root name, type, class (payload), TTL (flags), RDLENGTH
+_NSID_TRIES = 4  # places to try, from the end, where the OPT record may start
+
+
+def nsid_split(data: bytes) -> tuple[bytes, str] | None:
+    """(the reply without its ID and NSID, the NSID) when the reply ends with an OPT record
+    whose one option is an NSID; None otherwise (then the whole reply is the key)."""
+    end = len(data)
+    for _ in range(_NSID_TRIES):
+        at = data.rfind(b"\x00\x00\x29", _HEADER, end)
+        if at < 0:
+            return None
+        rdlength = int.from_bytes(data[at + 9:at + 11], "big")
+        if (at + _OPT_FIXED + rdlength == len(data) and data[at + 11:at + 13] == b"\x00\x03"
+                and int.from_bytes(data[at + 13:at + 15], "big") + 4 == rdlength):
+            return data[2:at + 9], data[at + 15:].decode("utf-8", "replace")
+        end = at + 2  # the NSID itself may hold those bytes: look further back
+    return None
 
 
 def nsid_of(message: dns.message.Message) -> str | None:
@@ -360,10 +384,11 @@ class DnsExchanger:
             stream.close()
 
     def _parse(self, data: bytes) -> Parsed | None:
-        key = data[2:]
+        split = nsid_split(data)
+        key = data[2:] if split is None else split[0]
         known = self._replies.get(key)
         if known is not None:
-            return known
+            return known if split is None else (known[0], split[1])
         try:
             message = dns.message.from_wire(data, raise_on_truncation=True)
         except dns.message.Truncated as truncated:
@@ -373,6 +398,8 @@ class DnsExchanger:
         if self._postprocess is not None:
             self._postprocess(message)
         parsed = (message, nsid_of(message))
+        if split is not None and parsed[1] != split[1]:
+            return parsed  # the bytes were read wrong: not kept under a key that could mislead
         if len(self._replies) >= MEMO_SIZE:
             del self._replies[next(iter(self._replies))]
         self._replies[key] = parsed

@@ -288,9 +288,13 @@ class WireTransport:
             value: T = done.value
             return value
 
-    def run_all(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        """`run_all`, then this transport's sockets closed before the loop ends."""
-        return run_all(jobs, self.exchanger.close)
+    async def gather(self, steps: Sequence[Step[T]]) -> list[T]:
+        """Drive steps side by side in the running event loop; results in the order given."""
+        return list(await asyncio.gather(*(self.run(step) for step in steps)))
+
+    def run_all(self, jobs: Sequence[Callable[[], Awaitable[T]]], finish: Callable[[], None] | None = None) -> list[T]:
+        """`run_all`, then `finish` (by default this transport's sockets closed) before the loop ends."""
+        return run_all(jobs, finish or self.exchanger.close)
 
 
 def run_all(jobs: Sequence[Callable[[], Awaitable[T]]], finish: Callable[[], None] | None = None) -> list[T]:

@@ -230,6 +230,11 @@ class AuthoritativeServer:
     ) -> None:
         self.spec = spec
         self.zones = sorted(zones, key=lambda z: len(z.origin), reverse=True)
+        # Origin -> zone, the first of the list above for each origin: a registrar's farm serves
+        # thousands of zones, and the closest enclosing one is found by walking up the name.
+        self._by_origin: dict[dns.name.Name, ZoneData] = {}
+        for zone in self.zones:
+            self._by_origin.setdefault(zone.origin, zone)
         self.root_ns = root_ns
         self.pinned: BackendSpec | None = None
         if pin is not None:
@@ -247,10 +252,15 @@ class AuthoritativeServer:
         return rng.choices(self.spec.backends, weights=self._weights)[0]
 
     def zone_for(self, qname: dns.name.Name) -> ZoneData | None:
-        for zone in self.zones:  # longest origin first: the closest enclosing zone
-            if qname.is_subdomain(zone.origin):
+        """The closest enclosing zone: the longest origin `qname` is at or under."""
+        name = qname
+        while True:
+            zone = self._by_origin.get(name)
+            if zone is not None:
                 return zone
-        return None
+            if len(name) <= 1:  # the root, or a relative name's last label
+                return None
+            name = name.parent()
 
     def correct_answer(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Lookup:
         zone = self.zone_for(qname)

@@ -202,5 +202,6 @@ def test_ctrl_c_mid_sarif_run_still_writes_the_finished_domains(incident_lab: Pa
     (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
     done = [d["domain"] for d in run["properties"]["domains"]]
     assert run["invocations"] == [{"executionSuccessful": False, "exitCode": 130}]
-    assert len(done) >= 3 and done == names[: len(done)] and run["properties"]["listed"] == len(names)
+    # In list order, each once; with domains in flight, one finished behind a slower one is kept too.
+    assert len(done) >= 3 and done == [n for n in names if n in set(done)] and run["properties"]["listed"] == len(names)
     assert f"interrupted after {len(done)} of {len(names)} domains" in stderr
