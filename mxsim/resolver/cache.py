@@ -141,27 +141,28 @@ class Cache:
     def get(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> dns.rrset.RRset | None:
-        slot = (key(name), rdtype)
-        entry = self._rrsets.get(slot)
+        entry = self._live(name, rdtype, now)
         if entry is None:
-            return None
-        if not entry.alive(now):
-            del self._rrsets[slot]
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
         rrset: dns.rrset.RRset = entry.value.copy()
         rrset.ttl = entry.remaining(now)
         return rrset
 
+    def _live(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> _Entry | None:
+        """The stored entry while it lives; an expired one is dropped on the way."""
+        slot = (key(name), rdtype)
+        entry = self._rrsets.get(slot)
+        if entry is not None and not entry.alive(now):
+            del self._rrsets[slot]
+            return None
+        return entry
+
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> dns.rrset.RRset | None:
         """`get` for a reader of the records alone (delegations, server addresses): the
         RRset as stored, its TTL as fetched, no copy. The caller must not change it."""
-        slot = (key(name), rdtype)
-        entry = self._rrsets.get(slot)
+        entry = self._live(name, rdtype, now)
         if entry is None:
-            return None
-        if not entry.alive(now):
-            del self._rrsets[slot]
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
         return entry.value
