@@ -17,6 +17,7 @@ import dns.rdatatype
 from mxsim.clock import Clock
 from mxsim.errors import ParameterError, UsageError, shown
 from mxsim.mta import PROFILE_NAMES
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.profiles.base import Profile, deliver
 from mxsim.mta.queue import SenderState
@@ -66,11 +67,12 @@ def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveRes
 
 def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Callable[[], float],
          sender: SenderState | None = None, at_hand: AtHand | None = None, logs: bool = True,
-         instant: SameInstant | None = None) -> Step[Delivery]:
+         instant: SameInstant | None = None, host: SendingHost | None = None) -> Step[Delivery]:
     """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`,
-    or `instant`'s memory of them); without `logs`, the delivery's log lines are left empty."""
+    or `instant`'s memory of them); without `logs`, the delivery's log lines are left empty.
+    With a `host`, the MTA also asks about the sending host and the sender (mta/host_questions.py)."""
     stub = Stub(ask, profile.library, now, at_hand=at_hand, instant=instant)
-    return deliver(profile, stub, rng, recipient, now, sender=sender, logs=logs)
+    return deliver(profile, stub, rng, recipient, now, sender=sender, logs=logs, host=host)
 
 
 def recipient_of(spec: ScenarioSpec, recipient: str | None) -> str:

@@ -23,10 +23,11 @@ import dns.rdatatype
 import dns.reversename
 
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import SENDER_DOMAIN
+from mxsim.agree.mtas.base import HOSTNAME, SENDER, SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
 from mxsim.commands.trace import TraceConfig, run_trace
 from mxsim.engine import recipient_of
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import read_main_cf
 from mxsim.mta.profiles import PROFILES
 from mxsim.report.trace_json import delivery_json
@@ -89,9 +90,10 @@ class Comparison:
 
 def model_observation(
     scenario: str, pins: Sequence[str], mta: str, recipient: str | None,
-    overrides: Mapping[str, str], mta_config: Path | None = None,
+    overrides: Mapping[str, str], mta_config: Path | None = None, host: SendingHost | None = None,
 ) -> tuple[Observation, Levels]:
-    """`mxsim trace` for one profile with the same settings, as an Observation."""
+    """`mxsim trace` for one profile with the same settings, as an Observation; `host`
+    describes the host the real MTA ran on (its questions about itself and the sender)."""
     spec = load_scenario(scenario)
     chosen: dict[str, str] = {}
     if mta_config is not None and mta == "postfix":
@@ -105,7 +107,7 @@ def model_observation(
     chosen.update({k: v for k, v in overrides.items() if k in known_here})
     result = run_trace(TraceConfig(
         spec=spec, mtas=(mta,), recipient=recipient_of(spec, recipient),
-        overrides={f"{mta}:{k}": v for k, v in chosen.items()}, pins=tuple(pins),
+        overrides={f"{mta}:{k}": v for k, v in chosen.items()}, pins=tuple(pins), host=host,
     ))
     data = delivery_json(result.deliveries[0])
     parsed = driver(mta).parse(list(data["log"]), str(data["recipient"]))
@@ -166,6 +168,12 @@ def _levels(data: Mapping[str, Any], spec: ScenarioSpec | None = None) -> Levels
                         addresses.setdefault(str(rdata.address), level)
     shuffled = frozenset(name for name, level in levels.items() if len(hosts_at.get(level, ())) > 1)
     return Levels(levels, shuffled, addresses)
+
+
+def sending_host(real: Observation) -> SendingHost:
+    """The host the real MTA ran on, as the model is told of it: the worker's host name and
+    sender, and the interface addresses it saw."""
+    return SendingHost(HOSTNAME, SENDER, tuple(real.interfaces))
 
 
 def _name(text: Any) -> str:

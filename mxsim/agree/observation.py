@@ -70,6 +70,9 @@ class Observation:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time from submission to the logged outcome
     expired: str | None = None  # what the MTA logged it told the sender when the message expired
+    # The addresses on the MTA host's interfaces, in interface order (real side only): the
+    # model's host is described with them (mta/host_questions.py).
+    interfaces: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,4 +96,5 @@ class Observation:
             notes=[str(n) for n in data.get("notes", [])],
             seconds=float(data.get("elapsed_s", data.get("seconds", 0.0))),
             expired=data.get("expired"),
+            interfaces=[str(a) for a in data.get("interfaces", [])],
         )

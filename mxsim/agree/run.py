@@ -17,7 +17,7 @@ from typing import Any
 
 import mxsim
 from mxsim.agree.chroots import ensure_chroot
-from mxsim.agree.compare import Comparison, compare, model_observation
+from mxsim.agree.compare import Comparison, compare, model_observation, sending_host
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.mtas import driver
@@ -128,7 +128,7 @@ def agree(case: Case, keep: Path | None = None) -> Comparison:
     real = observe_real(case, keep)
     model, levels = model_observation(
         case.scenario, case.pins, case.mta, case.recipient,
-        driver(case.mta).model_overrides(case.overrides or {}), case.mta_config,
+        driver(case.mta).model_overrides(case.overrides or {}), case.mta_config, sending_host(real),
     )
     return compare(case.label, model, real, levels)
 

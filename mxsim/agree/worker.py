@@ -10,7 +10,6 @@ also kills whatever is left in the namespace.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import re
 import socket
@@ -28,8 +27,8 @@ from mxsim.agree.chroots import overlay
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import add_addresses, kill_pids, run
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver, enter_namespace
-from mxsim.agree.observation import Observation, Question
+from mxsim.agree.mtas.base import HOSTNAME, Driver, enter_namespace
+from mxsim.agree.observation import Observation
 from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap, lab_down, lab_up
 from mxsim.lab.addressmap import UnmappedAddressError
@@ -74,51 +73,18 @@ def unmap(text: str, address_map: AddressMap) -> str:
     return LAB_ADDRESS.sub(real, text)
 
 
-OWN_NAMES = "the harness's own sender and host name"
-OWN_ADDRESSES = "the MTA host's own interface addresses, asked as it starts"
-
-
-def relevant(question: Question) -> str | None:
-    """Why a question is not part of the delivery being compared, or None if it is.
-
-    A name of the delivery with the host's domain appended (NAME.mxsim-agree.invalid) is
-    the stub library's search list at work (the domain of the host name, as resolv.conf
-    names no `search`): part of the delivery, and compared. The host's own names, and the
-    sender's domain (the bounce goes there), are not.
-    """
-    name = question.qname
-    if name == SENDER_DOMAIN or name.endswith("." + SENDER_DOMAIN):
-        stem = name[: -len(SENDER_DOMAIN)].rstrip(".")
-        if stem in ("", HOSTNAME.split(".")[0]) or stem == SENDER_DOMAIN or stem.endswith("." + SENDER_DOMAIN):
-            return OWN_NAMES
-        return None
-    if name in ("localhost", "localhost.localdomain"):
-        return "localhost"
-    return None
-
-
-def reverse_name(address: str) -> str:
-    return ipaddress.ip_address(address).reverse_pointer
-
-
-def own_address_lookups(asked: list[Question], own: set[str]) -> set[int]:
-    """Positions of the PTR questions for the host's own addresses that come before the
-    first question of the delivery: Sendmail learns its own names from every interface
-    address as it starts (sendmail/conf.c load_if_names, add_hostnames), once per process."""
-    names = {reverse_name(address) for address in own}
-    found: set[int] = set()
-    for position, question in enumerate(asked):
-        if question.qtype == "PTR" and question.qname in names:
-            found.add(position)
-        elif relevant(question) is None:
-            break
-    return found
-
-
-def interface_addresses(netns: str) -> set[str]:
-    """The addresses on the lab namespace's interfaces, where the MTA runs."""
+def interface_addresses(netns: str) -> list[str]:
+    """The addresses on the lab namespace's interfaces, where the MTA runs, in interface
+    order (the order in which Sendmail asks their reverse names as it starts)."""
     text = run(["ip", "-n", netns, "-o", "addr", "show"], what="listing the lab namespace's addresses")
-    return {line.split()[3].partition("/")[0] for line in text.splitlines() if len(line.split()) > 3}
+    found: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) > 3 and words[2] in ("inet", "inet6"):
+            address = words[3].partition("/")[0]
+            if address not in found:
+                found.append(address)
+    return found
 
 
 @contextlib.contextmanager
@@ -183,7 +149,7 @@ def observe(request: Request) -> Observation:
             time.sleep(SETTLE)
             lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
             asked = unbound.questions(query_log, start_mark)
-            own_addresses = interface_addresses(request.netns)
+            observation.interfaces = interface_addresses(request.netns)
             (folder / "unbound.log").write_bytes(query_log.read_bytes())
         finally:
             with contextlib.suppress(MxsimError, OSError):
@@ -196,16 +162,9 @@ def observe(request: Request) -> Observation:
         observation.logged_names = parsed.names
         observation.logged = parsed.named()
         observation.evidence = parsed.evidence or lines[-20:]
-        skipped: dict[str, list[str]] = {}
-        own = own_address_lookups(asked, own_addresses)
-        for position, question in enumerate(asked):
-            why = OWN_ADDRESSES if position in own else relevant(question)
-            if why is None:
-                observation.dns.append(question)
-            else:
-                skipped.setdefault(why, []).append(question.text())
-        for why, texts in skipped.items():
-            observation.notes.append(f"left out {len(texts)} DNS question(s): {why}: {'; '.join(texts)}")
+        # Every question the MTA asked is compared, those about its own host and the
+        # sender included: the model asks them too (mta/host_questions.py).
+        observation.dns.extend(asked)
         received = _received(info.messages, request.recipient)
         if received is not None:
             observation.envelope_recipient, observation.envelope_source = received, "smtp sink"

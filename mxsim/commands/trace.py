@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.results import Delivery
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
@@ -22,6 +23,8 @@ class TraceConfig:
     overrides: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
     pins: tuple[str, ...] = ()
+    # The host the MTA runs on; None (the default): no question about it or the sender is asked.
+    host: SendingHost | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ def run_trace(config: TraceConfig) -> TraceResult:
         world = World(spec, pins)
         transport = ModelTransport(world, clock, rng)
         ask = emulated_ask(resolver_for(world, clock, rng))
-        deliveries.append(transport.run(send(profile, ask, rng, recipient, clock.now)))
+        deliveries.append(transport.run(send(profile, ask, rng, recipient, clock.now, host=config.host)))
     shown_pins = tuple(sorted((name.to_text(omit_final_dot=True), backend) for name, backend in pins.items()))
     return TraceResult(spec.name, config.seed, shown_pins, tuple(deliveries))
 

@@ -13,8 +13,8 @@ from mxsim.agree.mtas import NAMES as MTAS
 from mxsim.agree.mtas import driver
 from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN
 from mxsim.agree.observation import Question, Try
+from mxsim.agree.retry_worker import own_address_lookups, relevant
 from mxsim.agree.run import Case, observe_real
-from mxsim.agree.worker import own_address_lookups, relevant
 from mxsim.errors import ExitCode, UsageError
 
 LEVELS = {"192.0.2.1": 10, "192.0.2.2": 10, "192.0.2.3": 20}
@@ -65,7 +65,7 @@ def test_search_list_retries_count_and_join_their_host_block() -> None:
     assert not compare_dns(model, without, NAMES, concurrent=True).agreed
 
 
-def test_only_the_hosts_own_names_are_left_out() -> None:
+def test_the_retry_cases_leave_out_only_the_hosts_own_names() -> None:
     assert relevant(Question(HOSTNAME, "AAAA")) is not None
     assert relevant(Question(f"{HOSTNAME}.{SENDER_DOMAIN}", "AAAA")) is not None
     assert relevant(Question(SENDER_DOMAIN, "MX")) is not None  # the bounce to the harness's sender
@@ -73,7 +73,7 @@ def test_only_the_hosts_own_names_are_left_out() -> None:
     assert relevant(Question("25.2.0.192.in-addr.arpa", "PTR")) is None
 
 
-def test_start_up_lookups_of_own_addresses_are_those_before_the_delivery() -> None:
+def test_the_retry_cases_leave_out_start_up_lookups_of_own_addresses_before_the_delivery() -> None:
     asked = [Question("25.0.0.127.in-addr.arpa", "PTR"), Question(HOSTNAME, "AAAA"),
              Question("25.2.0.192.in-addr.arpa", "PTR"), Question("example.com", "MX"),
              Question("25.2.0.192.in-addr.arpa", "PTR")]

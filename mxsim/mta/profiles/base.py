@@ -19,6 +19,9 @@ Routing, the recipient's domain to the addresses tried:
     connect_targets  (default: none) a host routed lazily (`Route.hosts`), looked up
                      just before connecting: Sendmail's makeconnection
     finish           (default) lookups made after the attempt, in the same process
+The sending host (mta/host_questions.py), only when it is described:
+    at_start         (default: none) what a process asks about itself as it starts
+    after_bounce     (default: none) what routing the bounce to the sender's domain asks
 The attempt, one SMTP session per address:
     before_connect, after_connect   (default: none) lookups made around each connection:
                      the reverse (PTR) lookup of the address (OpenSMTPD before, Sendmail after)
@@ -62,6 +65,7 @@ import dns.reversename
 from mxsim import names
 from mxsim.memo import name_from_text
 from mxsim.mta import HELO_NAME
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Param, Settings
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import (
@@ -321,6 +325,23 @@ class Profile(ABC):
         return None
         yield  # a generator that asks nothing
 
+    def at_start(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """Lookups a delivering process makes about its own host as it starts: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def after_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """Lookups made once the message bounced, to send the bounce to the sender: none."""
+        return None
+        yield  # a generator that asks nothing
+
+    def route_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """The sender's domain routed as any other, by a process of its own (a fresh
+        context): where an MTA sends its bounce at once (Postfix, Exim)."""
+        domain = host.sender_domain
+        if domain is not None:
+            yield from self.route(Context(ctx.stub, ctx.rng), name_from_text(domain))
+
     def before_connect(self, ctx: Context, target: Target) -> Step[None]:
         """Lookups the MTA makes just before it connects to an address: none."""
         return None
@@ -452,18 +473,22 @@ def deliver(
     helo: str = HELO_NAME,
     sender: SenderState | None = None,
     logs: bool = True,
+    host: SendingHost | None = None,
 ) -> Step[Delivery]:
     """One delivery attempt of one message: route, then try the targets in order.
 
     With a `sender`, the MTA's memory across messages applies (suspended destinations,
     hosts waiting for their retry time) and is updated afterwards. Without `logs` the
     log lines are not written (replay never shows them), but the queue ID is still
-    drawn, so the random draws that follow are the same either way.
+    drawn, so the random draws that follow are the same either way. With a `host`, the
+    questions about the sending host and the sender are asked too (mta/host_questions.py).
     """
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = name_from_text(domain_text)
     ctx = Context(stub, rng, sender)
+    if host is not None:
+        yield from profile.at_start(ctx, host)
     held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
     kept = profile.kept(sender, domain_text.lower(), started) if sender is not None and held is None else None
     if held is not None:
@@ -524,6 +549,8 @@ def deliver(
         outcome = Outcome.DEFERRED if failure.temporary else Outcome.BOUNCED
         dsn, reason = failure.dsn, failure.text
         bounce = profile.bounce_text(envelope, failure, deferred=failure.temporary)
+        if host is not None and outcome == Outcome.BOUNCED:
+            yield from profile.after_bounce(ctx, host)
     delivery = Delivery(
         mta=profile.name, mta_version=profile.version, recipient=recipient,
         envelope_recipient=envelope, dns=tuple(stub.log), route=route,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import dns.name
 
 from mxsim import names
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -127,6 +128,13 @@ class Exim(Profile):
             return Route(route.kind, route.domain, route.targets, route.failure,
                          envelope_domain=name_text(current), notes=route.notes)
         return route
+
+    def after_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """The bounce goes to the sender's domain at once: it is a new message, handed to a
+        new Exim process that routes it as any other (src/exim/deliver.c, child_open_exim;
+        the lab: its MX, and after NXDOMAIN nothing more, as for the recipient's domain;
+        docs/agreement.md)."""
+        yield from self.route_bounce(ctx, host)
 
     def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
         """dnslookup.c: HOST_FIND_FAILED is "Unrouteable address", HOST_FIND_AGAIN defers."""

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import dns.name
 
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -129,6 +130,12 @@ class Postfix(Profile):
             return Route(RouteKind.IMPLICIT_MX, name_text(domain), failure=failure, notes=tuple(ctx.notes))
         return self._find_self(ctx, Route(RouteKind.IMPLICIT_MX, name_text(domain), notes=tuple(ctx.notes)),
                                targets, 0)
+
+    def after_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """The bounce goes to the sender's domain at once: the bounce daemon hands it to
+        cleanup and the queue manager, and smtp routes it as any other message (the lab:
+        MX, then A and AAAA after NXDOMAIN, as for the recipient's domain; docs/agreement.md)."""
+        yield from self.route_bounce(ctx, host)
 
     def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
         """A soft or malformed MX answer stops routing; NXDOMAIN and NODATA go on to the

@@ -19,6 +19,7 @@ import dns.name
 
 from mxsim import names
 from mxsim.memo import name_from_text
+from mxsim.mta.host_questions import SendingHost, interface_names, own_name
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -182,6 +183,29 @@ class Sendmail(Profile):
             if not moved:
                 break
         return current, temporary, found or current != name
+
+    def at_start(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """Each Sendmail process, as it starts: its own name (IPv6), the reverse names of its
+        interface addresses, then ruleset 3 on the envelope sender canonifies the sender's
+        domain through the host map (mta/host_questions.py; the lab: `mta.DOMAIN AAAA`, the
+        same with the search domain, the PTRs, then `DOMAIN AAAA` and the same searched)."""
+        search = self.settings.items("search_domains")
+        yield from own_name(ctx.lookup, host, search_names(name_from_text(host.name), search))
+        yield from interface_names(ctx.lookup, host)
+        domain = host.sender_domain
+        if domain is not None and not self.settings.flag("nocanonify"):
+            yield from self._canonify(ctx, name_from_text(domain))
+
+    def after_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """savemail.c `returntosender`: the DSN is routed in the same process. Its recipient,
+        the sender, was canonified as the process started (the host map keeps that answer,
+        found or not), so the questions are getmxrr's: the MX (with the search domains when
+        the name was not found) and, after NXDOMAIN, the name canonified once more (the lab:
+        `DOMAIN MX`, searched, `DOMAIN AAAA`, searched)."""
+        domain = host.sender_domain
+        if domain is not None:
+            name = name_from_text(domain)
+            yield from self._getmxrr(ctx, name, written=name, canonical=names.key(name) in ctx.canon)
 
     def finish(self, ctx: Context, route: Route, delivered: bool) -> Step[None]:
         """Once the message is sent, the rewritten recipient passes ruleset 3 again: its
