@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxsim.agree.chroots import ensure_chroot
-from mxsim.agree.compare import Comparison, compare
+from mxsim.agree.compare import Comparison, compare, sending_host
 from mxsim.agree.errors import AgreeError
 from mxsim.agree.expiry import DEFAULT_PAUSE, PAUSE, bounce_status, compare_expiry
 from mxsim.agree.expiry import SETTINGS as LIFETIMES
@@ -146,7 +146,7 @@ def agree_retry(case: RetryCase, keep: Path | None = None) -> RetryComparison:
     real = observe_retry(case, keep)
     settings = driver(case.mta).model_overrides(case.overrides)
     first, retry = model_retry(case.scenario, case.pins, case.retry_scenario, case.retry_pins, case.mta,
-                               settings, case.pause)
+                               settings, case.pause, host=sending_host(real.first))
     model1, levels1 = observation_of(first, case.mta, load_scenario(case.scenario))
     model2, levels2 = observation_of(retry, case.mta, load_scenario(case.retry_scenario))
     queue_run = compare(f"{case.label}: queue run", model2, real.retry, levels2)

@@ -10,7 +10,7 @@ own rule (`forced_queue_run`).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from mxsim.agree.compare import Levels, _levels
@@ -19,11 +19,14 @@ from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Observation, Question, Try
 from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, profiles_for, recipient_of, resolver_for, send
-from mxsim.mta.profiles.base import Profile
+from mxsim.mta.host_questions import SendingHost
+from mxsim.mta.profiles.base import Context, Profile
 from mxsim.mta.queue import SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome
+from mxsim.mta.stub import Ask, Stub, StubAnswer
 from mxsim.report.trace_json import delivery_json
 from mxsim.scenario import ScenarioSpec, load_scenario
+from mxsim.transport.base import Step
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World, parse_pins
 
@@ -96,9 +99,10 @@ def observation_of(delivery: Delivery, mta: str, spec: ScenarioSpec) -> tuple[Ob
 
 def model_retry(
     scenario: str, pins: Sequence[str], retry_scenario: str, retry_pins: Sequence[str], mta: str,
-    overrides: Mapping[str, str], pause: float = 0.0, seed: int = 0,
+    overrides: Mapping[str, str], pause: float = 0.0, seed: int = 0, host: SendingHost | None = None,
 ) -> tuple[Delivery, Delivery]:
-    """The first attempt in one world, the forced queue run in the other."""
+    """The first attempt in one world, the forced queue run in the other; with a `host`,
+    each process also asks about the sending host and the sender (mta/host_questions.py)."""
     spec, later = load_scenario(scenario), load_scenario(retry_scenario)
     recipient = recipient_of(spec, None)
     profile = profile_of(mta, overrides)
@@ -107,16 +111,36 @@ def model_retry(
     sender = SenderState()
     world = World(spec, parse_pins(spec, list(pins)))
     ask = emulated_ask(resolver_for(world, clock, rng))
-    first = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender))
+    first = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender,
+                                                        host=host))
     clock.advance(WORLD_CHANGE + pause)
     if profile.expires_in_queue and clock.now() - SUBMITTED >= profile.expiry():
-        # OpenSMTPD's scheduler expired the envelope on its own: the queue run finds nothing.
-        return first, replace(first, dns=(), attempts=(), outcome=Outcome.BOUNCED, log=(), delivered_to=None,
+        # OpenSMTPD's scheduler expired the envelope on its own: the queue run finds nothing
+        # but the bounce it made, a message of its own to the sender's domain (smtpd/bounce.c),
+        # routed by the fresh resolver of the changed world.
+        asked: tuple[StubAnswer, ...] = ()
+        if host is not None:
+            world = World(later, parse_pins(later, list(retry_pins)))
+            asked = _asked(profile, world, clock, rng, emulated_ask(resolver_for(world, clock, rng)),
+                           lambda ctx: profile.route_bounce(ctx, host))
+        return first, replace(first, dns=asked, attempts=(), outcome=Outcome.BOUNCED, log=(), delivered_to=None,
                               started=clock.now(), elapsed=0.0)
     forced_queue_run(profile, sender)
     world = World(later, parse_pins(later, list(retry_pins)))
     ask = emulated_ask(resolver_for(world, clock, rng))
-    retry = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender))
+    retry = ModelTransport(world, clock, rng).run(send(profile, ask, rng, recipient, clock.now, sender, host=host))
     if returned_for_age(profile, retry):
         retry = replace(retry, outcome=Outcome.BOUNCED)
+        if host is not None:
+            # Returned for its age: the bounce goes to the sender, as after any bounce.
+            retry = replace(retry, dns=retry.dns + _asked(profile, world, clock, rng, ask,
+                                                          lambda ctx: profile.after_bounce(ctx, host)))
     return first, retry
+
+
+def _asked(profile: Profile, world: World, clock: VirtualClock, rng: random.Random, ask: Ask,
+           step: Callable[[Context], Step[None]]) -> tuple[StubAnswer, ...]:
+    """The questions `step` asks through the profile's stub library, in the model world."""
+    stub = Stub(ask, profile.library, clock.now)
+    ModelTransport(world, clock, rng).run(step(Context(stub, rng)))
+    return tuple(stub.log)

@@ -11,7 +11,6 @@ that came after phase 1.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import socket
 import sys
@@ -28,8 +27,8 @@ from mxsim.agree.errors import AgreeError
 from mxsim.agree.expiry import expired, expired_words, real_settings, shorten
 from mxsim.agree.isolation import kill_pids
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN, Driver
-from mxsim.agree.observation import Observation, Question
+from mxsim.agree.mtas.base import HOSTNAME, Driver
+from mxsim.agree.observation import Observation
 from mxsim.agree.requeue import queue_files, run_queue
 from mxsim.agree.worker import (
     POLL,
@@ -95,54 +94,10 @@ def wait_outcome(mta: Driver, root: Path, folder: Path, before: Sequence[str], r
         time.sleep(POLL)
 
 
-OWN_NAMES = "the harness's own sender and host name"
-OWN_ADDRESSES = "the MTA host's own interface addresses, asked as it starts"
-
-
-def relevant(question: Question) -> str | None:
-    """Why a question is not part of the delivery being compared, or None if it is.
-
-    The retry cases still leave these out (the first-attempt cases compare them: the
-    model asks them there, mta/host_questions.py).
-
-    A name of the delivery with the host's domain appended (NAME.mxsim-agree.invalid) is
-    the stub library's search list at work (the domain of the host name, as resolv.conf
-    names no `search`): part of the delivery, and compared. The host's own names, and the
-    sender's domain (the bounce goes there), are not.
-    """
-    name = question.qname
-    if name == SENDER_DOMAIN or name.endswith("." + SENDER_DOMAIN):
-        stem = name[: -len(SENDER_DOMAIN)].rstrip(".")
-        if stem in ("", HOSTNAME.split(".")[0]) or stem == SENDER_DOMAIN or stem.endswith("." + SENDER_DOMAIN):
-            return OWN_NAMES
-        return None
-    if name in ("localhost", "localhost.localdomain"):
-        return "localhost"
-    return None
-
-
-def reverse_name(address: str) -> str:
-    return ipaddress.ip_address(address).reverse_pointer
-
-
-def own_address_lookups(asked: list[Question], own: set[str]) -> set[int]:
-    """Positions of the PTR questions for the host's own addresses that come before the
-    first question of the delivery: Sendmail learns its own names from every interface
-    address as it starts (sendmail/conf.c load_if_names, add_hostnames), once per process."""
-    names = {reverse_name(address) for address in own}
-    found: set[int] = set()
-    for position, question in enumerate(asked):
-        if question.qtype == "PTR" and question.qname in names:
-            found.add(position)
-        elif relevant(question) is None:
-            break
-    return found
-
-
 def collect(mta: Driver, lines: list[str], query_log: Path, start: int, messages: Path, skip: int,
-            recipient: str, observation: Observation, own_addresses: set[str]) -> None:
-    """Fill `observation` from one phase's lines, questions and messages (the host's own
-    addresses: their reverse lookups as a process starts are left out, as for a first attempt)."""
+            recipient: str, observation: Observation, interfaces: list[str]) -> None:
+    """Fill `observation` from one phase's lines, questions and messages; every question
+    is kept, as for a first attempt (the model is told the host's `interfaces`)."""
     parsed = mta.parse(lines, recipient)
     observation.attempts = parsed.attempts
     observation.outcome = parsed.outcome
@@ -155,17 +110,8 @@ def collect(mta: Driver, lines: list[str], query_log: Path, start: int, messages
     observation.logged_names = parsed.names
     observation.logged = parsed.named()
     observation.evidence = parsed.evidence or lines[-20:]
-    skipped: dict[str, int] = {}
-    asked = unbound.questions(query_log, start)
-    own = own_address_lookups(asked, own_addresses)
-    for position, question in enumerate(asked):
-        why = OWN_ADDRESSES if position in own else relevant(question)
-        if why is None:
-            observation.dns.append(question)
-        else:
-            skipped[why] = skipped.get(why, 0) + 1
-    for why, count in skipped.items():
-        observation.notes.append(f"left out {count} DNS question(s): {why}")
+    observation.dns.extend(unbound.questions(query_log, start))
+    observation.interfaces = interfaces
     received = _rcpt_to(messages, skip)
     if received is not None:
         observation.envelope_recipient, observation.envelope_source = received, "smtp sink"
@@ -203,7 +149,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
         if info.resolver is None:
             raise AgreeError("the lab started no resolver")
         query_log = Path(info.state_dir) / unbound.LOG
-        own_addresses = set(interface_addresses(first.netns))
+        own_addresses = interface_addresses(first.netns)
         (root / "etc/resolv.conf").write_text(f"nameserver {info.resolver[0]}\n")
         try:
             mta.prepare(root, real_settings(mta.name, first.settings),

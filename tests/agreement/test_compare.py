@@ -11,9 +11,8 @@ import pytest
 from mxsim.agree.compare import Levels, compare_attempts, compare_dns
 from mxsim.agree.mtas import NAMES as MTAS
 from mxsim.agree.mtas import driver
-from mxsim.agree.mtas.base import HOSTNAME, SENDER_DOMAIN
+from mxsim.agree.mtas.base import SENDER_DOMAIN
 from mxsim.agree.observation import Question, Try
-from mxsim.agree.retry_worker import own_address_lookups, relevant
 from mxsim.agree.run import Case, observe_real
 from mxsim.errors import ExitCode, UsageError
 
@@ -63,22 +62,6 @@ def test_search_list_retries_count_and_join_their_host_block() -> None:
     assert compare_dns(model, real, NAMES, concurrent=True).agreed
     without = [question for question in real if question.qname != retry]
     assert not compare_dns(model, without, NAMES, concurrent=True).agreed
-
-
-def test_the_retry_cases_leave_out_only_the_hosts_own_names() -> None:
-    assert relevant(Question(HOSTNAME, "AAAA")) is not None
-    assert relevant(Question(f"{HOSTNAME}.{SENDER_DOMAIN}", "AAAA")) is not None
-    assert relevant(Question(SENDER_DOMAIN, "MX")) is not None  # the bounce to the harness's sender
-    assert relevant(Question(f"mx1.example.com.{SENDER_DOMAIN}", "A")) is None  # the search list
-    assert relevant(Question("25.2.0.192.in-addr.arpa", "PTR")) is None
-
-
-def test_the_retry_cases_leave_out_start_up_lookups_of_own_addresses_before_the_delivery() -> None:
-    asked = [Question("25.0.0.127.in-addr.arpa", "PTR"), Question(HOSTNAME, "AAAA"),
-             Question("25.2.0.192.in-addr.arpa", "PTR"), Question("example.com", "MX"),
-             Question("25.2.0.192.in-addr.arpa", "PTR")]
-    assert own_address_lookups(asked, {"127.0.0.25", "192.0.2.25"}) == {0, 2}
-    assert own_address_lookups(asked, set()) == set()
 
 
 def test_attempts_of_one_level_compare_as_sets_and_levels_in_order() -> None:
