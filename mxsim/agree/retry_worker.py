@@ -32,11 +32,11 @@ from mxsim.agree.observation import Observation
 from mxsim.agree.requeue import queue_files, run_queue
 from mxsim.agree.worker import (
     POLL,
-    SETTLE,
     Request,
     interface_addresses,
     lab,
     processes_in,
+    settle,
     unmap,
     worker_main,
 )
@@ -163,7 +163,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             one.seconds = round(time.monotonic() - began, 2)
             if not done:
                 one.notes.append(f"no outcome logged within {mta.wait_limit:g} s of submission")
-            time.sleep(SETTLE)
+            settle(query_log)
             before = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
             lines1 = fresh([], before)
             queued = {f"first: {k}": v for k, v in queue_files(mta, root).items()}
@@ -181,7 +181,7 @@ def observe(request: RetryRequest) -> tuple[Observation, Observation, dict[str, 
             two.seconds = round(time.monotonic() - began, 2)
             if not done:
                 two.notes.append(f"no outcome logged within {mta.wait_limit:g} s of the queue run")
-            time.sleep(SETTLE)
+            settle(query_log)
             lines2 = fresh(marks.lines, [unmap(line, address_map) for line in mta.log_lines(root, folder)])
             queued.update({f"retry: {k}": v for k, v in queue_files(mta, root).items()})
             collect(mta, lines2, query_log, marks.query_log, info.messages, marks.messages,

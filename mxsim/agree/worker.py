@@ -33,7 +33,8 @@ from mxsim.errors import MxsimError
 from mxsim.lab import AddressMap, lab_down, lab_up
 from mxsim.lab.addressmap import UnmappedAddressError
 
-SETTLE = 0.5  # after the outcome is logged, let trailing lines reach the files
+SETTLE = 0.5  # after the outcome is logged, the logs must be this long without growing
+SETTLE_LIMIT = 5.0  # ... but no longer than this: an MTA that keeps asking is still compared
 POLL = 0.2
 LAB_ADDRESS = re.compile(r"(?<![\d.])(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])")
 
@@ -103,6 +104,27 @@ def lab(request: Request, folder: Path, time_scale: float | None = None, seed: i
             lab_down(folder / "lab")
 
 
+def settle(*logs: Path, quiet: float = SETTLE, limit: float = SETTLE_LIMIT) -> None:
+    """Wait until none of the logs has grown for `quiet` seconds (at most `limit`).
+
+    Questions can trail the logged outcome: the DSN's routing after a bounce is asked
+    once the bounce is written. A loaded machine delays them, so a fixed pause would
+    drop them from the comparison now and then; waiting for quiet does not.
+    """
+    def sizes() -> tuple[int, ...]:
+        return tuple(unbound.mark(log) for log in logs)
+
+    deadline = time.monotonic() + limit
+    last, still_since = sizes(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(min(POLL, quiet))
+        now = sizes()
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            return
+
+
 def processes_in(root: Path) -> list[int]:
     """PIDs whose root directory is the chroot: the MTA's daemons, all started by us."""
     pids = []
@@ -146,7 +168,7 @@ def observe(request: Request) -> Observation:
                     f"no outcome logged within {mta.wait_limit:g} s of submission"
                 )
             observation.seconds = round(time.monotonic() - started, 2)
-            time.sleep(SETTLE)
+            settle(query_log)
             lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
             asked = unbound.questions(query_log, start_mark)
             observation.interfaces = interface_addresses(request.netns)
