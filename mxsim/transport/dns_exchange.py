@@ -46,6 +46,7 @@ import dns.message
 import dns.rcode
 
 from mxsim.memo import IdentityMemo
+from mxsim.transport.queries import query_wire
 
 MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; oldest forgotten first
 _HEADER = 12
@@ -322,7 +323,7 @@ class DnsExchanger:
         known = self._queries.get(message)
         if known is not None:
             return known
-        wire = message.to_wire()
+        wire = query_wire(message) or message.to_wire()
         return self._queries.put(message, (wire, wire[_HEADER:_question_end(wire)]))
 
     async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Reply:
