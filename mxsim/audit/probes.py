@@ -10,9 +10,10 @@ order and look at TTLs on their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 import dns.edns
 import dns.flags
@@ -405,16 +406,43 @@ class Plan:
         """How many of `queries()` make the first `rounds` rounds (the TCP queries included)."""
         return len(self.addresses) * (1 + len(SAMPLE_TYPES) * 2 * rounds)
 
-    def queries(self) -> list[Query]:
+    def queries(self) -> Planned:
         # Round robin: every address, type and RD setting in each round, so the samples of
         # each spread over the whole run (TTL countdowns show) and every address is busy at once.
-        addresses = sorted(self.addresses, key=_address_key)
-        found: list[Query] = [Query(a, self.domain, dns.rdatatype.MX, rd=False, tcp=True) for a in addresses]
-        for _round in range(self.samples):
-            for qtype in SAMPLE_TYPES:
-                for rd in (False, True):
-                    found.extend(Query(address, self.domain, qtype, rd) for address in addresses)
-        return found
+        addresses = tuple(sorted(self.addresses, key=_address_key))
+        return Planned(addresses, self.domain, range(len(addresses) * (1 + len(SAMPLE_TYPES) * 2 * self.samples)))
+
+
+class Planned(Sequence[Query]):
+    """`Plan.queries()`: the TCP MX query to each address, then each round's types, RD clear
+    then set, each to every address. Made when taken: a plan of 20 rounds over two addresses
+    is 482 queries, and `--samples auto` takes about 150 of them."""
+
+    __slots__ = ("_addresses", "_domain", "_span")
+
+    def __init__(self, addresses: tuple[str, ...], domain: dns.name.Name, span: range) -> None:
+        self._addresses = addresses
+        self._domain = domain
+        self._span = span  # positions in the whole plan
+
+    def __len__(self) -> int:
+        return len(self._span)
+
+    @overload
+    def __getitem__(self, index: int) -> Query: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Planned: ...
+
+    def __getitem__(self, index: int | slice) -> Query | Planned:
+        if isinstance(index, slice):
+            return Planned(self._addresses, self._domain, self._span[index])
+        at, count = self._span[index], len(self._addresses)
+        if at < count:
+            return Query(self._addresses[at], self._domain, dns.rdatatype.MX, rd=False, tcp=True)
+        kind, address = divmod(at - count, count)  # kind: (round, type, RD) in that order
+        qtype, rd = divmod(kind % (len(SAMPLE_TYPES) * 2), 2)
+        return Query(self._addresses[address], self._domain, SAMPLE_TYPES[qtype], rd=bool(rd))
 
 
 def _address_key(address: str) -> tuple[int, str]:
