@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mxsim.audit.probes import Delegation, Observed, RRsetKey, Sample, rrset_key
+from mxsim.memo import IdentityMemo
 from mxsim.names import text as name_text
 
 ANSWERING = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
@@ -49,7 +50,13 @@ class Content:
 
     @classmethod
     def of(cls, reply: Observed) -> Content:
-        return cls(dns.rcode.to_text(reply.rcode), tuple(sorted(reply.keys or [rrset_key(r) for r in reply.answer])))
+        # The samples of one distinct reply share its keys tuple: its content is made once.
+        keys = reply.keys if reply.keys or not reply.answer else None
+        known = _CONTENTS.get(keys, reply.rcode) if keys is not None else None
+        if known is not None:
+            return known
+        made = cls(dns.rcode.to_text(reply.rcode), tuple(sorted(reply.keys or [rrset_key(r) for r in reply.answer])))
+        return made if keys is None else _CONTENTS.put(keys, made, reply.rcode)
 
     @property
     def text(self) -> str:
@@ -57,6 +64,9 @@ class Content:
         if self.rrsets:
             return "; ".join(key_text(key) for key in self.rrsets)
         return "no records (NOERROR)" if self.rcode == "NOERROR" else self.rcode
+
+
+_CONTENTS: IdentityMemo[Content] = IdentityMemo(4096)  # by the reply's keys tuple and rcode
 
 
 class Flavour:

@@ -10,9 +10,10 @@ order and look at TTLs on their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 import dns.edns
 import dns.flags
@@ -24,6 +25,7 @@ import dns.rrset
 
 from mxsim.memo import IdentityMemo
 from mxsim.transport.base import DnsExchange, DnsResult, NetError, Step
+from mxsim.transport.queries import make_query as template_query
 
 EDNS_PAYLOAD = 1232  # the DNS flag day 2020 default: no fragmentation
 SAMPLE_TYPES = (
@@ -85,16 +87,27 @@ class Observed:
     keys: tuple[RRsetKey, ...] = ()
 
     @classmethod
-    def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
+    def reading(cls, message: dns.message.Message) -> Observed:
+        """The message read once (its rcode, flags, sections, keys); the time, NSID and EDNS
+        fields are those of the first reading: `of` sets them for each sample."""
         # The wire transport hands out one message per distinct reply: its reading is kept too.
         r = _READ.get(message)
         if r is None:
             r = _READ.put(message, cls(
-                message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), nsid,
-                tuple(message.answer), tuple(message.authority), tuple(message.additional), 0.0, edns,
+                message.rcode(), bool(message.flags & dns.flags.AA), bool(message.flags & dns.flags.TC), None,
+                tuple(message.answer), tuple(message.authority), tuple(message.additional), 0.0, True,
                 tuple(rrset_key(r) for r in message.answer),
             ))
-        return cls(r.rcode, r.aa, r.tc, nsid, r.answer, r.authority, r.additional, at, edns, r.keys)
+        return r
+
+    @classmethod
+    def of(cls, message: dns.message.Message, nsid: str | None, at: float, edns: bool) -> Observed:
+        return cls.reading(message).at_time(nsid, at, edns)
+
+    def at_time(self, nsid: str | None, at: float, edns: bool) -> Observed:
+        """This reading as one sample saw it: with its NSID, its time and whether it asked with EDNS."""
+        return Observed(self.rcode, self.aa, self.tc, nsid, self.answer, self.authority, self.additional, at, edns,
+                        self.keys)
 
     def keyed(self) -> list[tuple[dns.rrset.RRset, RRsetKey]]:
         return list(zip(self.answer, self.keys or [rrset_key(r) for r in self.answer], strict=True))
@@ -154,16 +167,7 @@ _QUERIES: IdentityMemo[dns.message.Message] = IdentityMemo(1024)
 
 
 def _make_query(qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, rd: bool, edns: bool) -> dns.message.Message:
-    if edns:
-        query = dns.message.make_query(
-            qname, qtype, use_edns=0, payload=EDNS_PAYLOAD,
-            options=[dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
-        )
-    else:
-        query = dns.message.make_query(qname, qtype, use_edns=False)
-    if not rd:
-        query.flags &= ~dns.flags.RD
-    return query
+    return template_query(qname, qtype, rd=rd, payload=EDNS_PAYLOAD if edns else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,9 @@ class Asking:
     now: Callable[[], float]
     budget: Budget
     done: Callable[[], None] | None = None  # called once per finished sample (progress)
+
+
+_NO_EDNS = (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS)  # a server that does not speak EDNS
 
 
 def ask(query: Query, how: Asking) -> Step[Sample]:
@@ -192,22 +199,22 @@ def ask(query: Query, how: Asking) -> Step[Sample]:
         tries += 1
         message = make_query(query.qname, query.qtype, rd=query.rd, edns=edns)
         got: DnsResult = yield DnsExchange(query.address, message, tcp, how.timeout)
-        reply = got.message
-        if reply is None:
+        if got.message is None:
             failures.append(got.error or NetError.TIMEOUT)
             continue
-        if reply.flags & dns.flags.TC and not tcp:
+        reply = Observed.reading(got.message)  # read once per distinct reply, not per sample
+        if reply.tc and not tcp:
             tcp = True  # as a resolver does; the truncated reply is not a sample
             tries -= 1
             continue
-        if reply.flags & dns.flags.TC:
+        if reply.tc:
             failures.append(Unusable.TRUNCATED)  # a part of an answer over TCP is no answer
             continue
-        if edns and reply.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS):
-            edns, edns_refused = False, reply.rcode()  # a pre-EDNS server: ask plainly
+        if edns and reply.rcode in _NO_EDNS:
+            edns, edns_refused = False, reply.rcode  # a pre-EDNS server: ask plainly
             tries -= 1
             continue
-        result = Sample(query, Observed.of(reply, got.nsid, how.now(), edns), tuple(failures), edns_refused)
+        result = Sample(query, reply.at_time(got.nsid, how.now(), edns), tuple(failures), edns_refused)
         break
     if result is None:
         result = Sample(query, None, tuple(failures), edns_refused)
@@ -399,16 +406,43 @@ class Plan:
         """How many of `queries()` make the first `rounds` rounds (the TCP queries included)."""
         return len(self.addresses) * (1 + len(SAMPLE_TYPES) * 2 * rounds)
 
-    def queries(self) -> list[Query]:
+    def queries(self) -> Planned:
         # Round robin: every address, type and RD setting in each round, so the samples of
         # each spread over the whole run (TTL countdowns show) and every address is busy at once.
-        addresses = sorted(self.addresses, key=_address_key)
-        found: list[Query] = [Query(a, self.domain, dns.rdatatype.MX, rd=False, tcp=True) for a in addresses]
-        for _round in range(self.samples):
-            for qtype in SAMPLE_TYPES:
-                for rd in (False, True):
-                    found.extend(Query(address, self.domain, qtype, rd) for address in addresses)
-        return found
+        addresses = tuple(sorted(self.addresses, key=_address_key))
+        return Planned(addresses, self.domain, range(len(addresses) * (1 + len(SAMPLE_TYPES) * 2 * self.samples)))
+
+
+class Planned(Sequence[Query]):
+    """`Plan.queries()`: the TCP MX query to each address, then each round's types, RD clear
+    then set, each to every address. Made when taken: a plan of 20 rounds over two addresses
+    is 482 queries, and `--samples auto` takes about 150 of them."""
+
+    __slots__ = ("_addresses", "_domain", "_span")
+
+    def __init__(self, addresses: tuple[str, ...], domain: dns.name.Name, span: range) -> None:
+        self._addresses = addresses
+        self._domain = domain
+        self._span = span  # positions in the whole plan
+
+    def __len__(self) -> int:
+        return len(self._span)
+
+    @overload
+    def __getitem__(self, index: int) -> Query: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Planned: ...
+
+    def __getitem__(self, index: int | slice) -> Query | Planned:
+        if isinstance(index, slice):
+            return Planned(self._addresses, self._domain, self._span[index])
+        at, count = self._span[index], len(self._addresses)
+        if at < count:
+            return Query(self._addresses[at], self._domain, dns.rdatatype.MX, rd=False, tcp=True)
+        kind, address = divmod(at - count, count)  # kind: (round, type, RD) in that order
+        qtype, rd = divmod(kind % (len(SAMPLE_TYPES) * 2), 2)
+        return Query(self._addresses[address], self._domain, SAMPLE_TYPES[qtype], rd=bool(rd))
 
 
 def _address_key(address: str) -> tuple[int, str]:

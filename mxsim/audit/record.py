@@ -143,11 +143,13 @@ def canonical(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
     known = _CANONICAL.get(rrset)
     if known is not None:
         return known
-    if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT):
-        rdatas = [r.to_text() for r in rrset]
-    else:
-        rdatas = [r.to_text().lower() for r in rrset]
-    made = dns.rrset.from_text_list(rrset.name.canonicalize(), rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
+    owner = rrset.name.canonicalize()
+    texts = [r.to_text() for r in rrset]
+    rdatas = texts if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT) else [
+        t.lower() for t in texts]
+    if owner.labels == rrset.name.labels and rdatas == texts and rrset.covers == dns.rdatatype.NONE:
+        return _CANONICAL.put(rrset, rrset)  # in lower case already: its text read back is this RRset
+    made = dns.rrset.from_text_list(owner, rrset.ttl, rrset.rdclass, rrset.rdtype, rdatas)
     return _CANONICAL.put(rrset, made)
 
 

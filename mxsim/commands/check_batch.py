@@ -26,6 +26,7 @@ from pathlib import Path
 from mxsim.clock import WallClock
 from mxsim.commands.check import CheckConfig, CheckResult, check_domain, domain_name
 from mxsim.commands.check_run import SharedWire, shared_wire
+from mxsim.commands.collection import fewer_collections
 from mxsim.errors import UsageError
 from mxsim.transport.flight import in_order
 
@@ -79,7 +80,8 @@ def check_group(base: CheckConfig, domains: Sequence[str], shared: SharedWire | 
         await in_order(domains, start, passed_on, parallel=base.parallel, window=WINDOW * base.parallel)
 
     if domains:
-        wire.transport.run_all([every], wire.finish)
+        with fewer_collections():
+            wire.transport.run_all([every], wire.finish)
     return results
 
 

@@ -31,6 +31,7 @@ from mxsim.names import NameKey, key
 from mxsim.resolver.cache import Cache, Negative
 from mxsim.scenario.server_choice import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
+from mxsim.transport.queries import make_query
 
 MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
 MAX_REFERRALS = 30  # unbound MAX_REFERRAL_COUNT
@@ -343,15 +344,8 @@ class RecursiveResolver:
         return query
 
     def _make_query(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, plain: bool) -> dns.message.Message:
-        if plain:
-            query = dns.message.make_query(name, qtype, use_edns=False)
-        else:
-            query = dns.message.make_query(
-                name, qtype, use_edns=0, payload=EDNS_PAYLOAD,
-                options=[dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")],
-            )
-        query.flags &= ~dns.flags.RD  # iteration: the resolver asks authorities, RD clear
-        return query
+        # Iteration: the resolver asks authorities with RD clear.
+        return make_query(name, qtype, rd=False, payload=None if plain else EDNS_PAYLOAD)
 
     def _send(
         self,

@@ -21,7 +21,10 @@ docs/lab.md#python-speed-ceilings). Here:
   NSID (EDNS option 3, RFC 5001) share one parse too: when a reply's last record is an
   OPT holding the NSID alone, the NSID is read from the bytes and the rest is the key.
   The shared message's own OPT record then keeps the first backend's NSID: the NSID is
-  only ever read from what `exchange` returns beside the message.
+  only ever read from what `exchange` returns beside the message. A reply that differs
+  from one parsed before only in its RD bit (the same question asked with RD set and
+  clear, as `check` samples it) is a shallow copy of that message with its own header
+  flags: the sections are shared, as above.
 
 No policy lives here: timeouts and what an error means stay with `WireTransport`.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import random
 import socket
 import struct
@@ -46,6 +50,7 @@ import dns.message
 import dns.rcode
 
 from mxsim.memo import IdentityMemo
+from mxsim.transport.queries import query_wire
 
 MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; oldest forgotten first
 _HEADER = 12
@@ -104,6 +109,11 @@ def nsid_split(data: bytes) -> tuple[bytes, str] | None:
             return data[2:at + 9], data[at + 15:].decode("utf-8", "replace")
         end = at + 2  # the NSID itself may hold those bytes: look further back
     return None
+
+
+def _flip_rd(key: bytes) -> bytes:
+    """A parse key (a reply from its flags on) with the RD bit (RFC 1035 §4.1.1) the other way."""
+    return bytes((key[0] ^ 0x01,)) + key[1:]
 
 
 def nsid_of(message: dns.message.Message) -> str | None:
@@ -322,7 +332,7 @@ class DnsExchanger:
         known = self._queries.get(message)
         if known is not None:
             return known
-        wire = message.to_wire()
+        wire = query_wire(message) or message.to_wire()
         return self._queries.put(message, (wire, wire[_HEADER:_question_end(wire)]))
 
     async def exchange(self, message: dns.message.Message, where: str, port: int, timeout: float) -> Reply:
@@ -389,6 +399,15 @@ class DnsExchanger:
         known = self._replies.get(key)
         if known is not None:
             return known if split is None else (known[0], split[1])
+        # The same reply to the question asked with RD set and with RD clear: one parse, and
+        # a copy of the message with this reply's header flags (nothing else differs).
+        other = self._replies.get(_flip_rd(key))
+        if other is not None:
+            twin = copy.copy(other[0])
+            twin.flags = dns.flags.Flag(int.from_bytes(data[2:4], "big"))
+            parsed = (twin, other[1] if split is None else split[1])
+            self._remember(key, (twin, other[1]))
+            return parsed
         try:
             message = dns.message.from_wire(data, raise_on_truncation=True)
         except dns.message.Truncated as truncated:
@@ -400,7 +419,10 @@ class DnsExchanger:
         parsed = (message, nsid_of(message))
         if split is not None and parsed[1] != split[1]:
             return parsed  # the bytes were read wrong: not kept under a key that could mislead
+        self._remember(key, parsed)
+        return parsed
+
+    def _remember(self, key: bytes, parsed: Parsed) -> None:
         if len(self._replies) >= MEMO_SIZE:
             del self._replies[next(iter(self._replies))]
         self._replies[key] = parsed
-        return parsed

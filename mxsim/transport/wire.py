@@ -194,8 +194,12 @@ class WireTransport:
         slots = self._in_flight()
         if slots is None:
             return await self._dns(exchange)
-        async with slots:
+        # acquire and release, not `async with`: two coroutine layers fewer on every query.
+        await slots.acquire()
+        try:
             return await self._dns(exchange)
+        finally:
+            slots.release()
 
     async def _dns(self, exchange: DnsExchange) -> DnsResult:
         started = time.monotonic()
@@ -281,7 +285,8 @@ class WireTransport:
         try:
             effect = next(step)
             while True:
-                result = await self.fulfil(effect)
+                # DNS first and directly: nearly every effect of a check is a DNS exchange.
+                result = await (self.dns(effect) if type(effect) is DnsExchange else self.fulfil(effect))
                 self.clock.advance(result.elapsed)  # a wall clock has moved already: a no-op there
                 effect = step.send(result)
         except StopIteration as done:

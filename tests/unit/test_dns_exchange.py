@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+import dns.flags
 import dns.message
 import dns.name
 import dns.rdatatype
@@ -35,6 +36,7 @@ class _UdpServer(asyncio.DatagramProtocol):
         self.reply = reply
         self.transport: asyncio.DatagramTransport | None = None
         self.seen: list[bytes] = []
+        self.sent: list[bytes] = []  # every datagram sent back, in order
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -43,6 +45,7 @@ class _UdpServer(asyncio.DatagramProtocol):
         self.seen.append(data)
         assert self.transport is not None
         for datagram in self.reply(dns.message.from_wire(data), data):
+            self.sent.append(datagram)
             self.transport.sendto(datagram, addr)
 
 
@@ -125,6 +128,32 @@ def test_the_same_reply_is_parsed_once_and_shared() -> None:
         exchanger.close()
 
     asyncio.run(_serving(lambda query, wire: [_answer(query).to_wire()], body))
+
+
+def test_replies_differing_only_in_rd_are_parsed_once_each_with_its_own_flags() -> None:
+    parsed: list[dns.message.Message] = []
+
+    async def body(port: int, server: _UdpServer) -> None:
+        exchanger = DnsExchanger(parsed.append)
+        plain = _query("www.example.")
+        plain.flags &= ~dns.flags.RD
+        rd_set, _, _ = await exchanger.exchange(_query("www.example."), "127.0.0.1", port, 5.0)
+        rd_clear, _, _ = await exchanger.exchange(plain, "127.0.0.1", port, 5.0)
+        assert len(parsed) == 1  # the second reply's sections came from the first parse
+        assert rd_set.flags & dns.flags.RD and not rd_clear.flags & dns.flags.RD
+        for reply, wire in zip((rd_set, rd_clear), server.sent, strict=True):
+            full = dns.message.from_wire(wire)
+            assert reply.flags == full.flags and reply.rcode() == full.rcode()
+            assert reply.question == full.question and reply.answer == full.answer
+            assert reply.authority == full.authority and reply.additional == full.additional
+        other, _, _ = await exchanger.exchange(_query("mail.example."), "127.0.0.1", port, 5.0)
+        assert len(parsed) == 2 and other.answer != rd_set.answer  # another question: parsed anew
+        exchanger.close()
+
+    def reply(query: dns.message.Message, wire: bytes) -> list[bytes]:
+        return [_answer(query).to_wire()]
+
+    asyncio.run(_serving(reply, body))
 
 
 def test_nothing_listening_is_a_refusal() -> None:
