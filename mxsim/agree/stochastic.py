@@ -10,10 +10,11 @@ the run took it on the first attempt.
 The parent (`observe_stream`) returns each message's hand-over time (seconds after the
 first) and host; `compare_stream` replays the same file with the same arrivals and MTA
 profile, first attempts only, over several seeds, and holds the real shares to the
-model's within two standard errors clustered by draw: messages handed over within one TTL
-of each other share one cached answer, and messages an MTA sends over one kept session
-(OpenSMTPD's relay and its idle session: mxsim/mta/profiles/opensmtpd_sessions.py) share
-one MX answer, so either is one draw, not many.
+model's within two standard errors clustered by draw: messages handed over while one
+fetched answer is served (from its fetch's second through that second plus the TTL)
+share it, and messages an MTA sends over one kept session (OpenSMTPD's relay and its
+idle session: mxsim/mta/profiles/opensmtpd_sessions.py) share one MX answer, so either
+is one draw, not many.
 """
 
 from __future__ import annotations
@@ -153,16 +154,24 @@ def epoch_seconds(spec: ScenarioSpec) -> float:
     return float(max(ttls, default=1))
 
 
-def draws(times: Sequence[float], epoch: float, session: float) -> list[int]:
-    """Each message's draw: a message shares the one before it's when both fall in one cache
-    epoch, or when it came within `session` seconds of it (a session kept open took it, with
-    the MX answer its relay holds). `times` in hand-over order."""
+def draws(times: Sequence[float], ttl: float, session: float) -> list[int]:
+    """Each message's draw: a message shares the one before it's when it comes while the
+    answer fetched for that draw is still served, or within `session` seconds of the one
+    before (a session kept open took it, with the MX answer its relay holds). `times` in
+    hand-over order.
+
+    A draw is fetched in the second of its first message and served through that second
+    plus the TTL (unbound counts whole seconds: mxsim/resolver/cache.py), so a 2 s TTL
+    makes epochs of three seconds, each starting at the first message after the last.
+    """
     out: list[int] = []
+    served_through = -math.inf
     for i, at in enumerate(times):
-        if i and (int(at // epoch) == int(times[i - 1] // epoch) or at - times[i - 1] < session):
+        if i and (math.floor(at) <= served_through or at - times[i - 1] < session):
             out.append(out[-1])
-        else:
-            out.append(out[-1] + 1 if out else 0)
+            continue
+        out.append(out[-1] + 1 if out else 0)
+        served_through = math.floor(at) + ttl
     return out
 
 

@@ -65,7 +65,8 @@ def _result(streams: Streams, farm: str, mta: str, interval: float) -> StreamCom
                          ids=[f"{Path(f).stem}-{m}-{i:g}s" for f, m, i in STREAMS])
 def test_real_mta_over_time_matches_replay(farm: str, mta: str, interval: float, streams: Streams) -> None:
     result = _result(streams, farm, mta, interval)
-    assert result.draws >= (1 if (mta, interval) == ("opensmtpd", INTERVAL) else 6), result.render()
+    # A draw lasts the TTL plus one second: 48 messages over 24 s make 5 under the 4 s TTL.
+    assert result.draws >= (1 if (mta, interval) == ("opensmtpd", INTERVAL) else 5), result.render()
     # Twelve comparisons with power at 2 SE (the three one-draw OpenSMTPD streams have none):
     # one or two beyond by chance are expected now and then (a 5 % tail each), so each must be
     # within 3 SE here and test_few_beyond_two_errors counts the rest.
