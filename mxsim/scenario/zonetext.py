@@ -156,7 +156,8 @@ def message_size(rrset: dns.rrset.RRset) -> int:
     rrset.name.to_wire(out, compress)
     question = out.tell() + 4
     answer_start = out.tell()
-    rrset.to_wire(out, compress)
+    # Unshuffled: dnspython would otherwise draw from the global random module.
+    rrset.to_wire(out, compress, want_shuffle=False)
     return HEADER + question + (out.tell() - answer_start) + OPT_RECORD
 
 

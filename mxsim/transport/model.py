@@ -61,8 +61,10 @@ def parse_reply(line: str, fallback: Reply) -> Reply:
 
 def _wire_size(response: dns.message.Message) -> int:
     """The message's size on the wire; past what a DNS message can hold, one more than that."""
+    # dnspython shuffles each RRset's records from the global random module unless told
+    # not to: a size must not depend on (or disturb) a generator nobody seeded.
     try:
-        return len(response.to_wire())
+        return len(response.to_wire(want_shuffle=False))
     except dns.exception.TooBig:
         return MAX_DNS_MESSAGE + 1
 
