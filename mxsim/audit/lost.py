@@ -113,8 +113,10 @@ def group_lost(analysis: Analysis, group: PathGroup, dropped: Dropped | None = N
     if not answered:
         return lost_at_domain(analysis, addresses, MX, dropped) or _not_drawn(analysis, group, MX)
     content = Content.of(answered[0].reply)  # type: ignore[arg-type]
+    if content.rcode == "NXDOMAIN":
+        return _contradicted(analysis, group, addresses)
     if content.rrsets or content.rcode != "NOERROR":
-        return None  # MX records (or a CNAME, or NXDOMAIN): the domain's addresses are not asked
+        return None  # MX records (or a CNAME): the domain's addresses are not asked
     known: list[Sample] = []
     missing: list[dns.rdatatype.RdataType] = []
     for qtype in ADDRESS_TYPES:
@@ -126,6 +128,26 @@ def group_lost(analysis: Analysis, group: PathGroup, dropped: Dropped | None = N
     if not missing or any(s.reply is not None and s.reply.answer for s in known):
         return None
     return lost_at_domain(analysis, addresses, missing[0], dropped) or _not_drawn(analysis, group, missing[0])
+
+
+def _contradicted(analysis: Analysis, group: PathGroup, addresses: list[str]) -> Lost | None:
+    """NXDOMAIN to MX from servers that answer another type at the same name.
+
+    The resolver libraries the MTAs use take NXDOMAIN as "no such domain" whatever the
+    answer section holds (glibc's res_query and OpenSMTPD's libasr return HOST_NOT_FOUND),
+    so the MTAs bounce; a world rebuilt as zones can hold a name with records or without,
+    not both, and would send the mail to the domain's own address. Such a path is unknown
+    rather than given a fate the MTAs would not reach.
+    """
+    others = sorted({dns.rdatatype.to_text(s.query.qtype) for b in group.behaviours for s in b.samples
+                     if s.query.qtype != MX and s.query.qname == analysis.domain and s.reply is not None
+                     and s.reply.rcode == dns.rcode.NOERROR})
+    if not others:
+        return None
+    servers = ", ".join(f"{analysis.view(a).server_text} [{a}]" for a in addresses)
+    return Lost(analysis.domain, MX, f"{servers} answered NXDOMAIN when asked MX but NOERROR when asked "
+                f"{' and '.join(others)} at {name_text(analysis.domain)} (a server that contradicts itself; "
+                f"the MTAs' resolvers take NXDOMAIN as no such domain)", lame=True)
 
 
 def _not_drawn(analysis: Analysis, group: PathGroup, qtype: dns.rdatatype.RdataType) -> Lost:

@@ -225,3 +225,19 @@ def test_a_name_server_whose_address_lookup_fails_is_unknown_not_addressless() -
         result.summary
     assert "ns1.example.test A: no server gave a usable answer" in result.unknown
     assert result.exit_code == CheckExit.UNMEASURED
+
+
+def test_nxdomain_to_mx_beside_addresses_at_the_same_name_is_unknown_not_an_implicit_mx() -> None:
+    """NXDOMAIN to MX, with the MX record in the answer, while A answers: the libraries the MTAs
+    use read NXDOMAIN as "no such domain" whatever the answer holds. The world rebuilt as zones
+    held the name with its address and no MX, and sent every MTA to the domain's own address."""
+    result, _server = check_with(Mode.NXDOMAIN_WITH_ANSWERS)
+    assert_unknown(result, f"{NS1} answered NXDOMAIN when asked MX but NOERROR when asked A",
+                   "a server that contradicts itself")
+    assert "would go to" not in result.summary
+
+
+def test_nxdomain_to_mx_after_a_servfail_is_unknown_too() -> None:
+    result, _server = check_with(Mode.SERVFAIL_MX, Mode.NXDOMAIN_WITH_ANSWERS)
+    assert_unknown(result, "answered NXDOMAIN when asked MX")
+    assert "would go to" not in result.summary
