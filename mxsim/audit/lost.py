@@ -135,9 +135,11 @@ def _contradicted(analysis: Analysis, group: PathGroup, addresses: list[str]) ->
 
     The resolver libraries the MTAs use take NXDOMAIN as "no such domain" whatever the
     answer section holds (glibc's res_query and OpenSMTPD's libasr return HOST_NOT_FOUND),
-    so the MTAs bounce; a world rebuilt as zones can hold a name with records or without,
-    not both, and would send the mail to the domain's own address. Such a path is unknown
-    rather than given a fate the MTAs would not reach.
+    and the MTAs part ways there: Postfix goes on to the implicit MX (smtp_addr.c), Exim
+    fails the address ("Unrouteable address"), Sendmail calls the host unknown. A world
+    rebuilt as zones holds a name with records or without, not both, and would give every
+    MTA the NODATA path (the domain's own address). Such a path is unknown rather than
+    given a fate some MTAs would not reach.
     """
     others = sorted({dns.rdatatype.to_text(s.query.qtype) for b in group.behaviours for s in b.samples
                      if s.query.qtype != MX and s.query.qname == analysis.domain and s.reply is not None

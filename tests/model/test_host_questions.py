@@ -9,19 +9,22 @@ bounce; OpenSMTPD asks nothing within the attempt. Without a described host noth
 from __future__ import annotations
 
 import pytest
-from factkit import questions, reverse, scenario
+from factkit import one_mx, questions, reverse, scenario
 
 from mxsim.commands.trace import TraceConfig, run_trace
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.results import Delivery, Outcome
+from mxsim.scenario import ScenarioSpec
 
 HOST = SendingHost("mta.sender.example", "agree@sender.example",
                    ("127.0.0.1", "127.0.0.25", "::1", "192.0.2.7", "2001:db8::7", "198.51.100.7"))
 SEARCH = {"search_domains": "sender.example"}
 
 
-def _trace(spec: str, mta: str, host: SendingHost | None, overrides: dict[str, str] | None = None) -> Delivery:
-    config = TraceConfig(spec=scenario(spec), mtas=(mta,), overrides={f"{mta}:{k}": v for k, v in
+def _trace(spec: str | ScenarioSpec, mta: str, host: SendingHost | None,
+           overrides: dict[str, str] | None = None) -> Delivery:
+    world = scenario(spec) if isinstance(spec, str) else spec
+    config = TraceConfig(spec=world, mtas=(mta,), overrides={f"{mta}:{k}": v for k, v in
                                                                       (overrides or {}).items()}, host=host)
     (delivery,) = run_trace(config).deliveries
     return delivery
@@ -35,17 +38,7 @@ NXDOMAIN = """
         @   SOA ns.example. h.example. 1 3600 600 86400 60
         ns  A   192.0.2.53
     """
-DELIVERED = """
-    recipient: user@example.org
-    zones:
-      example.org: |
-        $TTL 3600
-        @   MX  10 mx.example.org.
-        mx  A   192.0.2.25
-    hosts:
-      mx.example.org:
-        smtp: accept
-    """
+DELIVERED = one_mx("accept")
 # The sender's domain exists, with an MX: Sendmail's host map then holds it as found.
 SENDER_EXISTS = NXDOMAIN + """
       sender.example: |
@@ -56,15 +49,18 @@ SENDER_EXISTS = NXDOMAIN + """
 
 
 @pytest.mark.parametrize("mta", ["postfix", "exim", "opensmtpd", "sendmail", "rfc5321"])
-@pytest.mark.parametrize("spec", [NXDOMAIN, DELIVERED])
-def test_without_a_described_host_nothing_more_is_asked(mta: str, spec: str) -> None:
+@pytest.mark.parametrize("spec", [NXDOMAIN, DELIVERED], ids=["nxdomain", "delivered"])
+def test_without_a_described_host_nothing_more_is_asked(mta: str, spec: str | ScenarioSpec) -> None:
     asked = questions(_trace(spec, mta, None))
     own = set(reverse(["127.0.0.25", "192.0.2.7", "198.51.100.7"]))
     assert not [q for q in asked if "sender.example" in q[0] or q in own]
 
 
-def _added(spec: str, mta: str, overrides: dict[str, str] | None = None) -> tuple[list[tuple[str, str]], list[
-        tuple[str, str]], list[tuple[str, str]]]:
+Asked = list[tuple[str, str]]
+
+
+def _added(spec: str | ScenarioSpec, mta: str,
+           overrides: dict[str, str] | None = None) -> tuple[Asked, Asked, Asked]:
     """(questions before the delivery's own, the delivery's own, questions after them)."""
     without = questions(_trace(spec, mta, None, overrides))
     with_host = questions(_trace(spec, mta, HOST, overrides))
