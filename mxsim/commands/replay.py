@@ -33,6 +33,7 @@ from mxsim.resolver.recursive import RecursiveResolver, SharedQueries
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
+from mxsim.transport.streams import SwitchedRandom, attempt_stream, stream_base
 from mxsim.units import format_duration
 from mxsim.world import parse_pins
 from mxsim.world.timeline import WorldTimeline
@@ -232,14 +233,19 @@ class _MtaRun:
         self.profile = profile
         self.config = config
         self.recipient = recipient
-        self.rng = random.Random(f"{config.seed}:{spec.name}:{profile.name}")
+        label = f"{config.seed}:{spec.name}:{profile.name}"
+        # Each attempt draws from its own stream (message, attempt number), so its draws do
+        # not depend on how other attempts interleave with it; the resolvers and the
+        # transport, shared by attempts, draw through `self.rng` from the running one's.
+        self.base = stream_base(label)
+        self.rng = SwitchedRandom(random.Random(label))
         self.clock = VirtualClock()
         pins = parse_pins(spec, list(config.pins))
         timeline = WorldTimeline(spec, pins)
         self.world = timeline.world(0)
         shortcuts = shortcuts_enabled()
         self.transport = ModelTransport(self.world, self.clock, self.rng, memo=shortcuts)
-        self.sim = Simulation(self.transport)
+        self.sim = Simulation(self.transport, self.rng)
         follow(timeline, self.sim, self.transport)
         self.logs = not shortcuts  # replay never shows log lines: with the shortcuts, none are written
         self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
@@ -293,9 +299,11 @@ class _MtaRun:
 
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         chosen = self.senders[self.plan.of(index)]
-        step = send(self.profile, chosen.ask, self.rng, self.recipient, self.clock.now, chosen.state,
+        stream = attempt_stream(self.base, index, entry.attempts)
+        self.rng.current = stream
+        step = send(self.profile, chosen.ask, stream, self.recipient, self.clock.now, chosen.state,
                     chosen.at_hand, self.logs, chosen.instant)
-        self.sim.start(step, self._after, index, entry, path)
+        self.sim.start(step, self._after, index, entry, path, stream=stream)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
         sender = self.senders[self.plan.of(index)].state

@@ -167,19 +167,27 @@ def test_how_often_an_mta_retries_decides_how_many_messages_bounce() -> None:
     ~190 (every 30 minutes), Postfix ~110 (backoff up to 4000 s, 5 days), so OpenSMTPD
     bounces (or nearly) and the others deliver, Exim sooner than Postfix. Sendmail asks AAAA, A and
     MX at the apex while canonifying: each may draw the CNAME, which then answers every
-    type while cached, so p is about 0.1^3 and nearly every message bounces."""
+    type while cached, so p is about 0.1^3 and most messages bounce. The messages share one
+    resolver, so their fates are correlated (a good answer in the cache delivers all that
+    retry while it lives): one seed's 30 messages bounce anywhere from 9 to 27 under
+    Sendmail, so shares and medians are taken over three seeds."""
     from mxsim.scenario import load_scenario
 
-    config = ReplayConfig(specs=(load_scenario("wa-students-worse"),), messages=30, arrival=86400.0, seed=2,
-                          mtas=("postfix", "exim", "opensmtpd", "sendmail"))
-    results = {m.mta: m for m in run_replay(config).scenarios[0].results}
-    bounced = {name: m.bounced / m.messages for name, m in results.items()}
+    spec = load_scenario("wa-students-worse")
+    bounced = dict.fromkeys(("postfix", "exim", "opensmtpd", "sendmail"), 0)
+    p50 = dict.fromkeys(bounced, 0.0)
+    for seed in (2, 3, 4):
+        config = ReplayConfig(specs=(spec,), messages=30, arrival=86400.0, seed=seed, mtas=tuple(bounced))
+        for m in run_replay(config).scenarios[0].results:
+            bounced[m.mta] += m.bounced
+            assert m.delay_p50 is not None, m.mta
+            p50[m.mta] += m.delay_p50
     assert bounced["exim"] == 0 and bounced["postfix"] == 0
-    assert bounced["sendmail"] > 0.3  # 30 messages share one resolver: their fates are correlated
+    assert bounced["sendmail"] > 0.3 * 90
     assert bounced["sendmail"] > bounced["opensmtpd"] >= bounced["postfix"]
-    p50 = {name: m.delay_p50 for name, m in results.items()}
-    assert p50["exim"] is not None and p50["postfix"] is not None and p50["opensmtpd"] is not None
-    assert p50["exim"] < p50["postfix"]  # every 30 minutes beats a backoff that grows to 66 minutes
+    # Every 30 minutes beats a backoff that grows to 66 minutes; one seed's median of 30
+    # correlated delays can go either way, their sum over three seeds does not.
+    assert p50["exim"] < p50["postfix"]
 
 
 def test_markdown_mermaid_parses_with_mermaids_own_parser() -> None:
