@@ -44,6 +44,9 @@ class Lost:
     qtype: dns.rdatatype.RdataType
     why: str  # says the question too: "ns1.example.org [192.0.2.1] never answered MX (timeout 6)"
     lame: bool = False  # replies came and none was usable (a server that fails), rather than silence
+    # Empty where every MTA meets it as a failed lookup and defers; else how they part ways on
+    # it, as no one modelled path stands for them all.
+    parting: str = ""
 
 
 def _dropped_text(dropped: Dropped | None, address: str) -> str:
@@ -149,7 +152,8 @@ def _contradicted(analysis: Analysis, group: PathGroup, addresses: list[str]) ->
     servers = ", ".join(f"{analysis.view(a).server_text} [{a}]" for a in addresses)
     return Lost(analysis.domain, MX, f"{servers} answered NXDOMAIN when asked MX but NOERROR when asked "
                 f"{' and '.join(others)} at {name_text(analysis.domain)} (a server that contradicts itself; "
-                f"the MTAs' resolvers take NXDOMAIN as no such domain)", lame=True)
+                f"the MTAs' resolvers take NXDOMAIN as no such domain)", lame=True,
+                parting="Postfix goes on to the domain's own address, Exim and Sendmail fail the address")
 
 
 def _not_drawn(analysis: Analysis, group: PathGroup, qtype: dns.rdatatype.RdataType) -> Lost:

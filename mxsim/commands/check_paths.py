@@ -111,6 +111,8 @@ def _paths(
         # The world made the lost answer fail as it did on the wire, so the MTAs deferred as they
         # would: still, where mail goes is unknown, not that deferral.
         unknown = group_lost(measured.analysis, group, dropped) or path_unknown(deliveries, measured.lost)
+        if unknown is not None and unknown.parting:
+            deliveries = []  # a deferral the MTAs would not make is no path to show
         results.append(PathResult(group, tuple(deliveries), unknown))
     return results
 

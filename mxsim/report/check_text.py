@@ -64,8 +64,9 @@ def _paths(paths: tuple[PathResult, ...], smtp: bool) -> list[str]:
         lines.append(f"  {group.key} {pct(group.share)} of lookups: {', '.join(group.backends())} "
                      f"{group.behaviours[0].describe()}")
         if path.unknown is not None:
-            lines.append(f"    unknown, as an answer it rests on was never obtained: {path.unknown.why}; "
-                         "each MTA as on a failed lookup:")
+            parting = path.unknown.parting
+            tail = f"the MTAs part ways on it ({parting})" if parting else "each MTA as on a failed lookup:"
+            lines.append(f"    unknown, as an answer it rests on was never obtained: {path.unknown.why}; {tail}")
         for delivery in path.deliveries:
             lines.append(f"    {delivery.mta:<10} {delivery_line(delivery)}")
     return lines

@@ -235,6 +235,12 @@ def test_nxdomain_to_mx_beside_addresses_at_the_same_name_is_unknown_not_an_impl
     assert_unknown(result, f"{NS1} answered NXDOMAIN when asked MX but NOERROR when asked A",
                    "a server that contradicts itself")
     assert "would go to" not in result.summary
+    # The MTAs do not defer on it (Postfix tries the implicit MX, Exim and Sendmail fail the
+    # address): no deferral is shown as their path.
+    assert "defer" not in result.summary
+    assert all(not path.deliveries for path in result.paths)
+    assert "part ways on it (Postfix goes on to the domain's own address" in check_text.render(result)
+    assert all(p["deliveries"] == [] for p in check_json.data(result)["paths"])
 
 
 def test_nxdomain_to_mx_after_a_servfail_is_unknown_too() -> None:
