@@ -25,9 +25,9 @@ from mxsim.agree.stochastic import ELSEWHERE, LAB_SEEDS, SUCCESS, StreamComparis
 pytestmark = pytest.mark.agreement
 
 FARMS = sorted(str(p) for p in (Path(__file__).parent / "stochastic").glob("*.yaml"))
-MESSAGES = 48
+MESSAGES = 96
 INTERVAL = 0.5
-SPACED_MESSAGES = 16
+SPACED_MESSAGES = 24
 SPACING = 12.0  # beyond OpenSMTPD's keepalive (10 polls of a second after the last message)
 
 Streams = dict[tuple[str, str, float], Future[StreamComparison | AgreeError]]
