@@ -8,13 +8,15 @@ each message; the MTA's retries come minutes later, so whatever took a message w
 the run took it on the first attempt.
 
 The parent (`observe_stream`) returns each message's hand-over time (seconds after the
-first) and host; `compare_stream` replays the same file with the same arrivals and MTA
-profile, first attempts only, over several seeds, and holds the real shares to the
-model's within two standard errors clustered by draw: messages handed over while one
-fetched answer is served (from its fetch's second through that second plus the TTL)
-share it, and messages an MTA sends over one kept session (OpenSMTPD's relay and its
-idle session: mxsim/mta/profiles/opensmtpd_sessions.py) share one MX answer, so either
-is one draw, not many.
+first) and host. A stream is several such runs, each with its own lab seed and its share
+of the messages (mxsim/agree/pooling.py says why and how they are pooled);
+`compare_stream` replays the same file with the same arrivals and MTA profile, first
+attempts only, as the same runs over several model seeds, and holds the real shares to
+the model's within two standard errors clustered by (lab seed, draw): messages handed
+over while one fetched answer is served (from its fetch's second through that second
+plus the TTL) share it, and messages an MTA sends over one kept session (OpenSMTPD's
+relay and its idle session: mxsim/mta/profiles/opensmtpd_sessions.py) share one MX
+answer, so either is one draw, not many.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ from mxsim.agree.errors import AgreeError
 from mxsim.agree.isolation import leftover_cleanup, require_root
 from mxsim.agree.migration import DELIVERY_WAIT, hand_over
 from mxsim.agree.mtas import driver
+from mxsim.agree.pooling import lab_seeds, pooled_draws, pooled_model, split
 from mxsim.agree.run import _namespace_name, run_worker
 from mxsim.agree.worker import worker_main
 from mxsim.commands.replay import ReplayConfig, run_replay
@@ -46,7 +47,8 @@ from mxsim.engine import profiles_for, recipient_of
 from mxsim.scenario import ScenarioSpec, load_scenario
 
 _MODEL = threading.Lock()
-SEEDS = 40  # the model's shares: mean and spread over this many replays
+SEEDS = 40  # the model's shares: mean and spread over this many replications of the runs
+LAB_SEEDS = 8  # runs per stream, each with its own lab seed, unless told
 TTL = re.compile(r"(?:\$TTL\s+|\.\s+)(\d+)\s")
 
 # What each MTA is told so that it does what its profile models. Postfix would reuse a
@@ -86,18 +88,19 @@ class StreamComparison:
     messages: int
     draws: int  # groups of messages that shared one answer: cache epochs joined by kept sessions
     interval: float = 0.5  # seconds between messages handed over
+    seeds: int = 1  # runs pooled, each with its own lab seed
     shares: list[Share] = field(default_factory=list)
     model_paths: list[tuple[str, float]] = field(default_factory=list)
     real_hosts: list[tuple[str, float]] = field(default_factory=list)
-    hosts: list[str | None] = field(default_factory=list)  # each message's host, in hand-over order
+    hosts: list[list[str | None]] = field(default_factory=list)  # per run, each message's host in order
 
     @property
     def agreed(self) -> bool:
         return all(share.agreed for share in self.shares)
 
     def render(self) -> str:
-        lines = [f"{self.scenario} {self.mta}: {self.messages} messages {self.interval:g} s apart in "
-                 f"{self.draws} draws: " + ("agreed" if self.agreed else "differs")]
+        lines = [f"{self.scenario} {self.mta}: {self.messages} messages {self.interval:g} s apart over "
+                 f"{self.seeds} lab seeds in {self.draws} draws: " + ("agreed" if self.agreed else "differs")]
         for share in self.shares:
             mark = "ok" if share.agreed else "DIFFERS"
             lines.append(f"  {share.outcome:<36} real {share.real:6.1%}  model {share.model:6.1%}  "
@@ -108,8 +111,8 @@ class StreamComparison:
 
 
 def observe_stream(scenario: Path, mta_name: str, recipient: str, *, messages: int, interval: float,
-                   settings: Mapping[str, str] | None = None) -> list[Handed]:
-    """Run the stream in a fresh namespace; AgreeError if it cannot run."""
+                   seed: int, settings: Mapping[str, str] | None = None) -> list[Handed]:
+    """One run, the lab drawing from `seed`, in a fresh namespace; AgreeError if it cannot run."""
     mta = driver(mta_name)
     require_root()
     root, version = ensure_chroot(mta.chroot)
@@ -119,9 +122,7 @@ def observe_stream(scenario: Path, mta_name: str, recipient: str, *, messages: i
             "scenario": str(scenario.resolve()), "pins": [], "mta": mta.name, "recipient": recipient,
             "settings": dict(settings if settings is not None else SETTINGS.get(mta.name, {})),
             "mta_config": None, "folder": str(folder / "work"), "chroot": str(root), "version": version,
-            "netns": _namespace_name(), "messages": messages, "interval": interval,
-            # The lab's backend draws: its own sequence per scenario and MTA, the same on every run.
-            "seed": zlib.crc32(f"{scenario.name} {mta.name}".encode())}
+            "netns": _namespace_name(), "messages": messages, "interval": interval, "seed": seed}
         (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
         limit = messages * (interval + mta.wait_limit / 10) + DELIVERY_WAIT + 90
         try:
@@ -201,88 +202,103 @@ def clustered_error(values: Sequence[float], clusters: Sequence[int], centre: fl
     return math.sqrt(max(variance, floor))
 
 
-def compare_stream(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: float,
+def compare_stream(scenario: str | Path, mta: str, runs: Sequence[Sequence[Handed]], interval: float,
                    overrides: Mapping[str, str] | None = None) -> StreamComparison:
-    """The real shares against the model's mean over SEEDS replays with the same arrivals.
+    """The real shares, pooled over `runs` (one per lab seed), against the model's mean over
+    SEEDS replications of the same runs with the same arrivals.
 
     The error allowed is the larger of two standard errors, both clustered by draw: the
-    spread of one replay's share over the seeds (each replay draws a backend per cache
-    epoch, as unbound does, and keeps sessions as the MTA does, so it is the share's
-    sampling error under the model), and the real share's own error with the messages
-    grouped by draw (`draws`).
+    spread of the pooled share over the model's replications (each replay draws a backend
+    per cache epoch, as unbound does, and keeps sessions as the MTA does, so it is the
+    pooled share's sampling error under the model: `pooled_model`), and the real share's
+    own error with the messages grouped by (run, draw) (`draws`, `pooled_draws`).
     """
     with _MODEL:  # the model's memo tables are not shared safely between threads
-        return _compare(scenario, mta, sent, interval, overrides)
+        return _compare(scenario, mta, runs, interval, overrides)
 
 
-def _compare(scenario: str | Path, mta: str, sent: Sequence[Handed], interval: float,
+def _compare(scenario: str | Path, mta: str, runs: Sequence[Sequence[Handed]], interval: float,
              overrides: Mapping[str, str] | None) -> StreamComparison:
     spec = load_scenario(scenario)
     [profile] = profiles_for((mta,), dict(overrides or {}))
-    clusters = draws([s.at for s in sent], epoch_seconds(spec), profile.session_seconds())
+    ttl, session = epoch_seconds(spec), profile.session_seconds()
+    clusters = pooled_draws([draws([s.at for s in run], ttl, session) for run in runs])
+    sent = [s for run in runs for s in run]
     real = [classify(s.host, spec.expect.deliver_to) for s in sent]
     n = len(sent)
-    per_seed: dict[str, list[float]] = {outcome: [] for outcome in OUTCOMES}
+    counts: dict[str, list[list[int]]] = {outcome: [] for outcome in OUTCOMES}
     paths: dict[str, float] = {}
-    for seed in range(SEEDS):
-        result = run_replay(ReplayConfig(specs=(spec,), messages=n, mtas=(mta,), seed=seed,
-                                         overrides=dict(overrides or {}), arrival=n * interval,
-                                         first_attempt_only=True))
-        one = result.scenarios[0].results[0]
-        per_seed[SUCCESS].append(one.first_attempt_success / n)
-        per_seed[ELSEWHERE].append(one.delivered_elsewhere / n)
-        per_seed[NONE].append((n - one.first_attempt_success - one.delivered_elsewhere) / n)
-        for path, count in one.paths:
-            paths[path] = paths.get(path, 0.0) + count / (SEEDS * n)
-    out = StreamComparison(str(scenario), mta, n, len(set(clusters)), interval)
+    for replication in range(SEEDS):
+        row: dict[str, list[int]] = {outcome: [] for outcome in OUTCOMES}
+        for k, run in enumerate(runs):
+            size = len(run)
+            result = run_replay(ReplayConfig(specs=(spec,), messages=size, mtas=(mta,),
+                                             seed=replication * len(runs) + k, overrides=dict(overrides or {}),
+                                             arrival=size * interval, first_attempt_only=True))
+            one = result.scenarios[0].results[0]
+            row[SUCCESS].append(one.first_attempt_success)
+            row[ELSEWHERE].append(one.delivered_elsewhere)
+            row[NONE].append(size - one.first_attempt_success - one.delivered_elsewhere)
+            for path, count in one.paths:
+                paths[path] = paths.get(path, 0.0) + count / (SEEDS * n)
+        for outcome in OUTCOMES:
+            counts[outcome].append(row[outcome])
+    out = StreamComparison(str(scenario), mta, n, len(set(clusters)), interval, len(runs))
     for outcome in OUTCOMES:
         values = [1.0 if r == outcome else 0.0 for r in real]
         share = sum(values) / n if n else 0.0
-        model = statistics.fmean(per_seed[outcome])
-        spread = statistics.stdev(per_seed[outcome]) * math.sqrt(1 + 1 / SEEDS)
+        model, spread = pooled_model(counts[outcome], n)
         error = max(spread, clustered_error(values, clusters, share))
         out.shares.append(Share(outcome, share, model, error))
     out.model_paths = sorted(paths.items(), key=lambda pc: -pc[1])
     hosts: dict[str, int] = {}
     for s in sent:
         hosts[s.host or "(none)"] = hosts.get(s.host or "(none)", 0) + 1
-    out.hosts = [s.host for s in sent]
+    out.hosts = [[s.host for s in run] for run in runs]
     out.real_hosts = sorted(((h, c / n) for h, c in hosts.items()), key=lambda hc: -hc[1])
     return out
 
 
-def stream_agree(scenario: str, mta: str, *, messages: int, interval: float,
-                 overrides: Mapping[str, str] | None = None) -> StreamComparison:
-    """The real stream and the model, compared; AgreeError if the real MTA cannot run."""
-    spec = load_scenario(scenario)
-    recipient = recipient_of(spec, None)
-    sent = observe_stream(Path(spec.source), mta, recipient, messages=messages, interval=interval,
-                          settings={**SETTINGS.get(mta, {}), **(overrides or {})})
-    return compare_stream(scenario, mta, sent, interval, overrides)
-
-
 def run_streams(keys: Sequence[tuple[str, str]], *, messages: int, interval: float, jobs: int = 4,
-                overrides: Mapping[str, str] | None = None,
+                overrides: Mapping[str, str] | None = None, seeds: int = LAB_SEEDS,
                 ) -> dict[tuple[str, str], Future[StreamComparison | AgreeError]]:
-    """(scenario, mta) streams on `jobs` threads, each in its own namespace; chroots built first."""
+    """(scenario, mta) streams, each `seeds` runs of its share of `messages` with the lab
+    seeds `lab_seeds` fixes for it, pooled; the runs on `jobs` threads, each in its own
+    namespace, chroots built first."""
+    sizes = split(messages, seeds)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="stream")
     for build in [pool.submit(ensure_chroot, driver(mta).chroot) for mta in sorted({k[1] for k in keys})]:
         build.exception()  # a failed build fails each of that MTA's streams, with the reason
 
-    def one(key: tuple[str, str]) -> StreamComparison | AgreeError:
+    def observe(scenario: str, mta: str, seed: int, size: int) -> list[Handed]:
+        spec = load_scenario(scenario)
+        return observe_stream(Path(spec.source), mta, recipient_of(spec, None), messages=size,
+                              interval=interval, seed=seed,
+                              settings={**SETTINGS.get(mta, {}), **(overrides or {})})
+
+    runs: dict[tuple[str, str], list[Future[list[Handed]]]] = {}
+    for scenario, mta in keys:
+        name = Path(load_scenario(scenario).source).name
+        runs[(scenario, mta)] = [pool.submit(observe, scenario, mta, seed, size)
+                                 for seed, size in zip(lab_seeds(name, mta, len(sizes)), sizes, strict=True)]
+
+    def pooled(key: tuple[str, str]) -> StreamComparison | AgreeError:
         try:
-            return stream_agree(key[0], key[1], messages=messages, interval=interval, overrides=overrides)
+            observed = [run.result() for run in runs[key]]
         except AgreeError as error:
             return error
+        return compare_stream(key[0], key[1], observed, interval, overrides)
 
-    futures = {key: pool.submit(one, key) for key in keys}
+    joining = ThreadPoolExecutor(max_workers=max(1, len(keys)), thread_name_prefix="pooled")
+    futures = {key: joining.submit(pooled, key) for key in keys}
     pool.shutdown(wait=False)
+    joining.shutdown(wait=False)
     return futures
 
 
 def markdown(results: Mapping[tuple[str, str], StreamComparison | AgreeError]) -> str:
     """One row per stream: first-attempt success and delivered-elsewhere shares, real and model."""
-    rows = ["| scenario | MTA | spacing | messages (draws) | 1st-attempt success real / model | "
+    rows = ["| scenario | MTA | spacing | messages (lab seeds, draws) | 1st-attempt success real / model | "
             "elsewhere real / model | 2 SE | verdict |", "|---|---|---|---|---|---|---|---|"]
     for (scenario, mta), result in results.items():
         name = Path(scenario).stem
@@ -290,8 +306,8 @@ def markdown(results: Mapping[tuple[str, str], StreamComparison | AgreeError]) -
             rows.append(f"| {name} | {mta} | | | | | | could not run |")
             continue
         success, elsewhere = result.shares[0], result.shares[1]
-        rows.append(f"| {name} | {mta} | {result.interval:g} s | {result.messages} ({result.draws}) | "
-                    f"{success.real:.0%} / "
+        rows.append(f"| {name} | {mta} | {result.interval:g} s | {result.messages} ({result.seeds}, "
+                    f"{result.draws}) | {success.real:.0%} / "
                     f"{success.model:.0%} | {elsewhere.real:.0%} / {elsewhere.model:.0%} | "
                     f"{2 * success.error:.0%} | {'agreed' if result.agreed else 'differs'} |")
     return "\n".join(rows) + "\n"

@@ -60,6 +60,9 @@ def agree(
     spacing: Annotated[float, typer.Option(
         "--spacing", help="With --replay: seconds between messages (beyond OpenSMTPD's 10 s session "
                           "keepalive, each message asks DNS afresh).")] = 0.5,
+    seeds: Annotated[int | None, typer.Option(
+        "--lab-seeds", help="With --replay: the messages are split among this many runs, each with its "
+                            "own fixed lab seed, and pooled. Default: 8, at most one per two messages.")] = None,
 ) -> None:
     """Run the real MTA (Debian's package, in a cached chroot) against the scenario served by
     the lab, and compare what it did with `mxsim trace` for the same profile and settings:
@@ -93,7 +96,7 @@ def agree(
     if replay_file is not None:
         from mxsim.cli.agree_replay import agree_replay
 
-        raise typer.Exit(agree_replay(replay_file, mtas, messages, overrides, jobs, quiet, spacing))
+        raise typer.Exit(agree_replay(replay_file, mtas, messages, overrides, jobs, quiet, spacing, seeds))
     if retry:
         from mxsim.cli.agree_retry import agree_retries
 
