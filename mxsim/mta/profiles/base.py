@@ -479,8 +479,9 @@ def deliver(
 
     With a `sender`, the MTA's memory across messages applies (suspended destinations,
     hosts waiting for their retry time) and is updated afterwards. Without `logs` the
-    log lines are not written (replay never shows them), but the queue ID is still
-    drawn, so the random draws that follow are the same either way. With a `host`, the
+    log lines are not written and their queue ID is not drawn (replay never shows them):
+    it is the attempt's last draw, and replay gives each attempt a stream of its own
+    (transport/streams.py), so no later draw moves. With a `host`, the
     questions about the sending host and the sender are asked too (mta/host_questions.py).
     """
     started = now()
@@ -558,9 +559,8 @@ def deliver(
         bounce=bounce, delivered_to=delivered, started=started, elapsed=now() - started,
         relay_dns=kept.answers if kept is not None else (),
     )
-    queue_id = profile.queue_id(rng)
     if logs:
-        delivery = replace(delivery, log=profile.log_lines(delivery, queue_id))
+        delivery = replace(delivery, log=profile.log_lines(delivery, profile.queue_id(rng)))
     if sender is not None:
         profile.remember(sender, delivery)
     return delivery
