@@ -168,7 +168,9 @@ def observe(request: Request) -> Observation:
                     f"no outcome logged within {mta.wait_limit:g} s of submission"
                 )
             observation.seconds = round(time.monotonic() - started, 2)
-            settle(query_log)
+            bounced = mta.parse(lines, request.recipient).outcome == "bounced"
+            settle(query_log, quiet=mta.bounce_quiet if bounced else SETTLE,
+                   limit=SETTLE_LIMIT + (mta.bounce_quiet if bounced else 0.0))
             lines = [unmap(line, address_map) for line in mta.log_lines(root, folder)]
             asked = unbound.questions(query_log, start_mark)
             observation.interfaces = interface_addresses(request.netns)

@@ -15,9 +15,10 @@ mails for, at fixed points (measured in the lab, docs/agreement.md#the-sending-h
   process for the bounce message, src/exim/deliver.c `child_open_exim`).
 - Sendmail, once a message bounces: the DSN is routed in the same process (savemail.c
   `returntosender`), the sender's domain already canonified.
-- OpenSMTPD makes its bounce a message of its own (smtpd/bounce.c), routed later than
-  the attempt: nothing within it (`Profile.route_bounce` asks those questions where a
-  caller follows the message further, as the retry cases do when it expires).
+- OpenSMTPD makes its bounce a message of its own (smtpd/bounce.c), queued a second or
+  two after the failure and routed like any other: the MX of the sender's domain. When
+  the scheduler expires a message, the caller asks it (`Profile.route_bounce`), as the
+  retry cases do.
 
 These questions are asked only when the sending host is described (`SendingHost`): the
 agreement harness describes the host the real MTA runs on; `mxsim trace` describes none

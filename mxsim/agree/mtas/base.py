@@ -82,6 +82,9 @@ class Driver(ABC):
     # True when the MTA resolves all MX hosts at once (OpenSMTPD's async resolver): the
     # order of their address questions across preferences is then the order of completion.
     concurrent_host_lookups: bool = False
+    # Seconds the resolver's log must stay quiet after a bounce before the run ends: the
+    # questions that route the bounce can trail it (OpenSMTPD holds a bounce 1-2 s).
+    bounce_quiet: float = 0.5
 
     def model_overrides(self, user: Mapping[str, str]) -> dict[str, str]:
         """The -o settings for the model: ours, then the user's on top."""

@@ -82,6 +82,9 @@ class OpenSmtpd(Driver):
     chroot = ChrootSpec("opensmtpd", ("opensmtpd",), "opensmtpd")
     concurrent_host_lookups = True
     wait_limit = 360.0  # the fixed 300 s io timeout, plus the rest of the attempt
+    # bounce.c `bounce_add` sets the bounce's timeout a second ahead and `bounce_drain` runs on
+    # a whole-second timer: the bounce is queued 1-2 s after the failure, then routed.
+    bounce_quiet = 3.0
     shared: ClassVar[Mapping[str, str]] = {}
     process: subprocess.Popen[bytes] | None = None
 

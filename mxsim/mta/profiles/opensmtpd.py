@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import dns.name
 
+from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
     AAAA,
@@ -119,6 +120,12 @@ class OpenSmtpd(Profile):
             kind = RouteKind.NULL_MX if any(mx.is_null for mx in mxs) else RouteKind.MX
             return Route(kind, here, failure=Failure.defer("4.4.4", NO_MX))
         return Route(RouteKind.MX, here, self.order(ctx, targets))
+
+    def after_bounce(self, ctx: Context, host: SendingHost) -> Step[None]:
+        """The bounce is a message of its own to the sender (bounce.c `bounce_add`), queued a
+        second or two later (`bounce_drain` runs on a whole-second timer) and routed as any
+        other: the MX of the sender's domain (the lab: `MX`, then nothing after NXDOMAIN)."""
+        yield from self.route_bounce(ctx, host)
 
     def lookup_failure(self, domain: dns.name.Name, answer: StubAnswer) -> Failure | None:
         """dns.c dns_dispatch_mx: the resolver's error, in mta.c's words."""
