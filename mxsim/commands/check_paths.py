@@ -98,6 +98,11 @@ def _paths(
             world = World(spec, copy_zones=False)
             run.worlds[group.key] = (measured, world)
         spec = world.spec
+        lost = group_lost(measured.analysis, group, dropped)
+        if lost is not None and lost.parting:
+            # The MTAs part ways on the lost answer: no one modelled deferral stands for them.
+            results.append(PathResult(group, (), lost))
+            continue
         # One recursive resolver for the group's MTAs, as senders sharing a site resolver: in a
         # world of one backend per server its cache changes no answer, only what is asked upstream.
         clock = VirtualClock()
@@ -110,9 +115,7 @@ def _paths(
             deliveries.append(model.run(send(profile, ask, rng, recipient, clock.now)))
         # The world made the lost answer fail as it did on the wire, so the MTAs deferred as they
         # would: still, where mail goes is unknown, not that deferral.
-        unknown = group_lost(measured.analysis, group, dropped) or path_unknown(deliveries, measured.lost)
-        if unknown is not None and unknown.parting:
-            deliveries = []  # a deferral the MTAs would not make is no path to show
+        unknown = lost or path_unknown(deliveries, measured.lost)
         results.append(PathResult(group, tuple(deliveries), unknown))
     return results
 

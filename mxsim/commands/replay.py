@@ -300,7 +300,6 @@ class _MtaRun:
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         chosen = self.senders[self.plan.of(index)]
         stream = attempt_stream(self.base, index, entry.attempts)
-        self.rng.current = stream
         step = send(self.profile, chosen.ask, stream, self.recipient, self.clock.now, chosen.state,
                     chosen.at_hand, self.logs, chosen.instant)
         self.sim.start(step, self._after, index, entry, path, stream=stream)
