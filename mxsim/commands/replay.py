@@ -24,6 +24,7 @@ from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
 from mxsim.engine import emulated_at_hand, profiles_for, recipient_of, send
 from mxsim.errors import UsageError
 from mxsim.memo import shortcuts_enabled
+from mxsim.mta.attempt_memo import AttemptMemo
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
@@ -216,10 +217,11 @@ class _Path:
 class _Sender:
     """One sender: its resolver as its MTA's stub reaches it, and its MTA's memory of hosts."""
 
-    __slots__ = ("ask", "at_hand", "instant", "state")
+    __slots__ = ("ask", "at_hand", "cache", "instant", "state")
 
     def __init__(self, resolver: RecursiveResolver, shortcuts: bool) -> None:
         self.ask = sender_ask(resolver)
+        self.cache = resolver.cache
         self.at_hand = emulated_at_hand(resolver) if shortcuts else None
         self.instant = SameInstant(resolver.cache, resolver.clock.now) if shortcuts else None
         self.state = SenderState()
@@ -251,6 +253,9 @@ class _MtaRun:
         self.plan = plan_senders(spec, self.world, self.clock, self.rng, resolvers=config.resolvers,
                                  messages=config.messages, seed=config.seed, recipient=recipient)
         self.senders = [_Sender(resolver, shortcuts) for resolver in self.plan.resolvers]
+        # Attempts followed again from memory while they read what an earlier one read.
+        self.memo = (AttemptMemo(profile, recipient, self.clock.now)
+                     if shortcuts and AttemptMemo.serves(profile, [s.cache for s in self.senders]) else None)
         if shortcuts:
             shared: SharedQueries = {}
             for resolver in self.plan.resolvers:
@@ -300,8 +305,11 @@ class _MtaRun:
     def _attempt(self, index: int, entry: QueueEntry, path: _Path) -> None:
         chosen = self.senders[self.plan.of(index)]
         stream = attempt_stream(self.base, index, entry.attempts)
-        step = send(self.profile, chosen.ask, stream, self.recipient, self.clock.now, chosen.state,
-                    chosen.at_hand, self.logs, chosen.instant)
+        if self.memo is not None:
+            step = self.memo.attempt(chosen.state, chosen.cache, chosen.ask, chosen.at_hand, chosen.instant, stream)
+        else:
+            step = send(self.profile, chosen.ask, stream, self.recipient, self.clock.now, chosen.state,
+                        chosen.at_hand, self.logs, chosen.instant)
         self.sim.start(step, self._after, index, entry, path, stream=stream)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:

@@ -8,6 +8,7 @@ a shorter-lived answer at its target (the farm is not asked again while it lives
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TypeVar
@@ -45,7 +46,7 @@ class _Entry:
 class _Message:
     """A cached reply; served again and again, so what serving needs is worked out once."""
 
-    __slots__ = ("_ttl", "fetched", "last", "reply", "served", "since")
+    __slots__ = ("_token", "_ttl", "fetched", "last", "reply", "served", "since")
 
     def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
         self.reply = reply
@@ -54,6 +55,14 @@ class _Message:
         self._ttl = ttl
         self.last = self.since + ttl  # the last whole second it is served in
         self.served = reply  # the reply as last served, with its age: served again in the same second
+        self._token = 0
+
+    @property
+    def token(self) -> int:
+        """What the reply says, TTLs aside, as a number: equal numbers, equal replies (`content_token`)."""
+        if not self._token:
+            self._token = content_token(self.reply)
+        return self._token
 
     @property
     def ttl(self) -> int:
@@ -74,6 +83,34 @@ class _Message:
             reply = self.reply
             self.served = DnsReply(reply.rcode_value, reply.answer, reply.authority, age)
         return self.served
+
+
+_TOKENS: dict[tuple[object, ...], tuple[int, tuple[object, ...]]] = {}
+_TOKENS_HELD = 65536  # past this many distinct replies, new ones get numbers of their own, unshared
+_NEXT_TOKEN = itertools.count(1)
+
+
+def content_token(reply: DnsReply) -> int:
+    """A number for what a reply says to a stub, its TTLs and age aside: the rcode, then each
+    section's RRsets by owner (as written), type and records. Two replies get the same
+    number only when they say the same; re-fetched, a reply built from the same records
+    gets its old number back. Records are immutable and the model serves the same record
+    objects each time, so they are told apart by identity (they are kept alive beside the
+    number, so an identity is never reused)."""
+    key = (reply.rcode_value, _section(reply.answer), _section(reply.authority))
+    known = _TOKENS.get(key)
+    if known is not None:
+        return known[0]
+    token = next(_NEXT_TOKEN)
+    if len(_TOKENS) < _TOKENS_HELD:
+        records = tuple(rdata for rrset in (*reply.answer, *reply.authority) for rdata in rrset)
+        _TOKENS[key] = (token, records)
+    return token
+
+
+def _section(rrsets: tuple[dns.rrset.RRset, ...]) -> tuple[object, ...]:
+    return tuple((rrset.name.labels, rrset.rdclass, rrset.rdtype, rrset.covers, tuple(map(id, rrset)))
+                 for rrset in rrsets)
 
 
 class Cache:
@@ -102,6 +139,11 @@ class Cache:
         ttls = [rrset.ttl for rrset in (*reply.answer, *reply.authority)]
         self.generation += 1
         self._messages[(key(qname), rdtype)] = _Message(reply, now, min(ttls) if ttls else 0)
+
+    def messages(self) -> dict[Key, _Message]:
+        """The message cache itself, for a reader that checks entries by `token` and `last`
+        (mxsim.mta.attempt_memo): it must not change them."""
+        return self._messages
 
     def get_message(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> DnsReply | None:
         slot = (key(qname), rdtype)

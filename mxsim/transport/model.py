@@ -48,6 +48,7 @@ PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
 MAX_DNS_MESSAGE = 65535  # RFC 1035 §4.2.2: TCP's two-octet length prefix
 DEFAULT_REJECT = Reply(554, "5.7.1 Service unavailable")
 STARTTLS_REFUSED = Reply(454, "4.7.0 TLS not available due to local problem")
+SESSIONS_HELD = 4096  # sessions remembered per transport; past this they are built afresh
 DEFAULT_TEMPFAIL = Reply(421, "4.3.2 Service not available, closing transmission channel")
 
 
@@ -108,6 +109,10 @@ class ModelTransport:
         # question, and an answer depends on nothing else unless its TTLs count down.
         self._answers: IdentityMemo[tuple[AuthoritativeServer, Served, Message | None]] | None = (
             IdentityMemo(4096) if memo else None)
+        # And a session is built once per probe and world: the same object each time, which a
+        # remembered attempt tells its branches by (mta/attempt_memo.py).
+        self._sessions: dict[SmtpProbe, tuple[World, SmtpSession]] | None = {} if memo else None
+        self._probes: dict[int, tuple[SmtpProbe, World, SmtpSession]] = {}
 
     def dns(self, exchange: DnsExchange) -> DnsResult:
         served, message = self._served(exchange)
@@ -140,6 +145,24 @@ class ModelTransport:
         return self._answers.put(exchange.message, (server, served, _carried(exchange, served)), extra)[1:]
 
     def smtp(self, probe: SmtpProbe) -> SmtpSession:
+        sessions = self._sessions
+        if sessions is None:
+            return self._smtp(probe)
+        # A remembered attempt sends the very probe object again: found by identity first.
+        mine = self._probes.get(id(probe))
+        if mine is not None and mine[0] is probe and mine[1] is self.world:
+            return mine[2]
+        known = sessions.get(probe)
+        if known is None or known[0] is not self.world:
+            if len(sessions) >= SESSIONS_HELD:
+                sessions.clear()
+            known = sessions[probe] = (self.world, self._smtp(probe))
+        if len(self._probes) >= SESSIONS_HELD:
+            self._probes.clear()
+        self._probes[id(probe)] = (probe, known[0], known[1])
+        return known[1]
+
+    def _smtp(self, probe: SmtpProbe) -> SmtpSession:
         host = self.world.smtp(probe.address)
         rtt = self.rtt
         kind = host.smtp

@@ -55,7 +55,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import dns.name
 import dns.rdatatype
@@ -65,6 +65,7 @@ import dns.reversename
 from mxsim import names
 from mxsim.memo import name_from_text
 from mxsim.mta import HELO_NAME
+from mxsim.mta.draws import Order, tie_order
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Param, Settings
 from mxsim.mta.queue import QueueEntry, SenderState
@@ -81,8 +82,9 @@ from mxsim.mta.results import (
     Target,
     TlsRequirement,
 )
-from mxsim.mta.sts import RFC8461_TLS_WORDS, tls_shortfall
+from mxsim.mta.sts import RFC8461_TLS_WORDS, CachedPolicy, tls_shortfall
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer
+from mxsim.mta.tap import Draw, Tap
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
 from mxsim.units import format_duration
 
@@ -194,10 +196,10 @@ def mx_records(answer: StubAnswer) -> list[Mx]:
     return found
 
 
-def by_preference(rng: random.Random, mxs: Iterable[Mx]) -> list[Mx]:
+def by_preference(ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
     """By preference, equal preferences in random order (RFC 5321 §5.1)."""
-    keyed = [(mx.preference, rng.random(), mx) for mx in mxs]
-    return [mx for _pref, _tie, mx in sorted(keyed, key=lambda k: (k[0], k[1]))]
+    records = list(mxs)
+    return [records[i] for i in ctx.decide(tie_order, tuple(mx.preference for mx in records))]
 
 
 def addresses_in(answer: StubAnswer, rdtype: dns.rdatatype.RdataType) -> list[str]:
@@ -239,10 +241,12 @@ class Context:
     """What a routing step may use: the stub resolver, the seeded randomness, and what
     one delivery process remembers between its lookups."""
 
-    def __init__(self, stub: Stub, rng: random.Random, sender: SenderState | None = None) -> None:
+    def __init__(self, stub: Stub, rng: random.Random, sender: SenderState | None = None,
+                 tap: Tap | None = None) -> None:
         self.stub = stub
         self.rng = rng
         self.sender = sender  # the MTA's memory across messages, when it has one (MTA-STS cache)
+        self.tap = tap  # sees each draw and each read of the sender's memory (mta/tap.py)
         self.notes: list[str] = []  # what the MTA warns about while routing (Route.notes)
         # Negative answers, by (name, type) (Exim's negative cache).
         self.negative: dict[tuple[names.NameKey, dns.rdatatype.RdataType], StubAnswer] = {}
@@ -253,6 +257,20 @@ class Context:
 
     def lookup(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Step[StubAnswer]:
         return self.stub.query(name, rdtype)
+
+    def decide(self, draw: Draw, *args: Any) -> Order:
+        """A random choice (mta/draws.py), drawn from this delivery's randomness."""
+        if self.tap is None:
+            return draw(self.rng, *args)
+        return self.tap.decide(self.rng, draw, args)
+
+    def policies(self) -> dict[str, CachedPolicy]:
+        """The sender's cache of MTA-STS policies (a fresh one without a sender)."""
+        if self.sender is None:
+            return {}
+        if self.tap is None:
+            return self.sender.sts
+        return self.tap.policies(self.sender)
 
     def follow(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, max_queries: int
@@ -474,6 +492,7 @@ def deliver(
     sender: SenderState | None = None,
     logs: bool = True,
     host: SendingHost | None = None,
+    tap: Tap | None = None,
 ) -> Step[Delivery]:
     """One delivery attempt of one message: route, then try the targets in order.
 
@@ -483,15 +502,26 @@ def deliver(
     it is the attempt's last draw, and replay gives each attempt a stream of its own
     (transport/streams.py), so no later draw moves. With a `host`, the
     questions about the sending host and the sender are asked too (mta/host_questions.py).
+    With a `tap`, every draw and every read of the sender's memory goes through it
+    (mta/tap.py), and nothing else is read from outside but DNS answers and sessions.
     """
     started = now()
     local, _, domain_text = recipient.rpartition("@")
     domain = name_from_text(domain_text)
-    ctx = Context(stub, rng, sender)
+    ctx = Context(stub, rng, sender, tap)
     if host is not None:
         yield from profile.at_start(ctx, host)
-    held = profile.suspended(sender, domain_text.lower(), started) if sender is not None else None
-    kept = profile.kept(sender, domain_text.lower(), started) if sender is not None and held is None else None
+    destination = domain_text.lower()
+    held: Failure | None = None
+    kept: Kept | None = None
+    if sender is not None:
+        if tap is None:
+            held = profile.suspended(sender, destination, started)
+            kept = profile.kept(sender, destination, started) if held is None else None
+        else:
+            held = tap.read("suspended", destination, functools.partial(_suspended, profile, destination), started)
+            if held is None:
+                kept = tap.read("kept", destination, functools.partial(_kept, profile, destination), started)
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
     elif kept is not None:
@@ -499,7 +529,7 @@ def deliver(
     else:
         route = yield from profile.route(ctx, domain)
         if sender is not None:
-            profile.routed(sender, domain_text.lower(), route, tuple(stub.log))
+            profile.routed(sender, destination, route, tuple(stub.log))
     attempts: list[Attempt] = []
     delivered: Target | None = None
     failure = route.failure
@@ -512,7 +542,9 @@ def deliver(
         for batch in batches:
             found = batch if isinstance(batch, tuple) else (yield from profile.connect_targets(ctx, batch))
             for target in found:
-                if sender is not None and profile.blocked(sender, target, now()):
+                if sender is not None and (
+                        profile.blocked(sender, target, now()) if tap is None else
+                        tap.read("blocked", target, functools.partial(_blocked, profile, target), now())):
                     blocked = True
                     continue
                 if kept is None:  # a relay that has connected before knows the address's name
@@ -536,11 +568,12 @@ def deliver(
             if attempts:
                 failure = profile.failure(route, attempts)
             elif blocked and sender is not None:
-                failure = profile.all_blocked(route, sender)
+                failure = (profile.all_blocked(route, sender) if tap is None else
+                           tap.read("all_blocked", route, functools.partial(_all_blocked, profile, route), now()))
             else:
                 failure = profile.no_address(route)
     yield from profile.finish(ctx, route, delivered is not None)
-    envelope = profile.rewrite_recipient(local, domain_text.lower(), route)
+    envelope = profile.rewrite_recipient(local, destination, route)
     if delivered is not None:
         outcome, dsn = Outcome.DELIVERED, "2.0.0"
         reason = attempts[-1].reason if attempts else kept.words if kept is not None else ""
@@ -564,3 +597,20 @@ def deliver(
     if sender is not None:
         profile.remember(sender, delivery)
     return delivery
+
+
+# The reads of the sender's memory `deliver` makes, as calls a tap can make again later.
+def _suspended(profile: Profile, domain: str, sender: SenderState, now: float) -> Failure | None:
+    return profile.suspended(sender, domain, now)
+
+
+def _kept(profile: Profile, domain: str, sender: SenderState, now: float) -> Kept | None:
+    return profile.kept(sender, domain, now)
+
+
+def _blocked(profile: Profile, target: Target, sender: SenderState, now: float) -> bool:
+    return profile.blocked(sender, target, now)
+
+
+def _all_blocked(profile: Profile, route: Route, sender: SenderState, _now: float) -> Failure:
+    return profile.all_blocked(route, sender)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import dns.name
 
 from mxsim import names
+from mxsim.mta.draws import exim_address_order, exim_mx_order
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -220,10 +221,11 @@ class Exim(Profile):
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
         """Random order among equal preferences; duplicates keep their lowest preference
         (host.c L2785-2916)."""
-        keyed = sorted(((mx.preference * 1000 + ctx.rng.randrange(500), mx) for mx in mxs), key=lambda k: k[0])
+        records = list(mxs)
         ordered: list[Mx] = []
         seen: set[names.NameKey] = set()  # exchanges compared as DNS names: case-insensitively
-        for _key, mx in keyed:
+        for index in ctx.decide(exim_mx_order, tuple(mx.preference for mx in records)):
+            mx = records[index]
             exchange = names.key(mx.exchange)
             if exchange not in seen:
                 seen.add(exchange)
@@ -253,8 +255,8 @@ class Exim(Profile):
         usable = [(address, family) for address, family in found if not self._ignored_address(address)]
         # Random order per host, A records +500: IPv6 first unless ipv4_prefer (L2435-2460).
         prefer_v4 = self.settings.flag("ipv4_prefer")
-        usable.sort(key=lambda item: ctx.rng.randrange(500) + (500 if (item[1] == "v4") != prefer_v4 else 0))
-        targets = [Target(canonical, address, preference, name_text(host)) for address, _family in usable]
+        order = ctx.decide(exim_address_order, tuple((family == "v4") != prefer_v4 for _address, family in usable))
+        targets = [Target(canonical, usable[index][0], preference, name_text(host)) for index in order]
         return targets, Failure.defer("4.0.0", LOOKUP_DEFERRED) if soft and not found else None
 
     def _ignored_address(self, address: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import dns.name
 
+from mxsim.mta.draws import shuffled_by_preference
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -227,10 +228,11 @@ class Postfix(Profile):
     def order(self, ctx: Context, targets: list[Target]) -> tuple[Target, ...]:
         """Shuffle all addresses, re-sort by preference, cut at smtp_mx_address_limit
         (src/smtp/smtp_addr.c; docs/mta-behaviour.md#postfix-address-limit)."""
-        ordered = list(targets)
         if self.settings.flag("smtp_randomize_addresses"):
-            ctx.rng.shuffle(ordered)
-        ordered.sort(key=lambda t: t.preference)  # list.sort is stable: ties stay shuffled
+            ordered = [targets[index] for index in ctx.decide(shuffled_by_preference,
+                                                              tuple(t.preference for t in targets))]
+        else:
+            ordered = sorted(targets, key=lambda t: t.preference)
         preference = self.settings.text("smtp_address_preference")
         if preference != "any":
             want_v6 = preference == "ipv6"

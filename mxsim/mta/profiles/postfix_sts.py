@@ -59,7 +59,7 @@ class PostfixSts(Postfix):
         route = yield from super().route(ctx, domain)
         if route.failure is not None or not route.targets:
             return route
-        cache = ctx.sender.sts if ctx.sender is not None else {}
+        cache = ctx.policies()
         found = yield from current_policy(ctx.lookup, domain, cache, ctx.stub.now, CacheRule.RESOLVER,
                                           grace=self.settings.seconds("cache_grace"),
                                           timeout=self.settings.seconds("timeout"))

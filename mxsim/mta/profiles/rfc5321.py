@@ -51,7 +51,7 @@ def rfc8461_route(ctx: Context, domain: dns.name.Name, route: Route, timeout: fl
     Kept hosts must then offer TLS with a certificate for their name (section 4.2); in
     testing mode every host is tried and failures are only reported.
     """
-    cache = ctx.sender.sts if ctx.sender is not None else {}
+    cache = ctx.policies()
     found = yield from current_policy(ctx.lookup, domain, cache, ctx.stub.now, CacheRule.RFC8461, timeout=timeout)
     route = replace(route, policy_fetches=found.fetches)
     policy = found.policy
@@ -157,7 +157,7 @@ class Rfc5321(Profile):
 
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
         """By preference, equal preferences in random order."""
-        return by_preference(ctx.rng, mxs)
+        return by_preference(ctx, mxs)
 
     def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
         protocols = self.settings.text("inet_protocols")

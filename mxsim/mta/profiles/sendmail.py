@@ -261,7 +261,7 @@ class Sendmail(Profile):
 
     def sort_mx(self, ctx: Context, mxs: Iterable[Mx]) -> list[Mx]:
         """By preference, equal preferences in random order (domain.c getmxrr)."""
-        return by_preference(ctx.rng, mxs)
+        return by_preference(ctx, mxs)
 
     def families(self) -> tuple[dns.rdatatype.RdataType, ...]:
         """makeconnection tries a host's IPv6 addresses, then retries with AF_INET (daemon.c)."""

@@ -1,0 +1,46 @@
+"""The random choices an MTA makes while routing, each as an order of indices.
+
+Every draw a profile makes goes through one of these, by way of `Context.decide`: the
+draws are the MTA's own (Exim's random keys, Postfix's shuffle, equal preferences in
+random order), made in the order the MTA makes them, and what comes out is only the
+order they decide. A replay that remembers an attempt (mta/attempt_memo.py) makes the
+same draws from the attempt's own stream and follows the remembered attempt only while
+they decide the same order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+Order = tuple[int, ...]
+
+
+def tie_order(rng: random.Random, preferences: Sequence[int]) -> Order:
+    """By preference, equal preferences in random order (RFC 5321 section 5.1): one draw per record."""
+    keyed = [(preference, rng.random(), index) for index, preference in enumerate(preferences)]
+    return tuple(index for _preference, _tie, index in sorted(keyed, key=lambda k: (k[0], k[1])))
+
+
+def exim_mx_order(rng: random.Random, preferences: Sequence[int]) -> Order:
+    """Exim's MX sort key: preference x 1000 plus a random 0-499 (host.c), ties kept in
+    the order the records came."""
+    keyed = [(preference * 1000 + rng.randrange(500), index) for index, preference in enumerate(preferences)]
+    return tuple(index for _key, index in sorted(keyed, key=lambda k: k[0]))
+
+
+def exim_address_order(rng: random.Random, later: Sequence[bool]) -> Order:
+    """Exim's order of one host's addresses: a random 0-499 each, the other family +500
+    (host.c); a stable sort, so the draws are made in the addresses' order."""
+    keys = [rng.randrange(500) + (500 if behind else 0) for behind in later]
+    return tuple(sorted(range(len(keys)), key=keys.__getitem__))
+
+
+def shuffled_by_preference(rng: random.Random, preferences: Sequence[int]) -> Order:
+    """Postfix's order: all addresses shuffled (`random.shuffle`, whose draws depend on the
+    count alone), then sorted by preference, a stable sort, so equal preferences stay
+    shuffled (smtp_addr.c)."""
+    order = list(range(len(preferences)))
+    rng.shuffle(order)
+    order.sort(key=preferences.__getitem__)
+    return tuple(order)
