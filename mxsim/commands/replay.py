@@ -23,12 +23,12 @@ from mxsim.commands.replay_timeline import follow, watch_for
 from mxsim.commands.tally import CappedCounter, DelayHistogram, Gate
 from mxsim.engine import emulated_at_hand, profiles_for, recipient_of, send
 from mxsim.errors import UsageError
-from mxsim.memo import shortcuts_enabled
+from mxsim.memo import IdentityMemo, shortcuts_enabled
 from mxsim.mta.attempt_memo import AttemptMemo
 from mxsim.mta.profiles.base import Profile
 from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
-from mxsim.mta.stub import SameInstant
+from mxsim.mta.stub import SameInstant, StubAnswer
 from mxsim.mta.verdict import failed_at
 from mxsim.resolver.recursive import RecursiveResolver, SharedQueries
 from mxsim.scenario.spec import ScenarioSpec
@@ -173,7 +173,7 @@ def attempt_label(delivery: Delivery) -> str:
     """One attempt in a path: how the MTA routed, and where it ended."""
     route = delivery.route
     answers = delivery.dns or delivery.relay_dns  # a message that joined a kept relay asked none
-    via_cname = bool(answers) and bool(answers[0].cnames())
+    via_cname = bool(answers) and _via_cname(answers[0])
     kind = {
         RouteKind.MX: "MX", RouteKind.IMPLICIT_MX: "no MX→address", RouteKind.NULL_MX: "null MX",
         RouteKind.FAILED: "DNS" if delivery.dns else "held",
@@ -191,6 +191,18 @@ def attempt_label(delivery: Delivery) -> str:
     # names the case; what follows (the remembered error) is in the attempt it repeats.
     reason = delivery.reason.split(": ", 1)[0]
     return f"{kind}: {reason if len(reason) <= 70 else reason[:67] + '...'}"
+
+
+def _via_cname(answer: StubAnswer) -> bool:
+    """Whether the first answer came through a CNAME; once per answer object (a remembered
+    attempt hands the same answers on: mxsim/mta/attempt_memo.py)."""
+    known = _VIA_CNAME.get(answer)
+    if known is None:
+        known = _VIA_CNAME.put(answer, bool(answer.cnames()))
+    return known
+
+
+_VIA_CNAME: IdentityMemo[bool] = IdentityMemo(4096)
 
 
 class _Path:
@@ -268,6 +280,7 @@ class _MtaRun:
         self.counts = {"expected": 0, "elsewhere": 0, "bounced": 0, "queued": 0, "first": 0, "warned": 0,
                        "attempts": 0}
         self.warn_after = profile.warn_after()
+        self._expected_at: IdentityMemo[bool] = IdentityMemo(4096)
         self._progress: Callable[[int], None] | None = None
 
     def run(self, progress: Callable[[int], None] | None = None) -> MtaReplay:
@@ -323,7 +336,7 @@ class _MtaRun:
         now = delivery.started + delivery.elapsed
         age = now - entry.arrival
         if delivery.outcome == Outcome.DELIVERED:
-            if expected(self.spec.expect.deliver_to, delivery):
+            if self._expected(delivery):
                 self.counts["expected"] += 1
                 self.counts["first"] += entry.attempts == 1
             else:
@@ -351,6 +364,14 @@ class _MtaRun:
             self._queued(path)
             return
         self._schedule(index, entry, path, retry)
+
+    def _expected(self, delivery: Delivery) -> bool:
+        """`expected`, once per target object (remembered attempts hand the same targets on)."""
+        target = delivery.delivered_to
+        known = self._expected_at.get(target)
+        if known is None:
+            known = self._expected_at.put(target, expected(self.spec.expect.deliver_to, delivery))
+        return known
 
     def _finish(self, path: _Path, age: float) -> None:
         self.paths.add(path.text())

@@ -13,6 +13,7 @@ from typing import Any
 
 import dns.rdatatype
 
+from mxsim.memo import IdentityMemo
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Outcome
 
 _FAILED_AT = {
@@ -63,7 +64,15 @@ class Verdict:
 
 
 def address_owners(delivery: Delivery) -> dict[str, str]:
-    """address -> the name whose A/AAAA record holds it, from the answers this MTA read."""
+    """address -> the name whose A/AAAA record holds it, from the answers this MTA read.
+
+    Worked out once per tuple of answers: a replay's remembered attempts hand the same
+    tuple on (mxsim/mta/attempt_memo.py). The dict is shared: read it, do not change it."""
+    alone = not delivery.relay_dns and bool(delivery.dns)
+    if alone:
+        known = _OWNERS.get(delivery.dns)
+        if known is not None:
+            return known
     owners: dict[str, str] = {}
     for answer in (*delivery.dns, *delivery.relay_dns):
         if answer.response is None:
@@ -72,7 +81,10 @@ def address_owners(delivery: Delivery) -> dict[str, str]:
             if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 for rdata in rrset:
                     owners.setdefault(str(rdata.address), rrset.name.to_text(omit_final_dot=True).lower())
-    return owners
+    return _OWNERS.put(delivery.dns, owners) if alone else owners
+
+
+_OWNERS: IdentityMemo[dict[str, str]] = IdentityMemo(4096)
 
 
 def _decisive(delivery: Delivery) -> Attempt | None:

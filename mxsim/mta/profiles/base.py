@@ -518,9 +518,10 @@ def deliver(
         if tap is None:
             held = profile.suspended(sender, destination, started)
             kept = profile.kept(sender, destination, started) if held is None else None
-        else:
-            held = tap.read("suspended", destination, functools.partial(_suspended, profile, destination), started)
-            if held is None:
+        else:  # a profile without memory of destinations or relays has nothing to read here
+            if _has_own(profile, "suspended"):
+                held = tap.read("suspended", destination, functools.partial(_suspended, profile, destination), started)
+            if held is None and _has_own(profile, "kept"):
                 kept = tap.read("kept", destination, functools.partial(_kept, profile, destination), started)
     if held is not None:
         route = Route(RouteKind.FAILED, domain_text.lower(), failure=held)
@@ -597,6 +598,11 @@ def deliver(
     if sender is not None:
         profile.remember(sender, delivery)
     return delivery
+
+
+def _has_own(profile: Profile, step: str) -> bool:
+    """Whether the profile writes its own `step` rather than the default (which reads nothing)."""
+    return getattr(type(profile), step) is not getattr(Profile, step)
 
 
 # The reads of the sender's memory `deliver` makes, as calls a tap can make again later.
