@@ -267,7 +267,7 @@ class _MtaRun:
         self.senders = [_Sender(resolver, shortcuts) for resolver in self.plan.resolvers]
         # Attempts followed again from memory while they read what an earlier one read.
         self.memo = (AttemptMemo(profile, recipient, self.clock.now)
-                     if shortcuts and AttemptMemo.serves(profile, [s.cache for s in self.senders]) else None)
+                     if shortcuts and AttemptMemo.serves(profile) else None)
         if shortcuts:
             shared: SharedQueries = {}
             for resolver in self.plan.resolvers:

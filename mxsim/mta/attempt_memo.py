@@ -18,10 +18,11 @@ from the start, handed what the walk has read so far (the answers, the draws alr
 made, the sessions already had, the times each came at), and go on from there live,
 written down as a new branch.
 
-Only attempts that asked nothing beyond their resolver's cache are written down; one that
-sent a question out, fetched an MTA-STS policy or found a policy cached runs live every
-time. What a remembered delivery carries as its DNS answers are those of the run that
-wrote the path: the same records, read at another time (replay reads only what they say).
+A question the cache cannot answer is asked for real, as the rules would ask it at that
+point, and the walk goes on by what the reply says. A run that fetched an MTA-STS policy
+or found one cached is not written down. What a remembered delivery carries as its DNS
+answers are those of the run that wrote the path: the same records, read at another time
+(replay reads only what they say).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from mxsim.transport.base import SmtpProbe, Step
 # What a node of the tree reads next.
 UNSET, QUESTION, DRAW, READ, SESSION, END = -1, 0, 1, 2, 3, 4
 ASKED = "asked"  # heads the branch of a question that was not answered from the cache
-MAX_NODES = 200_000  # past this, the tree starts again: memory stays bounded however long the run
+MAX_NODES = 50_000  # past this, the tree starts again: memory stays bounded however long the run
 
 
 class MemoError(RuntimeError):
@@ -157,7 +158,7 @@ class _RecordingStub(Stub):
             self.log.extend(logged)
             known: StubAnswer = answer
             return known
-        entry = recorder.cache.messages().get(slot)
+        entry = readable(recorder.cache).get(slot)
         cached = entry is not None and entry.alive(recorder.now())
         start = len(self.log)
         recorder.asking = True  # what the resolver sends meanwhile is this question's
@@ -177,6 +178,16 @@ def said(logged: tuple[StubAnswer, ...]) -> Hashable:
         return content_token(logged[0].response)
     return ASKED, *((answer.status, None if answer.response is None else content_token(answer.response))
                     for answer in logged)
+
+
+_NOTHING_READABLE: dict[Any, Any] = {}
+
+
+def readable(cache: Cache) -> dict[Any, Any]:
+    """The cache entries a walk may read for itself. A resolver kind that serves stale
+    answers or prefetches changes an entry as it reads it (mxsim/resolver/policy.py): its
+    every question is asked, as the rules ask it."""
+    return cache.messages() if type(cache) is Cache else _NOTHING_READABLE
 
 
 def _as_cached(node: Node, branch: Hashable) -> Any:
@@ -200,14 +211,10 @@ class AttemptMemo:
         self.ran = 0  # attempts that ran the rules, from the start or from where a walk stopped
 
     @staticmethod
-    def serves(profile: Profile, caches: list[Cache]) -> bool:
-        """Whether attempts can be remembered: every cache a plain one that caches (a
-        resolver kind's stale answers and prefetches change entries as they are read), and
-        a profile that keeps nothing between messages beyond what `tap` sees (OpenSMTPD's
-        relays are routes kept outside the sender's memory read here)."""
-        plain = all(type(cache) is Cache and cache.enabled for cache in caches)
-        keeps = type(profile).kept is not Profile.kept or type(profile).routed is not Profile.routed
-        return plain and not keeps
+    def serves(profile: Profile) -> bool:
+        """Whether attempts can be remembered: a profile that keeps nothing between
+        messages beyond what the tap sees (OpenSMTPD's relays are routes kept outside it)."""
+        return type(profile).kept is Profile.kept and type(profile).routed is Profile.routed
 
     def attempt(self, sender: SenderState, cache: Cache, ask: Ask, at_hand: AtHand | None,
                 instant: SameInstant | None, stream: random.Random) -> Step[Delivery]:
@@ -216,7 +223,7 @@ class AttemptMemo:
         started = now()
         times = [started]
         second = math.floor(started)
-        messages = cache.messages()
+        messages = readable(cache)
         node = self.root
         trail: list[tuple[Node, Hashable, Any]] = []
         before: list[float] = []  # the time each session was opened
