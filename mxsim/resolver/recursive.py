@@ -281,16 +281,16 @@ class RecursiveResolver:
         ns: dns.rrset.RRset | None,
         run: _Run,
         depth: int,
-        skip: set[dns.name.Name] | None = None,
+        skip: set[NameKey] | None = None,
     ) -> Step[list[tuple[str, dns.name.Name]]]:
         """Addresses of the zone's servers: cached ones (glue) first; with none, resolve
         the next server name not in `skip`. Called again when every known server failed,
         so a lame first server does not hide a healthy second one (unbound's targets)."""
         if ns is None:
-            return [(address, name) for name, address in self.root_hints if not skip or name not in skip]
+            return [(address, name) for name, address in self.root_hints if not skip or key(name) not in skip]
         skip = skip or set()
         now = self.clock.now()
-        servers = [target for target in _targets(ns) if target not in skip]
+        servers = [target for target in _targets(ns) if key(target) not in skip]
         found: list[tuple[str, dns.name.Name]] = []
         for server in servers:
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
@@ -365,8 +365,8 @@ class RecursiveResolver:
             run.log.append(Upstream(
                 at=at, address=address, server=result.server or server, backend=result.backend,
                 nsid=result.nsid, qname=name, qtype=qtype, tcp=tcp, error=result.error,
-                rcode=message.rcode() if message is not None else None,
-                aa=bool(message.flags & dns.flags.AA) if message is not None else False,
+                rcode=_rcode(message) if message is not None else None,
+                aa=bool(int(message.flags) & _AA) if message is not None else False,
                 answer_rrsets=tuple(message.answer) if message is not None else (),
                 authority_rrsets=tuple(message.authority) if message is not None else (),
             ))
@@ -375,10 +375,10 @@ class RecursiveResolver:
                 self._srtt[address] = result.elapsed if old is None else 0.7 * old + 0.3 * result.elapsed
             if message is None:
                 return result
-            if message.flags & dns.flags.TC and not tcp:
+            if int(message.flags) & _TC and not tcp:
                 tcp = True
                 continue
-            if message.rcode() == dns.rcode.FORMERR and query.edns >= 0:
+            if _rcode(message) == dns.rcode.FORMERR and query.edns >= 0:
                 self._no_edns.add(address)
                 continue
             return result
@@ -411,14 +411,14 @@ class RecursiveResolver:
         one is asked again with a longer timeout, up to MAX_TRIES_PER_SERVER. When no known
         server is left, the addresses of the zone's other server names are looked up.
         """
-        tried: set[dns.name.Name] = set()
+        tried: set[NameKey] = set()  # by key: a Name hashes slowly (mxsim/names.py)
         failures: dict[str, int] = {}
         sends = 0
         while sends < MAX_SENDS_PER_STEP:
             targets = yield from self._addresses(zone, ns, run, depth, skip=tried)
             if not targets:
                 return _Step(_Kind.SERVFAIL)
-            tried.update(server for _address, server in targets)
+            tried.update(key(server) for _address, server in targets)
             rotation = deque(self._order(targets))
             while rotation and sends < MAX_SENDS_PER_STEP:
                 address, server = rotation.popleft()
@@ -449,7 +449,7 @@ class RecursiveResolver:
         name: dns.name.Name,
         qtype: dns.rdatatype.RdataType,
     ) -> _Step:
-        rcode = message.rcode()
+        rcode = _rcode(message)
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return _Step(_Kind.LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
         read = _read(message, zone, name, qtype)
@@ -473,16 +473,28 @@ class RecursiveResolver:
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
         ns = read.ns
-        if ns is not None and not message.flags & dns.flags.AA:
+        if ns is not None and not int(message.flags) & _AA:
             self.cache.put_infrastructure(ns, now)
             for glue in read.glue:
                 self.cache.put_infrastructure(glue, now)
             return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns)
-        if soa is not None or message.flags & dns.flags.AA:
+        if soa is not None or int(message.flags) & _AA:
             negative = Negative(dns.rcode.NOERROR, _negative_soa(soa))
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
         return _Step(_Kind.LAME)  # an upward or sideways referral, or an empty non-answer
+
+
+_TC, _AA = int(dns.flags.TC), int(dns.flags.AA)
+_RCODES = {int(rcode): rcode for rcode in dns.rcode.Rcode}
+
+
+def _rcode(message: dns.message.Message) -> dns.rcode.Rcode:
+    """`message.rcode()` (dns.rcode.from_flags) without its enum lookups: a reply is read
+    several times per question, and every question a cache does not answer is one."""
+    value = (int(message.flags) & 0x000F) | ((int(message.ednsflags) >> 20) & 0xFF0)
+    known = _RCODES.get(value)
+    return known if known is not None else dns.rcode.Rcode.make(value)
 
 
 @dataclass(frozen=True, slots=True)
