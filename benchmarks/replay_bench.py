@@ -1,10 +1,11 @@
-"""Replay speed and memory: the 2017 scenario, N messages x all five profiles, on one core.
+"""Replay speed and memory: the 2017 scenario (or another: --scenario), N messages x all five profiles, on one core.
 
     python benchmarks/replay_bench.py                 # 1,000 and 10,000 messages, the extra rows
     python benchmarks/replay_bench.py 10000           # one size (and the extra rows at that size)
     python benchmarks/replay_bench.py --repeat 3 1000 10000 100000
     python benchmarks/replay_bench.py --extra-size 1000 1000 10000   # the extra rows at 1,000
     python benchmarks/replay_bench.py --against /tmp/old 1000        # each row also under another checkout
+    python benchmarks/replay_bench.py --scenario equal-preference-three 2000   # another bundled scenario
 
 Prints wall time, lifetimes/second (one message under one profile to the end of its life,
 every retry included) and the peak resident memory of a fresh process per row, so rows
@@ -36,14 +37,15 @@ from pathlib import Path
 
 SPACING = 8.64  # seconds between arrivals: 10,000 messages a day
 ROOT = Path(__file__).resolve().parent.parent  # this checkout's mxsim, not an installed one
+SCENARIO = "wa-students-2017"
 
 
-def one(messages: int, variant: str, root: Path = ROOT) -> dict[str, float | str]:
+def one(messages: int, variant: str, root: Path = ROOT, scenario: str = SCENARIO) -> dict[str, float | str]:
     sys.path.insert(0, str(root))
     from mxsim.commands.replay import ReplayConfig, run_replay
     from mxsim.scenario import load_scenario
 
-    spec = load_scenario("wa-students-2017")
+    spec = load_scenario(scenario)
     resolvers = 1
     if variant == "no cache":
         spec = replace(spec, resolver=replace(spec.resolver, cache=False))
@@ -81,8 +83,8 @@ def dnspython_ceiling(seconds: float = 2.0) -> float:
     return done / (time.perf_counter() - started)
 
 
-def child(messages: int, variant: str, root: Path = ROOT) -> dict[str, float | str]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(messages), variant, str(root)],
+def child(messages: int, variant: str, root: Path = ROOT, scenario: str = SCENARIO) -> dict[str, float | str]:
+    out = subprocess.run([sys.executable, __file__, "--child", str(messages), variant, str(root), scenario],
                          capture_output=True, text=True, check=True, timeout=3600)
     row: dict[str, float | str] = json.loads(out.stdout)
     return row
@@ -95,16 +97,19 @@ def median_row(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
 
 
 def main() -> None:
-    if len(sys.argv) > 4 and sys.argv[1] == "--child":
-        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))))
+    if len(sys.argv) > 5 and sys.argv[1] == "--child":
+        print(json.dumps(one(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), sys.argv[5])))
         return
     args = sys.argv[1:]
     repeat = 1
     extra_size: int | None = None
     against: Path | None = None
-    while args[:1] in (["--repeat"], ["--extra-size"], ["--against"]):
+    scenario = SCENARIO
+    while args[:1] in (["--repeat"], ["--extra-size"], ["--against"], ["--scenario"]):
         if args[0] == "--repeat":
             repeat = int(args[1])
+        elif args[0] == "--scenario":
+            scenario = args[1]
         elif args[0] == "--against":
             against = Path(args[1]).resolve()
         else:
@@ -114,14 +119,14 @@ def main() -> None:
     # The extra rows at the largest size up to 10,000, unless told: they are the slow ones.
     extra = extra_size if extra_size is not None else min(sizes[-1], 10000)
     rows = [(size, "plain") for size in sizes] + [(extra, "no cache"), (extra, "1000 resolvers")]
-    print(f"arrivals every {SPACING} s; 2017 scenario; all five profiles; one process per row; "
+    print(f"arrivals every {SPACING} s; scenario {scenario}; all five profiles; one process per row; "
           f"median of {repeat}")
     print(f"{'variant':>15} {'messages':>8} {'wall s':>7} {'lifetimes/s':>11} {'attempts':>9} {'att/s':>8} "
           f"{'peak MiB':>9}{'  checkout' if against else ''}")
     trees = [ROOT] if against is None else [ROOT, against]
     for size, variant in rows:
         for tree in trees:
-            r = median_row([child(size, variant, tree) for _ in range(repeat)])
+            r = median_row([child(size, variant, tree, scenario) for _ in range(repeat)])
             print(f"{variant:>15} {int(r['messages']):>8} {float(r['wall_s']):>7.2f} "
                   f"{float(r['lifetimes_per_s']):>11.0f} {int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} "
                   f"{float(r['peak_rss_mib']):>9.1f}{'  ' + str(tree) if against else ''}", flush=True)
