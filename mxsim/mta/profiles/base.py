@@ -358,7 +358,7 @@ class Profile(ABC):
         context): where an MTA sends its bounce at once (Postfix, Exim)."""
         domain = host.sender_domain
         if domain is not None:
-            yield from self.route(Context(ctx.stub, ctx.rng), name_from_text(domain))
+            yield from self.route(Context(ctx.stub, ctx.rng, tap=ctx.tap), name_from_text(domain))
 
     def before_connect(self, ctx: Context, target: Target) -> Step[None]:
         """Lookups the MTA makes just before it connects to an address: none."""
