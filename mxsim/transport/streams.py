@@ -11,6 +11,7 @@ stream of the attempt it is resuming.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 STREAM_BITS = 64  # of the run's base; the message index and attempt number sit below it
 ATTEMPT_BITS = 24
@@ -22,8 +23,42 @@ def stream_base(label: str) -> int:
 
 
 def attempt_stream(base: int, message: int, attempt: int) -> random.Random:
-    """The stream of one attempt: seeded from an integer (a few microseconds; a text seed costs more)."""
-    return random.Random((base << (STREAM_BITS + ATTEMPT_BITS)) | (message << ATTEMPT_BITS) | attempt)
+    """The stream of one attempt, seeded from an integer when it first draws."""
+    return LazyRandom((base << (STREAM_BITS + ATTEMPT_BITS)) | (message << ATTEMPT_BITS) | attempt)
+
+
+class LazyRandom(random.Random):
+    """`random.Random(seed)`, seeded at its first draw: seeding the Mersenne Twister costs
+    about 4 µs, and about half of replay's attempts draw nothing (every answer cached, one
+    host). Its draws are those of `random.Random(seed)`, value for value."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._generator: random.Random | None = None
+        self.gauss_next: float | None = None  # what random.Random.seed sets: `gauss` keeps its spare value here
+
+    def _seeded(self) -> random.Random:
+        generator = self._generator
+        if generator is None:
+            generator = self._generator = random.Random(self._seed)
+            # From now on the generator's own methods answer, without this class in between.
+            self.random = generator.random  # type: ignore[method-assign]
+            self.getrandbits = generator.getrandbits  # type: ignore[method-assign]
+        return generator
+
+    def getstate(self) -> tuple[Any, ...]:
+        version, inner, _spare = self._seeded().getstate()
+        return (version, inner, self.gauss_next)
+
+    def setstate(self, state: tuple[Any, ...]) -> None:
+        self._seeded().setstate(state)
+        self.gauss_next = state[2]
+
+    def random(self) -> float:
+        return self._seeded().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        return self._seeded().getrandbits(k)
 
 
 class SwitchedRandom(random.Random):

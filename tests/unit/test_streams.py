@@ -11,7 +11,7 @@ from mxsim.scenario import load_scenario_text
 from mxsim.transport.base import SmtpProbe, SmtpSession
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
-from mxsim.transport.streams import SwitchedRandom, attempt_stream, stream_base
+from mxsim.transport.streams import LazyRandom, SwitchedRandom, attempt_stream, stream_base
 from mxsim.world import World
 from tests.unit.test_simulation import SCENARIO, probe
 
@@ -28,6 +28,21 @@ def test_a_draw_through_the_switch_is_the_current_streams_own() -> None:
     assert draws(switched) == draws(random.Random(7))
     switched.current = random.Random(8)
     assert draws(switched) == draws(random.Random(8))
+
+
+def test_a_stream_seeded_at_its_first_draw_draws_what_the_seeded_generator_draws() -> None:
+    for seed in (1, 2**150 + 7):
+        assert draws(LazyRandom(seed)) == draws(random.Random(seed))
+        assert [LazyRandom(seed).gauss(0, 1), LazyRandom(seed).random()] == [
+            random.Random(seed).gauss(0, 1), random.Random(seed).random()]
+        lazy = LazyRandom(seed)
+        lazy.gauss(0, 1)  # leaves a spare value
+        state = lazy.getstate()
+        first = [*draws(lazy), lazy.gauss(0, 1)]
+        lazy.setstate(state)
+        assert [*draws(lazy), lazy.gauss(0, 1)] == first
+    switched = SwitchedRandom(LazyRandom(9))
+    assert draws(switched) == draws(random.Random(9))
 
 
 def test_attempts_of_one_run_have_distinct_streams_and_runs_distinct_bases() -> None:
