@@ -3,8 +3,8 @@
 A `dns.name.Name` hashes by walking its labels and an Rdata by encoding itself, so the
 hot paths that meet the same object again and again (the same query message, the same
 cached RRset) key on `id()` instead. The object is kept alive beside its value, so its
-id cannot be reused by another while the entry stands; the oldest entry goes first
-once `size` are held, which bounds the memory.
+id cannot be reused by another while the entry stands; once `size` are held, all are
+forgotten, which bounds the memory.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class IdentityMemo(Generic[V]):
 
     def put(self, obj: object, value: V, extra: Hashable = None) -> V:
         if len(self._items) >= self._size:
-            del self._items[next(iter(self._items))]
+            # All at once: dropping the oldest entry one by one leaves a dict's head full of
+            # holes that the next `iter` walks (3.8 µs a put at 8,192 entries, not 0.1).
+            self._items.clear()
         self._items[(id(obj), extra)] = (obj, value)
         return value

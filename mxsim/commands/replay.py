@@ -281,6 +281,10 @@ class _MtaRun:
                        "attempts": 0}
         self.warn_after = profile.warn_after()
         self._expected_at: IdentityMemo[bool] = IdentityMemo(4096)
+        # Worked out once per path a remembered attempt ends in (`AttemptMemo.template`).
+        self._labels: IdentityMemo[str] = IdentityMemo(4096)
+        self._failed_at: IdentityMemo[str] = IdentityMemo(4096)
+        self.lifetime = profile.expiry()
         self._progress: Callable[[int], None] | None = None
 
     def run(self, progress: Callable[[int], None] | None = None) -> MtaReplay:
@@ -330,9 +334,16 @@ class _MtaRun:
         entry.attempts += 1
         self.watch.attempted(index, entry.attempts, delivery, delivery.started + delivery.elapsed)
         self.counts["attempts"] += 1
-        path.add(attempt_label(delivery))
+        template = self.memo.template(delivery) if self.memo is not None else delivery
+        label = self._labels.get(template)
+        if label is None:
+            label = self._labels.put(template, attempt_label(delivery))
+        path.add(label)
         if entry.attempts == 1 and delivery.outcome != Outcome.DELIVERED:
-            self.first_failures.add(failed_at(delivery))
+            failure = self._failed_at.get(template)
+            if failure is None:
+                failure = self._failed_at.put(template, failed_at(delivery))
+            self.first_failures.add(failure)
         now = delivery.started + delivery.elapsed
         age = now - entry.arrival
         if delivery.outcome == Outcome.DELIVERED:
@@ -350,7 +361,7 @@ class _MtaRun:
         if self.config.first_attempt_only:
             self._queued(path)
             return
-        lifetime = self.profile.expiry()
+        lifetime = self.lifetime
         if age >= lifetime:
             self._bounce(path, self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True), age)
             return

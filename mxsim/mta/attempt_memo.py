@@ -42,7 +42,7 @@ from mxsim.mta.results import Attempt, Delivery
 from mxsim.mta.sts import CachedPolicy
 from mxsim.mta.stub import Ask, AtHand, SameInstant, Stub, StubAnswer
 from mxsim.mta.tap import Draw, Order, Read, V
-from mxsim.resolver.cache import Cache, content_token
+from mxsim.resolver.cache import Cache, reply_token
 from mxsim.transport.base import SmtpProbe, Step
 
 # What a node of the tree reads next.
@@ -175,8 +175,8 @@ def said(logged: tuple[StubAnswer, ...]) -> Hashable:
     from what the replies say, not from how they were got. One reply is told by the same
     number a cached one would be (`content_token`), so both follow one branch."""
     if len(logged) == 1 and logged[0].response is not None:
-        return content_token(logged[0].response)
-    return ASKED, *((answer.status, None if answer.response is None else content_token(answer.response))
+        return reply_token(logged[0].response)
+    return ASKED, *((answer.status, None if answer.response is None else reply_token(answer.response))
                     for answer in logged)
 
 
@@ -209,6 +209,7 @@ class AttemptMemo:
         self.size = 1
         self.walked = 0  # attempts that ran to the end of a branch without the rules
         self.ran = 0  # attempts that ran the rules, from the start or from where a walk stopped
+        self._last: tuple[Delivery | None, Delivery | None] = (None, None)  # (rebuilt, what from)
 
     @staticmethod
     def serves(profile: Profile) -> bool:
@@ -279,6 +280,13 @@ class AttemptMemo:
             feed.append(stopped)
         return (yield from self._run(feed, times, sender, cache, ask, at_hand, instant, stream))
 
+    def template(self, delivery: Delivery) -> Delivery:
+        """For the delivery the last walk rebuilt, the delivery its path ended in (the same
+        but for its times, and shared by every walk of that path); for any other, itself.
+        What replay works out from a delivery's route and words is then worked out once per path."""
+        rebuilt, template = self._last
+        return template if rebuilt is delivery and template is not None else delivery
+
     def _rebuilt(self, template: Delivery, started: float, before: list[float], end: float,
                  sender: SenderState) -> Delivery:
         """The delivery a path ends in, with this attempt's times; the sender remembers it."""
@@ -289,6 +297,7 @@ class AttemptMemo:
             template.route, attempts, template.outcome, template.dsn, template.reason, template.log,
             template.bounce, template.delivered_to, started, end - started, template.relay_dns)
         self.profile.remember(sender, delivery)
+        self._last = (delivery, template)
         return delivery
 
     def _run(self, feed: list[Item], times: list[float], sender: SenderState, cache: Cache, ask: Ask,

@@ -1,4 +1,4 @@
-"""What an MTA decided (a route) and what came of one delivery attempt. Frozen values."""
+"""What an MTA decided (a route) and what came of one delivery attempt. Values, never changed once made."""
 
 from __future__ import annotations
 
@@ -116,7 +116,11 @@ class Kept:
     words: str = ""  # the delivery's words when a session takes it
 
 
-@dataclass(frozen=True, slots=True)
+# Attempt and Delivery are never changed once made, like the values above, but are not
+# frozen dataclasses: replay makes one of each per attempt (hundreds of thousands), and a
+# frozen dataclass takes five times as long to make (each field set through
+# object.__setattr__).
+@dataclass(slots=True)
 class Attempt:
     host: str
     address: str
@@ -128,7 +132,7 @@ class Attempt:
     reason: str = ""  # the MTA's words for what happened
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
     """One delivery attempt of one message by one MTA, explained."""
 

@@ -22,7 +22,7 @@ import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
 from mxsim.memo import IdentityMemo
-from mxsim.resolver.cache import Cache
+from mxsim.resolver.cache import Cache, reply_token
 from mxsim.resolver.recursive import Resolved
 from mxsim.transport.base import DnsReply, Step
 from mxsim.wiresize import size_bound
@@ -84,15 +84,25 @@ def _truncated(qname: dns.name.Name, reply: DnsReply) -> bool:
 def _truncated_remembered(qname: dns.name.Name, reply: DnsReply) -> bool:
     """`_truncated`, remembered per reply's sections: a cached reply is served again and
     again with the very same answer and authority tuples (only its age changes). The
-    authority tuple is kept beside the verdict, so its id cannot be reused meanwhile."""
+    authority tuple is kept beside the verdict, so its id cannot be reused meanwhile.
+    A reply built afresh (a cache miss) is told by what it says (`reply_token`): the
+    resolver builds the same reply again each time the records expire."""
     extra = (id(reply.authority), qname.labels)
     known = _TRUNCATED.get(reply.answer, extra)
     if known is not None and known[0] is reply.authority:
         return known[1]
-    return _TRUNCATED.put(reply.answer, (reply.authority, _truncated(qname, reply)), extra)[1]
+    said = (qname.labels, reply_token(reply))
+    truncated = _TRUNCATED_SAYING.get(said)
+    if truncated is None:
+        if len(_TRUNCATED_SAYING) >= _SAYINGS_HELD:
+            _TRUNCATED_SAYING.clear()
+        truncated = _TRUNCATED_SAYING[said] = _truncated(qname, reply)
+    return _TRUNCATED.put(reply.answer, (reply.authority, truncated), extra)[1]
 
 
 _TRUNCATED: IdentityMemo[tuple[tuple[dns.rrset.RRset, ...], bool]] = IdentityMemo(8192)
+_TRUNCATED_SAYING: dict[tuple[tuple[bytes, ...], int], bool] = {}
+_SAYINGS_HELD = 65536
 # glibc retries a rejected query (SERVFAIL/REFUSED) `attempts` times; libasr returns it.
 RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 

@@ -18,6 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from mxsim.memo import IdentityMemo
 from mxsim.names import NameKey, key
 from mxsim.transport.base import DnsReply
 
@@ -61,7 +62,7 @@ class _Message:
     def token(self) -> int:
         """What the reply says, TTLs aside, as a number: equal numbers, equal replies (`content_token`)."""
         if not self._token:
-            self._token = content_token(self.reply)
+            self._token = reply_token(self.reply)
         return self._token
 
     @property
@@ -106,6 +107,19 @@ def content_token(reply: DnsReply) -> int:
         records = tuple(rdata for rrset in (*reply.answer, *reply.authority) for rdata in rrset)
         _TOKENS[key] = (token, records)
     return token
+
+
+def reply_token(reply: DnsReply) -> int:
+    """`content_token`, worked out once per reply object: a reply the resolver has just
+    built is read by the stub (does it fit in 512 bytes?), by the message cache and by a
+    remembered attempt (which branch?)."""
+    known = _REPLY_TOKENS.get(reply)
+    if known is None:
+        known = _REPLY_TOKENS.put(reply, content_token(reply))
+    return known
+
+
+_REPLY_TOKENS: IdentityMemo[int] = IdentityMemo(8192)
 
 
 def _section(rrsets: tuple[dns.rrset.RRset, ...]) -> tuple[object, ...]:

@@ -52,7 +52,7 @@ import dns.rcode
 from mxsim.memo import IdentityMemo
 from mxsim.transport.queries import query_wire
 
-MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; oldest forgotten first
+MEMO_SIZE = 4096  # distinct replies (and query wires) remembered; once full, all forgotten
 _HEADER = 12
 # Why a reply to a waiting query was dropped (`DnsExchanger.dropped` counts them per address).
 ANOTHER_ID = "another ID"
@@ -424,5 +424,5 @@ class DnsExchanger:
 
     def _remember(self, key: bytes, parsed: Parsed) -> None:
         if len(self._replies) >= MEMO_SIZE:
-            del self._replies[next(iter(self._replies))]
+            self._replies.clear()  # not the oldest alone: see mxsim/memo.py
         self._replies[key] = parsed
