@@ -18,23 +18,28 @@ class Clock(Protocol):
 
 
 class VirtualClock:
-    """Starts at `start` (seconds) and moves only when told; never backwards."""
+    """Starts at `start` (seconds) and moves only when told; never backwards.
+
+    `current` is the time itself, for the event loop that owns the clock to read and move
+    without a call per event (mxsim/transport/simulation.py); everyone else calls `now`."""
+
+    __slots__ = ("current",)
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = start
+        self.current = start
 
     def now(self) -> float:
-        return self._now
+        return self.current
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError(f"a clock does not go backwards (advance by {seconds})")
-        self._now += seconds
+        self.current += seconds
 
     def jump_to(self, when: float) -> None:
-        if when < self._now:
-            raise ValueError(f"a clock does not go backwards ({self._now} -> {when})")
-        self._now = when
+        if when < self.current:
+            raise ValueError(f"a clock does not go backwards ({self.current} -> {when})")
+        self.current = when
 
 
 class WallClock:

@@ -330,9 +330,9 @@ class _MtaRun:
         self.sim.start(step, self._after, index, entry, path, stream=stream)
 
     def _after(self, index: int, entry: QueueEntry, path: _Path, delivery: Delivery) -> None:
-        sender = self.senders[self.plan.of(index)].state
         entry.attempts += 1
-        self.watch.attempted(index, entry.attempts, delivery, delivery.started + delivery.elapsed)
+        if self.watch.active:
+            self.watch.attempted(index, entry.attempts, delivery, delivery.started + delivery.elapsed)
         self.counts["attempts"] += 1
         template = self.memo.template(delivery) if self.memo is not None else delivery
         label = self._labels.get(template)
@@ -366,6 +366,7 @@ class _MtaRun:
             self._bounce(path, self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True), age)
             return
         # A queue never retries in the past; a second's floor keeps a faulty rule from spinning.
+        sender = self.senders[self.plan.of(index)].state
         retry = max(self.profile.retry_at(entry, delivery, sender), now + 1.0)
         if self.profile.expires_in_queue and retry >= entry.arrival + lifetime:
             expiry_text = self.profile.bounce_text(delivery.envelope_recipient, _failure(delivery), True)

@@ -232,21 +232,28 @@ class AttemptMemo:
         stub: Stub | None = None
         while True:
             kind = node.kind
-            got: Any = None  # what a read that let time pass brought: handed to the rules if the walk stops
             if kind == QUESTION:
                 entry = messages.get(node.desc)
                 if entry is not None and entry.last >= second:
+                    # The common read, on its own short way: answered from the cache, no time passes.
                     value: Hashable = entry.token
-                else:
-                    # Not in the cache: asked as the rules would ask it, and followed by what it says.
-                    _slot, qname, qtype = node.arg
-                    if stub is None:
-                        stub = Stub(ask, self.profile.library, now, at_hand=at_hand, instant=instant)
-                    start = len(stub.log)
-                    answer = yield from stub.query(qname, qtype)
-                    logged = tuple(stub.log[start:])
-                    value = said(logged)
-                    got = (logged, answer, True)
+                    child = node.children.get(value)
+                    if child is None:
+                        break  # left for the rules to ask
+                    trail.append((node, value, None))
+                    node = child
+                    continue
+            got: Any = None  # what a read that let time pass brought: handed to the rules if the walk stops
+            if kind == QUESTION:
+                # Not in the cache: asked as the rules would ask it, and followed by what it says.
+                _slot, qname, qtype = node.arg
+                if stub is None:
+                    stub = Stub(ask, self.profile.library, now, at_hand=at_hand, instant=instant)
+                start = len(stub.log)
+                answer = yield from stub.query(qname, qtype)
+                logged = tuple(stub.log[start:])
+                value = said(logged)
+                got = (logged, answer, True)
             elif kind == DRAW:
                 draw, args = node.arg
                 value = draw(stream, *args)
@@ -267,10 +274,8 @@ class AttemptMemo:
                 second = math.floor(at)
             child = node.children.get(value)
             if child is None:
-                # A draw made, a read done, a session had or a question asked is handed over;
-                # a question the cache answers is left for the rules to ask.
-                if kind != QUESTION or got is not None:
-                    stopped = (kind, node.desc, node.arg, value, got)
+                # A draw made, a read done, a session had or a question asked is handed over.
+                stopped = (kind, node.desc, node.arg, value, got)
                 break
             trail.append((node, value, got))
             node = child
@@ -290,8 +295,8 @@ class AttemptMemo:
     def _rebuilt(self, template: Delivery, started: float, before: list[float], end: float,
                  sender: SenderState) -> Delivery:
         """The delivery a path ends in, with this attempt's times; the sender remembers it."""
-        attempts = tuple(Attempt(a.host, a.address, a.port, a.result, at, a.elapsed, a.reply, a.reason)
-                         for a, at in zip(template.attempts, before, strict=True))
+        attempts = tuple([Attempt(a.host, a.address, a.port, a.result, at, a.elapsed, a.reply, a.reason)
+                          for a, at in zip(template.attempts, before, strict=True)])
         delivery = Delivery(
             template.mta, template.mta_version, template.recipient, template.envelope_recipient, template.dns,
             template.route, attempts, template.outcome, template.dsn, template.reason, template.log,

@@ -107,7 +107,7 @@ _SAYINGS_HELD = 65536
 RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class StubAnswer:
     """One question the MTA asked, as its library reported it."""
 
@@ -242,11 +242,12 @@ class Stub:
                     if instant is not None:
                         instant.put(qname, qtype, library, tries, ((answer,), answer))
                     return answer
-        return (yield from self._query(qname, qtype, tries, hit))
+        return (yield from self._query(qname, qtype, tries, hit, looked=self.at_hand is not None))
 
     def _query(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, tries: int,
-               first: tuple[DnsReply, Resolved] | None) -> Step[StubAnswer]:
-        """`query` in full; `first`: what the resolver had at hand when the lookup began."""
+               first: tuple[DnsReply, Resolved] | None, looked: bool = False) -> Step[StubAnswer]:
+        """`query` in full; `first`: what the resolver had at hand when the lookup began
+        (with `looked`, None means it had nothing: no need to look again)."""
         instant = self.instant
         logged = len(self.log)
         asked = False  # a question went to the resolver: time passed, the answer is not reusable
@@ -254,8 +255,8 @@ class Stub:
         hit: tuple[DnsReply, Resolved] | None
         for _ in range(tries):
             at = self.now()
-            if first is not None:
-                hit, first = first, None
+            if first is not None or looked:
+                hit, first, looked = first, None, False
             else:
                 hit = self._at_hand(qname, qtype)
             asked = asked or hit is None

@@ -47,7 +47,7 @@ class _Entry:
 class _Message:
     """A cached reply; served again and again, so what serving needs is worked out once."""
 
-    __slots__ = ("_token", "_ttl", "fetched", "last", "reply", "served", "since")
+    __slots__ = ("_ttl", "fetched", "last", "reply", "served", "since", "token")
 
     def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
         self.reply = reply
@@ -56,14 +56,10 @@ class _Message:
         self._ttl = ttl
         self.last = self.since + ttl  # the last whole second it is served in
         self.served = reply  # the reply as last served, with its age: served again in the same second
-        self._token = 0
-
-    @property
-    def token(self) -> int:
-        """What the reply says, TTLs aside, as a number: equal numbers, equal replies (`content_token`)."""
-        if not self._token:
-            self._token = reply_token(self.reply)
-        return self._token
+        # What the reply says, TTLs aside, as a number: equal numbers, equal replies
+        # (`content_token`). A remembered attempt reads it at every walk; worked out here,
+        # once, it is a plain attribute read.
+        self.token = reply_token(reply)
 
     @property
     def ttl(self) -> int:

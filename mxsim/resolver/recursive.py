@@ -44,9 +44,13 @@ SRTT_BAND = 0.400  # unbound picks at random among servers within 400 ms of the 
 EDNS_PAYLOAD = 1232
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: one per query sent (see mxsim/mta/results.py)
 class Upstream:
-    """Evidence: one query the resolver sent to an authoritative server, and what came back."""
+    """Evidence: one query the resolver sent to an authoritative server, and what came back.
+
+    The reply is kept whole and read only when a report asks: replay sends hundreds of
+    thousands of queries and reads none of it. Two are equal when they say the same: the
+    reply's ID (a random query ID, echoed) is not part of what was seen."""
 
     at: float
     address: str
@@ -57,12 +61,31 @@ class Upstream:
     qtype: dns.rdatatype.RdataType
     tcp: bool
     error: NetError | None = None
-    rcode: dns.rcode.Rcode | None = None
-    aa: bool = False
-    answer_rrsets: tuple[dns.rrset.RRset, ...] = ()
-    authority_rrsets: tuple[dns.rrset.RRset, ...] = ()
+    reply: dns.message.Message | None = None
 
-    # As text only when a report asks: replay logs hundreds of thousands and reads none.
+    @property
+    def rcode(self) -> dns.rcode.Rcode | None:
+        return _rcode(self.reply) if self.reply is not None else None
+
+    @property
+    def aa(self) -> bool:
+        return bool(int(self.reply.flags) & _AA) if self.reply is not None else False
+
+    @property
+    def answer_rrsets(self) -> tuple[dns.rrset.RRset, ...]:
+        return tuple(self.reply.answer) if self.reply is not None else ()
+
+    @property
+    def authority_rrsets(self) -> tuple[dns.rrset.RRset, ...]:
+        return tuple(self.reply.authority) if self.reply is not None else ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Upstream) and self._said() == other._said()
+
+    def _said(self) -> tuple[object, ...]:
+        return (self.at, self.address, self.server, self.backend, self.nsid, self.qname, self.qtype, self.tcp,
+                self.error, self.rcode, self.aa, self.answer_rrsets, self.authority_rrsets)
+
     @property
     def answer(self) -> tuple[str, ...]:
         return _texts(self.answer_rrsets)
@@ -72,7 +95,7 @@ class Upstream:
         return _texts(self.authority_rrsets)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per question a cache cannot answer (see mxsim/mta/results.py)
 class Resolved:
     """What the resolver handed the stub, and how it got there."""
 
@@ -212,13 +235,14 @@ class RecursiveResolver:
         started = self.clock.now()
         run = _Run(deadline=started + budget if budget is not None else None)
         answer, rcode, authority = yield from self._resolve(qname, qtype, run, depth=0)
-        if run.expired(self.clock.now()):
+        now = self.clock.now()
+        if run.expired(now):
             reply = DnsReply(dns.rcode.SERVFAIL)
-            return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(run.log), timed_out=True)
+            return Resolved(qname, qtype, reply, started, now - started, tuple(run.log), timed_out=True)
         reply = DnsReply(rcode, tuple(answer), tuple(authority))
         if rcode != dns.rcode.SERVFAIL:
-            self.cache.put_message(qname, qtype, reply, self.clock.now())
-        return Resolved(qname, qtype, reply, started, self.clock.now() - started, tuple(run.log))
+            self.cache.put_message(qname, qtype, reply, now)
+        return Resolved(qname, qtype, reply, started, now - started, tuple(run.log))
 
     def cached(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> Resolved | None:
         """The reply in the message cache, if one is alive: no server is asked, no time passes."""
@@ -362,14 +386,8 @@ class RecursiveResolver:
             query = self._query(name, qtype, address)
             result: DnsResult = yield DnsExchange(address, query, tcp, timeout)
             message = result.message
-            run.log.append(Upstream(
-                at=at, address=address, server=result.server or server, backend=result.backend,
-                nsid=result.nsid, qname=name, qtype=qtype, tcp=tcp, error=result.error,
-                rcode=_rcode(message) if message is not None else None,
-                aa=bool(int(message.flags) & _AA) if message is not None else False,
-                answer_rrsets=tuple(message.answer) if message is not None else (),
-                authority_rrsets=tuple(message.authority) if message is not None else (),
-            ))
+            run.log.append(Upstream(at, address, result.server or server, result.backend, result.nsid, name, qtype,
+                                    tcp, result.error, message))
             if result.error is None:
                 old = self._srtt.get(address)
                 self._srtt[address] = result.elapsed if old is None else 0.7 * old + 0.3 * result.elapsed
@@ -463,13 +481,13 @@ class RecursiveResolver:
             if last.rdtype == dns.rdatatype.CNAME and qtype != dns.rdatatype.CNAME:
                 if rcode == dns.rcode.NXDOMAIN and read.dangles:
                     # The server was authoritative for the target too: the chain dangles.
-                    negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
+                    negative = Negative(dns.rcode.NXDOMAIN, read.negative_soa)
                     self.cache.put_negative(last[0].target, qtype, negative, now)
                     return _Step(_Kind.NEGATIVE, answer, negative=negative)
                 return _Step(_Kind.CNAME, answer)
             return _Step(_Kind.ANSWER, answer)
         if rcode == dns.rcode.NXDOMAIN:
-            negative = Negative(dns.rcode.NXDOMAIN, _negative_soa(soa))
+            negative = Negative(dns.rcode.NXDOMAIN, read.negative_soa)
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
         ns = read.ns
@@ -479,7 +497,7 @@ class RecursiveResolver:
                 self.cache.put_infrastructure(glue, now)
             return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns)
         if soa is not None or int(message.flags) & _AA:
-            negative = Negative(dns.rcode.NOERROR, _negative_soa(soa))
+            negative = Negative(dns.rcode.NOERROR, read.negative_soa)
             self.cache.put_negative(name, qtype, negative, now)
             return _Step(_Kind.NEGATIVE, negative=negative)
         return _Step(_Kind.LAME)  # an upward or sideways referral, or an empty non-answer
@@ -506,6 +524,7 @@ class _Read:
     dangles: bool  # the chain ends in a CNAME whose target is inside the zone
     ns: dns.rrset.RRset | None  # a delegation below the zone, towards the name
     glue: tuple[dns.rrset.RRset, ...]  # addresses of that delegation's servers
+    negative_soa: dns.rrset.RRset | None  # the SOA as a negative answer is cached: its TTL capped
 
 
 def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name,
@@ -526,7 +545,7 @@ def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name
         None,
     )
     glue = tuple(g for g in additional if any(g.name == rdata.target for rdata in ns)) if ns is not None else ()
-    return _READS.put(message, _Read(tuple(answer), soa, dangles, ns, glue), extra)
+    return _READS.put(message, _Read(tuple(answer), soa, dangles, ns, glue, _negative_soa(soa)), extra)
 
 
 _READS: IdentityMemo[_Read] = IdentityMemo(8192)

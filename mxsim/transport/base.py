@@ -29,7 +29,7 @@ class NetError(StrEnum):
     UNREACHABLE = "unreachable"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsExchange:
     """Send `message` to `address` (port 53) and wait at most `timeout` seconds."""
 
@@ -39,7 +39,7 @@ class DnsExchange:
     timeout: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsResult:
     message: dns.message.Message | None
     elapsed: float
@@ -49,7 +49,7 @@ class DnsResult:
     nsid: str | None = None  # from the reply's EDNS NSID option, or the model's backend
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsReply:
     """A recursive resolver's reply as a stub library reads it: rcode and sections.
 

@@ -53,10 +53,10 @@ class Simulation:
                 done(*args, finished.value)
                 return
             value = answer(effect)
-            at = clock.now() + value.elapsed
+            at = clock.current + value.elapsed
             if queue and queue[0][0] <= at:
                 # Something else is due first, or at the same time and scheduled earlier.
-                self.call_at(at, self._advance, step, value, done, args, stream)
+                heapq.heappush(queue, (at, next(self._counter), self._advance, (step, value, done, args, stream)))
                 return
             # Nothing is due before: the heap would hand this very event back next, so the
             # process goes on at once (the same order, one push and pop fewer).
@@ -67,8 +67,10 @@ class Simulation:
         """Run until no event is left; every attempt's effects are bounded in number."""
         queue = self._queue
         clock = self.clock
+        pop = heapq.heappop
         while queue:
-            at, _seq, action, args = heapq.heappop(queue)
-            clock.jump_to(max(at, clock.now()))
+            at, _seq, action, args = pop(queue)
+            if at > clock.current:
+                clock.current = at
             self.events += 1
             action(*args)
