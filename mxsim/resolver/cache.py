@@ -31,17 +31,32 @@ class Negative:
     soa: dns.rrset.RRset | None
 
 
-@dataclass(slots=True)
 class _Entry:
-    value: dns.rrset.RRset | Negative
-    fetched: float
-    ttl: int
+    """A cached RRset or negative answer; `last` is the last whole second it is served in."""
+
+    __slots__ = ("_ttl", "fetched", "last", "value")
+
+    def __init__(self, value: dns.rrset.RRset | Negative, fetched: float, ttl: int) -> None:
+        self.value = value
+        self.fetched = fetched
+        self._ttl = ttl
+        self.last = math.floor(fetched) + ttl
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, ttl: int) -> None:
+        """A resolver's TTL bounds change it after the fact (mxsim/resolver/policy.py)."""
+        self._ttl = ttl
+        self.last = math.floor(self.fetched) + ttl
 
     def alive(self, now: float) -> bool:
-        return math.floor(now) <= math.floor(self.fetched) + self.ttl
+        return math.floor(now) <= self.last
 
     def remaining(self, now: float) -> int:
-        return max(0, math.floor(self.fetched) + self.ttl - math.floor(now))
+        return max(0, self.last - math.floor(now))
 
 
 class _Message:
@@ -193,7 +208,11 @@ class Cache:
     def get(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> dns.rrset.RRset | None:
-        entry = self._live(name, rdtype, now)
+        return self.get_at((key(name), rdtype), now)
+
+    def get_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
+        """`get` by the name's key (`mxsim.names.key`), for a caller that has it already."""
+        entry = _live(self._rrsets, slot, now)
         if entry is None:
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
@@ -201,19 +220,14 @@ class Cache:
         rrset.ttl = entry.remaining(now)
         return rrset
 
-    def _live(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> _Entry | None:
-        """The stored entry while it lives; an expired one is dropped on the way."""
-        slot = (key(name), rdtype)
-        entry = self._rrsets.get(slot)
-        if entry is not None and not entry.alive(now):
-            del self._rrsets[slot]
-            return None
-        return entry
-
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> dns.rrset.RRset | None:
         """`get` for a reader of the records alone (delegations, server addresses): the
         RRset as stored, its TTL as fetched, no copy. The caller must not change it."""
-        entry = self._live(name, rdtype, now)
+        return self.peek_at((key(name), rdtype), now)
+
+    def peek_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
+        """`peek` by the name's key: a delegation step peeks at a dozen names per question."""
+        entry = _live(self._rrsets, slot, now)
         if entry is None:
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
@@ -222,7 +236,10 @@ class Cache:
     def get_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
     ) -> Negative | None:
-        name_key = key(name)
+        return self.negative_at(key(name), rdtype, now)
+
+    def negative_at(self, name_key: NameKey, rdtype: dns.rdatatype.RdataType, now: float) -> Negative | None:
+        """`get_negative` by the name's key."""
         entry = _live(self._nxdomain, name_key, now) or _live(self._negative, (name_key, rdtype), now)
         if entry is None:
             return None
@@ -238,8 +255,9 @@ K = TypeVar("K")
 
 
 def _live(table: dict[K, _Entry], key: K, now: float) -> _Entry | None:
+    """The stored entry while it lives; an expired one is dropped on the way."""
     entry = table.get(key)
-    if entry is not None and not entry.alive(now):
+    if entry is not None and math.floor(now) > entry.last:
         del table[key]
         return None
     return entry

@@ -28,7 +28,7 @@ import dns.rrset
 from mxsim.clock import Clock
 from mxsim.memo import IdentityMemo
 from mxsim.names import NameKey, key
-from mxsim.resolver.cache import Cache, Negative
+from mxsim.resolver.cache import Cache, Key, Negative
 from mxsim.scenario.server_choice import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
 from mxsim.transport.queries import make_query
@@ -277,24 +277,27 @@ class RecursiveResolver:
 
     def _from_cache(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType) -> _Step | None:
         now = self.clock.now()
-        if not self.cache.enabled:
+        cache = self.cache
+        if not cache.enabled:
             return None
-        data = self.cache.get(name, qtype, now)
+        name_key = key(name)
+        data = cache.get_at((name_key, qtype), now)
         if data is not None:
             return _Step(_Kind.ANSWER, [data])
         if qtype != dns.rdatatype.CNAME:
-            cname = self.cache.get(name, dns.rdatatype.CNAME, now)
+            cname = cache.get_at((name_key, dns.rdatatype.CNAME), now)
             if cname is not None:
                 return _Step(_Kind.CNAME, [cname])
-        negative = self.cache.get_negative(name, qtype, now)
+        negative = cache.negative_at(name_key, qtype, now)
         if negative is not None:
             return _Step(_Kind.NEGATIVE, negative=negative)
         return None
 
     def _closest_delegation(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rrset.RRset | None]:
         now = self.clock.now()
-        for zone in _ancestors(name.labels):
-            ns = self.cache.peek(zone, dns.rdatatype.NS, now)
+        peek = self.cache.peek_at
+        for zone, slot in _ancestors(name.labels):
+            ns = peek(slot, now)
             if ns is not None:
                 return zone, ns
         return dns.name.root, None
@@ -314,16 +317,17 @@ class RecursiveResolver:
             return [(address, name) for name, address in self.root_hints if not skip or key(name) not in skip]
         skip = skip or set()
         now = self.clock.now()
-        servers = [target for target in _targets(ns) if key(target) not in skip]
+        targets = [target for target in _targets(ns) if target[1] not in skip]
         found: list[tuple[str, dns.name.Name]] = []
-        for server in servers:
+        peek = self.cache.peek_at
+        for server, server_key in targets:
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                rrset = self.cache.peek(server, rdtype, now)
+                rrset = peek((server_key, rdtype), now)
                 if rrset is not None:
-                    found.extend((str(r.address), server) for r in rrset)
+                    found.extend(_addresses_of(rrset, server))
         if found or depth >= MAX_TARGET_DEPTH:
             return found
-        for server in servers:
+        for server, _server_key in targets:
             if server.is_subdomain(zone):
                 continue  # needs glue we do not have: asking would loop through this zone
             answer, _rcode, _ = yield from self._resolve(server, dns.rdatatype.A, run, depth + 1)
@@ -551,26 +555,41 @@ def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name
 _READS: IdentityMemo[_Read] = IdentityMemo(8192)
 
 
-def _targets(ns: dns.rrset.RRset) -> tuple[dns.name.Name, ...]:
-    """The server names of an NS set, sorted: once per RRset object (cached ones are read
-    as stored, and an RRset's records do not change once cached)."""
+def _targets(ns: dns.rrset.RRset) -> tuple[tuple[dns.name.Name, NameKey], ...]:
+    """The server names of an NS set, sorted, each with its key: once per RRset object
+    (cached ones are read as stored, and an RRset's records do not change once cached)."""
     known = _TARGETS.get(ns, len(ns))
     if known is None:
-        known = _TARGETS.put(ns, tuple(sorted(rdata.target for rdata in ns)), len(ns))
+        known = _TARGETS.put(ns, tuple((target, key(target)) for target in sorted(rdata.target for rdata in ns)),
+                             len(ns))
     return known
 
 
-_TARGETS: IdentityMemo[tuple[dns.name.Name, ...]] = IdentityMemo(8192)
+_TARGETS: IdentityMemo[tuple[tuple[dns.name.Name, NameKey], ...]] = IdentityMemo(8192)
+
+
+def _addresses_of(rrset: dns.rrset.RRset, server: dns.name.Name) -> tuple[tuple[str, dns.name.Name], ...]:
+    """(address, server) for each record of a server's cached address set: once per RRset
+    object and server name (glue is read at every delegation step through its zone)."""
+    extra = (id(server), len(rrset))
+    known = _ADDRESSES.get(rrset, extra)
+    if known is None or known[0] is not server:
+        known = _ADDRESSES.put(rrset, (server, tuple((str(r.address), server) for r in rrset)), extra)
+    return known[1]
+
+
+_ADDRESSES: IdentityMemo[tuple[dns.name.Name, tuple[tuple[str, dns.name.Name], ...]]] = IdentityMemo(8192)
 
 
 @functools.lru_cache(maxsize=4096)
-def _ancestors(labels: tuple[bytes, ...]) -> tuple[dns.name.Name, ...]:
-    """The name and each parent above it, the root left out: the zones a delegation may
-    start at, closest first (worked out once per name, as Names are immutable)."""
+def _ancestors(labels: tuple[bytes, ...]) -> tuple[tuple[dns.name.Name, Key], ...]:
+    """The name and each parent above it, the root left out, each with its NS slot in the
+    cache: the zones a delegation may start at, closest first (worked out once per name,
+    as Names are immutable)."""
     name = dns.name.Name(labels)
     found = []
     while len(name.labels) > 1:
-        found.append(name)
+        found.append((name, (key(name), dns.rdatatype.NS)))
         name = name.parent()
     return tuple(found)
 
