@@ -31,16 +31,17 @@ class Negative:
     soa: dns.rrset.RRset | None
 
 
-class _Entry:
-    """A cached RRset or negative answer; `last` is the last whole second it is served in."""
+class _Stored:
+    """What any cache entry knows of its time: fetched at `fetched`, served while the
+    current second is at most `last`."""
 
-    __slots__ = ("_ttl", "fetched", "last", "value")
+    __slots__ = ("_ttl", "fetched", "last", "since")
 
-    def __init__(self, value: dns.rrset.RRset | Negative, fetched: float, ttl: int) -> None:
-        self.value = value
+    def __init__(self, fetched: float, ttl: int) -> None:
         self.fetched = fetched
+        self.since = math.floor(fetched)
         self._ttl = ttl
-        self.last = math.floor(fetched) + ttl
+        self.last = self.since + ttl
 
     @property
     def ttl(self) -> int:
@@ -48,9 +49,10 @@ class _Entry:
 
     @ttl.setter
     def ttl(self, ttl: int) -> None:
-        """A resolver's TTL bounds change it after the fact (mxsim/resolver/policy.py)."""
+        """A resolver's TTL bounds (cache-min-ttl, max-cache-ttl) change it after the fact
+        (mxsim/resolver/policy.py)."""
         self._ttl = ttl
-        self.last = math.floor(self.fetched) + ttl
+        self.last = self.since + ttl
 
     def alive(self, now: float) -> bool:
         return math.floor(now) <= self.last
@@ -59,35 +61,29 @@ class _Entry:
         return max(0, self.last - math.floor(now))
 
 
-class _Message:
+class _Entry(_Stored):
+    """A cached RRset or negative answer."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: dns.rrset.RRset | Negative, fetched: float, ttl: int) -> None:
+        super().__init__(fetched, ttl)
+        self.value = value
+
+
+class _Message(_Stored):
     """A cached reply; served again and again, so what serving needs is worked out once."""
 
-    __slots__ = ("_ttl", "fetched", "last", "reply", "served", "since", "token")
+    __slots__ = ("reply", "served", "token")
 
     def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
+        super().__init__(fetched, ttl)
         self.reply = reply
-        self.fetched = fetched
-        self.since = math.floor(fetched)
-        self._ttl = ttl
-        self.last = self.since + ttl  # the last whole second it is served in
         self.served = reply  # the reply as last served, with its age: served again in the same second
         # What the reply says, TTLs aside, as a number: equal numbers, equal replies
         # (`content_token`). A remembered attempt reads it at every walk; worked out here,
         # once, it is a plain attribute read.
         self.token = reply_token(reply)
-
-    @property
-    def ttl(self) -> int:
-        return self._ttl
-
-    @ttl.setter
-    def ttl(self, ttl: int) -> None:
-        """A resolver's TTL bounds (cache-min-ttl, max-cache-ttl) change it after the fact."""
-        self._ttl = ttl
-        self.last = self.since + ttl
-
-    def alive(self, now: float) -> bool:
-        return math.floor(now) <= self.last
 
     def at_age(self, age: int) -> DnsReply:
         """The reply `age` seconds after it was fetched (a DnsReply is immutable: one per age is enough)."""
