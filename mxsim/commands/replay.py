@@ -220,6 +220,8 @@ class _Path:
             self.labels.append([label, 1])
 
     def text(self) -> str:
+        if len(self.labels) == 1 and self.labels[0][1] == 1:
+            return str(self.labels[0][0])  # most messages: one attempt
         parts = [f"{label} ×{count}" if int(count) > 1 else str(label) for label, count in self.labels]
         if len(parts) > 6:
             parts = [*parts[:3], "…", *parts[-2:]]
@@ -281,8 +283,9 @@ class _MtaRun:
                        "attempts": 0}
         self.warn_after = profile.warn_after()
         self._expected_at: IdentityMemo[bool] = IdentityMemo(4096)
-        # Worked out once per path a remembered attempt ends in (`AttemptMemo.template`).
-        self._labels: IdentityMemo[str] = IdentityMemo(4096)
+        # Worked out once per path a remembered attempt ends in (`AttemptMemo.template`):
+        # the attempt's label, and whether it delivered where the scenario expects.
+        self._facts: IdentityMemo[tuple[str, bool]] = IdentityMemo(4096)
         self._failed_at: IdentityMemo[str] = IdentityMemo(4096)
         self.lifetime = profile.expiry()
         self._progress: Callable[[int], None] | None = None
@@ -335,19 +338,22 @@ class _MtaRun:
             self.watch.attempted(index, entry.attempts, delivery, delivery.started + delivery.elapsed)
         self.counts["attempts"] += 1
         template = self.memo.template(delivery) if self.memo is not None else delivery
-        label = self._labels.get(template)
-        if label is None:
-            label = self._labels.put(template, attempt_label(delivery))
+        outcome = delivery.outcome
+        facts = self._facts.get(template)
+        if facts is None:
+            facts = self._facts.put(template, (attempt_label(delivery),
+                                               outcome == _DELIVERED and self._expected(delivery)))
+        label, to_expected = facts
         path.add(label)
-        if entry.attempts == 1 and delivery.outcome != Outcome.DELIVERED:
+        if entry.attempts == 1 and outcome != _DELIVERED:
             failure = self._failed_at.get(template)
             if failure is None:
                 failure = self._failed_at.put(template, failed_at(delivery))
             self.first_failures.add(failure)
         now = delivery.started + delivery.elapsed
         age = now - entry.arrival
-        if delivery.outcome == Outcome.DELIVERED:
-            if self._expected(delivery):
+        if outcome == _DELIVERED:
+            if to_expected:
                 self.counts["expected"] += 1
                 self.counts["first"] += entry.attempts == 1
             else:
@@ -355,7 +361,7 @@ class _MtaRun:
             self.delays.add(age)
             self._finish(path, age)
             return
-        if delivery.outcome == Outcome.BOUNCED:
+        if outcome == _BOUNCED:
             self._bounce(path, delivery.bounce, age)
             return
         if self.config.first_attempt_only:
@@ -440,6 +446,9 @@ class _MtaRun:
             queued = self.counts["queued"]
             gates.append(Gate("no_queued", queued == 0, "0 still queued", f"{queued} still queued"))
         return tuple(gates)
+
+
+_DELIVERED, _BOUNCED = Outcome.DELIVERED, Outcome.BOUNCED  # a member read through its class is a call (enum.py)
 
 
 def _failure(delivery: Delivery) -> Failure:

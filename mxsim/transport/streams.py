@@ -10,6 +10,7 @@ stream of the attempt it is resuming.
 
 from __future__ import annotations
 
+import _random
 import random
 from typing import Any
 
@@ -34,24 +35,25 @@ class LazyRandom(random.Random):
 
     def __init__(self, seed: int) -> None:
         self._seed = seed
-        self._generator: random.Random | None = None
+        self._generator: _random.Random | None = None
         self.gauss_next: float | None = None  # what random.Random.seed sets: `gauss` keeps its spare value here
 
-    def _seeded(self) -> random.Random:
+    def _seeded(self) -> _random.Random:
         generator = self._generator
         if generator is None:
-            generator = self._generator = random.Random(self._seed)
+            # The bare generator: its `random` and `getrandbits` are random.Random's own,
+            # seeded the same way, without the Python layer's seeding (a sixth of the cost).
+            generator = self._generator = _random.Random(self._seed)
             # From now on the generator's own methods answer, without this class in between.
             self.random = generator.random  # type: ignore[method-assign]
             self.getrandbits = generator.getrandbits  # type: ignore[method-assign]
         return generator
 
     def getstate(self) -> tuple[Any, ...]:
-        version, inner, _spare = self._seeded().getstate()
-        return (version, inner, self.gauss_next)
+        return (self.VERSION, self._seeded().getstate(), self.gauss_next)
 
     def setstate(self, state: tuple[Any, ...]) -> None:
-        self._seeded().setstate(state)
+        self._seeded().setstate(state[1])
         self.gauss_next = state[2]
 
     def random(self) -> float:
