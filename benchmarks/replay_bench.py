@@ -101,6 +101,9 @@ def main() -> None:
         print(json.dumps(one(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), sys.argv[5])))
         return
     args = sys.argv[1:]
+    if args[:1] in (["--help"], ["-h"]):
+        print(__doc__)
+        return
     repeat = 1
     extra_size: int | None = None
     against: Path | None = None

@@ -15,6 +15,7 @@ import dns.rdatatype
 
 from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, emulated_at_hand, send
+from mxsim.mta.attempt_memo import AttemptMemo
 from mxsim.mta.profiles import make_profile
 from mxsim.mta.queue import SenderState
 from mxsim.mta.stub import Library, SameInstant, Stub
@@ -97,3 +98,25 @@ def test_an_attempt_without_log_lines_draws_what_one_with_them_draws_but_its_que
                 profile.queue_id(rng)  # the one draw left out: after it, both streams stand alike
             states.append((rng.getstate(), replace(delivery, log=())))
         assert states[0] == states[1], mta
+
+
+def test_a_walked_attempt_hands_on_the_delivery_its_path_ended_in() -> None:
+    """Replay works out a path's label and target once: `template` gives, for the delivery
+    a walk just rebuilt, the delivery the path was written with; for any other, itself."""
+    place, clock, rng, resolver, _transport = world()
+    transport = ModelTransport(place, clock, rng, memo=True)  # one session object per probe, as in replay
+    memo = AttemptMemo(make_profile("postfix"), "user@example.org", clock.now)
+    sender = SenderState()
+    deliveries = []
+    for _ in range(2):
+        step = memo.attempt(sender, resolver.cache, emulated_ask(resolver), emulated_at_hand(resolver),
+                            SameInstant(resolver.cache, clock.now), random.Random(7))  # the same draws
+        deliveries.append(transport.run(step))
+        clock.advance(1.0)
+    ran, walked = deliveries
+    assert (memo.ran, memo.walked) == (1, 1)
+    assert memo.template(walked) is ran and memo.template(ran) is ran
+    assert walked is not ran and walked.started == ran.started + 1.0 + ran.elapsed
+    assert walked.elapsed < ran.elapsed  # its answers came from the cache: no time passed asking
+    assert replace(walked, started=ran.started, elapsed=ran.elapsed, attempts=ran.attempts) == ran
+    assert [attempt.host for attempt in walked.attempts] == [attempt.host for attempt in ran.attempts]
