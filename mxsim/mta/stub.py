@@ -242,23 +242,20 @@ class Stub:
                     if instant is not None:
                         instant.put(qname, qtype, library, tries, ((answer,), answer))
                     return answer
-        return (yield from self._query(qname, qtype, tries, hit, looked=self.at_hand is not None))
+        return (yield from self._query(qname, qtype, tries, hit))
 
     def _query(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, tries: int,
-               first: tuple[DnsReply, Resolved] | None, looked: bool = False) -> Step[StubAnswer]:
+               first: tuple[DnsReply, Resolved] | None) -> Step[StubAnswer]:
         """`query` in full; `first`: what the resolver had at hand when the lookup began
-        (with `looked`, None means it had nothing: no need to look again)."""
+        (None: nothing, so the first try asks)."""
         instant = self.instant
         logged = len(self.log)
         asked = False  # a question went to the resolver: time passed, the answer is not reusable
         answer: StubAnswer | None = None
         hit: tuple[DnsReply, Resolved] | None
-        for _ in range(tries):
+        for round_ in range(tries):
             at = self.now()
-            if first is not None or looked:
-                hit, first, looked = first, None, False
-            else:
-                hit = self._at_hand(qname, qtype)
+            hit = first if round_ == 0 else self._at_hand(qname, qtype)
             asked = asked or hit is None
             response, resolved = hit if hit is not None else (yield from self.ask(qname, qtype, WAIT[self.library]))
             evidence = (resolved,) if resolved is not None else ()

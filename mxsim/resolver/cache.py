@@ -253,7 +253,7 @@ K = TypeVar("K")
 def _live(table: dict[K, _Entry], key: K, now: float) -> _Entry | None:
     """The stored entry while it lives; an expired one is dropped on the way."""
     entry = table.get(key)
-    if entry is not None and math.floor(now) > entry.last:
+    if entry is not None and not entry.alive(now):
         del table[key]
         return None
     return entry

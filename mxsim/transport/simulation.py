@@ -56,7 +56,7 @@ class Simulation:
             at = clock.current + value.elapsed
             if queue and queue[0][0] <= at:
                 # Something else is due first, or at the same time and scheduled earlier.
-                heapq.heappush(queue, (at, next(self._counter), self._advance, (step, value, done, args, stream)))
+                self.call_at(at, self._advance, step, value, done, args, stream)
                 return
             # Nothing is due before: the heap would hand this very event back next, so the
             # process goes on at once (the same order, one push and pop fewer).
