@@ -58,7 +58,7 @@ class MemoError(RuntimeError):
 class Node:
     """One read of a remembered attempt (or its end), and a branch for each value it gave."""
 
-    __slots__ = ("arg", "children", "desc", "fed", "kind")
+    __slots__ = ("arg", "children", "desc", "fed", "kind", "lease")
 
     def __init__(self, fed: Any = None) -> None:
         self.kind = UNSET
@@ -66,6 +66,25 @@ class Node:
         self.arg: Any = None  # what the walk needs to make the read (or, at END, the delivery)
         self.children: dict[Hashable, Node] = {}
         self.fed: Any = fed  # what the rules were handed when the read on the way here gave this branch
+        self.lease: Lease | None = None  # at the first of several questions in a row, all answered from the cache
+
+
+class Lease:
+    """Questions in a row that one cache answered, and where they led, for as long as the
+    answers stand. No cached answer can change while every one of them lives, unless one
+    is written over while still alive (`Cache.rewritten`): the resolver writes a reply
+    only for a question it found nothing alive for. So until the first of them expires,
+    a walk with the same cache takes the whole row in one step."""
+
+    __slots__ = ("end", "last", "messages", "rewritten", "trail")
+
+    def __init__(self, messages: dict[Any, Any], rewritten: int, last: int,
+                 trail: list[tuple[Node, Hashable, Any]], end: Node) -> None:
+        self.messages = messages  # the cache's replies, by question: whose answers these are
+        self.rewritten = rewritten
+        self.last = last  # the last second every answer of the row is alive
+        self.trail = trail  # what the walk writes down for the row, read by read
+        self.end = end
 
 
 # (kind, desc, arg, branch, fed): one read as written down, and as handed back.
@@ -230,9 +249,20 @@ class AttemptMemo:
         before: list[float] = []  # the time each session was opened
         stopped: Item | None = None
         stub: Stub | None = None
+        rewritten = cache.rewritten
+        row: Node | None = None  # the first of the questions in a row answered from the cache so far
+        row_at = row_last = 0  # where the row starts in the trail, and the last second all of it lives
         while True:
             kind = node.kind
             if kind == QUESTION:
+                lease = node.lease
+                if (lease is not None and lease.messages is messages and lease.rewritten == rewritten
+                        and second <= lease.last):
+                    if row is not None and lease.last < row_last:
+                        row_last = lease.last  # a longer row takes this one in
+                    trail.extend(lease.trail)
+                    node = lease.end
+                    continue
                 entry = messages.get(node.desc)
                 if entry is not None and entry.last >= second:
                     # The common read, on its own short way: answered from the cache, no time passes.
@@ -240,9 +270,17 @@ class AttemptMemo:
                     child = node.children.get(value)
                     if child is None:
                         break  # left for the rules to ask
+                    if row is None:
+                        row, row_at, row_last = node, len(trail), entry.last
+                    elif entry.last < row_last:
+                        row_last = entry.last
                     trail.append((node, value, None))
                     node = child
                     continue
+            if row is not None:
+                if len(trail) - row_at > 1:
+                    row.lease = Lease(messages, rewritten, row_last, trail[row_at:], node)
+                row = None
             got: Any = None  # what a read that let time pass brought: handed to the rules if the walk stops
             if kind == QUESTION:
                 # Not in the cache: asked as the rules would ask it, and followed by what it says.

@@ -67,7 +67,7 @@ class _Entry(_Stored):
     __slots__ = ("value",)
 
     def __init__(self, value: dns.rrset.RRset | Negative, fetched: float, ttl: int) -> None:
-        super().__init__(fetched, ttl)
+        _Stored.__init__(self, fetched, ttl)  # by name: `super()` costs a lookup per entry stored
         self.value = value
 
 
@@ -77,7 +77,7 @@ class _Message(_Stored):
     __slots__ = ("reply", "served", "token")
 
     def __init__(self, reply: DnsReply, fetched: float, ttl: int) -> None:
-        super().__init__(fetched, ttl)
+        _Stored.__init__(self, fetched, ttl)
         self.reply = reply
         self.served = reply  # the reply as last served, with its age: served again in the same second
         # What the reply says, TTLs aside, as a number: equal numbers, equal replies
@@ -144,9 +144,14 @@ class Cache:
         # Counts every change to what the message cache serves: an answer read from it
         # stays the answer until this moves or the clock does (mxsim.mta.stub.SameInstant).
         self.generation = 0
+        # Counts the changes to answers still alive (a reply written over a live one, the
+        # cache emptied): without one, a live answer stays until it expires
+        # (mxsim.mta.attempt_memo.Lease).
+        self.rewritten = 0
 
     def clear(self) -> None:
         self.generation += 1
+        self.rewritten += 1
         self._messages.clear()
         self._rrsets.clear()
         self._negative.clear()
@@ -159,7 +164,11 @@ class Cache:
             return
         ttls = [rrset.ttl for rrset in (*reply.answer, *reply.authority)]
         self.generation += 1
-        self._messages[(key(qname), rdtype)] = _Message(reply, now, min(ttls) if ttls else 0)
+        slot = (key(qname), rdtype)
+        old = self._messages.get(slot)
+        if old is not None and old.last >= math.floor(now):
+            self.rewritten += 1  # another lookup of the same question finished first
+        self._messages[slot] = _Message(reply, now, min(ttls) if ttls else 0)
 
     def messages(self) -> dict[Key, _Message]:
         """The message cache itself, for a reader that checks entries by `token` and `last`
@@ -208,12 +217,17 @@ class Cache:
 
     def get_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
         """`get` by the name's key (`mxsim.names.key`), for a caller that has it already."""
-        entry = _live(self._rrsets, slot, now)
+        table = self._rrsets
+        entry = table.get(slot)
         if entry is None:
+            return None
+        second = math.floor(now)
+        if second > entry.last:  # `_live`, written out: each question the cache misses reads twice
+            del table[slot]
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
         rrset: dns.rrset.RRset = entry.value.copy()
-        rrset.ttl = entry.remaining(now)
+        rrset.ttl = max(0, entry.last - second)  # `entry.remaining(now)`
         return rrset
 
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> dns.rrset.RRset | None:
@@ -223,11 +237,17 @@ class Cache:
 
     def peek_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
         """`peek` by the name's key: a delegation step peeks at a dozen names per question."""
-        entry = _live(self._rrsets, slot, now)
+        # `_live`, written out: a delegation step peeks at a dozen names per question.
+        table = self._rrsets
+        entry = table.get(slot)
         if entry is None:
             return None
-        assert isinstance(entry.value, dns.rrset.RRset)
-        return entry.value
+        if math.floor(now) > entry.last:
+            del table[slot]
+            return None
+        value = entry.value
+        assert isinstance(value, dns.rrset.RRset)
+        return value
 
     def get_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float
@@ -253,7 +273,7 @@ K = TypeVar("K")
 def _live(table: dict[K, _Entry], key: K, now: float) -> _Entry | None:
     """The stored entry while it lives; an expired one is dropped on the way."""
     entry = table.get(key)
-    if entry is not None and not entry.alive(now):
+    if entry is not None and math.floor(now) > entry.last:  # `entry.alive`, without the call
         del table[key]
         return None
     return entry

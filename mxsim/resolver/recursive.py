@@ -14,8 +14,7 @@ import functools
 import random
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 import dns.edns
 import dns.flags
@@ -115,36 +114,37 @@ class Resolved:
 SharedQueries = dict[tuple[tuple[bytes, ...], dns.rdatatype.RdataType, bool], dns.message.Message]
 
 
-@dataclass(slots=True)
 class _Run:
     """One resolution's own state: the evidence so far, and when the asker stops waiting.
 
     Kept out of the resolver: in a replay one resolver serves interleaved resolutions.
     """
 
-    log: list[Upstream] = field(default_factory=list)
-    deadline: float | None = None
+    __slots__ = ("deadline", "log")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.log: list[Upstream] = []
+        self.deadline = deadline
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline
 
 
-class _Kind(Enum):
-    ANSWER = "answer"
-    CNAME = "cname"
-    NEGATIVE = "negative"
-    REFERRAL = "referral"
-    LAME = "lame"
-    SERVFAIL = "servfail"
+# What one delegation step found. Plain numbers, not an Enum: each question compares
+# several, and an Enum member read through its class is a call (enum.py).
+_ANSWER, _CNAME, _NEGATIVE, _REFERRAL, _LAME, _SERVFAIL = range(6)
 
 
-@dataclass(slots=True)
 class _Step:
-    kind: _Kind
-    rrsets: list[dns.rrset.RRset] = field(default_factory=list)
-    negative: Negative | None = None
-    cut: dns.name.Name | None = None
-    ns: dns.rrset.RRset | None = None
+    __slots__ = ("cut", "kind", "negative", "ns", "rrsets")
+
+    def __init__(self, kind: int, rrsets: list[dns.rrset.RRset] | None = None, negative: Negative | None = None,
+                 cut: dns.name.Name | None = None, ns: dns.rrset.RRset | None = None) -> None:
+        self.kind = kind
+        self.rrsets: list[dns.rrset.RRset] = [] if rrsets is None else rrsets
+        self.negative = negative
+        self.cut = cut
+        self.ns = ns
 
 
 def _texts(rrsets: Iterable[dns.rrset.RRset]) -> tuple[str, ...]:
@@ -263,14 +263,14 @@ class RecursiveResolver:
             found = self._from_cache(name, qtype)
             if found is None:
                 found = yield from self._iterate(name, qtype, run, depth)
-            if found.kind == _Kind.SERVFAIL:
+            if found.kind == _SERVFAIL:
                 return [], dns.rcode.SERVFAIL, []
-            if found.kind == _Kind.NEGATIVE:
+            if found.kind == _NEGATIVE:
                 assert found.negative is not None
                 soa = [found.negative.soa] if found.negative.soa is not None else []
                 return chain, found.negative.rcode, soa
             chain.extend(found.rrsets)
-            if found.kind == _Kind.ANSWER:
+            if found.kind == _ANSWER:
                 return chain, dns.rcode.NOERROR, []
             name = found.rrsets[-1][0].target  # CNAME: restart at the target
         return [], dns.rcode.SERVFAIL, []  # chain longer than the resolver will chase
@@ -283,14 +283,14 @@ class RecursiveResolver:
         name_key = key(name)
         data = cache.get_at((name_key, qtype), now)
         if data is not None:
-            return _Step(_Kind.ANSWER, [data])
+            return _Step(_ANSWER, [data])
         if qtype != dns.rdatatype.CNAME:
             cname = cache.get_at((name_key, dns.rdatatype.CNAME), now)
             if cname is not None:
-                return _Step(_Kind.CNAME, [cname])
+                return _Step(_CNAME, [cname])
         negative = cache.negative_at(name_key, qtype, now)
         if negative is not None:
-            return _Step(_Kind.NEGATIVE, negative=negative)
+            return _Step(_NEGATIVE, negative=negative)
         return None
 
     def _closest_delegation(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rrset.RRset | None]:
@@ -339,11 +339,11 @@ class RecursiveResolver:
         return found
 
     def _order(self, targets: list[tuple[str, dns.name.Name]]) -> list[tuple[str, dns.name.Name]]:
-        if self.server_choice == ServerChoice.FIRST:
+        if self.server_choice == _FIRST:
             return list(targets)
         shuffled = list(targets)
         self.rng.shuffle(shuffled)
-        if self.server_choice == ServerChoice.RANDOM:
+        if self.server_choice == _RANDOM:
             return shuffled
         best = min(self._srtt.get(a, UNKNOWN_SERVER_TIMEOUT) for a, _ in shuffled)
         near = [t for t in shuffled if self._srtt.get(t[0], UNKNOWN_SERVER_TIMEOUT) <= best + SRTT_BAND]
@@ -400,7 +400,8 @@ class RecursiveResolver:
             if int(message.flags) & _TC and not tcp:
                 tcp = True
                 continue
-            if _rcode(message) == dns.rcode.FORMERR and query.edns >= 0:
+            # The rcode's low bits first: FORMERR is rare, and the whole rcode is read in a call.
+            if (int(message.flags) & 0xF) == _FORMERR and _rcode(message) == _FORMERR and query.edns >= 0:
                 self._no_edns.add(address)
                 continue
             return result
@@ -412,11 +413,11 @@ class RecursiveResolver:
         zone, ns = self._closest_delegation(name)
         for _referral in range(MAX_REFERRALS):
             outcome = yield from self._ask_servers(zone, ns, name, qtype, run, depth)
-            if outcome.kind != _Kind.REFERRAL:
+            if outcome.kind != _REFERRAL:
                 return outcome
             assert outcome.cut is not None and outcome.ns is not None
             zone, ns = outcome.cut, outcome.ns
-        return _Step(_Kind.SERVFAIL)
+        return _Step(_SERVFAIL)
 
     def _ask_servers(
         self,
@@ -439,7 +440,7 @@ class RecursiveResolver:
         while sends < MAX_SENDS_PER_STEP:
             targets = yield from self._addresses(zone, ns, run, depth, skip=tried)
             if not targets:
-                return _Step(_Kind.SERVFAIL)
+                return _Step(_SERVFAIL)
             tried.update(key(server) for _address, server in targets)
             rotation = deque(self._order(targets))
             while rotation and sends < MAX_SENDS_PER_STEP:
@@ -448,7 +449,7 @@ class RecursiveResolver:
                 if run.deadline is not None:
                     left = run.deadline - self.clock.now()
                     if left <= 0:
-                        return _Step(_Kind.SERVFAIL)
+                        return _Step(_SERVFAIL)
                     timeout = min(timeout, left)
                 sends += 1
                 result = yield from self._send(name, qtype, address, server, timeout, run)
@@ -460,9 +461,9 @@ class RecursiveResolver:
                         rotation.append((address, server))
                     continue
                 step = self._classify(result.message, zone, name, qtype)
-                if step.kind != _Kind.LAME:
+                if step.kind != _LAME:
                     return step
-        return _Step(_Kind.SERVFAIL)
+        return _Step(_SERVFAIL)
 
     def _classify(
         self,
@@ -471,10 +472,12 @@ class RecursiveResolver:
         name: dns.name.Name,
         qtype: dns.rdatatype.RdataType,
     ) -> _Step:
-        rcode = _rcode(message)
-        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            return _Step(_Kind.LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
-        read = _read(message, zone, name, qtype)
+        # The rcode's low bits tell most lame replies at once; the whole rcode is read once
+        # per reply, with the rest of what the resolver takes from it.
+        read = _read(message, zone, name, qtype) if (int(message.flags) & 0xF) in _USABLE_LOW else None
+        rcode = read.rcode if read is not None else None
+        if read is None or rcode not in _USABLE:
+            return _Step(_LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
         answer = list(read.answer)
         soa = read.soa
         now = self.clock.now()
@@ -487,27 +490,31 @@ class RecursiveResolver:
                     # The server was authoritative for the target too: the chain dangles.
                     negative = Negative(dns.rcode.NXDOMAIN, read.negative_soa)
                     self.cache.put_negative(last[0].target, qtype, negative, now)
-                    return _Step(_Kind.NEGATIVE, answer, negative=negative)
-                return _Step(_Kind.CNAME, answer)
-            return _Step(_Kind.ANSWER, answer)
+                    return _Step(_NEGATIVE, answer, negative=negative)
+                return _Step(_CNAME, answer)
+            return _Step(_ANSWER, answer)
         if rcode == dns.rcode.NXDOMAIN:
             negative = Negative(dns.rcode.NXDOMAIN, read.negative_soa)
             self.cache.put_negative(name, qtype, negative, now)
-            return _Step(_Kind.NEGATIVE, negative=negative)
+            return _Step(_NEGATIVE, negative=negative)
         ns = read.ns
         if ns is not None and not int(message.flags) & _AA:
             self.cache.put_infrastructure(ns, now)
             for glue in read.glue:
                 self.cache.put_infrastructure(glue, now)
-            return _Step(_Kind.REFERRAL, cut=ns.name, ns=ns)
+            return _Step(_REFERRAL, cut=ns.name, ns=ns)
         if soa is not None or int(message.flags) & _AA:
             negative = Negative(dns.rcode.NOERROR, read.negative_soa)
             self.cache.put_negative(name, qtype, negative, now)
-            return _Step(_Kind.NEGATIVE, negative=negative)
-        return _Step(_Kind.LAME)  # an upward or sideways referral, or an empty non-answer
+            return _Step(_NEGATIVE, negative=negative)
+        return _Step(_LAME)  # an upward or sideways referral, or an empty non-answer
 
 
 _TC, _AA = int(dns.flags.TC), int(dns.flags.AA)
+_FIRST, _RANDOM = ServerChoice.FIRST, ServerChoice.RANDOM
+_USABLE = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+_USABLE_LOW = (int(dns.rcode.NOERROR), int(dns.rcode.NXDOMAIN))
+_FORMERR = dns.rcode.FORMERR
 _RCODES = {int(rcode): rcode for rcode in dns.rcode.Rcode}
 
 
@@ -523,6 +530,7 @@ def _rcode(message: dns.message.Message) -> dns.rcode.Rcode:
 class _Read:
     """What a resolver takes from one reply to one question at one zone cut."""
 
+    rcode: dns.rcode.Rcode
     answer: tuple[dns.rrset.RRset, ...]  # the scrubbed CNAME chain and data
     soa: dns.rrset.RRset | None
     dangles: bool  # the chain ends in a CNAME whose target is inside the zone
@@ -536,7 +544,7 @@ def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name
     """`scrub` and what `_classify` picks from it: a function of the reply and the question
     alone, so worked out once per reply object (the model transport hands the same
     object again for the same question) and zone cut."""
-    extra = (key(zone), key(name), qtype)
+    extra = (zone.labels, name.labels, qtype)  # as written: finer than by key, and no call
     known = _READS.get(message, extra)
     if known is not None:
         return known
@@ -549,7 +557,8 @@ def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name
         None,
     )
     glue = tuple(g for g in additional if any(g.name == rdata.target for rdata in ns)) if ns is not None else ()
-    return _READS.put(message, _Read(tuple(answer), soa, dangles, ns, glue, _negative_soa(soa)), extra)
+    return _READS.put(message, _Read(_rcode(message), tuple(answer), soa, dangles, ns, glue, _negative_soa(soa)),
+                      extra)
 
 
 _READS: IdentityMemo[_Read] = IdentityMemo(8192)

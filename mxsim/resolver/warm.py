@@ -60,6 +60,7 @@ def warm_from(template: Cache, cache: Cache, rng: random.Random, clamp: Callable
     ages = {fetched: rng.random() * ttl for fetched, ttl in sorted(shortest.items())}
     for slot, message in template._messages.items():
         cache._messages[slot] = _Message(message.reply, -ages[message.fetched], clamp(message.ttl))
+    cache.rewritten += 1
     targets: list[dict[Any, _Entry]] = [cache._rrsets, cache._negative, cache._nxdomain]
     for table, target in zip(tables, targets, strict=True):
         for slot, entry in table.items():

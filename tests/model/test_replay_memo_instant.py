@@ -12,7 +12,9 @@ from dataclasses import replace
 
 import dns.name
 import dns.rdatatype
+import dns.rrset
 
+from mxsim import names
 from mxsim.clock import VirtualClock
 from mxsim.engine import emulated_ask, emulated_at_hand, send
 from mxsim.mta.attempt_memo import AttemptMemo
@@ -21,6 +23,7 @@ from mxsim.mta.queue import SenderState
 from mxsim.mta.stub import Library, SameInstant, Stub
 from mxsim.resolver.recursive import RecursiveResolver
 from mxsim.scenario import load_scenario_text
+from mxsim.transport.base import DnsReply
 from mxsim.transport.model import ModelTransport
 from mxsim.world import World
 
@@ -120,3 +123,36 @@ def test_a_walked_attempt_hands_on_the_delivery_its_path_ended_in() -> None:
     assert walked.elapsed < ran.elapsed  # its answers came from the cache: no time passed asking
     assert replace(walked, started=ran.started, elapsed=ran.elapsed, attempts=ran.attempts) == ran
     assert [attempt.host for attempt in walked.attempts] == [attempt.host for attempt in ran.attempts]
+
+
+def test_a_row_of_cached_answers_is_walked_in_one_step_until_one_is_written_over() -> None:
+    """A walk takes questions in a row that the cache answered in one step while all those
+    answers live; a reply written over a live one (another lookup of the same question
+    finished first) ends that, and the walk reads the new answer."""
+    place, clock, rng, resolver, _transport = world()
+    transport = ModelTransport(place, clock, rng, memo=True)
+    memo = AttemptMemo(make_profile("postfix"), "user@example.org", clock.now)
+    sender = SenderState()
+
+    def attempt() -> None:
+        step = memo.attempt(sender, resolver.cache, emulated_ask(resolver), emulated_at_hand(resolver),
+                            SameInstant(resolver.cache, clock.now), random.Random(7))
+        transport.run(step)
+        clock.advance(1.0)
+
+    attempt()  # the rules run, asking
+    attempt()  # walked read by read: the row of answers is leased on the way
+    (asked,) = memo.root.children.values()  # postfix first asks its memory whether the domain is suspended
+    lease = asked.lease
+    assert lease is not None and len(lease.trail) == 5  # MX, then A and AAAA of both hosts
+    assert lease.trail[0][0] is asked and asked.desc == (names.key(DOMAIN), MX)
+    attempt()  # walked through the lease
+    assert (memo.ran, memo.walked) == (1, 2)
+    cached = resolver.cache.get_message(DOMAIN, MX, clock.now())
+    assert cached is not None
+    one = dns.rrset.from_text("example.org.", 300, "IN", "MX", "10 mx1.example.org.")
+    rewritten = resolver.cache.rewritten
+    resolver.cache.put_message(DOMAIN, MX, DnsReply(cached.rcode_value, (one,)), clock.now())
+    assert resolver.cache.rewritten == rewritten + 1
+    attempt()  # the new answer has no branch yet: the rules run again
+    assert (memo.ran, memo.walked) == (2, 2)

@@ -16,6 +16,7 @@ from mxsim.resolver.cache import Cache, Negative
 from mxsim.resolver.policy import PolicyCache
 from mxsim.resolver.recursive import Upstream
 from mxsim.scenario.resolver_kinds import CachePolicy
+from mxsim.transport.base import DnsReply
 
 A = dns.rdatatype.A
 NAME = dns.name.from_text("Mail.Example.org.")
@@ -88,3 +89,17 @@ def test_query_evidence_is_equal_when_it_says_the_same_whatever_the_reply_id() -
     assert first != _upstream(_reply(1, dns.rcode.SERVFAIL))
     assert first != _upstream(None)
     assert _upstream(None).rcode is None and not _upstream(None).aa and _upstream(None).answer_rrsets == ()
+
+
+def test_only_a_reply_written_over_a_live_one_counts_as_rewritten() -> None:
+    """A walk of a remembered attempt trusts answers in a row for as long as they live,
+    unless this count moves (mxsim/mta/attempt_memo.py, `Lease`)."""
+    cache = Cache()
+    reply = DnsReply(dns.rcode.NOERROR, (_rrset(60),))
+    cache.put_message(NAME, A, reply, 100.0)  # nothing there before
+    cache.put_message(NAME, A, reply, 161.0)  # over an answer that died at the end of second 160
+    assert cache.rewritten == 0
+    cache.put_message(NAME, A, reply, 200.5)  # over one alive until second 221
+    assert cache.rewritten == 1
+    cache.clear()
+    assert cache.rewritten == 2
