@@ -16,6 +16,17 @@ from collections.abc import Sequence
 Order = tuple[int, ...]
 
 
+def below(rng: random.Random, n: int) -> int:
+    """`rng.randrange(n)` for n > 0, draw for draw: the fewest bits that hold n - 1, drawn
+    again while too large (CPython's random.py, `_randbelow_with_getrandbits`), without
+    `randrange`'s checks of its arguments (Exim draws at every attempt)."""
+    bits = n.bit_length()
+    value = rng.getrandbits(bits)
+    while value >= n:
+        value = rng.getrandbits(bits)
+    return value
+
+
 def tie_order(rng: random.Random, preferences: Sequence[int]) -> Order:
     """By preference, equal preferences in random order (RFC 5321 section 5.1): one draw per record."""
     keyed = [(preference, rng.random(), index) for index, preference in enumerate(preferences)]
@@ -25,14 +36,14 @@ def tie_order(rng: random.Random, preferences: Sequence[int]) -> Order:
 def exim_mx_order(rng: random.Random, preferences: Sequence[int]) -> Order:
     """Exim's MX sort key: preference x 1000 plus a random 0-499 (host.c), ties kept in
     the order the records came."""
-    keyed = [(preference * 1000 + rng.randrange(500), index) for index, preference in enumerate(preferences)]
+    keyed = [(preference * 1000 + below(rng, 500), index) for index, preference in enumerate(preferences)]
     return tuple(index for _key, index in sorted(keyed, key=lambda k: k[0]))
 
 
 def exim_address_order(rng: random.Random, later: Sequence[bool]) -> Order:
     """Exim's order of one host's addresses: a random 0-499 each, the other family +500
     (host.c); a stable sort, so the draws are made in the addresses' order."""
-    keys = [rng.randrange(500) + (500 if behind else 0) for behind in later]
+    keys = [below(rng, 500) + (500 if behind else 0) for behind in later]
     return tuple(sorted(range(len(keys)), key=keys.__getitem__))
 
 

@@ -7,6 +7,7 @@ import random
 from collections.abc import Generator
 
 from mxsim.clock import VirtualClock
+from mxsim.mta.draws import below
 from mxsim.scenario import load_scenario_text
 from mxsim.transport.base import SmtpProbe, SmtpSession
 from mxsim.transport.model import ModelTransport
@@ -82,3 +83,12 @@ def test_a_process_draws_the_same_alone_or_interleaved_with_others() -> None:
     for name, at in (("a", 0.0), ("b", 0.01), ("c", 0.02)):
         assert _run([(name, at)])[name] == together[name]
 
+
+
+def test_below_draws_what_randrange_draws() -> None:
+    """Exim's random keys are drawn without `randrange`'s argument checks; the numbers,
+    and what is left of the stream after them, are randrange's."""
+    for n in (1, 2, 3, 500, 1000, 2**31 + 7):
+        ours, theirs = random.Random(n), random.Random(n)
+        assert [below(ours, n) for _ in range(200)] == [theirs.randrange(n) for _ in range(200)]
+        assert ours.getstate() == theirs.getstate()
