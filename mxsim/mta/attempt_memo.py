@@ -310,6 +310,7 @@ class AttemptMemo:
                 at = now()
                 times.append(at)
                 second = math.floor(at)
+                rewritten = cache.rewritten  # other attempts ran meanwhile, and may have written over answers
             child = node.children.get(value)
             if child is None:
                 # A draw made, a read done, a session had or a question asked is handed over.
