@@ -166,7 +166,7 @@ class Cache:
         self.generation += 1
         slot = (key(qname), rdtype)
         old = self._messages.get(slot)
-        if old is not None and old.last >= math.floor(now):
+        if old is not None and old.alive(now):
             self.rewritten += 1  # another lookup of the same question finished first
         self._messages[slot] = _Message(reply, now, min(ttls) if ttls else 0)
 
@@ -217,17 +217,12 @@ class Cache:
 
     def get_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
         """`get` by the name's key (`mxsim.names.key`), for a caller that has it already."""
-        table = self._rrsets
-        entry = table.get(slot)
+        entry = _live(self._rrsets, slot, now)
         if entry is None:
-            return None
-        second = math.floor(now)
-        if second > entry.last:  # `_live`, written out: each question the cache misses reads twice
-            del table[slot]
             return None
         assert isinstance(entry.value, dns.rrset.RRset)
         rrset: dns.rrset.RRset = entry.value.copy()
-        rrset.ttl = max(0, entry.last - second)  # `entry.remaining(now)`
+        rrset.ttl = entry.remaining(now)
         return rrset
 
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float) -> dns.rrset.RRset | None:
@@ -237,17 +232,11 @@ class Cache:
 
     def peek_at(self, slot: Key, now: float) -> dns.rrset.RRset | None:
         """`peek` by the name's key: a delegation step peeks at a dozen names per question."""
-        # `_live`, written out: a delegation step peeks at a dozen names per question.
-        table = self._rrsets
-        entry = table.get(slot)
+        entry = _live(self._rrsets, slot, now)
         if entry is None:
             return None
-        if math.floor(now) > entry.last:
-            del table[slot]
-            return None
-        value = entry.value
-        assert isinstance(value, dns.rrset.RRset)
-        return value
+        assert isinstance(entry.value, dns.rrset.RRset)
+        return entry.value
 
     def get_negative(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, now: float

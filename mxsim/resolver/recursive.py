@@ -475,9 +475,9 @@ class RecursiveResolver:
         # The rcode's low bits tell most lame replies at once; the whole rcode is read once
         # per reply, with the rest of what the resolver takes from it.
         read = _read(message, zone, name, qtype) if (int(message.flags) & 0xF) in _USABLE_LOW else None
-        rcode = read.rcode if read is not None else None
-        if read is None or rcode not in _USABLE:
+        if read is None or read.rcode not in _USABLE:
             return _Step(_LAME)  # SERVFAIL, REFUSED, NOTIMP, FORMERR: try another server
+        rcode = read.rcode
         answer = list(read.answer)
         soa = read.soa
         now = self.clock.now()
