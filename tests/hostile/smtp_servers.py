@@ -51,6 +51,9 @@ class Mode(StrEnum):
     BARE_LF = "bare-lf"  # a well-behaved host that ends its lines with LF alone
 
 
+_HUGE_BANNER = b"x" * (10 * 1024 * 1024)
+
+
 @cache
 def tls_context() -> ssl.SSLContext:
     """The servers' TLS context (a self-signed certificate made by openssl once per session)."""
@@ -85,12 +88,18 @@ class _Session:
             await self.send(chunk)
             await asyncio.sleep(0)  # let the loop notice a closed connection and a stop
 
+    async def huge_banner(self) -> None:
+        """A 10 MB greeting line; its first 64 KiB written on their own, so the client has
+        more than a line's worth at once, whatever copying the rest costs."""
+        await self.send(b"220 " + _HUGE_BANNER[:65536])
+        await self.send(_HUGE_BANNER[65536:] + b"\r\n")
+
     async def run(self) -> None:
         mode = self.mode
         greetings: dict[Mode, Callable[[], Awaitable[None]]] = {
             Mode.SILENT: self.listen,
             Mode.CLOSE_AT_ONCE: self.close,
-            Mode.HUGE_BANNER: lambda: self.send(b"220 " + b"x" * (10 * 1024 * 1024) + b"\r\n"),
+            Mode.HUGE_BANNER: self.huge_banner,
             Mode.ENDLESS_LINE: lambda: self.endless(b"220 ", b"x" * 4096),
             Mode.ENDLESS_MULTILINE: lambda: self.endless(b"", b"220-hostile.test still greeting\r\n" * 64),
             Mode.DRIP: self.drip,
