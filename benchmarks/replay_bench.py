@@ -5,6 +5,7 @@
     python benchmarks/replay_bench.py --repeat 3 1000 10000 100000
     python benchmarks/replay_bench.py --extra-size 1000 1000 10000   # the extra rows at 1,000
     python benchmarks/replay_bench.py --against /tmp/old 1000        # each row also under another checkout
+    python benchmarks/replay_bench.py --compiled 10000      # each row also under the compiled build
     python benchmarks/replay_bench.py --scenario equal-preference-three 2000   # another bundled scenario
 
 Prints wall time, lifetimes/second (one message under one profile to the end of its life,
@@ -22,6 +23,8 @@ Target: 10,000 messages x 5 profiles in 2 s (25,000 lifetimes/s), memory flat in
 `MXSIM_NO_MEMO=1` measures replay without its shortcuts. `--against DIR` runs each row
 right after under the mxsim of another checkout (say, `git archive` of an older commit
 unpacked in DIR), so both are measured in the same minutes of a shared machine.
+`--compiled` builds this checkout as `MXSIM_COMPILE=1 pip install .` does (mypyc, about
+two minutes; tools/compiled_build.py) and runs each row under it too.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -90,6 +94,12 @@ def child(messages: int, variant: str, root: Path = ROOT, scenario: str = SCENAR
     return row
 
 
+def _label(tree: Path, compiled: bool) -> str:
+    if not compiled:
+        return str(tree)
+    return "plain Python" if tree == ROOT else "compiled (mypyc)"
+
+
 def median_row(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
     """The run of median wall time (its other figures with it)."""
     ordered = sorted(rows, key=lambda r: float(r["wall_s"]))
@@ -108,6 +118,8 @@ def main() -> None:
     extra_size: int | None = None
     against: Path | None = None
     scenario = SCENARIO
+    compiled = tempfile.TemporaryDirectory(prefix="mxsim-compiled-") if "--compiled" in args else None
+    args = [arg for arg in args if arg != "--compiled"]
     while args[:1] in (["--repeat"], ["--extra-size"], ["--against"], ["--scenario"]):
         if args[0] == "--repeat":
             repeat = int(args[1])
@@ -118,6 +130,12 @@ def main() -> None:
         else:
             extra_size = int(args[1])
         args = args[2:]
+    if compiled is not None:
+        sys.path.insert(0, str(ROOT))
+        from tools.compiled_build import build_compiled
+
+        print("building the compiled build (mypyc)...", flush=True)
+        against = build_compiled(Path(compiled.name))
     sizes = [int(a) for a in args] or [1000, 10000]
     # The extra rows at the largest size up to 10,000, unless told: they are the slow ones.
     extra = extra_size if extra_size is not None else min(sizes[-1], 10000)
@@ -132,7 +150,8 @@ def main() -> None:
             r = median_row([child(size, variant, tree, scenario) for _ in range(repeat)])
             print(f"{variant:>15} {int(r['messages']):>8} {float(r['wall_s']):>7.2f} "
                   f"{float(r['lifetimes_per_s']):>11.0f} {int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} "
-                  f"{float(r['peak_rss_mib']):>9.1f}{'  ' + str(tree) if against else ''}", flush=True)
+                  f"{float(r['peak_rss_mib']):>9.1f}{'  ' + _label(tree, compiled is not None) if against else ''}",
+                  flush=True)
     ceilings = [dnspython_ceiling() for _ in range(repeat)]
     print(f"dnspython from_wire + make_response + to_wire: {statistics.median(ceilings):,.0f}/s "
           "(in memory, same run)")

@@ -30,6 +30,7 @@ from mxsim.mta.queue import QueueEntry, SenderState
 from mxsim.mta.results import Delivery, Failure, Outcome, RouteKind
 from mxsim.mta.stub import SameInstant, StubAnswer
 from mxsim.mta.verdict import failed_at
+from mxsim.pickling import by_fields
 from mxsim.resolver.recursive import RecursiveResolver, SharedQueries
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
@@ -477,3 +478,6 @@ def run_replay(config: ReplayConfig, progress: Progress | None = None) -> Replay
         scenarios.append(ScenarioReplay(spec.name, spec.description, spec.expect.deliver_to, tuple(runs)))
     return ReplayResult(config.seed, config.messages, config.arrival, config.process, config.resolvers,
                         tuple(scenarios))
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -10,6 +10,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from mxsim.pickling import by_fields
+
 BUCKET_BASE = math.log(1.01)  # each bucket spans 1%: percentiles are exact to within 1%
 MAX_DISTINCT = 2000  # distinct paths or texts kept; the rest are counted as "other"
 OTHER = "(other paths)"
@@ -68,3 +70,6 @@ class Gate:
     @property
     def message(self) -> str:
         return f"{self.name}: expected {self.expected}, observed {self.observed}"
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -51,8 +51,9 @@ ASKED = "asked"  # heads the branch of a question that was not answered from the
 MAX_NODES = 50_000  # past this, the tree starts again: memory stays bounded however long the run
 
 
-class MemoError(RuntimeError):
-    """Running the MTA's rules again with what an attempt read did not retrace its steps."""
+class MemoError(Exception):
+    """Running the MTA's rules again with what an attempt read did not retrace its steps.
+    (An Exception, not a RuntimeError: mypyc compiles a class derived from Exception alone.)"""
 
 
 class Node:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from mxsim.errors import ParameterError
+from mxsim.pickling import by_fields
 from mxsim.units import format_duration, parse_duration
 
 Value = str | int | float | bool | tuple[str, ...]
@@ -171,3 +172,6 @@ def read_main_cf(path: Path, known: Iterable[str]) -> dict[str, str]:
         if name.strip() in wanted:
             found[name.strip()] = value.strip()
     return found
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

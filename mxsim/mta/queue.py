@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mxsim.errors import ParameterError
 from mxsim.mta.sts import CachedPolicy
+from mxsim.pickling import by_fields
 from mxsim.units import parse_duration
 
 if TYPE_CHECKING:
@@ -96,3 +97,6 @@ def retry_interval(rules: tuple[RetryRule, ...], since_first: float, last_interv
     return None
 
 
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mxsim.mta.stub import StubAnswer
+from mxsim.pickling import by_fields
 
 
 class RouteKind(StrEnum):
@@ -153,3 +154,6 @@ class Delivery:
     elapsed: float
     # What a kept relay's lookups read for an earlier message (OpenSMTPD); this one asked none.
     relay_dns: tuple[StubAnswer, ...] = ()
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -15,6 +15,7 @@ import dns.rdatatype
 
 from mxsim.memo import IdentityMemo
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Outcome
+from mxsim.pickling import by_fields
 
 _FAILED_AT = {
     AttemptResult.TIMEOUT: "times out at",
@@ -117,3 +118,6 @@ def failed_at(delivery: Delivery) -> str:
         head = reason if len(reason) <= 60 else _CLAUSE.split(reason, maxsplit=1)[0]
         return head if len(head) <= 60 else head[:59] + "…"
     return address_owners(delivery).get(attempt.address) or attempt.host.rstrip(".")
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

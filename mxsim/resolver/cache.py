@@ -20,6 +20,7 @@ import dns.rrset
 
 from mxsim.memo import IdentityMemo
 from mxsim.names import NameKey, key
+from mxsim.pickling import by_fields
 from mxsim.transport.base import DnsReply
 
 Key = tuple[NameKey, dns.rdatatype.RdataType]
@@ -266,3 +267,6 @@ def _live(table: dict[K, _Entry], key: K, now: float) -> _Entry | None:
         del table[key]
         return None
     return entry
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -27,6 +27,7 @@ import dns.rrset
 from mxsim.clock import Clock
 from mxsim.memo import IdentityMemo
 from mxsim.names import NameKey, key
+from mxsim.pickling import by_fields
 from mxsim.resolver.cache import Cache, Key, Negative
 from mxsim.scenario.server_choice import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
@@ -609,3 +610,6 @@ def _negative_soa(soa: dns.rrset.RRset | None) -> dns.rrset.RRset | None:
     capped: dns.rrset.RRset = soa.copy()
     capped.ttl = min(soa.ttl, soa[0].minimum)  # RFC 2308 §5
     return capped
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -18,6 +18,7 @@ import dns.name
 import dns.rcode
 import dns.rrset
 
+from mxsim.pickling import by_fields
 from mxsim.units import format_duration
 
 
@@ -219,3 +220,6 @@ Result = DnsResult | SmtpSession | PolicyReply
 T = TypeVar("T")
 # An engine step: yields effects, is sent their results, returns a value.
 Step = Generator[Effect, Any, T]
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -24,6 +24,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from mxsim.pickling import by_fields
 from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import AuthorityMode, BackendSpec, ServerSpec, TtlMode
 
@@ -359,3 +360,6 @@ class AuthoritativeServer:
         elif backend.authority == AuthorityMode.EMPTY:
             result.authority = []
         return result
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -15,6 +15,7 @@ import mxsim
 PACKAGE = Path(mxsim.__file__).parent
 RANK = {
     "errors": 0, "recipients": 0, "units": 0, "clock": 0, "names": 0, "wiresize": 0, "rrsets": 0, "memo": 0, "exits": 0,
+    "pickling": 0,
     "__init__": 0, "schemas": 0,
     "scenario": 1,
     "world": 2,

@@ -55,7 +55,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import dns.name
 import dns.rdatatype
@@ -85,6 +85,7 @@ from mxsim.mta.results import (
 from mxsim.mta.sts import RFC8461_TLS_WORDS, CachedPolicy, tls_shortfall
 from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer
 from mxsim.mta.tap import Draw, Tap
+from mxsim.pickling import by_fields
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
 from mxsim.units import format_duration
 
@@ -294,16 +295,17 @@ class Context:
 class Profile(ABC):
     """One MTA's rules: the steps listed at the top of this module."""
 
-    name: str
-    title: str
-    version: str
-    library = Library.GLIBC
-    expires_in_queue = False  # True: the queue bounces at expiry time, not at the next failed attempt
-    PARAMS: tuple[Param, ...] = ()
-    ATTEMPT_WORDS: AttemptWords
-    BOUNCE_WORDS: BounceWords
+    # Class attributes, each MTA's own: ClassVar, so a compiled build (mypyc) keeps them on the class.
+    name: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    library: ClassVar[Library] = Library.GLIBC
+    expires_in_queue: ClassVar[bool] = False  # True: the queue bounces at expiry time, not at the next failed attempt
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+    ATTEMPT_WORDS: ClassVar[AttemptWords]
+    BOUNCE_WORDS: ClassVar[BounceWords]
     # The words for a host that fails required TLS (MTA-STS), by mta/sts.py's shortfall keys.
-    TLS_WORDS: Mapping[str, str] = RFC8461_TLS_WORDS
+    TLS_WORDS: ClassVar[Mapping[str, str]] = RFC8461_TLS_WORDS
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self.settings = Settings(self.PARAMS, self.name, overrides)
@@ -620,3 +622,6 @@ def _blocked(profile: Profile, target: Target, sender: SenderState, now: float) 
 
 def _all_blocked(profile: Profile, route: Route, sender: SenderState, _now: float) -> Failure:
     return profile.all_blocked(route, sender)
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Iterable
+from typing import ClassVar
 
 import dns.name
 
@@ -77,7 +78,7 @@ class Exim(Profile):
     version = "Exim 4.96 (Debian bookworm defaults)"
     ATTEMPT_WORDS = ATTEMPT_WORDS
     BOUNCE_WORDS = BOUNCE_WORDS
-    PARAMS = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("dns_cname_loops", Kind.INT, 1, "CNAME hops dns_lookup follows by asking again",
               "src/src/globals.c L886"),
         Param("hosts_max_try", Kind.INT, 5, "hosts/addresses tried per delivery",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import ClassVar
 
 import dns.name
 
@@ -73,7 +74,7 @@ class OpenSmtpd(Profile):
     BOUNCE_WORDS = BOUNCE_WORDS
     library = Library.LIBASR
     expires_in_queue = True  # the scheduler expires an envelope at creation + queue ttl
-    PARAMS = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("queue_ttl", Kind.DURATION, 4 * 86400.0, "smtpd.conf `queue ttl`: expiry",
               "usr.sbin/smtpd/smtpd.h L62, usr.sbin/smtpd/config.c L64", unit="d"),
         Param("bounce_warn_interval", Kind.DURATION, 4 * 3600.0, "first delay warning",

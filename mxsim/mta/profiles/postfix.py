@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import ClassVar
 
 import dns.name
 
@@ -72,7 +73,7 @@ class Postfix(Profile):
     version = "Postfix 3.7 (Debian bookworm defaults)"
     ATTEMPT_WORDS = ATTEMPT_WORDS
     BOUNCE_WORDS = BOUNCE_WORDS
-    PARAMS: tuple[Param, ...] = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("smtp_mx_address_limit", Kind.INT, 5, "addresses tried per delivery; 0: no limit",
               "src/global/mail_params.h L290"),
         Param("smtp_mx_session_limit", Kind.INT, 2, "SMTP sessions per delivery (handshake failures do not count)",

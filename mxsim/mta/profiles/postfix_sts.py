@@ -17,6 +17,7 @@ utils.py `populate_cfg_defaults`; Postfix smtp_proto.c `smtp_start_tls`, tls_ver
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
 import dns.name
 
@@ -43,7 +44,7 @@ class PostfixSts(Postfix):
     title = "Postfix + MTA-STS"
     version = "Postfix 3.7 with postfix-mta-sts-resolver 1.1.2 (Debian bookworm defaults)"
     TLS_WORDS = TLS_WORDS
-    PARAMS: tuple[Param, ...] = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         *Postfix.PARAMS,
         Param("cache_grace", Kind.DURATION, 60.0, "seconds a cached policy is used before its TXT is looked at again",
               "postfix-mta-sts-resolver defaults.py CACHE_GRACE; responder.py is_stale"),

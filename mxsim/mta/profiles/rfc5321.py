@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import ClassVar
 
 import dns.name
 
@@ -92,7 +93,7 @@ class Rfc5321(Profile):
     version = "RFC 5321 (2008), RFC 7505 (2015)"
     ATTEMPT_WORDS = ATTEMPT_WORDS
     BOUNCE_WORDS = BOUNCE_WORDS
-    PARAMS: tuple[Param, ...] = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("connect_timeout", Kind.DURATION, KERNEL_SYN_TIMEOUT,
               "TCP connect timeout; RFC 5321 sets none, so the kernel's SYN retries decide",
               "Linux tcp_syn_retries=6"),

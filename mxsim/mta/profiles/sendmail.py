@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import ClassVar
 
 import dns.name
 
@@ -93,7 +94,7 @@ class Sendmail(Profile):
     version = "Sendmail 8.17.1.9 (Debian bookworm sendmail.mc)"
     ATTEMPT_WORDS = ATTEMPT_WORDS
     BOUNCE_WORDS = BOUNCE_WORDS
-    PARAMS = (
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("nocanonify", Kind.BOOL, False, "FEATURE(`nocanonify'): no DNS canonicalisation of addresses",
               "cf/README; Debian debian/cf/debian/sendmail.mc.in does not set it"),
         Param("DontExpandCnames", Kind.BOOL, False, "do not replace a CNAME by its target",

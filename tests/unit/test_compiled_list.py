@@ -1,0 +1,71 @@
+"""The rules a module of the compiled build ([tool.mxsim] compiled in pyproject.toml) must
+keep, checked on the sources: building takes minutes (tests/model/test_compiled_identity.py
+does), these take milliseconds and name the line to change."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compiled() -> set[str]:
+    with open(ROOT / "pyproject.toml", "rb") as project:
+        return set(tomllib.load(project)["tool"]["mxsim"]["compiled"])
+
+
+def _module(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def _bases(tree: ast.Module, module: str) -> list[tuple[str, int, str, str]]:
+    """(class, line, base's module, base's name) for each base named by an import from mxsim."""
+    imported: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mxsim"):
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (node.module, alias.name)
+    local = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                if isinstance(base, ast.Name) and base.id in imported:
+                    found.append((node.name, node.lineno, *imported[base.id]))
+                elif isinstance(base, ast.Name) and base.id in local:
+                    found.append((node.name, node.lineno, module, base.id))
+    return found
+
+
+def test_no_class_of_plain_python_derives_from_a_compiled_one() -> None:
+    compiled = _compiled()
+    compiled_modules = {_module(path) for path in compiled}
+    offending = []
+    for path in sorted((ROOT / "mxsim").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in compiled:
+            continue
+        for name, line, module, base in _bases(ast.parse(path.read_text()), _module(relative)):
+            if module in compiled_modules:
+                offending.append(f"{relative}:{line} {name}({base}) derives from {module}: compile it too")
+    assert not offending, "\n".join(offending)
+
+
+def test_every_compiled_module_with_frozen_dataclasses_pickles_them_by_fields() -> None:
+    missing = []
+    for relative in sorted(_compiled()):
+        text = (ROOT / relative).read_text()
+        if "frozen=True" in text and "by_fields(globals())" not in text:
+            missing.append(relative)
+    assert not missing, f"add `by_fields(globals())` (mxsim/pickling.py) at the end of: {missing}"
+
+
+def test_the_listed_modules_exist() -> None:
+    assert all((ROOT / path).is_file() for path in _compiled())
+
+
+def test_the_check_sees_a_class_derived_from_a_compiled_one() -> None:
+    tree = ast.parse("from mxsim.resolver.cache import Cache\n\nclass Mine(Cache):\n    pass\n")
+    assert _bases(tree, "mxsim.elsewhere") == [("Mine", 3, "mxsim.resolver.cache", "Cache")]
