@@ -34,6 +34,4 @@ def extensions() -> list[object]:
     return list(mypycify([*options, *compiled_modules()], opt_level="3", group_name="mxsim"))
 
 
-modules = extensions()
-# One C file per module: compiled side by side on every core.
-setup(ext_modules=modules, options={"build_ext": {"parallel": os.cpu_count() or 1}} if modules else {})
+setup(ext_modules=extensions())

@@ -22,6 +22,3 @@ def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) 
     extra = [MYPYC] if _compiling() else []
     return [*build_meta.get_requires_for_build_wheel(config_settings), *extra]
 
-
-def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return build_meta.get_requires_for_build_editable(config_settings)
