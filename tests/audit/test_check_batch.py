@@ -162,6 +162,12 @@ def test_sarif_over_many_domains_is_one_run_with_results_per_domain(incident_lab
     assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl-C's default action in the child: a test run started in the background by a
+    shell without job control inherits SIGINT ignored, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.lab
 def test_ctrl_c_mid_run_exits_130_with_every_finished_domain_kept(incident_lab: Path, tmp_path: Path) -> None:
     listing = tmp_path / "domains.txt"
@@ -170,7 +176,8 @@ def test_ctrl_c_mid_run_exits_130_with_every_finished_domain_kept(incident_lab: 
     out = tmp_path / "results.jsonl"
     command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", "--domains", str(listing),
                "--lab", str(incident_lab), "-f", "jsonl", "--output", str(out), *FAST]
-    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_ctrl_c_as_in_a_terminal) as process:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None and _lines(out) < 5:
             time.sleep(0.005)
@@ -193,7 +200,8 @@ def test_ctrl_c_mid_sarif_run_still_writes_the_finished_domains(incident_lab: Pa
     out = tmp_path / "batch.sarif"
     command = [sys.executable, "-c", "from mxsim.cli import main; main()", "check", *names,
                "--lab", str(incident_lab), "-f", "sarif", "--output", str(out), *FAST]
-    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_ctrl_c_as_in_a_terminal) as process:
         assert process.stdout is not None
         seen = [process.stdout.readline() for _ in range(3)]  # three summaries: three domains done
         process.send_signal(signal.SIGINT)
