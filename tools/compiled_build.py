@@ -8,10 +8,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def listed(source: Path = ROOT) -> list[str]:
+    """The files the compiled build compiles ([tool.mxsim] compiled in pyproject.toml)."""
+    with open(source / "pyproject.toml", "rb") as project:
+        return list(tomllib.load(project)["tool"]["mxsim"]["compiled"])
+
+
+def module_name(path: str) -> str:
+    """`mxsim/mta/profiles/__init__.py` -> `mxsim.mta.profiles`."""
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
 # What a wheel is built from; copied, so the build leaves nothing in the checkout.

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from tools.compiled_build import ROOT, build_compiled
+from tools.compiled_build import ROOT, build_compiled, listed, module_name
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +31,7 @@ def _python(path: Path, args: list[str], cwd: Path) -> subprocess.CompletedProce
 
 
 def test_every_listed_module_is_compiled_in_the_build(compiled: Path, tmp_path: Path) -> None:
-    with open(ROOT / "pyproject.toml", "rb") as project:
-        listed = tomllib.load(project)["tool"]["mxsim"]["compiled"]
-    modules = [path.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for path in listed]
+    modules = [module_name(path) for path in listed()]
     script = "import importlib, sys\nfor name in sys.argv[1:]:\n    print(importlib.import_module(name).__file__)"
     done = _python(compiled, ["-c", script, *modules], tmp_path)
     assert done.returncode == 0, done.stderr

@@ -5,19 +5,8 @@ does), these take milliseconds and name the line to change."""
 from __future__ import annotations
 
 import ast
-import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _compiled() -> set[str]:
-    with open(ROOT / "pyproject.toml", "rb") as project:
-        return set(tomllib.load(project)["tool"]["mxsim"]["compiled"])
-
-
-def _module(path: str) -> str:
-    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+from tools.compiled_build import ROOT, listed, module_name
 
 
 def _bases(tree: ast.Module, module: str) -> list[tuple[str, int, str, str]]:
@@ -40,14 +29,14 @@ def _bases(tree: ast.Module, module: str) -> list[tuple[str, int, str, str]]:
 
 
 def test_no_class_of_plain_python_derives_from_a_compiled_one() -> None:
-    compiled = _compiled()
-    compiled_modules = {_module(path) for path in compiled}
+    compiled = set(listed())
+    compiled_modules = {module_name(path) for path in compiled}
     offending = []
     for path in sorted((ROOT / "mxsim").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         if relative in compiled:
             continue
-        for name, line, module, base in _bases(ast.parse(path.read_text()), _module(relative)):
+        for name, line, module, base in _bases(ast.parse(path.read_text()), module_name(relative)):
             if module in compiled_modules:
                 offending.append(f"{relative}:{line} {name}({base}) derives from {module}: compile it too")
     assert not offending, "\n".join(offending)
@@ -55,7 +44,7 @@ def test_no_class_of_plain_python_derives_from_a_compiled_one() -> None:
 
 def test_every_compiled_module_with_frozen_dataclasses_pickles_them_by_fields() -> None:
     missing = []
-    for relative in sorted(_compiled()):
+    for relative in sorted(set(listed())):
         text = (ROOT / relative).read_text()
         if "frozen=True" in text and "by_fields(globals())" not in text:
             missing.append(relative)
@@ -63,7 +52,7 @@ def test_every_compiled_module_with_frozen_dataclasses_pickles_them_by_fields() 
 
 
 def test_the_listed_modules_exist() -> None:
-    assert all((ROOT / path).is_file() for path in _compiled())
+    assert all((ROOT / path).is_file() for path in set(listed()))
 
 
 def test_the_check_sees_a_class_derived_from_a_compiled_one() -> None:
