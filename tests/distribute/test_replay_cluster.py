@@ -89,7 +89,8 @@ def test_a_local_cluster_writes_the_same_report() -> None:
 
 @pytest.mark.lab
 def test_a_worker_killed_mid_replay_changes_no_byte(workers: Scheduler, tmp_path: Path) -> None:
-    long = ["wa-students-2017", "-m", "postfix", "--seeds", "1..6", "-n", "500", "--no-progress", "-f", "json"]
+    # Sixteen tasks of a few tenths of a second each: the kill lands while most of them are still to run.
+    long = ["wa-students-2017", "-m", "postfix", "--seeds", "1..16", "-n", "2000", "--no-progress", "-f", "json"]
     out = tmp_path / "runs.json"
     command = [sys.executable, "-c", "from mxsim.cli import main; main()", "replay", *long,
                "--output", str(out), "--dask", workers.address]
