@@ -10,12 +10,13 @@ stream of the attempt it is resuming.
 
 from __future__ import annotations
 
-import _random
 import random
 from typing import Any
 
-STREAM_BITS = 64  # of the run's base; the message index and attempt number sit below it
-ATTEMPT_BITS = 24
+from mxsim.transport.xoshiro import Xoshiro128
+
+STREAM_BITS = 64  # of the run's base
+ATTEMPT_BITS = 24  # the attempt's number sits below the message's index
 
 
 def stream_base(label: str) -> int:
@@ -24,43 +25,47 @@ def stream_base(label: str) -> int:
 
 
 def attempt_stream(base: int, message: int, attempt: int) -> random.Random:
-    """The stream of one attempt, seeded from an integer when it first draws."""
-    return LazyRandom((base << (STREAM_BITS + ATTEMPT_BITS)) | (message << ATTEMPT_BITS) | attempt)
+    """The stream of one attempt of one message in the run of `base`."""
+    return AttemptStream(base, (message << ATTEMPT_BITS) | attempt)
 
 
-class LazyRandom(random.Random):
-    """`random.Random(seed)`, seeded at its first draw: seeding the Mersenne Twister costs
-    about 4 µs, and about half of replay's attempts draw nothing (every answer cached, one
-    host). Its draws are those of `random.Random(seed)`, value for value."""
+class AttemptStream(random.Random):
+    """random.Random over xoshiro128** (mxsim/transport/xoshiro.py), started at its first
+    draw: about half of replay's attempts draw nothing (every answer cached, one host).
+    Every other method of random.Random (shuffle, choices, randrange, gauss) draws through
+    `random` and `getrandbits`."""
 
-    def __init__(self, seed: int) -> None:
-        self._seed = seed
-        self._generator: _random.Random | None = None
+    def __init__(self, base: int, key: int) -> None:
+        self._base = base
+        self._key = key
+        self._generator: Xoshiro128 | None = None
         self.gauss_next: float | None = None  # what random.Random.seed sets: `gauss` keeps its spare value here
 
-    def _seeded(self) -> _random.Random:
+    def _started(self) -> Xoshiro128:
         generator = self._generator
         if generator is None:
-            # The bare generator: its `random` and `getrandbits` are random.Random's own,
-            # seeded the same way, without the Python layer's seeding (a sixth of the cost).
-            generator = self._generator = _random.Random(self._seed)
+            generator = self._generator = Xoshiro128(self._base, self._key)
             # From now on the generator's own methods answer, without this class in between.
             self.random = generator.random  # type: ignore[method-assign]
             self.getrandbits = generator.getrandbits  # type: ignore[method-assign]
         return generator
 
+    def seed(self, a: Any = None, version: int = 2) -> None:
+        raise TypeError("an attempt's stream starts from its attempt, not from a seed")
+
     def getstate(self) -> tuple[Any, ...]:
-        return (self.VERSION, self._seeded().getstate(), self.gauss_next)
+        generator = self._started()
+        return ((generator.s0, generator.s1, generator.s2, generator.s3), self.gauss_next)
 
     def setstate(self, state: tuple[Any, ...]) -> None:
-        self._seeded().setstate(state[1])
-        self.gauss_next = state[2]
+        generator = self._started()
+        (generator.s0, generator.s1, generator.s2, generator.s3), self.gauss_next = state
 
     def random(self) -> float:
-        return self._seeded().random()
+        return self._started().random()
 
     def getrandbits(self, k: int, /) -> int:
-        return self._seeded().getrandbits(k)
+        return self._started().getrandbits(k)
 
 
 class SwitchedRandom(random.Random):
