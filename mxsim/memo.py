@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import dns.name
 
-NO_MEMO = "MXSIM_NO_MEMO"
+NO_MEMO: Final = "MXSIM_NO_MEMO"
 
 
 def shortcuts_enabled() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from typing import Final
 
 import dns.name
 
@@ -25,8 +26,8 @@ def key(name: dns.name.Name) -> NameKey:
     return known
 
 
-_KEYS: dict[tuple[bytes, ...], NameKey] = {}
-_KEYS_HELD = 65536  # a bound on memory when names are many (a survey of many domains)
+_KEYS: Final[dict[tuple[bytes, ...], NameKey]] = {}
+_KEYS_HELD: Final = 65536  # a bound on memory when names are many (a survey of many domains)
 
 
 @functools.lru_cache(maxsize=16384)

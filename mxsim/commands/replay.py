@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Final
 
 from mxsim.clock import VirtualClock
 from mxsim.commands.replay_senders import plan_senders, sender_ask
@@ -138,8 +139,8 @@ class ReplayResult:
         return _worst(s.status for s in self.scenarios)
 
 
-NO_GATES = "no gates"
-YOUNG_COLLECTION = 50_000  # allocations between young collections while a replay runs
+NO_GATES: Final = "no gates"
+YOUNG_COLLECTION: Final = 50_000  # allocations between young collections while a replay runs
 
 
 def _worst(statuses: Iterable[str]) -> str:
@@ -203,7 +204,7 @@ def _via_cname(answer: StubAnswer) -> bool:
     return known
 
 
-_VIA_CNAME: IdentityMemo[bool] = IdentityMemo(4096)
+_VIA_CNAME: Final[IdentityMemo[bool]] = IdentityMemo(4096)
 
 
 class _Path:
@@ -449,7 +450,9 @@ class _MtaRun:
         return tuple(gates)
 
 
-_DELIVERED, _BOUNCED = Outcome.DELIVERED, Outcome.BOUNCED  # a member read through its class is a call (enum.py)
+# A member read through its class is a call (enum.py).
+_DELIVERED: Final = Outcome.DELIVERED
+_BOUNCED: Final = Outcome.BOUNCED
 
 
 def _failure(delivery: Delivery) -> Failure:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Final
 
 from mxsim.pickling import by_fields
 
-BUCKET_BASE = math.log(1.01)  # each bucket spans 1%: percentiles are exact to within 1%
-MAX_DISTINCT = 2000  # distinct paths or texts kept; the rest are counted as "other"
-OTHER = "(other paths)"
+BUCKET_BASE: Final = math.log(1.01)  # each bucket spans 1%: percentiles are exact to within 1%
+MAX_DISTINCT: Final = 2000  # distinct paths or texts kept; the rest are counted as "other"
+OTHER: Final = "(other paths)"
 
 
 class DelayHistogram:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Hashable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import dns.name
 import dns.rdatatype
@@ -46,9 +46,14 @@ from mxsim.resolver.cache import Cache, reply_token
 from mxsim.transport.base import SmtpProbe, Step
 
 # What a node of the tree reads next.
-UNSET, QUESTION, DRAW, READ, SESSION, END = -1, 0, 1, 2, 3, 4
-ASKED = "asked"  # heads the branch of a question that was not answered from the cache
-MAX_NODES = 50_000  # past this, the tree starts again: memory stays bounded however long the run
+UNSET: Final = -1
+QUESTION: Final = 0
+DRAW: Final = 1
+READ: Final = 2
+SESSION: Final = 3
+END: Final = 4
+ASKED: Final = "asked"  # heads the branch of a question that was not answered from the cache
+MAX_NODES: Final = 50_000  # past this, the tree starts again: memory stays bounded however long the run
 
 
 class MemoError(Exception):
@@ -200,7 +205,7 @@ def said(logged: tuple[StubAnswer, ...]) -> Hashable:
                     for answer in logged)
 
 
-_NOTHING_READABLE: dict[Any, Any] = {}
+_NOTHING_READABLE: Final[dict[Any, Any]] = {}
 
 
 def readable(cache: Cache) -> dict[Any, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from enum import StrEnum
 from pathlib import Path
+from typing import Final
 
 from mxsim.errors import ParameterError
 from mxsim.pickling import by_fields
@@ -28,9 +29,9 @@ class Kind(StrEnum):
     TEXT = "text"
 
 
-NONE_SHOWN = "(none)"  # how `mxsim params` shows an empty list; read back as one
-_TRUE = {"yes", "true", "on", "1"}
-_FALSE = {"no", "false", "off", "0"}
+NONE_SHOWN: Final = "(none)"  # how `mxsim params` shows an empty list; read back as one
+_TRUE: Final = {"yes", "true", "on", "1"}
+_FALSE: Final = {"no", "false", "off", "0"}
 
 
 @dataclass(frozen=True, slots=True)

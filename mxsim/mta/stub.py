@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 import dns.flags
 import dns.name
@@ -73,8 +74,8 @@ def libasr_status(response: DnsReply | None) -> Herrno:
     return Herrno.NO_RECOVERY
 
 
-STATUS = {Library.GLIBC: glibc_status, Library.LIBASR: libasr_status}
-PLAIN_UDP = 512  # RFC 1035 §4.2.1: neither glibc nor libasr sends EDNS unless told to
+STATUS: Final = {Library.GLIBC: glibc_status, Library.LIBASR: libasr_status}
+PLAIN_UDP: Final = 512  # RFC 1035 §4.2.1: neither glibc nor libasr sends EDNS unless told to
 
 
 def _truncated(qname: dns.name.Name, reply: DnsReply) -> bool:
@@ -100,11 +101,11 @@ def _truncated_remembered(qname: dns.name.Name, reply: DnsReply) -> bool:
     return _TRUNCATED.put(reply.answer, (reply.authority, truncated), extra)[1]
 
 
-_TRUNCATED: IdentityMemo[tuple[tuple[dns.rrset.RRset, ...], bool]] = IdentityMemo(8192)
-_TRUNCATED_SAYING: dict[tuple[tuple[bytes, ...], int], bool] = {}
-_SAYINGS_HELD = 65536
+_TRUNCATED: Final[IdentityMemo[tuple[tuple[dns.rrset.RRset, ...], bool]]] = IdentityMemo(8192)
+_TRUNCATED_SAYING: Final[dict[tuple[tuple[bytes, ...], int], bool]] = {}
+_SAYINGS_HELD: Final = 65536
 # glibc retries a rejected query (SERVFAIL/REFUSED) `attempts` times; libasr returns it.
-RETRIED_RCODES = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
+RETRIED_RCODES: Final = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 
 
 @dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
@@ -151,7 +152,7 @@ AtHand = Callable[[dns.name.Name, dns.rdatatype.RdataType], tuple[DnsReply, Reso
 # How long each library waits for the recursive resolver before TRY_AGAIN:
 # glibc: RES_TIMEOUT 5 s x RES_DFLRETRY 2 to the one nameserver (resolv/resolv.h; docs/mta-behaviour.md#glibc);
 # libasr: 5 s, 4 rounds, doubling: 5 + 10 + 20 + 40 s (asr.c; docs/mta-behaviour.md#libasr).
-WAIT = {Library.GLIBC: 10.0, Library.LIBASR: 75.0}
+WAIT: Final = {Library.GLIBC: 10.0, Library.LIBASR: 75.0}
 
 
 Lookup = tuple[tuple["StubAnswer", ...], "StubAnswer"]  # what one query logged, and its answer

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import dns.rdatatype
 
@@ -17,7 +17,7 @@ from mxsim.memo import IdentityMemo
 from mxsim.mta.results import Attempt, AttemptResult, Delivery, Outcome
 from mxsim.pickling import by_fields
 
-_FAILED_AT = {
+_FAILED_AT: Final = {
     AttemptResult.TIMEOUT: "times out at",
     AttemptResult.REFUSED: "refused by",
     AttemptResult.UNREACHABLE: "cannot reach",
@@ -28,8 +28,8 @@ _FAILED_AT = {
     AttemptResult.ACCEPTED: "accepted by",
     AttemptResult.TLS_FAILED: "no acceptable TLS at",
 }
-MTA_WIDTH = 10
-_CLAUSE = re.compile(r": |; | \(|\. ")
+MTA_WIDTH: Final = 10
+_CLAUSE: Final = re.compile(r": |; | \(|\. ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def address_owners(delivery: Delivery) -> dict[str, str]:
     return _OWNERS.put(delivery.dns, owners) if alone else owners
 
 
-_OWNERS: IdentityMemo[dict[str, str]] = IdentityMemo(4096)
+_OWNERS: Final[IdentityMemo[dict[str, str]]] = IdentityMemo(4096)
 
 
 def _decisive(delivery: Delivery) -> Attempt | None:

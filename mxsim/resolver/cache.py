@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import dns.name
 import dns.rcode
@@ -94,9 +94,9 @@ class _Message(_Stored):
         return self.served
 
 
-_TOKENS: dict[tuple[object, ...], tuple[int, tuple[object, ...]]] = {}
-_TOKENS_HELD = 65536  # past this many distinct replies, new ones get numbers of their own, unshared
-_NEXT_TOKEN = itertools.count(1)
+_TOKENS: Final[dict[tuple[object, ...], tuple[int, tuple[object, ...]]]] = {}
+_TOKENS_HELD: Final = 65536  # past this many distinct replies, new ones get numbers of their own, unshared
+_NEXT_TOKEN: Final = itertools.count(1)
 
 
 def content_token(reply: DnsReply) -> int:
@@ -127,7 +127,7 @@ def reply_token(reply: DnsReply) -> int:
     return known
 
 
-_REPLY_TOKENS: IdentityMemo[int] = IdentityMemo(8192)
+_REPLY_TOKENS: Final[IdentityMemo[int]] = IdentityMemo(8192)
 
 
 def _section(rrsets: tuple[dns.rrset.RRset, ...]) -> tuple[object, ...]:

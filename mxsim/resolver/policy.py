@@ -17,6 +17,7 @@ On top of `Cache` (whole-second TTLs, a message cache beside the record cache):
 from __future__ import annotations
 
 import math
+from typing import Final
 
 import dns.name
 import dns.rdatatype
@@ -27,7 +28,7 @@ from mxsim.resolver.cache import Cache, Key, _Message
 from mxsim.scenario.resolver_kinds import CachePolicy
 from mxsim.transport.base import DnsReply
 
-STALE_REPLY_TTL = 30  # unbound serve-expired-reply-ttl, BIND stale-answer-ttl: both default to 30 s
+STALE_REPLY_TTL: Final = 30  # unbound serve-expired-reply-ttl, BIND stale-answer-ttl: both default to 30 s
 
 
 class PolicyCache(Cache):

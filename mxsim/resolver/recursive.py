@@ -15,6 +15,7 @@ import random
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 import dns.edns
 import dns.flags
@@ -33,15 +34,15 @@ from mxsim.scenario.server_choice import ServerChoice
 from mxsim.transport.base import DnsExchange, DnsReply, DnsResult, NetError, Step
 from mxsim.transport.queries import make_query
 
-MAX_RESTARTS = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
-MAX_REFERRALS = 30  # unbound MAX_REFERRAL_COUNT
-MAX_SENDS_PER_STEP = 8  # sends per delegation step before SERVFAIL (timeouts are retried)
-MAX_TRIES_PER_SERVER = 3  # sends to one silent address within one step
-MAX_TARGET_DEPTH = 4  # nested lookups of name-server addresses
-UNKNOWN_SERVER_TIMEOUT = 0.376  # unbound's UNKNOWN_SERVER_NICENESS, seconds
-MAX_TIMEOUT = 120.0
-SRTT_BAND = 0.400  # unbound picks at random among servers within 400 ms of the fastest
-EDNS_PAYLOAD = 1232
+MAX_RESTARTS: Final = 11  # unbound iterator.h MAX_RESTART_COUNT: CNAME links it will chase
+MAX_REFERRALS: Final = 30  # unbound MAX_REFERRAL_COUNT
+MAX_SENDS_PER_STEP: Final = 8  # sends per delegation step before SERVFAIL (timeouts are retried)
+MAX_TRIES_PER_SERVER: Final = 3  # sends to one silent address within one step
+MAX_TARGET_DEPTH: Final = 4  # nested lookups of name-server addresses
+UNKNOWN_SERVER_TIMEOUT: Final = 0.376  # unbound's UNKNOWN_SERVER_NICENESS, seconds
+MAX_TIMEOUT: Final = 120.0
+SRTT_BAND: Final = 0.400  # unbound picks at random among servers within 400 ms of the fastest
+EDNS_PAYLOAD: Final = 1232
 
 
 @dataclass(slots=True, eq=False)  # not frozen: one per query sent (see mxsim/mta/results.py)
@@ -133,7 +134,12 @@ class _Run:
 
 # What one delegation step found. Plain numbers, not an Enum: each question compares
 # several, and an Enum member read through its class is a call (enum.py).
-_ANSWER, _CNAME, _NEGATIVE, _REFERRAL, _LAME, _SERVFAIL = range(6)
+_ANSWER: Final = 0
+_CNAME: Final = 1
+_NEGATIVE: Final = 2
+_REFERRAL: Final = 3
+_LAME: Final = 4
+_SERVFAIL: Final = 5
 
 
 class _Step:
@@ -511,12 +517,14 @@ class RecursiveResolver:
         return _Step(_LAME)  # an upward or sideways referral, or an empty non-answer
 
 
-_TC, _AA = int(dns.flags.TC), int(dns.flags.AA)
-_FIRST, _RANDOM = ServerChoice.FIRST, ServerChoice.RANDOM
-_USABLE = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
-_USABLE_LOW = (int(dns.rcode.NOERROR), int(dns.rcode.NXDOMAIN))
-_FORMERR = dns.rcode.FORMERR
-_RCODES = {int(rcode): rcode for rcode in dns.rcode.Rcode}
+_TC: Final = int(dns.flags.TC)
+_AA: Final = int(dns.flags.AA)
+_FIRST: Final = ServerChoice.FIRST
+_RANDOM: Final = ServerChoice.RANDOM
+_USABLE: Final = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+_USABLE_LOW: Final = (int(dns.rcode.NOERROR), int(dns.rcode.NXDOMAIN))
+_FORMERR: Final = dns.rcode.FORMERR
+_RCODES: Final = {int(rcode): rcode for rcode in dns.rcode.Rcode}
 
 
 def _rcode(message: dns.message.Message) -> dns.rcode.Rcode:
@@ -562,7 +570,7 @@ def _read(message: dns.message.Message, zone: dns.name.Name, name: dns.name.Name
                       extra)
 
 
-_READS: IdentityMemo[_Read] = IdentityMemo(8192)
+_READS: Final[IdentityMemo[_Read]] = IdentityMemo(8192)
 
 
 def _targets(ns: dns.rrset.RRset) -> tuple[tuple[dns.name.Name, NameKey], ...]:
@@ -575,7 +583,7 @@ def _targets(ns: dns.rrset.RRset) -> tuple[tuple[dns.name.Name, NameKey], ...]:
     return known
 
 
-_TARGETS: IdentityMemo[tuple[tuple[dns.name.Name, NameKey], ...]] = IdentityMemo(8192)
+_TARGETS: Final[IdentityMemo[tuple[tuple[dns.name.Name, NameKey], ...]]] = IdentityMemo(8192)
 
 
 def _addresses_of(rrset: dns.rrset.RRset, server: dns.name.Name) -> tuple[tuple[str, dns.name.Name], ...]:
@@ -588,7 +596,7 @@ def _addresses_of(rrset: dns.rrset.RRset, server: dns.name.Name) -> tuple[tuple[
     return known[1]
 
 
-_ADDRESSES: IdentityMemo[tuple[dns.name.Name, tuple[tuple[str, dns.name.Name], ...]]] = IdentityMemo(8192)
+_ADDRESSES: Final[IdentityMemo[tuple[dns.name.Name, tuple[tuple[str, dns.name.Name], ...]]]] = IdentityMemo(8192)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import dns.exception
 import dns.flags
@@ -43,13 +43,13 @@ from mxsim.world.authority import AuthoritativeServer, Served
 T = TypeVar("T")
 Message = dns.message.Message  # by a name the class's own `dns` method does not hide
 
-MODEL_RTT = 0.020  # seconds: one network round trip in the model world
-PLAIN_DNS_PAYLOAD = 512  # RFC 1035 §4.2.1, for queries without EDNS
-MAX_DNS_MESSAGE = 65535  # RFC 1035 §4.2.2: TCP's two-octet length prefix
-DEFAULT_REJECT = Reply(554, "5.7.1 Service unavailable")
-STARTTLS_REFUSED = Reply(454, "4.7.0 TLS not available due to local problem")
-SESSIONS_HELD = 4096  # sessions remembered per transport; past this they are built afresh
-DEFAULT_TEMPFAIL = Reply(421, "4.3.2 Service not available, closing transmission channel")
+MODEL_RTT: Final = 0.020  # seconds: one network round trip in the model world
+PLAIN_DNS_PAYLOAD: Final = 512  # RFC 1035 §4.2.1, for queries without EDNS
+MAX_DNS_MESSAGE: Final = 65535  # RFC 1035 §4.2.2: TCP's two-octet length prefix
+DEFAULT_REJECT: Final = Reply(554, "5.7.1 Service unavailable")
+STARTTLS_REFUSED: Final = Reply(454, "4.7.0 TLS not available due to local problem")
+SESSIONS_HELD: Final = 4096  # sessions remembered per transport; past this they are built afresh
+DEFAULT_TEMPFAIL: Final = Reply(421, "4.3.2 Service not available, closing transmission channel")
 
 
 def parse_reply(line: str, fallback: Reply) -> Reply:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass, field
+from typing import Final
 
 import dns.edns
 import dns.flags
@@ -28,7 +29,7 @@ from mxsim.pickling import by_fields
 from mxsim.rrsets import rrset_of
 from mxsim.scenario.spec import AuthorityMode, BackendSpec, ServerSpec, TtlMode
 
-MAX_CNAME_HOPS_IN_ZONE = 16  # a server stops chasing an in-zone chain somewhere; BIND uses 16
+MAX_CNAME_HOPS_IN_ZONE: Final = 16  # a server stops chasing an in-zone chain somewhere; BIND uses 16
 
 
 @dataclass(slots=True)

@@ -51,6 +51,39 @@ def test_every_compiled_module_with_frozen_dataclasses_pickles_them_by_fields() 
     assert not missing, f"add `by_fields(globals())` (mxsim/pickling.py) at the end of: {missing}"
 
 
+def _unfinal_constants(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, name) of each module-level constant (an upper-case name) not marked Final."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            names = [t for target in node.targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
+            annotation = None
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            names, annotation = [node.target], node.annotation
+        else:
+            continue
+        called = node.value.func if isinstance(node.value, ast.Call) else None
+        if isinstance(called, ast.Name) and called.id == "TypeVar":
+            continue
+        final = annotation is not None and "Final" in ast.unparse(annotation)
+        found += [(node.lineno, n.id) for n in names if isinstance(n, ast.Name) and n.id.lstrip("_").isupper()
+                  and not final]
+    return found
+
+
+def test_the_constants_of_compiled_modules_are_final() -> None:
+    """A compiled module reads a Final from C (a literal is inlined); any other module
+    global is looked up in the module's dictionary at every use."""
+    missing = [f"{relative}:{line} {name}" for relative in sorted(set(listed()))
+               for line, name in _unfinal_constants(ast.parse((ROOT / relative).read_text()))]
+    assert not missing, "mark these `Final` (from typing):\n" + "\n".join(missing)
+
+
+def test_the_check_sees_a_constant_not_final() -> None:
+    tree = ast.parse("from typing import Final, TypeVar\nA, B = 1, 2\nC: Final = 3\nD: int = 4\nT = TypeVar('T')\n")
+    assert _unfinal_constants(tree) == [(2, "A"), (2, "B"), (4, "D")]
+
+
 def test_the_listed_modules_exist() -> None:
     assert all((ROOT / path).is_file() for path in set(listed()))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from mxsim.mta import PROFILE_NAMES, check_profile_name
 from mxsim.mta.profiles.base import Profile
@@ -13,10 +14,10 @@ from mxsim.mta.profiles.postfix_sts import PostfixSts
 from mxsim.mta.profiles.rfc5321 import Rfc5321
 from mxsim.mta.profiles.sendmail import Sendmail
 
-PROFILES: dict[str, type[Profile]] = {
+PROFILES: Final[dict[str, type[Profile]]] = {
     cls.name: cls for cls in (Postfix, Exim, OpenSmtpd, Sendmail, Rfc5321, PostfixSts)
 }
-NAMES = PROFILE_NAMES  # tests/unit/test_profile_names.py: the same names, in the same order
+NAMES: Final = PROFILE_NAMES  # tests/unit/test_profile_names.py: the same names, in the same order
 
 
 def make_profile(name: str, overrides: Mapping[str, str] | None = None) -> Profile:

@@ -55,7 +55,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 import dns.name
 import dns.rdatatype
@@ -89,14 +89,14 @@ from mxsim.pickling import by_fields
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
 from mxsim.units import format_duration
 
-A = dns.rdatatype.A
-AAAA = dns.rdatatype.AAAA
-MX = dns.rdatatype.MX
-PTR = dns.rdatatype.PTR
-KERNEL_SYN_TIMEOUT = 127.0  # Linux, tcp_syn_retries=6: 1+2+4+8+16+32+64 s
-LOG_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fixed, so logs are seed-stable
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-_CONNECT_FAILED: dict[ConnectResult, AttemptResult] = {
+A: Final = dns.rdatatype.A
+AAAA: Final = dns.rdatatype.AAAA
+MX: Final = dns.rdatatype.MX
+PTR: Final = dns.rdatatype.PTR
+KERNEL_SYN_TIMEOUT: Final = 127.0  # Linux, tcp_syn_retries=6: 1+2+4+8+16+32+64 s
+LOG_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)  # virtual time 0 in log lines: fixed, so logs are seed-stable
+_ENHANCED: Final = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+_CONNECT_FAILED: Final[dict[ConnectResult, AttemptResult]] = {
     ConnectResult.TIMEOUT: AttemptResult.TIMEOUT,
     ConnectResult.REFUSED: AttemptResult.REFUSED,
     ConnectResult.UNREACHABLE: AttemptResult.UNREACHABLE,
@@ -122,7 +122,7 @@ class AttemptWords(NamedTuple):
         return self[_WORDS_INDEX[result]]
 
 
-_WORDS_INDEX = {
+_WORDS_INDEX: Final = {
     AttemptResult.TIMEOUT: 0, AttemptResult.REFUSED: 1, AttemptResult.UNREACHABLE: 2,
     AttemptResult.BANNER_TIMEOUT: 3, AttemptResult.CLOSED: 4,
     AttemptResult.TEMPFAIL: 5, AttemptResult.REJECTED: 5, AttemptResult.ACCEPTED: 6,
@@ -221,9 +221,9 @@ def _search_names(labels: tuple[bytes, ...], domains: tuple[str, ...]) -> tuple[
     return tuple(relative.concatenate(dns.name.from_text(domain)) for domain in domains if domain.strip("."))
 
 
-SEARCH_DOMAINS_DOC = ("the stub library's search list (resolv.conf `search`, else the domain of the "
+SEARCH_DOMAINS_DOC: Final = ("the stub library's search list (resolv.conf `search`, else the domain of the "
                       "host name): names a lookup of a host's address also tries")
-SEARCH_DOMAINS_SOURCE = "resolv.conf(5); the lab runs with the domain of its host name (docs/agreement.md)"
+SEARCH_DOMAINS_SOURCE: Final = "resolv.conf(5); the lab runs with the domain of its host name (docs/agreement.md)"
 
 
 def reverse_lookup(ctx: Context, address: str) -> Step[StubAnswer]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -37,21 +37,21 @@ from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
 
-MAX_REROUTES = 5  # a guard; Exim itself stops when the name no longer changes
+MAX_REROUTES: Final = 5  # a guard; Exim itself stops when the name no longer changes
 # Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS, from the exim4 router file 200_exim4-config_primary
 # (docs/mta-behaviour.md#exim-ip-literal-mx-and-loops).
-DEBIAN_IGNORE_TARGET_HOSTS = (
+DEBIAN_IGNORE_TARGET_HOSTS: Final = (
     "0.0.0.0", "127.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/8", "169.254.0.0/16",
     "255.255.255.255", "::/128", "::1/128", "fc00::/7", "fe80::/10", "100::/64",
 )
-UNROUTEABLE = "Unrouteable address"
-NO_SMTP_SERVICE = "an MX or SRV record indicated no SMTP service"
-NON_EXISTENT = "all relevant MX records point to non-existent hosts"
-IP_MX = "all relevant MX records point to non-existent hosts or (invalidly) to IP addresses"
-LOOKUP_DEFERRED = "host lookup did not complete"
-_WHERE = "H={host} [{address}]"
+UNROUTEABLE: Final = "Unrouteable address"
+NO_SMTP_SERVICE: Final = "an MX or SRV record indicated no SMTP service"
+NON_EXISTENT: Final = "all relevant MX records point to non-existent hosts"
+IP_MX: Final = "all relevant MX records point to non-existent hosts or (invalidly) to IP addresses"
+LOOKUP_DEFERRED: Final = "host lookup did not complete"
+_WHERE: Final = "H={host} [{address}]"
 # transports/smtp.c: the connect errors, then "... after initial connection".
-ATTEMPT_WORDS = AttemptWords(
+ATTEMPT_WORDS: Final = AttemptWords(
     timeout=f"{_WHERE} Connection timed out",
     refused=f"{_WHERE} Connection refused",
     unreachable=f"{_WHERE} Network is unreachable",
@@ -64,7 +64,7 @@ ATTEMPT_WORDS = AttemptWords(
 # (`retry_update`) gives the address the message "retry timeout exceeded" in place of the
 # host error, logged `** user@example.com: retry timeout exceeded`; the bounce names the
 # address and those words, its DSN `Status: 5.0.0` (seen in the bounce Exim queued).
-BOUNCE_WORDS = BounceWords(
+BOUNCE_WORDS: Final = BounceWords(
     now="{recipient}\n    {text}",
     expired="{recipient}\n    retry timeout exceeded",
     expired_logged="retry timeout exceeded",

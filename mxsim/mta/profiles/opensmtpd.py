@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -41,12 +41,12 @@ from mxsim.mta.stub import Herrno, Library, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
 
-RETRY_STEP = 400.0  # scheduler_ramqueue.c: next try = creation + 400 s x n^2
-IO_TIMEOUT = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
-NO_MX = "No MX found for domain"
-NETWORK_ERROR = "Network error on destination MXs"
+RETRY_STEP: Final = 400.0  # scheduler_ramqueue.c: next try = creation + 400 s x n^2
+IO_TIMEOUT: Final = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
+NO_MX: Final = "No MX found for domain"
+NETWORK_ERROR: Final = "Network error on destination MXs"
 # mta_session.c: what `mta error reason=` says (and the banner, as logged in the lab).
-ATTEMPT_WORDS = AttemptWords(
+ATTEMPT_WORDS: Final = AttemptWords(
     timeout="mta error reason=Connection timeout",
     refused="mta error reason=IO Error: Connection refused",
     unreachable="mta error reason=IO Error: Network is unreachable",
@@ -59,7 +59,7 @@ ATTEMPT_WORDS = AttemptWords(
 # (IMSG_QUEUE_EXPIRE) sets the envelope's error to "Envelope expired" in place of the last
 # one, bounces it and logs `relay: Expire for ...: stat=Envelope expired`; the bounce
 # reports `user@example.com: Envelope expired`. Its DSN status is not logged.
-BOUNCE_WORDS = BounceWords(
+BOUNCE_WORDS: Final = BounceWords(
     now="{recipient}: {text}",
     expired="{recipient}: Envelope expired",
     expired_logged="Envelope expired",

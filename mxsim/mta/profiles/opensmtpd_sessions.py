@@ -49,14 +49,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 from mxsim.mta.results import Delivery, Kept, Route, Target
 from mxsim.mta.stub import StubAnswer
 
-KEEPALIVE = 10.0  # limit.c: sessdelay_keepalive, polls of one second
-MAIL_MAX = 100  # limit.c: max_mail_per_session
+KEEPALIVE: Final = 10.0  # limit.c: sessdelay_keepalive, polls of one second
+MAIL_MAX: Final = 100  # limit.c: max_mail_per_session
 # What the model logs for a message taken over a kept session (the real one logs only its delivery).
-RIDE_WORDS = "sent over the session kept open to {address}"
+RIDE_WORDS: Final = "sent over the session kept open to {address}"
 
 
 class Phase(StrEnum):

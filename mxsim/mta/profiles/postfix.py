@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -36,17 +36,17 @@ from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
 
-MAX_CNAME_QUERIES = 10  # dns_lookup.c dns_lookup_x: for (count = 0; count < 10; ...)
+MAX_CNAME_QUERIES: Final = 10  # dns_lookup.c dns_lookup_x: for (count = 0; count < 10; ...)
 # dns_strerror(): the words Postfix puts after "Name service error for name=... type=...:"
-HERRNO_TEXT = {
+HERRNO_TEXT: Final = {
     Herrno.HOST_NOT_FOUND: "Host not found",
     Herrno.TRY_AGAIN: "Host not found, try again",
     Herrno.NO_RECOVERY: "Non-recoverable error",
     Herrno.NO_DATA: "Host found but no data record of requested type",
 }
-_WHERE = "{host}[{address}]"
+_WHERE: Final = "{host}[{address}]"
 # smtp_connect.c smtp_connect_addr, smtp_proto.c smtp_helo, smtp_trouble.c.
-ATTEMPT_WORDS = AttemptWords(
+ATTEMPT_WORDS: Final = AttemptWords(
     timeout=f"connect to {_WHERE}:25: Connection timed out",
     refused=f"connect to {_WHERE}:25: Connection refused",
     unreachable=f"connect to {_WHERE}:25: No route to host",
@@ -57,7 +57,7 @@ ATTEMPT_WORDS = AttemptWords(
 )
 # bounce_notify_util.c: the recipient, the reason, the status; at expiry the deferral's
 # code in class 5 (qmgr_active.c: "message expired").
-BOUNCE_WORDS = BounceWords(
+BOUNCE_WORDS: Final = BounceWords(
     now="<{recipient}>: {text} (Status: {dsn})",
     expired="<{recipient}>: {text} (Status: {expired_dsn}; message expired after {lifetime} in the deferred queue: "
             "the last reason is reported)",

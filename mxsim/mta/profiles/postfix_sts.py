@@ -17,7 +17,7 @@ utils.py `populate_cfg_defaults`; Postfix smtp_proto.c `smtp_start_tls`, tls_ver
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -28,10 +28,10 @@ from mxsim.mta.results import Attempt, AttemptResult, Delivery, MatchRule, Route
 from mxsim.mta.sts import CacheRule, current_policy, enforced
 from mxsim.transport.base import Step
 
-_WHERE = "{host}[{address}]"
-FETCH_PREFIX = "postfix-mta-sts-resolver: policy fetched: "  # a fetch, in the log the model writes
+_WHERE: Final = "{host}[{address}]"
+FETCH_PREFIX: Final = "postfix-mta-sts-resolver: policy fetched: "  # a fetch, in the log the model writes
 # smtp_proto.c: the reasons a `secure` session ends before MAIL FROM.
-TLS_WORDS = {
+TLS_WORDS: Final = {
     "not-offered": f"TLS is required, but was not offered by host {_WHERE}",
     "refused": f"TLS is required, but host {_WHERE} refused to start TLS: {{line}}",
     "handshake": f"Cannot start TLS: handshake failure with {_WHERE}",

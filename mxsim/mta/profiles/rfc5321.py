@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -71,8 +71,8 @@ def rfc8461_route(ctx: Context, domain: dns.name.Name, route: Route, timeout: fl
     return replace(route, targets=tuple(
         replace(t, tls=TlsRequirement(policy.mx, enforce=strict, host=t.mx)) for t in kept))
 
-_WHERE = "{host}[{address}]"
-ATTEMPT_WORDS = AttemptWords(
+_WHERE: Final = "{host}[{address}]"
+ATTEMPT_WORDS: Final = AttemptWords(
     timeout=f"connect to {_WHERE}:25: Connection timed out",
     refused=f"connect to {_WHERE}:25: Connection refused",
     unreachable=f"connect to {_WHERE}:25: No route to host",
@@ -81,7 +81,7 @@ ATTEMPT_WORDS = AttemptWords(
     greeting_refused=f"{_WHERE}: greeting {{line}}",
     accepted=f"{_WHERE}: {{line}}",
 )
-BOUNCE_WORDS = BounceWords(
+BOUNCE_WORDS: Final = BounceWords(
     now="<{recipient}>: delivery failed: {dsn} {text}",
     expired="<{recipient}>: delivery failed after {lifetime} in the queue: {dsn} {text}",
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import dns.name
 
@@ -49,11 +49,11 @@ from mxsim.names import ip_literal
 from mxsim.transport.base import Step
 from mxsim.units import format_duration
 
-MAXCNAMEDEPTH = 10  # domain.c L64
-FAMILY = {AAAA: "inet6", A: "inet"}  # HostRef.family: what connect_targets looks up
-NOT_CONNECTED = (AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE)
+MAXCNAMEDEPTH: Final = 10  # domain.c L64
+FAMILY: Final = {AAAA: "inet6", A: "inet"}  # HostRef.family: what connect_targets looks up
+NOT_CONNECTED: Final = (AttemptResult.TIMEOUT, AttemptResult.REFUSED, AttemptResult.UNREACHABLE)
 # daemon.c and usersmtp.c: the connect errors (sm_errstring), the greeting as received.
-ATTEMPT_WORDS = AttemptWords(
+ATTEMPT_WORDS: Final = AttemptWords(
     timeout="Connection timed out with {host}.",
     refused="Connection refused by {host}.",
     unreachable="Network is unreachable with {host}.",
@@ -66,7 +66,7 @@ ATTEMPT_WORDS = AttemptWords(
 # (`dropenvelope`) logs "DSN: Cannot send message for <Timeout.queuereturn>", writes
 # "Message could not be delivered for ..." into the transcript, and sets the recipient's
 # status to 4.4.7; the lifetime is written by `pintvl` (sendmail/convtime.c).
-BOUNCE_WORDS = BounceWords(
+BOUNCE_WORDS: Final = BounceWords(
     now="<{recipient}>... {text}",
     expired="<{recipient}>... Deferred: {text}\nMessage could not be delivered for {lifetime}\n"
             "Message will be deleted from queue",
