@@ -24,12 +24,16 @@ if TYPE_CHECKING:
     from mxsim.mta.profiles.opensmtpd_sessions import Relays
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class QueueEntry:
-    """One message in one sender's queue."""
+    """One message in one sender's queue. (`__init__` written out: see mxsim/mta/results.py.)"""
 
     arrival: float
-    attempts: int = 0  # delivery attempts made (including ones that found every host blocked)
+    attempts: int  # delivery attempts made (including ones that found every host blocked)
+
+    def __init__(self, arrival: float, attempts: int = 0) -> None:
+        self.arrival = arrival
+        self.attempts = attempts
 
 
 @dataclass(slots=True)

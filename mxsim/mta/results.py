@@ -120,8 +120,9 @@ class Kept:
 # Attempt and Delivery are never changed once made, like the values above, but are not
 # frozen dataclasses: replay makes one of each per attempt (hundreds of thousands), and a
 # frozen dataclass takes five times as long to make (each field set through
-# object.__setattr__).
-@dataclass(slots=True)
+# object.__setattr__). Their `__init__` is written out: the one `dataclasses` writes is
+# not compiled in the compiled build (docs/architecture.md), and costs 5 % of a replay there.
+@dataclass(slots=True, init=False)
 class Attempt:
     host: str
     address: str
@@ -129,11 +130,22 @@ class Attempt:
     result: AttemptResult
     at: float
     elapsed: float
-    reply: str | None = None  # greeting line, when there was one
-    reason: str = ""  # the MTA's words for what happened
+    reply: str | None  # greeting line, when there was one
+    reason: str  # the MTA's words for what happened
+
+    def __init__(self, host: str, address: str, port: int, result: AttemptResult, at: float, elapsed: float,
+                 reply: str | None = None, reason: str = "") -> None:
+        self.host = host
+        self.address = address
+        self.port = port
+        self.result = result
+        self.at = at
+        self.elapsed = elapsed
+        self.reply = reply
+        self.reason = reason
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Delivery:
     """One delivery attempt of one message by one MTA, explained."""
 
@@ -153,7 +165,28 @@ class Delivery:
     started: float
     elapsed: float
     # What a kept relay's lookups read for an earlier message (OpenSMTPD); this one asked none.
-    relay_dns: tuple[StubAnswer, ...] = ()
+    relay_dns: tuple[StubAnswer, ...]
+
+    def __init__(self, mta: str, mta_version: str, recipient: str, envelope_recipient: str,
+                 dns: tuple[StubAnswer, ...], route: Route, attempts: tuple[Attempt, ...], outcome: Outcome,
+                 dsn: str, reason: str, log: tuple[str, ...], bounce: str, delivered_to: Target | None,
+                 started: float, elapsed: float, relay_dns: tuple[StubAnswer, ...] = ()) -> None:
+        self.mta = mta
+        self.mta_version = mta_version
+        self.recipient = recipient
+        self.envelope_recipient = envelope_recipient
+        self.dns = dns
+        self.route = route
+        self.attempts = attempts
+        self.outcome = outcome
+        self.dsn = dsn
+        self.reason = reason
+        self.log = log
+        self.bounce = bounce
+        self.delivered_to = delivered_to
+        self.started = started
+        self.elapsed = elapsed
+        self.relay_dns = relay_dns
 
 
 by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

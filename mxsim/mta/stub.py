@@ -108,7 +108,7 @@ _SAYINGS_HELD: Final = 65536
 RETRIED_RCODES: Final = (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP)
 
 
-@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
+@dataclass(slots=True, init=False)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class StubAnswer:
     """One question the MTA asked, as its library reported it."""
 
@@ -117,7 +117,16 @@ class StubAnswer:
     status: Herrno
     response: DnsReply | None  # None: the resolver never answered
     at: float
-    resolved: tuple[Resolved, ...] = ()  # the model's evidence: how the resolver got it
+    resolved: tuple[Resolved, ...]  # the model's evidence: how the resolver got it
+
+    def __init__(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, status: Herrno, response: DnsReply | None,
+                 at: float, resolved: tuple[Resolved, ...] = ()) -> None:
+        self.qname = qname
+        self.qtype = qtype
+        self.status = status
+        self.response = response
+        self.at = at
+        self.resolved = resolved
 
     @property
     def rcode(self) -> dns.rcode.Rcode | None:

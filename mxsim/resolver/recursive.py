@@ -45,7 +45,7 @@ SRTT_BAND: Final = 0.400  # unbound picks at random among servers within 400 ms 
 EDNS_PAYLOAD: Final = 1232
 
 
-@dataclass(slots=True, eq=False)  # not frozen: one per query sent (see mxsim/mta/results.py)
+@dataclass(slots=True, init=False, eq=False)  # not frozen: one per query sent (see mxsim/mta/results.py)
 class Upstream:
     """Evidence: one query the resolver sent to an authoritative server, and what came back.
 
@@ -61,8 +61,22 @@ class Upstream:
     qname: dns.name.Name
     qtype: dns.rdatatype.RdataType
     tcp: bool
-    error: NetError | None = None
-    reply: dns.message.Message | None = None
+    error: NetError | None
+    reply: dns.message.Message | None
+
+    def __init__(self, at: float, address: str, server: dns.name.Name | None, backend: str | None, nsid: str | None,
+                 qname: dns.name.Name, qtype: dns.rdatatype.RdataType, tcp: bool, error: NetError | None = None,
+                 reply: dns.message.Message | None = None) -> None:
+        self.at = at
+        self.address = address
+        self.server = server
+        self.backend = backend
+        self.nsid = nsid
+        self.qname = qname
+        self.qtype = qtype
+        self.tcp = tcp
+        self.error = error
+        self.reply = reply
 
     @property
     def rcode(self) -> dns.rcode.Rcode | None:
@@ -96,7 +110,7 @@ class Upstream:
         return _texts(self.authority_rrsets)
 
 
-@dataclass(slots=True)  # not frozen: one per question a cache cannot answer (see mxsim/mta/results.py)
+@dataclass(slots=True, init=False)  # not frozen: one per question a cache cannot answer (see mxsim/mta/results.py)
 class Resolved:
     """What the resolver handed the stub, and how it got there."""
 
@@ -106,7 +120,17 @@ class Resolved:
     started: float
     elapsed: float
     upstream: tuple[Upstream, ...]
-    timed_out: bool = False  # the asker's budget ran out first: it saw no answer at all
+    timed_out: bool  # the asker's budget ran out first: it saw no answer at all
+
+    def __init__(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, response: DnsReply, started: float,
+                 elapsed: float, upstream: tuple[Upstream, ...], timed_out: bool = False) -> None:
+        self.qname = qname
+        self.qtype = qtype
+        self.response = response
+        self.started = started
+        self.elapsed = elapsed
+        self.upstream = upstream
+        self.timed_out = timed_out
 
     @property
     def from_cache(self) -> bool:

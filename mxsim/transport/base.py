@@ -30,7 +30,7 @@ class NetError(StrEnum):
     UNREACHABLE = "unreachable"
 
 
-@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
+@dataclass(slots=True, init=False)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsExchange:
     """Send `message` to `address` (port 53) and wait at most `timeout` seconds."""
 
@@ -39,18 +39,33 @@ class DnsExchange:
     tcp: bool
     timeout: float
 
+    def __init__(self, address: str, message: dns.message.Message, tcp: bool, timeout: float) -> None:
+        self.address = address
+        self.message = message
+        self.tcp = tcp
+        self.timeout = timeout
 
-@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
+
+@dataclass(slots=True, init=False)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsResult:
     message: dns.message.Message | None
     elapsed: float
-    error: NetError | None = None
-    server: dns.name.Name | None = None  # the name of the server at that address, if known
-    backend: str | None = None  # the farm member that answered (the model knows; the wire does not)
-    nsid: str | None = None  # from the reply's EDNS NSID option, or the model's backend
+    error: NetError | None
+    server: dns.name.Name | None  # the name of the server at that address, if known
+    backend: str | None  # the farm member that answered (the model knows; the wire does not)
+    nsid: str | None  # from the reply's EDNS NSID option, or the model's backend
+
+    def __init__(self, message: dns.message.Message | None, elapsed: float, error: NetError | None = None,
+                 server: dns.name.Name | None = None, backend: str | None = None, nsid: str | None = None) -> None:
+        self.message = message
+        self.elapsed = elapsed
+        self.error = error
+        self.server = server
+        self.backend = backend
+        self.nsid = nsid
 
 
-@dataclass(slots=True)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
+@dataclass(slots=True, init=False)  # not frozen: made per question a cache cannot answer (mxsim/mta/results.py)
 class DnsReply:
     """A recursive resolver's reply as a stub library reads it: rcode and sections.
 
@@ -60,9 +75,16 @@ class DnsReply:
     """
 
     rcode_value: dns.rcode.Rcode
-    answer: tuple[dns.rrset.RRset, ...] = ()
-    authority: tuple[dns.rrset.RRset, ...] = ()
-    age: int = 0
+    answer: tuple[dns.rrset.RRset, ...]
+    authority: tuple[dns.rrset.RRset, ...]
+    age: int
+
+    def __init__(self, rcode_value: dns.rcode.Rcode, answer: tuple[dns.rrset.RRset, ...] = (),
+                 authority: tuple[dns.rrset.RRset, ...] = (), age: int = 0) -> None:
+        self.rcode_value = rcode_value
+        self.answer = answer
+        self.authority = authority
+        self.age = age
 
     def rcode(self) -> dns.rcode.Rcode:
         return self.rcode_value
