@@ -27,6 +27,7 @@ from mxsim.recipients import recipient_problem
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.base import DnsReply, Step
+from mxsim.transport.streams import RandomSource
 from mxsim.world import World
 
 __all__ = [
@@ -65,7 +66,7 @@ def resolver_for(world: World, clock: Clock, rng: random.Random) -> RecursiveRes
                              cache=spec.resolver.cache, server_choice=spec.resolver.server_choice)
 
 
-def send(profile: Profile, ask: Ask, rng: random.Random, recipient: str, now: Callable[[], float],
+def send(profile: Profile, ask: Ask, rng: RandomSource, recipient: str, now: Callable[[], float],
          sender: SenderState | None = None, at_hand: AtHand | None = None, logs: bool = True,
          instant: SameInstant | None = None, host: SendingHost | None = None) -> Step[Delivery]:
     """One delivery attempt by `profile`, its lookups answered through `ask` (or `at_hand`,

@@ -28,7 +28,6 @@ answers are those of the run that wrote the path: the same records, read at anot
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Hashable
 from typing import Any, Final, cast
 
@@ -44,6 +43,7 @@ from mxsim.mta.stub import Ask, AtHand, SameInstant, Stub, StubAnswer
 from mxsim.mta.tap import Draw, Order, Read, V
 from mxsim.resolver.cache import Cache, reply_token
 from mxsim.transport.base import SmtpProbe, Step
+from mxsim.transport.streams import RandomSource
 
 # What a node of the tree reads next.
 UNSET: Final = -1
@@ -135,7 +135,7 @@ class _Recorder:
             self._part += 1
         return item
 
-    def decide(self, rng: random.Random, draw: Draw, args: tuple[Any, ...]) -> Order:
+    def decide(self, rng: RandomSource, draw: Draw, args: tuple[Any, ...]) -> Order:
         desc = (draw, args)
         item = self.fed(DRAW, desc)
         if item is not None:
@@ -243,7 +243,7 @@ class AttemptMemo:
         return type(profile).kept is Profile.kept and type(profile).routed is Profile.routed
 
     def attempt(self, sender: SenderState, cache: Cache, ask: Ask, at_hand: AtHand | None,
-                instant: SameInstant | None, stream: random.Random) -> Step[Delivery]:
+                instant: SameInstant | None, stream: RandomSource) -> Step[Delivery]:
         """One attempt: the tree walked while it can be, the rules run where it cannot."""
         now = self.clock
         started = now()
@@ -351,7 +351,7 @@ class AttemptMemo:
         return delivery
 
     def _run(self, feed: list[Item], times: list[float], sender: SenderState, cache: Cache, ask: Ask,
-             at_hand: AtHand | None, instant: SameInstant | None, stream: random.Random) -> Step[Delivery]:
+             at_hand: AtHand | None, instant: SameInstant | None, stream: RandomSource) -> Step[Delivery]:
         """The MTA's rules, handed `feed` first, then live; a run that read only the cache is remembered."""
         self.ran += 1
         recorder = _Recorder(feed, times, sender, cache, self.clock)

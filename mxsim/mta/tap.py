@@ -9,9 +9,10 @@ attempt can be followed again without running the MTA's rules (mta/attempt_memo.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from mxsim.transport.streams import RandomSource
 
 if TYPE_CHECKING:
     from mxsim.mta.queue import SenderState
@@ -26,7 +27,7 @@ Read = Callable[["SenderState", float], V]
 
 
 class Tap(Protocol):
-    def decide(self, rng: random.Random, draw: Draw, args: tuple[Any, ...]) -> Order:
+    def decide(self, rng: RandomSource, draw: Draw, args: tuple[Any, ...]) -> Order:
         """`draw(rng, *args)`, or the order it gave before."""
 
     def read(self, what: str, subject: Hashable, call: Read[V], now: float) -> V:

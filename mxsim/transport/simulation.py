@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 from collections.abc import Callable
 from typing import Any
 
 from mxsim.clock import VirtualClock
 from mxsim.transport.base import Step
 from mxsim.transport.model import ModelTransport
-from mxsim.transport.streams import SwitchedRandom
+from mxsim.transport.streams import RandomSource, SwitchedRandom
 
 Done = Callable[..., None]
 
@@ -36,13 +35,13 @@ class Simulation:
     def call_at(self, at: float, action: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self._queue, (at, next(self._counter), action, args))
 
-    def start(self, step: Step[Any], done: Done, *args: Any, stream: random.Random | None = None) -> None:
+    def start(self, step: Step[Any], done: Done, *args: Any, stream: RandomSource | None = None) -> None:
         """Run a step from now on; `done(*args, value)` when it ends. With `stream`, what
         the step and the transport draw while it runs comes from that stream."""
         self._advance(step, None, done, args, stream)
 
     def _advance(self, step: Step[Any], value: Any, done: Done, args: tuple[Any, ...],
-                 stream: random.Random | None) -> None:
+                 stream: RandomSource | None) -> None:
         queue, clock, answer = self._queue, self.clock, self.transport.answer
         if stream is not None and self.streams is not None:
             self.streams.current = stream

@@ -11,7 +11,7 @@ stream of the attempt it is resuming.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Protocol
 
 from mxsim.transport.xoshiro import Xoshiro128
 
@@ -19,60 +19,33 @@ STREAM_BITS = 64  # of the run's base
 ATTEMPT_BITS = 24  # the attempt's number sits below the message's index
 
 
+class RandomSource(Protocol):
+    """What an MTA's random choices draw from (mxsim/mta/draws.py): an attempt's own stream
+    in replay, a `random.Random` elsewhere. Every draw is made from these two, as
+    random.Random makes its others."""
+
+    def random(self) -> float: ...
+
+    def getrandbits(self, k: int, /) -> int: ...
+
+
 def stream_base(label: str) -> int:
     """A run's base for its attempts' streams, from the text that names the run."""
     return random.Random(label).getrandbits(STREAM_BITS)
 
 
-def attempt_stream(base: int, message: int, attempt: int) -> random.Random:
-    """The stream of one attempt of one message in the run of `base`."""
-    return AttemptStream(base, (message << ATTEMPT_BITS) | attempt)
-
-
-class AttemptStream(random.Random):
-    """random.Random over xoshiro128** (mxsim/transport/xoshiro.py), started at its first
-    draw: about half of replay's attempts draw nothing (every answer cached, one host).
-    Every other method of random.Random (shuffle, choices, randrange, gauss) draws through
-    `random` and `getrandbits`."""
-
-    def __init__(self, base: int, key: int) -> None:
-        self._base = base
-        self._key = key
-        self._generator: Xoshiro128 | None = None
-        self.gauss_next: float | None = None  # what random.Random.seed sets: `gauss` keeps its spare value here
-
-    def _started(self) -> Xoshiro128:
-        generator = self._generator
-        if generator is None:
-            generator = self._generator = Xoshiro128(self._base, self._key)
-            # From now on the generator's own methods answer, without this class in between.
-            self.random = generator.random  # type: ignore[method-assign]
-            self.getrandbits = generator.getrandbits  # type: ignore[method-assign]
-        return generator
-
-    def seed(self, a: Any = None, version: int = 2) -> None:
-        raise TypeError("an attempt's stream starts from its attempt, not from a seed")
-
-    def getstate(self) -> tuple[Any, ...]:
-        generator = self._started()
-        return ((generator.s0, generator.s1, generator.s2, generator.s3), self.gauss_next)
-
-    def setstate(self, state: tuple[Any, ...]) -> None:
-        generator = self._started()
-        (generator.s0, generator.s1, generator.s2, generator.s3), self.gauss_next = state
-
-    def random(self) -> float:
-        return self._started().random()
-
-    def getrandbits(self, k: int, /) -> int:
-        return self._started().getrandbits(k)
+def attempt_stream(base: int, message: int, attempt: int) -> Xoshiro128:
+    """The stream of one attempt of one message in the run of `base`: xoshiro128**
+    (mxsim/transport/xoshiro.py), which starts in two scrambles where a Mersenne Twister
+    is seeded in thousands of steps, and replay starts one for nearly every message."""
+    return Xoshiro128(base, (message << ATTEMPT_BITS) | attempt)
 
 
 class SwitchedRandom(random.Random):
     """Draws from `current`; every other method of `random.Random` reaches it through these two,
     so a draw through this object equals the same draw on `current` itself."""
 
-    def __init__(self, current: random.Random) -> None:
+    def __init__(self, current: RandomSource) -> None:
         super().__init__(0)
         self.current = current
 

@@ -30,22 +30,32 @@ def scramble(value: int) -> int:
 
 
 class Xoshiro128:
-    """One stream: `random()` and `getrandbits(k)`, from which random.Random derives the rest,
-    each made from 32-bit outputs the way CPython makes them from the Mersenne Twister's."""
+    """One stream: `random()` and `getrandbits(k)`, made from 32-bit outputs the way CPython
+    makes them from the Mersenne Twister's. It starts at its first draw: about half of
+    replay's attempts draw nothing (every answer cached, one host)."""
 
-    __slots__ = ("s0", "s1", "s2", "s3")
+    __slots__ = ("base", "key", "s0", "s1", "s2", "s3", "started")
 
     def __init__(self, base: int, key: int) -> None:
-        """The stream of `key` (below 2**62) in the run whose 64-bit base is `base`.
-        Distinct keys give distinct SplitMix64 counters, two steps apart at least, so
-        no two streams start from the same words."""
-        counter = base ^ key
+        """The stream of `key` (below 2**62) in the run whose 64-bit base is `base`."""
+        self.base = base
+        self.key = key
+        self.s0 = self.s1 = self.s2 = self.s3 = 0
+        self.started = False
+
+    def start(self) -> None:
+        """Distinct keys give distinct SplitMix64 counters, two steps apart at least, so no
+        two streams start from the same words."""
+        counter = self.base ^ self.key
         low = scramble((counter + GOLDEN) & MASK64)
         high = scramble((counter + 2 * GOLDEN) & MASK64)
         self.s0, self.s1 = low & MASK32, low >> 32
         self.s2, self.s3 = high & MASK32, high >> 32
+        self.started = True
 
     def next32(self) -> int:
+        if not self.started:
+            self.start()
         s0, s1, s2, s3 = self.s0, self.s1, self.s2, self.s3
         times5 = (s1 * 5) & MASK32
         result = ((((times5 << 7) | (times5 >> 25)) & MASK32) * 9) & MASK32

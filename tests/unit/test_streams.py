@@ -9,12 +9,12 @@ from collections.abc import Generator
 import pytest
 
 from mxsim.clock import VirtualClock
-from mxsim.mta.draws import below
+from mxsim.mta.draws import below, shuffle
 from mxsim.scenario import load_scenario_text
 from mxsim.transport.base import SmtpProbe, SmtpSession
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
-from mxsim.transport.streams import AttemptStream, SwitchedRandom, attempt_stream, stream_base
+from mxsim.transport.streams import SwitchedRandom, attempt_stream, stream_base
 from mxsim.transport.xoshiro import GOLDEN, MASK64, Xoshiro128, scramble
 from mxsim.world import World
 from tests.unit.test_simulation import SCENARIO, probe
@@ -38,15 +38,18 @@ def test_the_generator_is_xoshiro128_starred_started_by_splitmix64() -> None:
     """Published outputs: xoshiro128** from the words 1, 2, 3, 4 (the authors' reference C,
     xoshiro128starstar.c), and SplitMix64 seeded with 1234567 (splitmix64.c)."""
     generator = Xoshiro128(0, 0)
-    generator.s0, generator.s1, generator.s2, generator.s3 = 1, 2, 3, 4
+    generator.s0, generator.s1, generator.s2, generator.s3, generator.started = 1, 2, 3, 4, True
     assert [generator.next32() for _ in range(6)] == [11520, 0, 5927040, 70819200, 2031721883, 1637235492]
     assert scramble((1234567 + GOLDEN) & MASK64) == 6457827717110365317
     assert scramble((1234567 + 2 * GOLDEN) & MASK64) == 3203168211198807973
 
 
 def _twin(generator: Xoshiro128) -> Xoshiro128:
+    if not generator.started:
+        generator.start()
     twin = Xoshiro128(0, 0)
     twin.s0, twin.s1, twin.s2, twin.s3 = generator.s0, generator.s1, generator.s2, generator.s3
+    twin.started = True
     return twin
 
 
@@ -75,7 +78,7 @@ def test_a_stream_draws_evenly() -> None:
         stream = attempt_stream(base, message, 0)
         counts = [0] * 10
         for _ in range(20_000):
-            counts[stream.randrange(10)] += 1
+            counts[below(stream, 10)] += 1
         assert sum((c - 2_000) ** 2 / 2_000 for c in counts) < 27.9, counts
     streams = [attempt_stream(base, message, 0) for message in range(1000)]
     firsts = {stream.getrandbits(32) for stream in streams}
@@ -83,19 +86,15 @@ def test_a_stream_draws_evenly() -> None:
     assert len(firsts) == len(seconds) == 1000 and not firsts & seconds
 
 
-def test_a_stream_starts_at_its_first_draw_and_keeps_its_state() -> None:
+def test_a_stream_starts_at_its_first_draw() -> None:
     base = stream_base("run")
-    idle = attempt_stream(base, 1, 0)
-    assert isinstance(idle, AttemptStream) and idle._generator is None
-    assert draws(attempt_stream(base, 1, 0)) == draws(attempt_stream(base, 1, 0))
-    stream = attempt_stream(base, 2, 0)
-    stream.gauss(0, 1)  # leaves a spare value
-    state = stream.getstate()
-    first = [*draws(stream), stream.gauss(0, 1)]
-    stream.setstate(state)
-    assert [*draws(stream), stream.gauss(0, 1)] == first
-    with pytest.raises(TypeError):
-        stream.seed(3)
+    stream = attempt_stream(base, 1, 0)
+    assert not stream.started and (stream.s0, stream.s1, stream.s2, stream.s3) == (0, 0, 0, 0)
+    first = stream.getrandbits(32)
+    assert stream.started and first == Xoshiro128(base, 1 << 24).getrandbits(32)
+    # Every method of random.Random draws through the two a stream has.
+    assert draws(SwitchedRandom(attempt_stream(base, 1, 0))) == draws(SwitchedRandom(attempt_stream(base, 1, 0)))
+    assert draws(SwitchedRandom(attempt_stream(base, 1, 0))) != draws(SwitchedRandom(attempt_stream(base, 1, 1)))
 
 
 def test_attempts_of_one_run_have_distinct_streams_and_runs_distinct_bases() -> None:
@@ -144,3 +143,13 @@ def test_below_draws_what_randrange_draws() -> None:
         ours, theirs = random.Random(n), random.Random(n)
         assert [below(ours, n) for _ in range(200)] == [theirs.randrange(n) for _ in range(200)]
         assert ours.getstate() == theirs.getstate()
+
+
+def test_shuffle_draws_what_random_shuffle_draws() -> None:
+    """Postfix's shuffle of addresses makes random.shuffle's draws, from any stream."""
+    for n in range(0, 12):
+        ours, theirs = random.Random(n), random.Random(n)
+        mine, reference = list(range(n)), list(range(n))
+        shuffle(ours, mine)
+        theirs.shuffle(reference)
+        assert mine == reference and ours.getstate() == theirs.getstate()

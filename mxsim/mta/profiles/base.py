@@ -49,7 +49,6 @@ Words:
 from __future__ import annotations
 
 import functools
-import random
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
@@ -87,6 +86,7 @@ from mxsim.mta.stub import Herrno, Library, Stub, StubAnswer
 from mxsim.mta.tap import Draw, Tap
 from mxsim.pickling import by_fields
 from mxsim.transport.base import ConnectResult, SmtpProbe, SmtpSession, Step
+from mxsim.transport.streams import RandomSource
 from mxsim.units import format_duration
 
 A: Final = dns.rdatatype.A
@@ -242,7 +242,7 @@ class Context:
     """What a routing step may use: the stub resolver, the seeded randomness, and what
     one delivery process remembers between its lookups."""
 
-    def __init__(self, stub: Stub, rng: random.Random, sender: SenderState | None = None,
+    def __init__(self, stub: Stub, rng: RandomSource, sender: SenderState | None = None,
                  tap: Tap | None = None) -> None:
         self.stub = stub
         self.rng = rng
@@ -480,14 +480,14 @@ class Profile(ABC):
         return (self._words(words.expired_status, recipient, failure),
                 self._words(words.expired_logged, recipient, failure))
 
-    def queue_id(self, rng: random.Random) -> str:
+    def queue_id(self, rng: RandomSource) -> str:
         return f"{rng.getrandbits(40):010X}"
 
 
 def deliver(
     profile: Profile,
     stub: Stub,
-    rng: random.Random,
+    rng: RandomSource,
     recipient: str,
     now: Callable[[], float],
     helo: str = HELO_NAME,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import random
 from collections.abc import Iterable
 from typing import ClassVar, Final
 
 import dns.name
 
 from mxsim import names
-from mxsim.mta.draws import exim_address_order, exim_mx_order
+from mxsim.mta.draws import below, exim_address_order, exim_mx_order
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -36,6 +35,7 @@ from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Outcome
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
+from mxsim.transport.streams import RandomSource
 
 MAX_REROUTES: Final = 5  # a guard; Exim itself stops when the name no longer changes
 # Debian's ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS, from the exim4 router file 200_exim4-config_primary
@@ -337,11 +337,11 @@ class Exim(Profile):
     def expiry(self) -> float:
         return max(rule.cutoff for rule in self._rules)  # "retry timeout exceeded" after the last cutoff
 
-    def queue_id(self, rng: random.Random) -> str:
+    def queue_id(self, rng: RandomSource) -> str:
         alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        head = "".join(rng.choice(alphabet) for _ in range(6))
-        tail = "".join(rng.choice(alphabet) for _ in range(2))
-        return f"{head}-{rng.randrange(1_000_000):06d}-{tail}"
+        head = "".join(alphabet[below(rng, len(alphabet))] for _ in range(6))
+        tail = "".join(alphabet[below(rng, len(alphabet))] for _ in range(2))
+        return f"{head}-{below(rng, 1_000_000):06d}-{tail}"
 
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:
         """mainlog lines (deliver.c, transports/smtp.c write_logs)."""

@@ -6,7 +6,6 @@ exists (`queue ttl`, `bounce warn-interval`, `limit mta family`).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from typing import ClassVar, Final
 
@@ -40,6 +39,7 @@ from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, Kept, O
 from mxsim.mta.stub import Herrno, Library, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
+from mxsim.transport.streams import RandomSource
 
 RETRY_STEP: Final = 400.0  # scheduler_ramqueue.c: next try = creation + 400 s x n^2
 IO_TIMEOUT: Final = 300.0  # mta_session.c L553 io_set_timeout(s->io, 300000)
@@ -225,7 +225,7 @@ class OpenSmtpd(Profile):
     def expiry(self) -> float:
         return self.settings.seconds("queue_ttl")
 
-    def queue_id(self, rng: random.Random) -> str:
+    def queue_id(self, rng: RandomSource) -> str:
         return f"{rng.getrandbits(64):016x}"
 
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ order and count of its questions; the agreement tests hold the model to the real
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import ClassVar, Final
@@ -20,6 +19,7 @@ import dns.name
 
 from mxsim import names
 from mxsim.memo import name_from_text
+from mxsim.mta.draws import below
 from mxsim.mta.host_questions import SendingHost, interface_names, own_name
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -47,6 +47,7 @@ from mxsim.mta.results import Attempt, AttemptResult, Delivery, Failure, HostRef
 from mxsim.mta.stub import Herrno, StubAnswer
 from mxsim.names import ip_literal
 from mxsim.transport.base import Step
+from mxsim.transport.streams import RandomSource
 from mxsim.units import format_duration
 
 MAXCNAMEDEPTH: Final = 10  # domain.c L64
@@ -394,8 +395,9 @@ class Sendmail(Profile):
         return (f"{stamp} mxsim sm-mta[4242]: {queue_id}: to=<{delivery.recipient}>, delay={delay}, "
                 f"xdelay={delay}, mailer=esmtp, pri=120000{relay}, dsn={delivery.dsn}, stat={stat}",)
 
-    def queue_id(self, rng: random.Random) -> str:
-        return "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
+    def queue_id(self, rng: RandomSource) -> str:
+        letters = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
+        return "".join(letters[below(rng, len(letters))] for _ in range(14))
 
 
 def _last_host(route: Route) -> str:
