@@ -36,7 +36,8 @@ from mxsim.resolver.recursive import RecursiveResolver, SharedQueries
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
-from mxsim.transport.streams import SwitchedRandom, attempt_stream, stream_base
+from mxsim.transport.streams import SwitchedRandom
+from mxsim.transport.xoshiro import attempt_stream, stream_base
 from mxsim.units import format_duration
 from mxsim.world import parse_pins
 from mxsim.world.timeline import WorldTimeline

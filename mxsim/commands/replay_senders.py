@@ -20,6 +20,7 @@ import dns.rdatatype
 from mxsim.clock import Clock
 from mxsim.engine import emulated_ask, resolver_for
 from mxsim.mta.stub import Ask
+from mxsim.pickling import by_fields
 from mxsim.resolver.cache import Cache
 from mxsim.resolver.policy import PolicyCache
 from mxsim.resolver.recursive import RecursiveResolver, Resolved
@@ -95,3 +96,6 @@ def sender_ask(resolver: RecursiveResolver) -> Ask:
         return response, resolved
 
     return stale_on_failure
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

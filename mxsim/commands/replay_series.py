@@ -17,6 +17,7 @@ import dns.name
 import dns.rdatatype
 
 from mxsim.mta.results import Delivery, Outcome
+from mxsim.pickling import by_fields
 from mxsim.scenario.spec import ScenarioSpec
 from mxsim.scenario.timeline import epochs
 
@@ -228,3 +229,6 @@ class SeriesWatch:
 
 def _ranked(counter: Counter[str]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
+
+
+by_fields(globals())  # frozen dataclasses pickle alike in the compiled build (mxsim/pickling.py)

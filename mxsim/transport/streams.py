@@ -5,18 +5,14 @@ backend a farm serves or how equal MX hosts are ordered would depend on how the 
 attempts' draws happened to interleave. Each attempt instead draws from a stream derived
 from the run, the message and the attempt's number, and the resolver and the transport,
 which outlive attempts, draw through a `SwitchedRandom` that the simulation points at the
-stream of the attempt it is resuming.
+stream of the attempt it is resuming. The streams themselves are in
+mxsim/transport/xoshiro.py, compiled in the compiled build.
 """
 
 from __future__ import annotations
 
 import random
 from typing import Protocol
-
-from mxsim.transport.xoshiro import Xoshiro128
-
-STREAM_BITS = 64  # of the run's base
-ATTEMPT_BITS = 24  # the attempt's number sits below the message's index
 
 
 class RandomSource(Protocol):
@@ -27,18 +23,6 @@ class RandomSource(Protocol):
     def random(self) -> float: ...
 
     def getrandbits(self, k: int, /) -> int: ...
-
-
-def stream_base(label: str) -> int:
-    """A run's base for its attempts' streams, from the text that names the run."""
-    return random.Random(label).getrandbits(STREAM_BITS)
-
-
-def attempt_stream(base: int, message: int, attempt: int) -> Xoshiro128:
-    """The stream of one attempt of one message in the run of `base`: xoshiro128**
-    (mxsim/transport/xoshiro.py), which starts in two scrambles where a Mersenne Twister
-    is seeded in thousands of steps, and replay starts one for nearly every message."""
-    return Xoshiro128(base, (message << ATTEMPT_BITS) | attempt)
 
 
 class SwitchedRandom(random.Random):

@@ -1,4 +1,4 @@
-"""xoshiro128**, the generator behind each attempt's random stream, started by SplitMix64.
+"""Each attempt's random stream: xoshiro128**, started by SplitMix64.
 
 Blackman and Vigna, "Scrambled linear pseudorandom number generators" (ACM TOMS, 2021):
 four 32-bit words, shifted, rotated and xored; an output is the second word times 5,
@@ -14,12 +14,15 @@ two scrambles. Every value a draw computes stays below 2**62, so the compiled bu
 
 from __future__ import annotations
 
+import random
 from typing import Final
 
 MASK64: Final = (1 << 64) - 1
 MASK32: Final = (1 << 32) - 1
 GOLDEN: Final = 0x9E3779B97F4A7C15  # SplitMix64's step: odd, so its counter visits every value
 FLOAT_STEP: Final = 1.0 / (1 << 53)  # a double holds 53 bits
+STREAM_BITS: Final = 64  # of the run's base
+ATTEMPT_BITS: Final = 24  # the attempt's number sits below the message's index
 
 
 def scramble(value: int) -> int:
@@ -88,3 +91,13 @@ class Xoshiro128:
             shift += 32
             k -= 32
         return value | ((self.next32() >> (32 - k)) << shift)
+
+
+def stream_base(label: str) -> int:
+    """A run's base for its attempts' streams, from the text that names the run."""
+    return random.Random(label).getrandbits(STREAM_BITS)
+
+
+def attempt_stream(base: int, message: int, attempt: int) -> Xoshiro128:
+    """The stream of one attempt of one message in the run of `base`."""
+    return Xoshiro128(base, (message << ATTEMPT_BITS) | attempt)

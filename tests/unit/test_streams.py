@@ -14,8 +14,8 @@ from mxsim.scenario import load_scenario_text
 from mxsim.transport.base import SmtpProbe, SmtpSession
 from mxsim.transport.model import ModelTransport
 from mxsim.transport.simulation import Simulation
-from mxsim.transport.streams import SwitchedRandom, attempt_stream, stream_base
-from mxsim.transport.xoshiro import GOLDEN, MASK64, Xoshiro128, scramble
+from mxsim.transport.streams import SwitchedRandom
+from mxsim.transport.xoshiro import GOLDEN, MASK64, Xoshiro128, attempt_stream, scramble, stream_base
 from mxsim.world import World
 from tests.unit.test_simulation import SCENARIO, probe
 
