@@ -166,12 +166,16 @@ class ZoneData:
         return result
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)  # not frozen, `__init__` written out: one per query sent (mxsim/mta/results.py)
 class Draw:
     """A server's random choice for one query (`AuthoritativeServer.draw`)."""
 
     backend: BackendSpec | None
-    dropped: bool = False
+    dropped: bool
+
+    def __init__(self, backend: BackendSpec | None, dropped: bool = False) -> None:
+        self.backend = backend
+        self.dropped = dropped
 
 
 @dataclass(frozen=True, slots=True)
