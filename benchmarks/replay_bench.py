@@ -7,6 +7,7 @@
     python benchmarks/replay_bench.py --against /tmp/old 1000        # each row also under another checkout
     python benchmarks/replay_bench.py --compiled 10000      # each row also under the compiled build
     python benchmarks/replay_bench.py --scenario equal-preference-three 2000   # another bundled scenario
+    python benchmarks/replay_bench.py --seeds 8 10000   # also seeds 1 to 8 at 10,000: mean and slowest
 
 Prints wall time, lifetimes/second (one message under one profile to the end of its life,
 every retry included) and the peak resident memory of a fresh process per row, so rows
@@ -25,6 +26,10 @@ right after under the mxsim of another checkout (say, `git archive` of an older 
 unpacked in DIR), so both are measured in the same minutes of a shared machine.
 `--compiled` builds this checkout as `MXSIM_COMPILE=1 pip install .` does (mypyc, about
 two minutes; tools/compiled_build.py) and runs each row under it too.
+The rows use seed 1. How much work a seed makes varies: the messages share a resolver,
+so one cached broken answer sends many of them to the retry queue at once (at 10,000 x 5,
+from 90,000 to 126,000 attempts over seeds 1 to 8). `--seeds N` runs the largest size up
+to 10,000 once with each of seeds 1 to N and prints the mean and the slowest.
 """
 
 from __future__ import annotations
@@ -51,13 +56,16 @@ def one(messages: int, variant: str, root: Path = ROOT, scenario: str = SCENARIO
 
     spec = load_scenario(scenario)
     resolvers = 1
-    if variant == "no cache":
+    seed = 1
+    if variant.startswith("seed "):
+        seed = int(variant.removeprefix("seed "))
+    elif variant == "no cache":
         spec = replace(spec, resolver=replace(spec.resolver, cache=False))
     elif variant == "1000 resolvers":
         resolvers = 1000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    result = run_replay(ReplayConfig(specs=(spec,), messages=messages, arrival=messages * SPACING, seed=1,
+    result = run_replay(ReplayConfig(specs=(spec,), messages=messages, arrival=messages * SPACING, seed=seed,
                                      resolvers=resolvers))
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -118,11 +126,14 @@ def main() -> None:
     extra_size: int | None = None
     against: Path | None = None
     scenario = SCENARIO
+    seeds = 0
     compiled = tempfile.TemporaryDirectory(prefix="mxsim-compiled-") if "--compiled" in args else None
     args = [arg for arg in args if arg != "--compiled"]
-    while args[:1] in (["--repeat"], ["--extra-size"], ["--against"], ["--scenario"]):
+    while args[:1] in (["--repeat"], ["--extra-size"], ["--against"], ["--scenario"], ["--seeds"]):
         if args[0] == "--repeat":
             repeat = int(args[1])
+        elif args[0] == "--seeds":
+            seeds = int(args[1])
         elif args[0] == "--scenario":
             scenario = args[1]
         elif args[0] == "--against":
@@ -152,6 +163,18 @@ def main() -> None:
                   f"{float(r['lifetimes_per_s']):>11.0f} {int(r['attempts']):>9} {float(r['attempts_per_s']):>8.0f} "
                   f"{float(r['peak_rss_mib']):>9.1f}{'  ' + _label(tree, compiled is not None) if against else ''}",
                   flush=True)
+    if seeds:
+        size = min(sizes[-1], 10000)
+        for tree in trees:
+            runs = [child(size, f"seed {seed}", tree, scenario) for seed in range(1, seeds + 1)]
+            walls = [float(r["wall_s"]) for r in runs]
+            slowest = max(runs, key=lambda r: float(r["wall_s"]))
+            lifetimes = sum(float(r["lifetimes_per_s"]) * float(r["wall_s"]) for r in runs)
+            print(f"seeds 1-{seeds} at {size:,}: mean {statistics.mean(walls):.2f} s "
+                  f"({lifetimes / sum(walls):,.0f} lifetimes/s), slowest {max(walls):.2f} s "
+                  f"({slowest['variant']}, {int(slowest['attempts']):,} attempts), "
+                  f"attempts {min(int(r['attempts']) for r in runs):,} to {max(int(r['attempts']) for r in runs):,}"
+                  f"{'  ' + _label(tree, compiled is not None) if against else ''}", flush=True)
     ceilings = [dnspython_ceiling() for _ in range(repeat)]
     print(f"dnspython from_wire + make_response + to_wire: {statistics.median(ceilings):,.0f}/s "
           "(in memory, same run)")
