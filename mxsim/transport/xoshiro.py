@@ -47,8 +47,9 @@ class Xoshiro128:
         self.started = False
 
     def start(self) -> None:
-        """Distinct keys give distinct SplitMix64 counters, two steps apart at least, so no
-        two streams start from the same words."""
+        """Two SplitMix64 values from the counter base ^ key. Two keys below 2**62 give
+        counters that differ by less than 2**62, less than the step either way round 2**64,
+        so no stream's second value is another's first: no two streams start alike."""
         counter = self.base ^ self.key
         low = scramble((counter + GOLDEN) & MASK64)
         high = scramble((counter + 2 * GOLDEN) & MASK64)
