@@ -169,7 +169,7 @@ def main() -> None:
             runs = [child(size, f"seed {seed}", tree, scenario) for seed in range(1, seeds + 1)]
             walls = [float(r["wall_s"]) for r in runs]
             slowest = max(runs, key=lambda r: float(r["wall_s"]))
-            lifetimes = sum(float(r["lifetimes_per_s"]) * float(r["wall_s"]) for r in runs)
+            lifetimes = sum(int(r["messages"]) * int(r["profiles"]) for r in runs)
             print(f"seeds 1-{seeds} at {size:,}: mean {statistics.mean(walls):.2f} s "
                   f"({lifetimes / sum(walls):,.0f} lifetimes/s), slowest {max(walls):.2f} s "
                   f"({slowest['variant']}, {int(slowest['attempts']):,} attempts), "

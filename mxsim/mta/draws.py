@@ -48,6 +48,11 @@ def exim_address_order(rng: RandomSource, later: Sequence[bool]) -> Order:
     return tuple(sorted(range(len(keys)), key=keys.__getitem__))
 
 
+def choice(rng: RandomSource, letters: str) -> str:
+    """`random.choice(letters)`, draw for draw (queue ids)."""
+    return letters[below(rng, len(letters))]
+
+
 def shuffle(rng: RandomSource, items: MutableSequence[int]) -> None:
     """`random.shuffle(items)`, draw for draw (CPython's random.py): from the end, each
     place swapped with one at or before it."""

@@ -9,7 +9,7 @@ from typing import ClassVar, Final
 import dns.name
 
 from mxsim import names
-from mxsim.mta.draws import below, exim_address_order, exim_mx_order
+from mxsim.mta.draws import below, choice, exim_address_order, exim_mx_order
 from mxsim.mta.host_questions import SendingHost
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -339,8 +339,8 @@ class Exim(Profile):
 
     def queue_id(self, rng: RandomSource) -> str:
         alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        head = "".join(alphabet[below(rng, len(alphabet))] for _ in range(6))
-        tail = "".join(alphabet[below(rng, len(alphabet))] for _ in range(2))
+        head = "".join(choice(rng, alphabet) for _ in range(6))
+        tail = "".join(choice(rng, alphabet) for _ in range(2))
         return f"{head}-{below(rng, 1_000_000):06d}-{tail}"
 
     def log_lines(self, delivery: Delivery, queue_id: str) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import dns.name
 
 from mxsim import names
 from mxsim.memo import name_from_text
-from mxsim.mta.draws import below
+from mxsim.mta.draws import choice
 from mxsim.mta.host_questions import SendingHost, interface_names, own_name
 from mxsim.mta.params import Kind, Param
 from mxsim.mta.profiles.base import (
@@ -396,8 +396,7 @@ class Sendmail(Profile):
                 f"xdelay={delay}, mailer=esmtp, pri=120000{relay}, dsn={delivery.dsn}, stat={stat}",)
 
     def queue_id(self, rng: RandomSource) -> str:
-        letters = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
-        return "".join(letters[below(rng, len(letters))] for _ in range(14))
+        return "".join(choice(rng, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx") for _ in range(14))
 
 
 def _last_host(route: Route) -> str:
